@@ -1,0 +1,38 @@
+# Two commands matter: `make run` (the whole system) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench token asyncapi clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/honcho start -f Procfile
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check services contracts tests bench
+	$(VENV)/bin/mypy services contracts
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check services contracts tests bench
+	$(VENV)/bin/ruff format --check services contracts tests bench
+	$(VENV)/bin/mypy services contracts
+
+bench: $(STAMP)
+	$(PY) bench/sweep.py
+
+token: $(STAMP)
+	@$(PY) -m services.gateway.token --role $(or $(ROLE),mentor) --sub $(or $(SUB),00000000-0000-0000-0000-000000000001)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

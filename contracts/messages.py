@@ -1,0 +1,266 @@
+"""One pydantic model per message of DESIGN.md, each with its routing key.
+
+Bodies are JSON. Unknown fields are ignored so that producers can add fields
+without breaking consumers; wrong types and naive datetimes are rejected.
+A new field is always optional with a default; fields are never renamed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo, available_timezones
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+_EXAMPLE_TIME = "2026-03-02T18:00:00+00:00"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Event(_Model):
+    """What every message carries: its identity and when it happened."""
+
+    routing_key: ClassVar[str]
+
+    event_id: UUID = Field(
+        default_factory=uuid4,
+        description="Unique id of the event, also the AMQP message_id (deduplication key).",
+    )
+    occurred_at: AwareDatetime = Field(
+        description="When the event happened (ISO 8601 with offset).",
+        examples=[_EXAMPLE_TIME],
+    )
+
+    def body(self) -> bytes:
+        """The JSON body as published."""
+        return self.model_dump_json().encode()
+
+
+class Person(_Model):
+    id: UUID = Field(description="The person's user id (the JWT `sub`).")
+    name: str = Field(min_length=1, examples=["Ana Lima"])
+    email: EmailStr = Field(examples=["ana@example.com"])
+
+
+_HH_MM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["18:00"])]
+
+
+class Slot(_Model):
+    """The weekly slot of a subscription, in the slot's own time zone."""
+
+    weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday.")
+    start_time: _HH_MM = Field(description='Local start time "HH:MM".')
+    duration_minutes: int = Field(gt=0, le=24 * 60, examples=[60])
+    timezone: str = Field(description="IANA time zone name.", examples=["Europe/Lisbon"])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in _zone_names():
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def local_start_time(self) -> time:
+        hours, minutes = self.start_time.split(":")
+        return time(int(hours), int(minutes))
+
+    def occurrences(
+        self, starts_at: datetime, ends_at: datetime
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """Every (start, end) of this slot with `starts_at <= start < ends_at`, in UTC.
+
+        The start is computed on the local calendar, so an 18:00 Lisbon session
+        stays at 18:00 local time across DST changes. A start that falls in a
+        spring-forward gap is moved forward by the gap, as clocks do.
+        """
+        zone = self.zone
+        day: date = starts_at.astimezone(zone).date()
+        day += timedelta(days=(self.weekday - day.weekday()) % 7)
+        last_day = ends_at.astimezone(zone).date()
+        duration = timedelta(minutes=self.duration_minutes)
+        while day <= last_day:
+            local = datetime.combine(day, self.local_start_time, tzinfo=zone)
+            start = local.astimezone(UTC)
+            if starts_at <= start < ends_at:
+                yield start, start + duration
+            day += timedelta(days=7)
+
+
+def _zone_names() -> set[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = available_timezones()
+    return _ZONES
+
+
+_ZONES: set[str] | None = None
+
+
+class BookingRef(_Model):
+    booking_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+# --- subscriptions -----------------------------------------------------------
+
+
+class SubscriptionActivated(Event):
+    """A paid subscription started (from a Stripe webhook or an operator)."""
+
+    routing_key: ClassVar[str] = "subscription.activated"
+
+    subscription_id: UUID
+    stripe_subscription_id: str | None = None
+    mentee: Person
+    mentor: Person
+    slot: Slot
+    cycle_starts_at: AwareDatetime
+    cycle_ends_at: AwareDatetime
+
+
+class SubscriptionRenewed(Event):
+    """A new billing cycle opened."""
+
+    routing_key: ClassVar[str] = "subscription.renewed"
+
+    subscription_id: UUID
+    cycle_starts_at: AwareDatetime
+    cycle_ends_at: AwareDatetime
+
+
+class SubscriptionEnded(Event):
+    routing_key: ClassVar[str] = "subscription.ended"
+
+    subscription_id: UUID
+    ended_at: AwareDatetime
+
+
+# --- bookings ----------------------------------------------------------------
+
+
+class BookingsScheduled(Event):
+    routing_key: ClassVar[str] = "bookings.scheduled"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    bookings: list[BookingRef]
+
+
+class BookingsCancelled(Event):
+    routing_key: ClassVar[str] = "bookings.cancelled"
+
+    subscription_id: UUID
+    booking_ids: list[UUID]
+    reason: Literal["reprobation", "subscription_ended"]
+
+
+class BookingUnattended(Event):
+    """The sweep found a past booking with no attendance recorded."""
+
+    routing_key: ClassVar[str] = "booking.unattended"
+
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    detected_at: AwareDatetime = Field(description="The `tick_at` of the sweep that found it.")
+
+
+# --- attendance --------------------------------------------------------------
+
+
+class SessionJoined(Event):
+    routing_key: ClassVar[str] = "session.joined"
+
+    booking_id: UUID
+    mentee_id: UUID
+    joined_at: AwareDatetime
+
+
+class AttendanceMarked(Event):
+    routing_key: ClassVar[str] = "attendance.marked"
+
+    booking_id: UUID
+    subscription_id: UUID
+    attended: bool
+    marked_by: Literal["system", "mentor"]
+    marked_at: AwareDatetime
+
+
+class SweepTick(Event):
+    routing_key: ClassVar[str] = "sweep.tick"
+
+    tick_at: AwareDatetime = Field(description="The sweep's notion of now.")
+
+
+class MenteeWarned(Event):
+    routing_key: ClassVar[str] = "mentee.warned"
+
+    subscription_id: UUID
+    booking_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    consecutive_absences: int = Field(ge=1)
+    missed_starts_at: AwareDatetime | None = Field(
+        default=None, description="Start of the missed session (added; optional)."
+    )
+
+
+class MenteeReprobated(Event):
+    routing_key: ClassVar[str] = "mentee.reprobated"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    missed_booking_ids: list[UUID]
+    reprobated_at: AwareDatetime
+    missed_starts_at: list[AwareDatetime] = Field(
+        default_factory=list, description="Starts of the missed sessions (added; optional)."
+    )
+
+
+class MenteeReactivated(Event):
+    routing_key: ClassVar[str] = "mentee.reactivated"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    reactivated_by: UUID
+    reactivated_at: AwareDatetime
+
+
+MESSAGE_TYPES: tuple[type[Event], ...] = (
+    SubscriptionActivated,
+    SubscriptionRenewed,
+    SubscriptionEnded,
+    BookingsScheduled,
+    BookingsCancelled,
+    SessionJoined,
+    AttendanceMarked,
+    SweepTick,
+    BookingUnattended,
+    MenteeWarned,
+    MenteeReprobated,
+    MenteeReactivated,
+)
+
+_BY_ROUTING_KEY = {t.routing_key: t for t in MESSAGE_TYPES}
+
+
+def message_type_for(routing_key: str) -> type[Event]:
+    """The model of a routing key; KeyError for an unknown one."""
+    return _BY_ROUTING_KEY[routing_key]

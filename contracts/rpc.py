@@ -1,0 +1,169 @@
+"""Requests and replies between the gateway and the services that own the data.
+
+Reads and the mentor's commands go to the owning service as RabbitMQ
+request/reply (direct reply-to). Each request type names its routing key; only
+the owning service binds it. A reply carries either its data or an `error`
+that the gateway maps to an HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ErrorCode = Literal["not_found", "forbidden", "conflict", "invalid"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RpcError(_Model):
+    code: ErrorCode
+    detail: str = Field(examples=["subscription is not reprobated"])
+
+
+class Request(_Model):
+    routing_key: ClassVar[str]
+    owner: ClassVar[str]
+
+
+class Reply(_Model):
+    error: RpcError | None = None
+
+
+# --- booking -------------------------------------------------------------------
+
+
+class MenteeBooking(_Model):
+    booking_id: UUID
+    subscription_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    status: Literal["scheduled", "attended", "unattended", "cancelled"]
+    attended: bool | None = Field(description="null while no attendance is recorded")
+
+
+class ListMenteeBookings(Request):
+    routing_key: ClassVar[str] = "rpc.list_mentee_bookings"
+    owner: ClassVar[str] = "booking"
+
+    mentee_id: UUID
+
+
+class MenteeBookingsReply(Reply):
+    bookings: list[MenteeBooking] = Field(default_factory=list)
+
+
+class FindBooking(Request):
+    """Who owns a booking: lets the gateway answer 404/403 before a join."""
+
+    routing_key: ClassVar[str] = "rpc.find_booking"
+    owner: ClassVar[str] = "booking"
+
+    booking_id: UUID
+
+
+class BookingFound(Reply):
+    booking_id: UUID | None = None
+    subscription_id: UUID | None = None
+    mentee_id: UUID | None = None
+    mentor_id: UUID | None = None
+    status: str | None = None
+
+
+# --- attendance ------------------------------------------------------------------
+
+
+class SubscriberSummary(_Model):
+    subscription_id: UUID
+    mentee_id: UUID
+    mentee_name: str
+    mentee_email: str
+    absences: int = Field(description="absences in the current cycle")
+    consecutive_absences: int
+    is_reprobated: bool
+    status: Literal["active", "warned", "reprobated", "ended"]
+    upcoming_bookings: int
+    next_booking_at: AwareDatetime | None = None
+    last_attended_at: AwareDatetime | None = None
+
+
+class BookingAttendance(_Model):
+    booking_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    cancelled: bool
+    attended: bool | None = None
+    marked_by: Literal["system", "mentor"] | None = None
+    marked_at: AwareDatetime | None = None
+
+
+class SubscriberDetail(SubscriberSummary):
+    bookings: list[BookingAttendance] = Field(default_factory=list)
+
+
+class ListSubscribers(Request):
+    routing_key: ClassVar[str] = "rpc.list_subscribers"
+    owner: ClassVar[str] = "attendance"
+
+    mentor_id: UUID
+    now: AwareDatetime = Field(description="the gateway's clock, for 'upcoming'")
+
+
+class SubscribersReply(Reply):
+    subscribers: list[SubscriberSummary] = Field(default_factory=list)
+
+
+class GetSubscriber(Request):
+    routing_key: ClassVar[str] = "rpc.get_subscriber"
+    owner: ClassVar[str] = "attendance"
+
+    mentor_id: UUID
+    subscription_id: UUID
+    now: AwareDatetime
+
+
+class SubscriberReply(Reply):
+    subscriber: SubscriberDetail | None = None
+
+
+class MarkAttendance(Request):
+    """A mentor marks a booking attended or absent (`marked_by: mentor`)."""
+
+    routing_key: ClassVar[str] = "rpc.mark_attendance"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(description="idempotency key; also the event_id of the mark")
+    mentor_id: UUID
+    booking_id: UUID
+    attended: bool
+    marked_at: AwareDatetime
+
+
+class ReactivateMentee(Request):
+    routing_key: ClassVar[str] = "rpc.reactivate_mentee"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(description="idempotency key; also the event_id of mentee.reactivated")
+    mentor_id: UUID
+    subscription_id: UUID
+    requested_at: AwareDatetime
+
+
+class SubscriberChanged(Reply):
+    """Reply to a mentor command: the subscriber as it is after the command."""
+
+    subscriber: SubscriberDetail | None = None
+
+
+REQUEST_TYPES: tuple[type[Request], ...] = (
+    ListMenteeBookings,
+    FindBooking,
+    ListSubscribers,
+    GetSubscriber,
+    MarkAttendance,
+    ReactivateMentee,
+)

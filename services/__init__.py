@@ -1,0 +1,1 @@
+"""The mentorship-attendance services; each runs with `python -m services.<name>`."""

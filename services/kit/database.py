@@ -1,0 +1,117 @@
+"""Each service's own PostgreSQL database: created if missing, migrated on start.
+
+Handlers work on SQLAlchemy Core connections (`Tx`): one transaction holds a
+message's inbox record, its effect and the outbox rows it causes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from services.kit.logs import get_logger
+from services.kit.settings import Settings
+
+Tx = AsyncConnection
+
+log = get_logger(__name__)
+
+
+class Database:
+    def __init__(self, settings: Settings, service: str, *, pool_size: int = 10) -> None:
+        self.settings = settings
+        self.service = service
+        self.name = settings.naming.database(service)
+        self.engine: AsyncEngine = create_async_engine(
+            settings.database_url(service),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction that commits when the block ends and rolls back on error."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    async def prepare(self, migrations: Path) -> None:
+        """Create the database if missing, then apply every migration."""
+        await create_database_if_missing(self.settings, self.name)
+        await self.migrate(migrations)
+
+    async def migrate(self, migrations: Path) -> None:
+        # An advisory lock lets two replicas start at once: one migrates, the
+        # other waits and then finds nothing to do.
+        lock_key = zlib.crc32(f"migrate:{self.name}".encode())
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+            await conn.run_sync(_upgrade_to_head, migrations)
+        log.info("database migrated", database=self.name)
+
+    async def migrations_applied(self, migrations: Path) -> bool:
+        """True when the database is at the newest revision (readiness)."""
+        async with self.engine.connect() as conn:
+            return bool(await conn.run_sync(_is_at_head, migrations))
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _alembic_config(connection: Connection, migrations: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade_to_head(connection: Connection, migrations: Path) -> None:
+    command.upgrade(_alembic_config(connection, migrations), "head")
+
+
+def _is_at_head(connection: Connection, migrations: Path) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config(connection, migrations))
+    current = MigrationContext.configure(connection).get_current_heads()
+    return set(current) == set(script.get_heads())
+
+
+async def create_database_if_missing(settings: Settings, name: str) -> None:
+    conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                log.info("database created", database=name)
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another replica created it first
+    finally:
+        await conn.close()
+
+
+async def drop_database(settings: Settings, name: str) -> None:
+    """Drop a database (tests clean up their namespace with this)."""
+    conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

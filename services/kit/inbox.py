@@ -1,0 +1,28 @@
+"""Idempotent consumers: each handled event_id is recorded with its effect."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import MetaData
+from sqlalchemy.dialects.postgresql import insert
+
+from services.kit.database import Tx
+from services.kit.tables import inbox_table
+
+INBOX = inbox_table(MetaData())
+
+
+async def claim(tx: Tx, consumer: str, event_id: UUID) -> bool:
+    """Record that `consumer` handles `event_id`; False when it already did.
+
+    A concurrent transaction claiming the same event waits on the primary key
+    until the first one ends, then sees the conflict: so exactly one applies it.
+    """
+    result = await tx.execute(
+        insert(INBOX)
+        .values(consumer=consumer, event_id=event_id)
+        .on_conflict_do_nothing()
+        .returning(INBOX.c.event_id)
+    )
+    return result.first() is not None

@@ -1,0 +1,186 @@
+"""The broker as every service uses it (DESIGN.md, "Messages" and "Broker facts").
+
+- one durable topic exchange per namespace; one durable quorum queue per
+  (service, routing key) with a delivery limit, dead-lettering to `<queue>.dlq`;
+- persistent messages, publisher confirms, unroutable publishes raise;
+- a message that cannot be parsed or validated goes straight to its DLQ with
+  the reason in the `x-dead-letter-reason` header and is acked, so it never
+  blocks the queue; a handler failure is retried with backoff, and on the last
+  allowed delivery it is dead-lettered with the error as the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from aio_pika import IncomingMessage
+from faststream import AckPolicy
+from faststream.exceptions import AckMessage, HandlerException
+from faststream.middlewares import BaseMiddleware
+from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.schemas import Channel
+from faststream.rabbit.schemas.queue import QueueType
+from pydantic import ValidationError
+
+from services.kit.logs import get_logger
+from services.kit.settings import Settings
+
+log = get_logger(__name__)
+
+REASON_HEADER = "x-dead-letter-reason"
+JSON = "application/json"
+
+
+class Messaging:
+    """The broker of one service, with the naming of its namespace."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.naming = settings.naming
+        self.exchange = RabbitExchange(self.naming.exchange, type=ExchangeType.TOPIC, durable=True)
+        self.dead_letter_exchange = RabbitExchange(
+            self.naming.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True
+        )
+        self.queue_names: list[str] = []
+        self.broker = RabbitBroker(
+            settings.rabbitmq_url,
+            default_channel=Channel(prefetch_count=settings.prefetch_count, on_return_raises=True),
+            # Requeue on error (the queue's delivery limit ends the loop);
+            # success acks only after the handler, i.e. after its commit.
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            middlewares=(_dead_letter_middleware(self),),
+            log_level=logging.DEBUG,
+            graceful_timeout=15.0,
+        )
+
+    def queue(self, routing_key: str) -> RabbitQueue:
+        name = self.naming.queue(self.service, routing_key)
+        return RabbitQueue(
+            name,
+            queue_type=QueueType.QUORUM,
+            routing_key=routing_key,
+            arguments={
+                "x-delivery-limit": self.settings.delivery_limit,
+                "x-dead-letter-exchange": self.naming.dead_letter_exchange,
+                "x-dead-letter-routing-key": f"{name}.dlq",
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+    def subscribe(
+        self, routing_key: str, func: Callable[..., Any], *, description: str | None = None
+    ) -> None:
+        queue = self.queue(routing_key)
+        self.queue_names.append(queue.name)
+        self.broker.subscriber(queue, self.exchange, description=description)(func)
+
+    async def declare(self) -> None:
+        """Connect and declare the exchanges and every queue's dead-letter queue."""
+        await self.broker.connect()
+        await self.broker.declare_exchange(self.exchange)
+        dlx = await self.broker.declare_exchange(self.dead_letter_exchange)
+        for name in self.queue_names:
+            dlq = await self.broker.declare_queue(RabbitQueue(f"{name}.dlq", durable=True))
+            await dlq.bind(dlx, routing_key=f"{name}.dlq")
+
+    async def publish(self, routing_key: str, body: bytes, event_id: UUID) -> None:
+        """Publish persistently to the topic exchange; raises unless confirmed and routed."""
+        await self.broker.publish(
+            body,
+            exchange=self.exchange,
+            routing_key=routing_key,
+            persist=True,
+            mandatory=True,
+            message_id=str(event_id),
+            content_type=JSON,
+        )
+
+    async def dead_letter(self, queue: str, raw: IncomingMessage, reason: str) -> None:
+        headers: dict[str, Any] = dict(raw.headers or {})
+        headers[REASON_HEADER] = reason[:4000]
+        headers["x-original-routing-key"] = raw.routing_key or ""
+        await self.broker.publish(
+            raw.body,
+            exchange=self.dead_letter_exchange,
+            routing_key=f"{queue}.dlq",
+            persist=True,
+            mandatory=True,
+            message_id=raw.message_id,
+            content_type=raw.content_type,
+            headers=headers,
+        )
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.broker.ping(timeout=2.0))
+        except Exception:
+            return False
+
+
+def is_poison(error: BaseException) -> bool:
+    """A message that no retry can fix: not JSON, or not the contract's shape."""
+    return isinstance(error, ValidationError | json.JSONDecodeError | UnicodeDecodeError)
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:] or e['loc'])}: {e['msg']}"
+            for e in error.errors()
+        )
+        return f"invalid message: {problems}"
+    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
+        return f"body is not JSON: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
+    class DeadLetterMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+        msg: IncomingMessage
+
+        async def after_processed(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_val: BaseException | None = None,
+            exc_tb: Any = None,
+        ) -> bool | None:
+            if exc_val is None or isinstance(exc_val, HandlerException | asyncio.CancelledError):
+                return False
+            raw: IncomingMessage = self.msg
+            subscriber = self.context.get_local("handler_")
+            queue = subscriber.queue.name
+            deliveries = _delivery_count(raw) + 1
+            if is_poison(exc_val):
+                reason = describe(exc_val)
+            elif deliveries >= messaging.settings.delivery_limit:
+                reason = f"failed {deliveries} times, last error: {describe(exc_val)}"
+            else:
+                log.warning(
+                    "handler failed, will retry",
+                    queue=queue,
+                    message_id=raw.message_id,
+                    delivery=deliveries,
+                    error=describe(exc_val),
+                )
+                await asyncio.sleep(min(10.0, 0.25 * 2**deliveries))
+                return False  # the ack policy requeues it
+            await messaging.dead_letter(queue, raw, reason)
+            log.error(
+                "message dead-lettered", queue=queue, message_id=raw.message_id, reason=reason
+            )
+            raise AckMessage()
+
+    return DeadLetterMiddleware
+
+
+def _delivery_count(raw: IncomingMessage) -> int:
+    """How often a quorum queue delivered this message before."""
+    value = (raw.headers or {}).get("x-delivery-count")
+    return value if isinstance(value, int) else 0

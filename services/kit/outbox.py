@@ -1,0 +1,173 @@
+"""Transactional outbox: messages are written with the change that causes them
+and published after commit by a relay, with publisher confirms.
+
+The relay is woken by a PostgreSQL NOTIFY sent in the writing transaction (so
+it fires on commit), and polls as a fallback. Rows are locked while being
+published, so two replicas never publish the same row at once; a crash
+between publish and marking leaves the row unsent, and it is published again
+(consumers deduplicate on event_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from sqlalchemy import MetaData, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from contracts import Event
+from services.kit.database import Database, Tx
+from services.kit.logs import get_logger
+from services.kit.tables import outbox_table
+
+OUTBOX = outbox_table(MetaData())
+NOTIFY_CHANNEL = "outbox"
+
+log = get_logger(__name__)
+
+Publish = Callable[[str, bytes, UUID], Awaitable[None]]
+
+
+async def add(tx: Tx, events: Iterable[Event]) -> int:
+    """Write events to the outbox in `tx`, in order; returns how many were new.
+
+    An event whose event_id is already there is skipped, so replaying a
+    deterministic cascade writes nothing twice.
+    """
+    rows = [
+        {
+            "event_id": e.event_id,
+            "routing_key": e.routing_key,
+            "body": json.loads(e.model_dump_json()),
+        }
+        for e in events
+    ]
+    if not rows:
+        return 0
+    written = 0
+    # Chunks keep a single INSERT under PostgreSQL's bind-parameter limit.
+    for start in range(0, len(rows), 5000):
+        result = await tx.execute(
+            insert(OUTBOX)
+            .values(rows[start : start + 5000])
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(OUTBOX.c.id)
+        )
+        written += len(result.all())
+    await tx.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+    return written
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows in id order and marks them sent."""
+
+    def __init__(
+        self,
+        db: Database,
+        publish: Publish,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    async def run(self) -> None:
+        """Publish until cancelled."""
+        listener = await self._listen()
+        failures = 0
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    sent, taken = await self.publish_batch()
+                except Exception as error:  # broker or database down: back off, retry
+                    sent, taken = 0, 1
+                    log.warning("outbox relay failed", error=repr(error))
+                failures = failures + 1 if sent < taken else 0
+                if failures:
+                    # Unroutable or unconfirmed rows stay unsent; retry them later.
+                    await asyncio.sleep(min(30.0, 0.2 * 2**failures))
+                elif taken < self.batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def publish_batch(self) -> tuple[int, int]:
+        """Publish one batch; returns (sent, taken)."""
+        async with self.db.transaction() as tx:
+            rows = (
+                await tx.execute(
+                    select(OUTBOX.c.id, OUTBOX.c.event_id, OUTBOX.c.routing_key, OUTBOX.c.body)
+                    .where(OUTBOX.c.sent_at.is_(None))
+                    .order_by(OUTBOX.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0, 0
+            # Publishing concurrently pipelines the confirms on one channel;
+            # frames still leave in id order.
+            results = await asyncio.gather(
+                *(
+                    self.publish(r.routing_key, json.dumps(r.body).encode(), r.event_id)
+                    for r in rows
+                ),
+                return_exceptions=True,
+            )
+            sent_ids = [r.id for r, res in zip(rows, results, strict=True) if res is None]
+            failed = [(r, res) for r, res in zip(rows, results, strict=True) if res is not None]
+            if sent_ids:
+                await tx.execute(
+                    update(OUTBOX).where(OUTBOX.c.id.in_(sent_ids)).values(sent_at=func.now())
+                )
+            for row, error in failed:
+                await tx.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == row.id)
+                    .values(attempts=OUTBOX.c.attempts + 1, last_error=repr(error)[:2000])
+                )
+                log.warning(
+                    "outbox publish failed",
+                    routing_key=row.routing_key,
+                    event_id=str(row.event_id),
+                    error=repr(error),
+                )
+        self.published += len(sent_ids)
+        return len(sent_ids), len(rows)
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        url = self.db.settings.server_url() + "/" + self.db.name
+        try:
+            conn = await asyncpg.connect(url)
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except Exception as error:  # polling still works without it
+            log.warning("outbox listener unavailable, polling only", error=repr(error))
+            return None
+
+
+async def backlog(db: Database) -> tuple[int, datetime | None]:
+    """How many rows wait to be published, and when the oldest was written."""
+    async with db.transaction() as tx:
+        row = (
+            await tx.execute(
+                select(func.count(), func.min(OUTBOX.c.created_at)).where(
+                    OUTBOX.c.sent_at.is_(None)
+                )
+            )
+        ).one()
+    return int(row[0]), row[1]

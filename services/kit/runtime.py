@@ -1,0 +1,152 @@
+"""How a service runs: database, broker, consumers with inbox, outbox relay,
+background loops, all started and stopped by one FastStream application.
+
+A service's `app.py` creates a `ServiceRuntime`, registers its consumers
+(`consumes`), request handlers (`answers`) and loops (`in_background`), and
+returns `runtime.app()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from faststream import FastStream
+
+from contracts import Event
+from contracts.rpc import Reply, Request
+from services.kit import inbox
+from services.kit.database import Database, Tx
+from services.kit.logs import configure_logging, get_logger
+from services.kit.messaging import Messaging
+from services.kit.outbox import OutboxRelay
+from services.kit.settings import Settings
+
+E = TypeVar("E", bound=Event)
+Q = TypeVar("Q", bound=Request)
+
+# A consumer's handler: applies one message in the given transaction and
+# returns a short outcome for the log ("marked present", "outside window").
+Handler = Callable[[Tx, E], Awaitable[str | None]]
+Responder = Callable[[Q], Awaitable[Reply]]
+
+log = get_logger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, settings: Settings, migrations: Path) -> None:
+        configure_logging(name, settings.log_format, settings.log_level)
+        self.name = name
+        self.settings = settings
+        self.migrations = migrations
+        self.db = Database(settings, name)
+        self.messaging = Messaging(settings, name)
+        self.relay = OutboxRelay(
+            self.db,
+            self.messaging.publish,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("outbox relay", self.relay.run)
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def broker(self) -> Any:
+        return self.messaging.broker
+
+    def consumes(self, message_type: type[E]) -> Callable[[Handler[E]], Handler[E]]:
+        """Register `handler` for `message_type`, run once per event_id (inbox)."""
+
+        def register(handler: Handler[E]) -> Handler[E]:
+            routing_key = message_type.routing_key
+            consumer = f"{self.name}:{routing_key}"
+
+            async def consume(msg: Any) -> None:
+                async with self.db.transaction() as tx:
+                    if await inbox.claim(tx, consumer, msg.event_id):
+                        outcome = await handler(tx, msg) or "handled"
+                    else:
+                        outcome = "duplicate, ignored"
+                log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
+
+            consume.__annotations__ = {"msg": message_type, "return": None}
+            consume.__name__ = f"on_{routing_key.replace('.', '_')}"
+            consume.__doc__ = handler.__doc__
+            self.messaging.subscribe(routing_key, consume, description=handler.__doc__)
+            return handler
+
+        return register
+
+    def answers(self, request_type: type[Q]) -> Callable[[Responder[Q]], Responder[Q]]:
+        """Register `responder` to reply to `request_type` (RabbitMQ request/reply)."""
+
+        def register(responder: Responder[Q]) -> Responder[Q]:
+            async def answer(request: Any) -> Any:
+                reply = await responder(request)
+                outcome = reply.error.code if reply.error else "ok"
+                log.info("request answered", routing_key=request_type.routing_key, outcome=outcome)
+                return reply.model_dump(mode="json")
+
+            answer.__annotations__ = {"request": request_type, "return": Any}
+            answer.__name__ = f"answer_{request_type.routing_key.replace('.', '_')}"
+            self.messaging.subscribe(
+                request_type.routing_key, answer, description=responder.__doc__
+            )
+            return responder
+
+        return register
+
+    def in_background(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `loop` while the service runs; restarted if it crashes."""
+        self._loops.append((name, loop))
+
+    def app(self) -> FastStream:
+        return FastStream(
+            self.messaging.broker,
+            on_startup=[self._prepare],
+            after_startup=[self._start_loops],
+            on_shutdown=[self._stop_loops],
+            after_shutdown=[self.db.dispose],
+        )
+
+    async def _prepare(self) -> None:
+        self.settings.warn_about_dev_secrets()
+        await self.db.prepare(self.migrations)
+        await self.messaging.declare()
+        log.info("service starting", namespace=self.settings.mentorship_namespace)
+
+    async def _start_loops(self) -> None:
+        for name, loop in self._loops:
+            self._tasks.append(asyncio.create_task(_supervise(name, loop), name=name))
+        log.info("service ready", consumers=len(self.messaging.queue_names))
+
+    async def _stop_loops(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+async def _supervise(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    while True:
+        try:
+            await loop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop crashed, restarting", loop=name)
+            await asyncio.sleep(1.0)
+
+
+def _ids(msg: Any) -> dict[str, str]:
+    ids = {"event_id": str(msg.event_id)}
+    for field in ("subscription_id", "booking_id"):
+        value = getattr(msg, field, None)
+        if value is not None:
+            ids[field] = str(value)
+    return ids

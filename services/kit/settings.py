@@ -1,0 +1,75 @@
+"""Configuration from the environment (DESIGN.md, "Configuration")."""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.naming import DEFAULT_NAMESPACE, Naming
+
+DEV_JWT_SECRET = "dev-jwt-secret-change-me"
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_change_me"
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    """One settings class for every service; each reads the fields it needs."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432"
+    mentorship_namespace: str = DEFAULT_NAMESPACE
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "mentorship@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+
+    jwt_secret: str = DEV_JWT_SECRET
+    stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET
+
+    sweep_interval_seconds: float = 3600
+    sweep_grace_minutes: int = 15
+    join_opens_minutes_before: int = 15
+    warn_after_absences: int = 1
+    reprobate_after_absences: int = 2
+
+    gateway_port: int = 8000
+    rpc_timeout_seconds: float = 5.0
+
+    log_format: str = "console"
+    log_level: str = "INFO"
+    metrics_port: int | None = None
+
+    # Broker tuning: how many messages one consumer works on at once, and
+    # how often a failing message is retried before it is dead-lettered.
+    prefetch_count: int = 32
+    delivery_limit: int = 5
+    outbox_batch_size: int = 500
+    outbox_poll_seconds: float = 1.0
+
+    @cached_property
+    def naming(self) -> Naming:
+        return Naming(self.mentorship_namespace)
+
+    def database_url(self, service: str) -> str:
+        """The asyncpg URL of `service`'s own database on POSTGRES_URL."""
+        return f"{self.server_url('postgresql+asyncpg')}/{self.naming.database(service)}"
+
+    def server_url(self, scheme: str = "postgresql") -> str:
+        """POSTGRES_URL without a database, with `scheme` as its scheme."""
+        rest = self.postgres_url.split("://", 1)[-1].rstrip("/")
+        host_part = rest.split("/", 1)[0]
+        return f"{scheme}://{host_part}"
+
+    def warn_about_dev_secrets(self) -> None:
+        if self.jwt_secret == DEV_JWT_SECRET:
+            log.warning("JWT_SECRET is the development default; set it in production")
+        if self.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET:
+            log.warning("STRIPE_WEBHOOK_SECRET is the development default; set it in production")

@@ -1,0 +1,162 @@
+"""The kit on the real RabbitMQ and PostgreSQL: inbox, outbox relay, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aio_pika
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+
+from contracts import SubscriptionEnded
+from services.kit import outbox
+from services.kit.messaging import REASON_HEADER
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import Settings
+from tests.integration.toy.service import create_runtime, effects
+from tests.support.waiting import eventually
+
+NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def toy(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = create_runtime(settings, f"toy{uuid.uuid4().hex[:6]}")
+    app = runtime.app()
+    await app.start()
+    try:
+        yield runtime
+    finally:
+        await app.stop()
+
+
+async def _publish_raw(settings: Settings, routing_key: str, body: bytes, message_id: str) -> None:
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(settings.naming.exchange)
+        await exchange.publish(
+            aio_pika.Message(body, message_id=message_id, content_type="application/json"),
+            routing_key=routing_key,
+        )
+
+
+async def _effects_for(runtime: ServiceRuntime, subscription_id: uuid.UUID) -> int:
+    async with runtime.db.transaction() as tx:
+        count = await tx.scalar(
+            select(func.count()).where(effects.c.subscription_id == subscription_id)
+        )
+    return int(count or 0)
+
+
+async def test_a_duplicate_delivery_has_one_effect(settings: Settings, toy: ServiceRuntime) -> None:
+    subscription_id = uuid.uuid4()
+    event = SubscriptionEnded(occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW)
+    for _ in range(3):
+        await _publish_raw(settings, event.routing_key, event.body(), str(event.event_id))
+
+    # One effect for subscription.ended and one for the bookings.cancelled it caused.
+    assert await eventually(lambda: _effects_for(toy, subscription_id), lambda n: n == 2) == 2
+    await asyncio.sleep(0.5)
+    assert await _effects_for(toy, subscription_id) == 2
+
+
+async def _dead_letters(
+    settings: Settings, queue: str
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    found = []
+    async with connection:
+        channel = await connection.channel()
+        dlq = await channel.get_queue(f"{queue}.dlq")
+        while (message := await dlq.get(fail=False)) is not None:
+            await message.ack()
+            found.append(message)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("body", "reason_part"),
+    [
+        (b"{not json", "not JSON"),
+        (
+            json.dumps(
+                {"event_id": str(uuid.uuid4()), "occurred_at": "2026-03-02T18:00:00"}
+            ).encode(),
+            "subscription_id",
+        ),
+        (
+            json.dumps(
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "occurred_at": "2026-03-02T18:00:00",
+                    "subscription_id": str(uuid.uuid4()),
+                    "ended_at": "2026-03-02T18:00:00",
+                }
+            ).encode(),
+            "timezone",
+        ),
+    ],
+    ids=["not-json", "missing-field", "naive-datetime"],
+)
+async def test_a_poison_message_is_dead_lettered_and_the_next_is_handled(
+    settings: Settings, toy: ServiceRuntime, body: bytes, reason_part: str
+) -> None:
+    queue = settings.naming.queue(toy.name, "subscription.ended")
+    await _publish_raw(settings, "subscription.ended", body, "poison")
+    good = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+    await _publish_raw(settings, good.routing_key, good.body(), str(good.event_id))
+
+    assert await eventually(lambda: _effects_for(toy, good.subscription_id), lambda n: n == 2) == 2
+    dead = await _dead_letters(settings, queue)
+    assert [m.body for m in dead] == [body]
+    reason = str(dead[0].headers[REASON_HEADER])
+    assert reason_part in reason
+
+
+async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
+    settings: Settings, toy: ServiceRuntime
+) -> None:
+    subscription_id = uuid.uuid4()
+    events = [
+        SubscriptionEnded(occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW)
+        for _ in range(300)
+    ]
+    published = 0
+    crashed = asyncio.Event()
+
+    async def publish_then_die(routing_key: str, body: bytes, event_id: uuid.UUID) -> None:
+        nonlocal published
+        published += 1
+        if published > 120:
+            crashed.set()
+            await asyncio.sleep(3600)  # hangs here until the relay is killed
+        await toy.messaging.publish(routing_key, body, event_id)
+
+    # Stop the running relay so the doomed one takes the whole backlog.
+    await toy._stop_loops()
+    async with toy.db.transaction() as tx:
+        await outbox.add(tx, events)
+    doomed = outbox.OutboxRelay(toy.db, publish_then_die, batch_size=200)
+    task = asyncio.create_task(doomed.run())
+    await asyncio.wait_for(crashed.wait(), 10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    unsent, _ = await outbox.backlog(toy.db)
+    assert unsent >= 300 - 120  # the killed batch was not marked sent
+    await toy._start_loops()  # a fresh relay, as after a restart
+
+    # 300 subscription.ended handled once each, plus the 300 cancellations they caused.
+    assert (
+        await eventually(lambda: _effects_for(toy, subscription_id), lambda n: n == 600, within=30)
+        == 600
+    )
+    await asyncio.sleep(1.0)
+    assert await _effects_for(toy, subscription_id) == 600
+    assert (await outbox.backlog(toy.db))[0] == 0

@@ -1,0 +1,61 @@
+"""A minimal service built on the kit, to test the kit on the real broker and database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faststream import FastStream
+from sqlalchemy import Column, MetaData, Table, insert
+from sqlalchemy.dialects.postgresql import UUID
+
+from contracts import BookingsCancelled, SubscriptionEnded
+from services.kit import outbox
+from services.kit.database import Tx
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import Settings
+
+metadata = MetaData()
+effects = Table(
+    "effects",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("subscription_id", UUID(as_uuid=True), nullable=False),
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_runtime(settings: Settings, name: str) -> ServiceRuntime:
+    runtime = ServiceRuntime(name, settings, MIGRATIONS)
+
+    @runtime.consumes(SubscriptionEnded)
+    async def record_end(tx: Tx, msg: SubscriptionEnded) -> str:
+        """Records the effect and announces a cancellation."""
+        await tx.execute(
+            insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
+        )
+        await outbox.add(
+            tx,
+            [
+                BookingsCancelled(
+                    occurred_at=msg.ended_at,
+                    subscription_id=msg.subscription_id,
+                    booking_ids=[],
+                    reason="subscription_ended",
+                )
+            ],
+        )
+        return "recorded"
+
+    @runtime.consumes(BookingsCancelled)
+    async def record_cancel(tx: Tx, msg: BookingsCancelled) -> str:
+        await tx.execute(
+            insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
+        )
+        return "recorded"
+
+    return runtime
+
+
+def create_app(settings: Settings, name: str = "toy") -> FastStream:
+    return create_runtime(settings, name).app()
