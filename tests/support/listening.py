@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import aio_pika
@@ -48,10 +48,8 @@ class Listener:
             return len(self.of(event_type, **fields)) >= count
 
         async with self._arrived:
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait_for(enough), timeout=within)
-            except TimeoutError:
-                pass
         return self.of(event_type, **fields)
 
 
