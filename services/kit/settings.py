@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
 
+    gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     rpc_timeout_seconds: float = 5.0
 

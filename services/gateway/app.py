@@ -1,0 +1,44 @@
+"""Wiring of the gateway: settings, broker connection, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.gateway import health
+from services.gateway.owners import Owners
+from services.kit.logs import configure_logging
+from services.kit.messaging import Messaging
+from services.kit.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    configure_logging("gateway", settings.log_format, settings.log_level)
+    messaging = Messaging(settings, "gateway")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.warn_about_dev_secrets()
+        await messaging.declare()
+        # Started (not only connected) so that request/reply can consume replies.
+        await messaging.broker.start()
+        try:
+            yield
+        finally:
+            await messaging.broker.stop()
+
+    app = FastAPI(
+        title="Mentorship attendance gateway",
+        version="0.1.0",
+        description="Mentees join sessions; mentors see absences, mark attendance and "
+        "reactivate reprobated mentees. Authenticate with `Authorization: Bearer <JWT>` "
+        "(HS256, claims `sub`, `role`, `exp`).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.messaging = messaging
+    app.state.owners = Owners(messaging, settings.rpc_timeout_seconds)
+    app.include_router(health.router)
+    return app

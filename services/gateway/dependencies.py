@@ -1,0 +1,31 @@
+"""What endpoints receive: the owners' client and the clock (both replaceable in tests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.gateway.owners import Owners
+from services.kit.settings import Settings
+
+
+def get_owners(request: Request) -> Owners:
+    owners: Owners = request.app.state.owners
+    return owners
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_now() -> datetime:
+    """The gateway is an edge: it may read the clock, and hands the time on as data."""
+    return datetime.now(UTC)
+
+
+OwnersDep = Annotated[Owners, Depends(get_owners)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Now = Annotated[datetime, Depends(get_now)]

@@ -1,0 +1,89 @@
+"""Request/reply between the gateway's client and a service's responder, on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from fastapi import HTTPException
+
+from contracts.rpc import BookingFound, FindBooking, RpcError
+from services.gateway.owners import Owners
+from services.kit.messaging import Messaging
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import Settings
+from tests.integration.toy.service import MIGRATIONS
+
+KNOWN = uuid.uuid4()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def responder(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime(f"toyrpc{uuid.uuid4().hex[:6]}", settings, MIGRATIONS)
+
+    @runtime.answers(FindBooking)
+    async def find_booking(request: FindBooking) -> BookingFound:
+        if request.booking_id != KNOWN:
+            return BookingFound(error=RpcError(code="not_found", detail="no such booking"))
+        return BookingFound(booking_id=KNOWN, mentee_id=KNOWN, status="scheduled")
+
+    app = runtime.app()
+    await app.start()
+    try:
+        yield runtime
+    finally:
+        await app.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def owners(settings: Settings) -> AsyncIterator[Owners]:
+    messaging = Messaging(settings, "gateway")
+    await messaging.declare()
+    await messaging.broker.start()
+    try:
+        yield Owners(messaging, timeout=3.0)
+    finally:
+        await messaging.broker.stop()
+
+
+async def test_a_reply_comes_back_to_the_asker(responder: ServiceRuntime, owners: Owners) -> None:
+    reply = await owners.ask(FindBooking(booking_id=KNOWN), BookingFound)
+    assert reply.booking_id == KNOWN
+    assert reply.status == "scheduled"
+
+
+async def test_an_error_reply_becomes_the_matching_http_error(
+    responder: ServiceRuntime, owners: Owners
+) -> None:
+    with pytest.raises(HTTPException) as raised:
+        await owners.ask(FindBooking(booking_id=uuid.uuid4()), BookingFound)
+    assert raised.value.status_code == 404
+    assert raised.value.detail == "no such booking"
+
+
+async def test_concurrent_requests_each_get_their_own_reply(
+    responder: ServiceRuntime, owners: Owners
+) -> None:
+    replies = await asyncio.gather(
+        *(owners.ask_raw(FindBooking(booking_id=KNOWN), BookingFound) for _ in range(20)),
+        owners.ask_raw(FindBooking(booking_id=uuid.uuid4()), BookingFound),
+    )
+    assert [r.error is None for r in replies] == [True] * 20 + [False]
+
+
+async def test_a_request_nobody_answers_in_time_is_a_503(settings: Settings) -> None:
+    messaging = Messaging(settings, "gateway")
+    await messaging.declare()
+    await messaging.broker.start()
+    try:
+        silent = Owners(messaging, timeout=0.5)
+        with pytest.raises(HTTPException) as raised:
+            # Whether the request sits in a queue with no consumer (timeout) or
+            # no queue is bound at all (unroutable), the caller gets a 503.
+            await silent.ask(FindBooking(booking_id=KNOWN), BookingFound)
+        assert raised.value.status_code == 503
+    finally:
+        await messaging.broker.stop()
