@@ -3,13 +3,18 @@
 import uvicorn
 
 from services.gateway.app import create_app
+from services.kit.logs import get_logger
 from services.kit.settings import Settings
 
 settings = Settings()
+app = create_app(settings)
+url = f"http://{settings.gateway_host}:{settings.gateway_port}"
+get_logger("services.gateway").info(
+    "gateway listening",
+    url=url,
+    docs=f"{url}/docs",
+    dashboard=f"{url}/dashboard/mentorship/subscribers",
+)
 uvicorn.run(
-    create_app(settings),
-    host=settings.gateway_host,
-    port=settings.gateway_port,
-    log_config=None,
-    access_log=False,
+    app, host=settings.gateway_host, port=settings.gateway_port, log_config=None, access_log=False
 )
