@@ -19,13 +19,13 @@ run: $(STAMP)
 	$(VENV)/bin/honcho start -f Procfile
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check services contracts tests bench
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services contracts
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check services contracts tests bench
-	$(VENV)/bin/ruff format --check services contracts tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services contracts
 
 bench: $(STAMP)
