@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import MetaData, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, MetaData, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import INTERVAL, insert
 
 from contracts import Event
 from services.kit.database import Database, Tx
@@ -91,12 +91,13 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     sent, taken = await self.publish_batch()
-                except Exception as error:  # broker or database down: back off, retry
+                except Exception as error:  # database down: back off, retry
                     sent, taken = 0, 1
                     log.warning("outbox relay failed", error=repr(error))
-                failures = failures + 1 if sent < taken else 0
+                # Nothing at all went out: the broker is likely down. Rows that
+                # fail alone (unroutable) wait on their own next_attempt_at.
+                failures = failures + 1 if taken and not sent else 0
                 if failures:
-                    # Unroutable or unconfirmed rows stay unsent; retry them later.
                     await asyncio.sleep(min(30.0, 0.2 * 2**failures))
                 elif taken < self.batch_size:
                     with contextlib.suppress(TimeoutError):
@@ -111,7 +112,13 @@ class OutboxRelay:
             rows = (
                 await tx.execute(
                     select(OUTBOX.c.id, OUTBOX.c.event_id, OUTBOX.c.routing_key, OUTBOX.c.body)
-                    .where(OUTBOX.c.sent_at.is_(None))
+                    .where(
+                        OUTBOX.c.sent_at.is_(None),
+                        or_(
+                            OUTBOX.c.next_attempt_at.is_(None),
+                            OUTBOX.c.next_attempt_at <= func.now(),
+                        ),
+                    )
                     .order_by(OUTBOX.c.id)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
@@ -138,7 +145,11 @@ class OutboxRelay:
                 await tx.execute(
                     update(OUTBOX)
                     .where(OUTBOX.c.id == row.id)
-                    .values(attempts=OUTBOX.c.attempts + 1, last_error=repr(error)[:2000])
+                    .values(
+                        attempts=OUTBOX.c.attempts + 1,
+                        last_error=repr(error)[:2000],
+                        next_attempt_at=func.now() + _retry_delay(OUTBOX.c.attempts),
+                    )
                 )
                 log.warning(
                     "outbox publish failed",
@@ -158,6 +169,12 @@ class OutboxRelay:
         except Exception as error:  # polling still works without it
             log.warning("outbox listener unavailable, polling only", error=repr(error))
             return None
+
+
+def _retry_delay(attempts: ColumnElement[int]) -> ColumnElement[timedelta]:
+    """1 s, 2 s, 4 s … capped at 5 minutes, computed in SQL from the row's attempts."""
+    seconds = func.least(300, func.power(2, func.least(attempts, 9)))
+    return func.make_interval(0, 0, 0, 0, 0, 0, seconds, type_=INTERVAL)
 
 
 async def backlog(db: Database) -> tuple[int, datetime | None]:

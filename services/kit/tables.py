@@ -32,6 +32,9 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("sent_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text),
+        # A row that failed to publish (e.g. unroutable: its consumer never
+        # started) waits until then, so it does not hold up the rows behind it.
+        Column("next_attempt_at", DateTime(timezone=True)),
         Index("outbox_unsent", "id", postgresql_where=text("sent_at IS NULL")),
     )
 

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import aio_pika
 import pytest
@@ -160,3 +161,29 @@ async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
     await asyncio.sleep(1.0)
     assert await _effects_for(toy, subscription_id) == 600
     assert (await outbox.backlog(toy.db))[0] == 0
+
+
+class NobodyListens(SubscriptionEnded):
+    routing_key: ClassVar[str] = "toy.nobody.listens"
+
+
+async def test_an_unroutable_message_waits_without_holding_up_the_rest(
+    settings: Settings, toy: ServiceRuntime
+) -> None:
+    stuck = NobodyListens(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+    behind = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+    async with toy.db.transaction() as tx:
+        await outbox.add(tx, [stuck, behind])
+
+    handled = await eventually(lambda: _effects_for(toy, behind.subscription_id), lambda n: n == 2)
+    assert handled == 2
+    async with toy.db.transaction() as tx:
+        row = (
+            await tx.execute(
+                select(outbox.OUTBOX).where(outbox.OUTBOX.c.event_id == stuck.event_id)
+            )
+        ).one()
+    assert row.sent_at is None
+    assert row.attempts >= 1
+    assert "NO_ROUTE" in row.last_error or "312" in row.last_error
+    assert row.next_attempt_at is not None
