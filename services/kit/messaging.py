@@ -75,11 +75,18 @@ class Messaging:
         )
 
     def subscribe(
-        self, routing_key: str, func: Callable[..., Any], *, description: str | None = None
+        self,
+        routing_key: str,
+        func: Callable[..., Any],
+        *,
+        description: str | None = None,
+        no_reply: bool = False,
     ) -> None:
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
-        self.broker.subscriber(queue, self.exchange, description=description)(func)
+        self.broker.subscriber(queue, self.exchange, description=description, no_reply=no_reply)(
+            func
+        )
 
     async def declare(self) -> None:
         """Connect and declare the exchanges and every queue's dead-letter queue."""
@@ -99,6 +106,23 @@ class Messaging:
             persist=True,
             mandatory=True,
             message_id=str(event_id),
+            content_type=JSON,
+        )
+
+    async def reply(self, request: Any, body: bytes) -> None:
+        """Answer a request on its reply-to address.
+
+        Not mandatory: RabbitMQ (3.10) returns mandatory publishes to direct
+        reply-to even when it delivers them, and a requester that gave up is
+        no reason to retry the request.
+        """
+        if not request.reply_to:
+            return
+        await self.broker.publish(
+            body,
+            routing_key=request.reply_to,
+            correlation_id=request.correlation_id,
+            mandatory=False,
             content_type=JSON,
         )
 

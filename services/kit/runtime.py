@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from faststream import FastStream
+from faststream.rabbit.annotations import RabbitMessage
 
 from contracts import Event
 from contracts.rpc import Reply, Request
@@ -85,16 +86,16 @@ class ServiceRuntime:
         """Register `responder` to reply to `request_type` (RabbitMQ request/reply)."""
 
         def register(responder: Responder[Q]) -> Responder[Q]:
-            async def answer(request: Any) -> Any:
+            async def answer(request: Any, message: Any) -> None:
                 reply = await responder(request)
                 outcome = reply.error.code if reply.error else "ok"
                 log.info("request answered", routing_key=request_type.routing_key, outcome=outcome)
-                return reply.model_dump(mode="json")
+                await self.messaging.reply(message, reply.model_dump_json().encode())
 
-            answer.__annotations__ = {"request": request_type, "return": Any}
+            answer.__annotations__ = {"request": request_type, "message": RabbitMessage}
             answer.__name__ = f"answer_{request_type.routing_key.replace('.', '_')}"
             self.messaging.subscribe(
-                request_type.routing_key, answer, description=responder.__doc__
+                request_type.routing_key, answer, description=responder.__doc__, no_reply=True
             )
             return responder
 
