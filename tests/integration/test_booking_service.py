@@ -1,0 +1,324 @@
+"""The booking service in-process on the real broker and database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest_asyncio
+from sqlalchemy import event
+
+from contracts import (
+    AttendanceMarked,
+    BookingsCancelled,
+    BookingsScheduled,
+    BookingUnattended,
+    MenteeReactivated,
+    MenteeReprobated,
+    Person,
+    Slot,
+    SubscriptionActivated,
+    SubscriptionEnded,
+    SubscriptionRenewed,
+    SweepTick,
+)
+from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeBookingsReply
+from services.booking.app import create_runtime
+from services.gateway.owners import Owners
+from services.kit.messaging import Messaging
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import Settings
+from tests.support.listening import Listener, listening, publish
+
+MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+KEYS = ["bookings.#", "booking.unattended"]
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def booking(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = create_runtime(settings)
+    app = runtime.app()
+    await app.start()
+    try:
+        yield runtime
+    finally:
+        await app.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def owners(settings: Settings) -> AsyncIterator[Owners]:
+    messaging = Messaging(settings, "gateway")
+    await messaging.declare()
+    await messaging.broker.start()
+    try:
+        yield Owners(messaging, timeout=5)
+    finally:
+        await messaging.broker.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bus(settings: Settings, booking: ServiceRuntime) -> AsyncIterator[Listener]:
+    async with listening(settings, KEYS) as listener:
+        yield listener
+
+
+def activation(weeks: int = 4, starts: datetime = MONDAY) -> SubscriptionActivated:
+    return SubscriptionActivated(
+        occurred_at=starts,
+        subscription_id=uuid.uuid4(),
+        mentee=Person(id=uuid.uuid4(), name="Maria", email="maria@example.com"),
+        mentor=Person(id=uuid.uuid4(), name="Otto", email="otto@example.com"),
+        slot=Slot(weekday=0, start_time="18:00", duration_minutes=60, timezone="UTC"),
+        cycle_starts_at=starts,
+        cycle_ends_at=starts + timedelta(weeks=weeks),
+    )
+
+
+async def activate(
+    settings: Settings, bus: Listener, sub: SubscriptionActivated
+) -> list[uuid.UUID]:
+    await publish(settings, sub)
+    [scheduled] = await bus.wait_for(BookingsScheduled, subscription_id=sub.subscription_id)
+    return [b.booking_id for b in scheduled.bookings]
+
+
+async def test_activation_books_every_weekly_occurrence_of_the_cycle_once(
+    settings: Settings, bus: Listener
+) -> None:
+    sub = activation(weeks=4)
+    await publish(settings, sub)
+    [scheduled] = await bus.wait_for(BookingsScheduled, subscription_id=sub.subscription_id)
+    assert [b.starts_at for b in scheduled.bookings] == [
+        MONDAY + timedelta(weeks=w, hours=18) for w in range(4)
+    ]
+    assert all(b.ends_at - b.starts_at == timedelta(hours=1) for b in scheduled.bookings)
+
+    again = sub.model_copy(update={"event_id": uuid.uuid4()})
+    await publish(settings, again, sub)
+    assert await bus.wait_for(
+        BookingsScheduled, 2, within=1.5, subscription_id=sub.subscription_id
+    ) == [scheduled]
+
+
+async def test_the_sweep_marks_due_bookings_unattended_in_start_order_once(
+    settings: Settings, booking: ServiceRuntime, bus: Listener
+) -> None:
+    sub = activation(weeks=4, starts=MONDAY + timedelta(weeks=60))
+    ids = await activate(settings, bus, sub)
+    # The third session ends at 19:00 UTC; with 15 minutes of grace it is due at 19:15.
+    third_end = sub.cycle_starts_at + timedelta(weeks=2, hours=19)
+    tick = SweepTick(occurred_at=third_end, tick_at=third_end + timedelta(minutes=15))
+    await publish(settings, tick)
+    swept = await bus.wait_for(BookingUnattended, 3, subscription_id=sub.subscription_id)
+    assert [m.booking_id for m in swept] == ids[:3]
+    assert {m.detected_at for m in swept} == {tick.tick_at}
+
+    duplicate = tick.model_copy(update={"event_id": uuid.uuid4()})
+    stale = SweepTick(occurred_at=third_end, tick_at=third_end - timedelta(days=1))
+    await publish(settings, tick, duplicate, stale)
+    assert (
+        len(
+            await bus.wait_for(
+                BookingUnattended, 4, within=1.5, subscription_id=sub.subscription_id
+            )
+        )
+        == 3
+    )
+
+
+async def test_a_sweep_of_thousands_of_bookings_takes_a_handful_of_statements(
+    settings: Settings, booking: ServiceRuntime, bus: Listener
+) -> None:
+    base = MONDAY + timedelta(weeks=200)
+    subs = [activation(weeks=3, starts=base) for _ in range(1200)]
+    await publish(settings, *subs)
+    for sub in subs[-5:]:
+        await bus.wait_for(BookingsScheduled, subscription_id=sub.subscription_id, within=30)
+    await bus.wait_for(BookingsScheduled, len(subs), within=60)
+
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(booking.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        tick_at = base + timedelta(weeks=2, hours=20)  # after the second session of each
+        await publish(settings, SweepTick(occurred_at=tick_at, tick_at=tick_at))
+        swept = await bus.wait_for(BookingUnattended, 2400, within=60)
+    finally:
+        event.remove(booking.db.engine.sync_engine, "before_cursor_execute", count)
+    assert len([m for m in swept if m.detected_at == tick_at]) == 2400
+    sweep_updates = [s for s in statements if "SET status = 'unattended'" in s]
+    assert len(sweep_updates) == 1  # 2,400 rows fit one batch of 5,000
+    assert len([s for s in statements if "INSERT INTO outbox" in s]) <= 2
+
+
+async def test_reprobation_cancels_exactly_the_later_bookings(
+    settings: Settings, bus: Listener
+) -> None:
+    sub = activation(weeks=5, starts=MONDAY + timedelta(weeks=100))
+    ids = await activate(settings, bus, sub)
+    reprobated_at = sub.cycle_starts_at + timedelta(weeks=1, hours=20)
+    await publish(
+        settings,
+        MenteeReprobated(
+            occurred_at=reprobated_at,
+            subscription_id=sub.subscription_id,
+            mentee_id=sub.mentee.id,
+            mentor_id=sub.mentor.id,
+            missed_booking_ids=ids[:2],
+            reprobated_at=reprobated_at,
+        ),
+    )
+    [cancelled] = await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
+    assert cancelled.reason == "reprobation"
+    assert cancelled.booking_ids == ids[2:]
+
+
+async def test_reactivation_regenerates_exactly_the_missing_bookings(
+    settings: Settings, bus: Listener, owners: Owners
+) -> None:
+    sub = activation(weeks=5, starts=MONDAY + timedelta(weeks=110))
+    ids = await activate(settings, bus, sub)
+    reprobated_at = sub.cycle_starts_at + timedelta(weeks=1, hours=20)
+    await publish(
+        settings,
+        MenteeReprobated(
+            occurred_at=reprobated_at,
+            subscription_id=sub.subscription_id,
+            mentee_id=sub.mentee.id,
+            mentor_id=sub.mentor.id,
+            missed_booking_ids=ids[:2],
+            reprobated_at=reprobated_at,
+        ),
+    )
+    await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
+    reactivated_at = sub.cycle_starts_at + timedelta(weeks=2, hours=19)  # during session 3
+    reactivation = MenteeReactivated(
+        occurred_at=reactivated_at,
+        subscription_id=sub.subscription_id,
+        mentee_id=sub.mentee.id,
+        mentor_id=sub.mentor.id,
+        reactivated_by=sub.mentor.id,
+        reactivated_at=reactivated_at,
+    )
+    await publish(settings, reactivation, reactivation)
+    scheduled = await bus.wait_for(
+        BookingsScheduled, 3, within=2, subscription_id=sub.subscription_id
+    )
+    assert len(scheduled) == 2  # the activation's, then the reactivation's: once
+    regenerated = scheduled[1].bookings
+    assert [b.starts_at for b in regenerated] == [
+        sub.cycle_starts_at + timedelta(weeks=w, hours=18) for w in (3, 4)
+    ]
+    assert not {b.booking_id for b in regenerated} & set(ids)
+
+    reply = await owners.ask(ListMenteeBookings(mentee_id=sub.mentee.id), MenteeBookingsReply)
+    statuses = [(b.starts_at, b.status) for b in reply.bookings]
+    live = [s for s in statuses if s[1] != "cancelled"]
+    # Sessions 1-2 stay (past), 3 stays cancelled (it had started), 4-5 are booked again.
+    assert len(live) == 4 and len({s[0] for s in live}) == 4
+
+
+async def test_renewal_while_reprobated_extends_the_cycle_without_bookings(
+    settings: Settings, bus: Listener
+) -> None:
+    sub = activation(weeks=2, starts=MONDAY + timedelta(weeks=120))
+    ids = await activate(settings, bus, sub)
+    await publish(
+        settings,
+        MenteeReprobated(
+            occurred_at=sub.cycle_starts_at,
+            subscription_id=sub.subscription_id,
+            mentee_id=sub.mentee.id,
+            mentor_id=sub.mentor.id,
+            missed_booking_ids=ids[:1],
+            reprobated_at=sub.cycle_starts_at,
+        ),
+        SubscriptionRenewed(
+            occurred_at=sub.cycle_ends_at,
+            subscription_id=sub.subscription_id,
+            cycle_starts_at=sub.cycle_ends_at,
+            cycle_ends_at=sub.cycle_ends_at + timedelta(weeks=2),
+        ),
+    )
+    await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
+    assert (
+        len(
+            await bus.wait_for(
+                BookingsScheduled, 2, within=1.5, subscription_id=sub.subscription_id
+            )
+        )
+        == 1
+    )
+
+
+async def test_renewal_books_the_new_cycle(settings: Settings, bus: Listener) -> None:
+    sub = activation(weeks=2, starts=MONDAY + timedelta(weeks=130))
+    await activate(settings, bus, sub)
+    renewal = SubscriptionRenewed(
+        occurred_at=sub.cycle_ends_at,
+        subscription_id=sub.subscription_id,
+        cycle_starts_at=sub.cycle_ends_at,
+        cycle_ends_at=sub.cycle_ends_at + timedelta(weeks=2),
+    )
+    await publish(settings, renewal)
+    scheduled = await bus.wait_for(BookingsScheduled, 2, subscription_id=sub.subscription_id)
+    assert [b.starts_at for b in scheduled[1].bookings] == [
+        sub.cycle_ends_at + timedelta(weeks=w, hours=18) for w in (0, 1)
+    ]
+
+
+async def test_an_ended_subscription_cancels_every_future_booking(
+    settings: Settings, bus: Listener
+) -> None:
+    sub = activation(weeks=4, starts=MONDAY + timedelta(weeks=140))
+    ids = await activate(settings, bus, sub)
+    ended_at = sub.cycle_starts_at + timedelta(weeks=1, hours=20)
+    await publish(
+        settings,
+        SubscriptionEnded(
+            occurred_at=ended_at, subscription_id=sub.subscription_id, ended_at=ended_at
+        ),
+    )
+    [cancelled] = await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
+    assert cancelled.reason == "subscription_ended"
+    assert cancelled.booking_ids == ids[2:]
+
+
+async def test_a_mentors_mark_overrides_the_systems_and_not_the_other_way(
+    settings: Settings, bus: Listener, owners: Owners
+) -> None:
+    sub = activation(weeks=1, starts=MONDAY + timedelta(weeks=150))
+    [booking_id] = await activate(settings, bus, sub)
+    at = sub.cycle_starts_at + timedelta(hours=18, minutes=5)
+
+    def mark(attended: bool, by: str, minutes: int) -> AttendanceMarked:
+        return AttendanceMarked(
+            occurred_at=at,
+            booking_id=booking_id,
+            subscription_id=sub.subscription_id,
+            attended=attended,
+            marked_by=by,
+            marked_at=at + timedelta(minutes=minutes),  # type: ignore[arg-type]
+        )
+
+    async def status() -> tuple[str | None, bool | None]:
+        reply = await owners.ask(ListMenteeBookings(mentee_id=sub.mentee.id), MenteeBookingsReply)
+        return reply.bookings[0].status, reply.bookings[0].attended
+
+    from tests.support.waiting import eventually
+
+    await publish(settings, mark(True, "system", 0))
+    assert await eventually(status, lambda s: s == ("attended", True)) == ("attended", True)
+    await publish(settings, mark(False, "mentor", 30))
+    assert await eventually(status, lambda s: s == ("unattended", False)) == ("unattended", False)
+    await publish(settings, mark(True, "system", 60))
+    found = await owners.ask(FindBooking(booking_id=booking_id), BookingFound)
+    assert found.mentee_id == sub.mentee.id and found.mentor_id == sub.mentor.id
+    assert await eventually(status, lambda s: s != ("unattended", False), within=1.5) == (
+        "unattended",
+        False,
+    )
