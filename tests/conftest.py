@@ -13,6 +13,14 @@ from services.kit.settings import Settings
 from tests.support.infrastructure import clean_namespace, infrastructure
 
 NAMESPACE = f"test{uuid.uuid4().hex[:10]}"
+
+
+def derived(settings: Settings, suffix: str) -> Settings:
+    """Settings in a namespace of its own, for a suite that must not share queues
+    or databases with others; cleaned up with the run's namespace."""
+    return settings.model_copy(update={"mentorship_namespace": f"{NAMESPACE}{suffix}"})
+
+
 os.environ["MENTORSHIP_NAMESPACE"] = NAMESPACE
 
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway import health
+from services.gateway import api, health
 from services.gateway.owners import Owners
 from services.kit.logs import configure_logging
 from services.kit.messaging import Messaging
@@ -41,4 +41,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.messaging = messaging
     app.state.owners = Owners(messaging, settings.rpc_timeout_seconds)
     app.include_router(health.router)
+    app.include_router(api.router)
     return app

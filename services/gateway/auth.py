@@ -1,6 +1,5 @@
 """Who is calling: HS256 JWTs from the Authorization header or the `session` cookie."""
 
-from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass

@@ -126,6 +126,22 @@ class Messaging:
             content_type=JSON,
         )
 
+    async def dead_letter_body(
+        self, service: str, routing_key: str, body: bytes, reason: str, *, message_id: str
+    ) -> None:
+        """Put a stored message body into its queue's DLQ with the reason (a failure
+        found after the message was acked, e.g. an email rejected for good)."""
+        await self.broker.publish(
+            body,
+            exchange=self.dead_letter_exchange,
+            routing_key=self.naming.dead_letter_queue(service, routing_key),
+            persist=True,
+            mandatory=True,
+            message_id=message_id,
+            content_type=JSON,
+            headers={REASON_HEADER: reason[:4000], "x-original-routing-key": routing_key},
+        )
+
     async def dead_letter(self, queue: str, raw: IncomingMessage, reason: str) -> None:
         headers: dict[str, Any] = dict(raw.headers or {})
         headers[REASON_HEADER] = reason[:4000]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.naming import DEFAULT_NAMESPACE, Naming
 
-DEV_JWT_SECRET = "dev-jwt-secret-change-me"
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_change_me"
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class Settings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
 
-    @cached_property
+    @property
     def naming(self) -> Naming:
         return Naming(self.mentorship_namespace)
 

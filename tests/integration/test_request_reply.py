@@ -15,14 +15,21 @@ from services.gateway.owners import Owners
 from services.kit.messaging import Messaging
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
+from tests.conftest import derived
 from tests.integration.toy.service import MIGRATIONS
 
 KNOWN = uuid.uuid4()
 
 
+@pytest.fixture(scope="module")
+def isolated(settings: Settings) -> Settings:
+    # Alone in its namespace: no other service answers these requests here.
+    return derived(settings, "rr")
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def responder(settings: Settings) -> AsyncIterator[ServiceRuntime]:
-    runtime = ServiceRuntime(f"toyrpc{uuid.uuid4().hex[:6]}", settings, MIGRATIONS)
+async def responder(isolated: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime(f"toyrpc{uuid.uuid4().hex[:6]}", isolated, MIGRATIONS)
 
     @runtime.answers(FindBooking)
     async def find_booking(request: FindBooking) -> BookingFound:
@@ -39,8 +46,8 @@ async def responder(settings: Settings) -> AsyncIterator[ServiceRuntime]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def owners(settings: Settings) -> AsyncIterator[Owners]:
-    messaging = Messaging(settings, "gateway")
+async def owners(isolated: Settings) -> AsyncIterator[Owners]:
+    messaging = Messaging(isolated, "gateway")
     await messaging.declare()
     await messaging.broker.start()
     try:
@@ -75,14 +82,14 @@ async def test_concurrent_requests_each_get_their_own_reply(
 
 
 async def test_a_request_nobody_answers_in_time_is_a_503(settings: Settings) -> None:
-    messaging = Messaging(settings, "gateway")
+    messaging = Messaging(derived(settings, "nobody"), "gateway")
     await messaging.declare()
     await messaging.broker.start()
     try:
         silent = Owners(messaging, timeout=0.5)
         with pytest.raises(HTTPException) as raised:
-            # Whether the request sits in a queue with no consumer (timeout) or
-            # no queue is bound at all (unroutable), the caller gets a 503.
+            # No service runs in this namespace: the request is unroutable, or
+            # (had a queue been left behind) would time out: 503 either way.
             await silent.ask(FindBooking(booking_id=KNOWN), BookingFound)
         assert raised.value.status_code == 503
     finally:

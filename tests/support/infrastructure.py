@@ -56,15 +56,16 @@ def infrastructure() -> Iterator[tuple[str, str]]:
 
 
 async def clean_namespace(settings: Settings) -> None:
-    """Delete the namespace's queues and exchanges and drop its databases."""
+    """Delete the queues and exchanges and drop the databases of the namespace and of
+    every namespace derived from it (`<namespace><suffix>`)."""
     namespace = settings.mentorship_namespace
     connection = await aio_pika.connect(settings.rabbitmq_url)
     try:
         channel = await connection.channel()
-        for name in _queues_with_prefix(namespace + "."):
+        for name in _listed("list_queues", namespace):
             with contextlib.suppress(Exception):
                 await channel.queue_delete(name)
-        for exchange in (namespace, f"{namespace}.dlx"):
+        for exchange in {namespace, f"{namespace}.dlx", *_listed("list_exchanges", namespace)}:
             with contextlib.suppress(Exception):
                 await channel.exchange_delete(exchange)
     finally:
@@ -72,7 +73,7 @@ async def clean_namespace(settings: Settings) -> None:
     conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
     try:
         names = await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{namespace}\\_%"
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{namespace}%"
         )
         for row in names:
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
@@ -80,11 +81,12 @@ async def clean_namespace(settings: Settings) -> None:
         await conn.close()
 
 
-def _queues_with_prefix(prefix: str) -> list[str]:
+def _listed(what: str, prefix: str) -> list[str]:
+    """Names of queues or exchanges starting with `prefix` (empty without rabbitmqctl)."""
     if shutil.which("rabbitmqctl") is None:
         return []
     out = subprocess.run(
-        ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "name"],
+        ["rabbitmqctl", what, "-q", "--no-table-headers", "name"],
         capture_output=True,
         text=True,
         timeout=30,

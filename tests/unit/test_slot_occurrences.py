@@ -20,7 +20,6 @@ def slot(weekday: int, start: str, zone: str, minutes: int = 60) -> Slot:
     return Slot(weekday=weekday, start_time=start, duration_minutes=minutes, timezone=zone)
 
 
-
 @pytest.mark.parametrize(
     ("zone", "start", "end", "expected_utc_hours"),
     [

@@ -1,0 +1,218 @@
+"""The JSON API: mentees' bookings and joins, mentors' reads and commands, the admin sweep.
+
+Handlers are thin: they check who calls, ask the owning service or publish an
+event, and shape the answer. Ownership is decided by the owner of the data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import SessionJoined, SweepTick
+from contracts.rpc import (
+    BookingFound,
+    FindBooking,
+    GetSubscriber,
+    ListMenteeBookings,
+    ListSubscribers,
+    MarkAttendance,
+    MenteeBooking,
+    MenteeBookingsReply,
+    ReactivateMentee,
+    SubscriberChanged,
+    SubscriberDetail,
+    SubscriberReply,
+    SubscribersReply,
+    SubscriberSummary,
+)
+from services.gateway.auth import Admin, Mentee, Mentor
+from services.gateway.dependencies import Now, OwnersDep
+
+router = APIRouter(prefix="/api")
+
+
+def _error(description: str, example: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"example": {"detail": example}}},
+    }
+
+
+UNAUTHORIZED = _error("missing, expired or invalid token", "invalid token: Signature has expired")
+FORBIDDEN = _error("wrong role, or not the owner", "this mentee is not your subscriber")
+NOT_FOUND = _error("unknown id", "no such subscription")
+UNAVAILABLE = _error(
+    "the owning service did not answer in time",
+    "the attendance service did not answer within 5 s; try again shortly",
+)
+INVALID = {"description": "malformed id or body"}
+
+
+class MenteeBookings(BaseModel):
+    bookings: list[MenteeBooking]
+
+
+class Accepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"event_id": str(uuid4())}})
+
+    event_id: UUID = Field(description="the id of the event that was published")
+
+
+class AttendanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"attended": True}})
+
+    attended: bool = Field(description="true: attended; false: absent")
+
+
+class Subscribers(BaseModel):
+    subscribers: list[SubscriberSummary]
+
+
+def _subscriber(reply: SubscriberReply | SubscriberChanged) -> SubscriberDetail:
+    if reply.subscriber is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from attendance")
+    return reply.subscriber
+
+
+@router.get(
+    "/mentee/bookings",
+    tags=["mentee"],
+    summary="The caller's bookings",
+    response_model=MenteeBookings,
+    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
+)
+async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
+    reply = await owners.ask(ListMenteeBookings(mentee_id=caller.user_id), MenteeBookingsReply)
+    return MenteeBookings(bookings=reply.bookings)
+
+
+@router.post(
+    "/bookings/{booking_id}/join",
+    tags=["mentee"],
+    summary="Join a session (marks presence when inside its window)",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses={
+        401: UNAUTHORIZED,
+        403: _error("not the caller's booking", "this booking is not yours"),
+        404: _error("unknown booking", "no such booking"),
+        409: _error("the booking is cancelled", "the booking is cancelled"),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) -> Accepted:
+    """Publishes `session.joined` with `joined_at` = now. Attendance decides whether the
+    join falls inside the session's window; the booking shows as attended once it does."""
+    found = await owners.ask(FindBooking(booking_id=booking_id), BookingFound)
+    if found.mentee_id != caller.user_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this booking is not yours")
+    if found.status == "cancelled":
+        raise HTTPException(status.HTTP_409_CONFLICT, "the booking is cancelled")
+    event = SessionJoined(
+        occurred_at=now, booking_id=booking_id, mentee_id=caller.user_id, joined_at=now
+    )
+    await owners.publish(event)
+    return Accepted(event_id=event.event_id)
+
+
+@router.get(
+    "/mentor/subscribers",
+    tags=["mentor"],
+    summary="The caller's subscribers with their absence counts",
+    response_model=Subscribers,
+    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
+)
+async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscribers:
+    reply = await owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply)
+    return Subscribers(subscribers=reply.subscribers)
+
+
+@router.get(
+    "/mentor/subscribers/{subscription_id}",
+    tags=["mentor"],
+    summary="One subscriber, with every booking and its attendance mark",
+    response_model=SubscriberDetail,
+    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND, 422: INVALID, 503: UNAVAILABLE},
+)
+async def subscriber(
+    subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
+) -> SubscriberDetail:
+    request = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
+    return _subscriber(await owners.ask(request, SubscriberReply))
+
+
+@router.post(
+    "/mentor/bookings/{booking_id}/attendance",
+    tags=["mentor"],
+    summary="Mark a booking attended or absent (overrides the system's mark)",
+    response_model=SubscriberDetail,
+    responses={
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        404: _error("unknown booking", "no such booking"),
+        409: _error("the booking is cancelled", "the booking is cancelled"),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def mark_attendance(
+    booking_id: UUID, body: AttendanceBody, caller: Mentor, owners: OwnersDep, now: Now
+) -> SubscriberDetail:
+    request = MarkAttendance(
+        request_id=uuid4(),
+        mentor_id=caller.user_id,
+        booking_id=booking_id,
+        attended=body.attended,
+        marked_at=now,
+    )
+    return _subscriber(await owners.ask(request, SubscriberChanged))
+
+
+@router.post(
+    "/mentor/subscribers/{subscription_id}/reactivate",
+    tags=["mentor"],
+    summary="Reactivate a reprobated mentee: bookings are regenerated until the cycle ends",
+    response_model=SubscriberDetail,
+    responses={
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: _error("the mentee is not reprobated", "the mentee is not reprobated"),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def reactivate(
+    subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
+) -> SubscriberDetail:
+    request = ReactivateMentee(
+        request_id=uuid4(),
+        mentor_id=caller.user_id,
+        subscription_id=subscription_id,
+        requested_at=now,
+    )
+    return _subscriber(await owners.ask(request, SubscriberChanged))
+
+
+class SweepAccepted(Accepted):
+    tick_at: datetime
+
+
+@router.post(
+    "/admin/sweep",
+    tags=["admin"],
+    summary="Sweep now: publishes a sweep.tick with tick_at = now",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SweepAccepted,
+    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
+)
+async def sweep(caller: Admin, owners: OwnersDep, now: Now) -> SweepAccepted:
+    tick = SweepTick(occurred_at=now, tick_at=now)
+    await owners.publish(tick)
+    return SweepAccepted(event_id=tick.event_id, tick_at=now)

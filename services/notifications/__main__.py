@@ -1,0 +1,4 @@
+from services.kit.entrypoint import run_service
+from services.notifications.app import create_app
+
+run_service(create_app)

@@ -1,0 +1,79 @@
+"""What to send to whom, pure: recipients, message ids, dates in the slot's zone, retries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from contracts import Slot
+
+Kind = Literal["warned", "reprobated", "reactivated"]
+
+_MESSAGE_IDS = uuid.UUID("8e0c7d7b-1f5a-4d0e-b3c9-6a2d5f4e1b08")
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class Contacts:
+    mentee_name: str
+    mentee_email: str
+    mentor_name: str
+    mentor_email: str
+    slot: Slot
+    cycle_ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+    to_mentor: bool
+    cc: str | None = None
+
+
+def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
+    """Warnings and reprobations: mentee and mentor. Reactivation: the mentee, mentor in Cc."""
+    mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
+    if kind == "reactivated":
+        return [
+            Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
+        ]
+    return [mentee, Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)]
+
+
+def message_id(event_id: UUID, recipient: str) -> str:
+    """Deterministic per (event, recipient): a re-sent email carries the same Message-ID,
+    so a receiving server that saw it already can drop the copy."""
+    return f"<{uuid.uuid5(_MESSAGE_IDS, f'{event_id}|{recipient.lower()}')}@mentorship-attendance>"
+
+
+def local_time(moment: datetime, slot: Slot) -> str:
+    """e.g. 'Monday 2 March 2026 at 18:00 (Europe/Lisbon)'."""
+    local = moment.astimezone(slot.zone)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({slot.timezone})"
+
+
+def booked_sessions(contacts: Contacts, reactivated_at: datetime) -> list[datetime]:
+    """The sessions a reactivation books: the same rule booking applies."""
+    return [
+        start
+        for start, _ in contacts.slot.occurrences(reactivated_at, contacts.cycle_ends_at)
+        if start > reactivated_at
+    ]
+
+
+def retry_delay_seconds(attempts: int, jitter: float) -> float:
+    """Exponential backoff with jitter: ~2 s, 4 s, 8 s … capped at 10 minutes.
+
+    `jitter` in [0, 1) spreads retries so a recovering server is not hit at once.
+    """
+    base = min(600.0, 2.0 ** min(attempts, 10))
+    return base * (0.5 + jitter / 2)
+
+
+def is_permanent(code: int | None) -> bool:
+    """5xx SMTP replies are permanent; 4xx and connection trouble are worth retrying."""
+    return code is not None and 500 <= code < 600

@@ -1,0 +1,6 @@
+from alembic import context
+
+from services.kit.alembic_env import run_migrations
+from services.notifications.store import metadata
+
+run_migrations(context, metadata)

@@ -1,0 +1,199 @@
+"""Notifications' tables: contacts, every email with its delivery state, and events
+waiting for their subscription's contacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
+
+from contracts import Slot, SubscriptionActivated
+from services.kit.database import Tx
+from services.notifications.domain import Contacts
+
+metadata = MetaData()
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("subscription_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("mentee_name", String(255), nullable=False),
+    Column("mentee_email", String(320), nullable=False),
+    Column("mentor_name", String(255), nullable=False),
+    Column("mentor_email", String(320), nullable=False),
+    Column("slot", JSONB, nullable=False),
+    Column("cycle_ends_at", DateTime(timezone=True), nullable=False),
+)
+
+emails = Table(
+    "emails",
+    metadata,
+    Column("message_id", String(200), primary_key=True),
+    Column("event_id", PGUUID(as_uuid=True), nullable=False),
+    Column("routing_key", String(100), nullable=False),
+    Column("event_body", JSONB, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("cc", String(320)),
+    Column("subject", Text, nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text, nullable=False),
+    # queued | sent | failed
+    Column("status", String(10), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("emails_queued", "next_attempt_at", postgresql_where=text("status = 'queued'")),
+)
+
+waiting_events = Table(
+    "waiting_events",
+    metadata,
+    Column("event_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("subscription_id", PGUUID(as_uuid=True), nullable=False, index=True),
+    Column("routing_key", String(100), nullable=False),
+    Column("body", JSONB, nullable=False),
+)
+
+
+async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> None:
+    values = {
+        "mentee_name": msg.mentee.name,
+        "mentee_email": str(msg.mentee.email),
+        "mentor_name": msg.mentor.name,
+        "mentor_email": str(msg.mentor.email),
+        "slot": msg.slot.model_dump(mode="json"),
+        "cycle_ends_at": msg.cycle_ends_at,
+    }
+    await tx.execute(
+        insert(contacts)
+        .values(subscription_id=msg.subscription_id, **values)
+        .on_conflict_do_nothing()
+    )
+
+
+async def extend_cycle(tx: Tx, subscription_id: UUID, cycle_ends_at: datetime) -> bool:
+    result = await tx.execute(
+        update(contacts)
+        .where(
+            contacts.c.subscription_id == subscription_id, contacts.c.cycle_ends_at < cycle_ends_at
+        )
+        .values(cycle_ends_at=cycle_ends_at)
+        .returning(contacts.c.subscription_id)
+    )
+    return result.first() is not None
+
+
+async def contacts_of(tx: Tx, subscription_id: UUID) -> Contacts | None:
+    row = (
+        await tx.execute(
+            select(contacts).where(contacts.c.subscription_id == subscription_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        return None
+    return Contacts(
+        mentee_name=row.mentee_name,
+        mentee_email=row.mentee_email,
+        mentor_name=row.mentor_name,
+        mentor_email=row.mentor_email,
+        slot=Slot.model_validate(row.slot),
+        cycle_ends_at=row.cycle_ends_at,
+    )
+
+
+async def queue_emails(tx: Tx, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue emails; one already recorded for the same (event, recipient) is skipped."""
+    if not rows:
+        return 0
+    result = await tx.execute(
+        insert(emails).values(list(rows)).on_conflict_do_nothing().returning(emails.c.message_id)
+    )
+    await tx.execute(text("SELECT pg_notify('emails', '')"))
+    return len(result.all())
+
+
+async def wait_for_contacts(
+    tx: Tx, event_id: UUID, subscription_id: UUID, routing_key: str, body: dict[str, Any]
+) -> None:
+    await tx.execute(
+        insert(waiting_events)
+        .values(
+            event_id=event_id, subscription_id=subscription_id, routing_key=routing_key, body=body
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def take_waiting(tx: Tx, subscription_id: UUID) -> Sequence[Any]:
+    result = await tx.execute(
+        delete(waiting_events)
+        .where(waiting_events.c.subscription_id == subscription_id)
+        .returning(waiting_events.c.routing_key, waiting_events.c.body)
+    )
+    return result.all()
+
+
+async def due_emails(tx: Tx, limit: int) -> list[Row[Any]]:
+    """Queued emails whose time has come, locked so that replicas share the work."""
+    result = await tx.execute(
+        select(emails)
+        .where(
+            emails.c.status == "queued",
+            or_(emails.c.next_attempt_at.is_(None), emails.c.next_attempt_at <= func.now()),
+        )
+        .order_by(emails.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(result.all())
+
+
+async def mark_sent(tx: Tx, message_id: str) -> None:
+    await tx.execute(
+        update(emails)
+        .where(emails.c.message_id == message_id)
+        .values(status="sent", sent_at=func.now(), attempts=emails.c.attempts + 1, last_error=None)
+    )
+
+
+async def mark_retry(tx: Tx, message_id: str, error: str, delay_seconds: float) -> None:
+    await tx.execute(
+        update(emails)
+        .where(emails.c.message_id == message_id)
+        .values(
+            attempts=emails.c.attempts + 1,
+            last_error=error[:2000],
+            next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, delay_seconds),
+        )
+    )
+
+
+async def mark_failed(tx: Tx, message_id: str, error: str) -> None:
+    await tx.execute(
+        update(emails)
+        .where(emails.c.message_id == message_id)
+        .values(status="failed", attempts=emails.c.attempts + 1, last_error=error[:2000])
+    )

@@ -1,0 +1,65 @@
+"""A real SMTP server for tests (aiosmtpd) that keeps every message it receives.
+
+It can be told to answer with an error (`fail_with = "550 ..."`), or stopped
+and started again on the same port to play a server that was down.
+"""
+
+from __future__ import annotations
+
+import email
+from email.message import EmailMessage
+from email.policy import default
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.support.system import free_port
+from tests.support.waiting import eventually
+
+
+class _Recorder:
+    def __init__(self, server: RecordingSMTPServer) -> None:
+        self.server = server
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.server.fail_with:
+            return self.server.fail_with
+        message = email.message_from_bytes(envelope.content, policy=default)
+        assert isinstance(message, EmailMessage)
+        self.server.messages.append(message)
+        self.server.envelopes.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+class RecordingSMTPServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[list[str]] = []
+        self.fail_with: str | None = None
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages that reached `address`, as To or Cc."""
+        return [
+            m for m, rcpts in zip(self.messages, self.envelopes, strict=True) if address in rcpts
+        ]
+
+    async def wait_for(
+        self, address: str, count: int = 1, within: float = 15.0
+    ) -> list[EmailMessage]:
+        """Wait until at least `count` messages reached `address`; return them all."""
+
+        async def received() -> list[EmailMessage]:
+            return self.to(address)
+
+        return await eventually(received, lambda got: len(got) >= count, within=within)
