@@ -18,6 +18,7 @@ from contracts import (
 )
 from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeBookingsReply
 from services.booking import handlers
+from services.kit import metrics
 from services.kit.database import Tx
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
@@ -39,7 +40,10 @@ def create_runtime(settings: Settings) -> ServiceRuntime:
     @runtime.consumes(SweepTick)
     async def sweep(tx: Tx, msg: SweepTick) -> str:
         """Sweep past bookings with no attendance (tick_at is now)."""
-        return await handlers.sweep(tx, msg, grace)
+        with metrics.SWEEP_SECONDS.time():
+            swept = await handlers.sweep(tx, msg, grace)
+        metrics.BOOKINGS_SWEPT.inc(swept)
+        return f"swept {swept} bookings" if swept else "nothing due"
 
     @runtime.answers(ListMenteeBookings)
     async def list_mentee_bookings(request: ListMenteeBookings) -> MenteeBookingsReply:

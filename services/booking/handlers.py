@@ -200,7 +200,7 @@ async def record_attendance(tx: Tx, msg: AttendanceMarked) -> str:
     return "marked attended" if msg.attended else "marked absent"
 
 
-async def sweep(tx: Tx, msg: SweepTick, grace: timedelta) -> str:
+async def sweep(tx: Tx, msg: SweepTick, grace: timedelta) -> int:
     """Every booking that ended `grace` before the tick with no attendance becomes unattended."""
     due_before = domain.sweep_due_before(msg.tick_at, grace)
     swept = 0
@@ -228,7 +228,7 @@ async def sweep(tx: Tx, msg: SweepTick, grace: timedelta) -> str:
         swept += len(rows)
         if len(rows) < SWEEP_BATCH:
             break
-    return f"swept {swept} bookings" if swept else "nothing due"
+    return swept
 
 
 async def cancel_for_reprobation(tx: Tx, msg: MenteeReprobated) -> str:

@@ -1,6 +1,5 @@
 """Who is calling: HS256 JWTs from the Authorization header or the `session` cookie."""
 
-
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta

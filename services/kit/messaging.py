@@ -27,6 +27,7 @@ from faststream.rabbit.schemas import Channel
 from faststream.rabbit.schemas.queue import QueueType
 from pydantic import ValidationError
 
+from services.kit import metrics
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
 
@@ -197,6 +198,8 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
             subscriber = self.context.get_local("handler_")
             queue = subscriber.queue.name
             deliveries = _delivery_count(raw) + 1
+            routing_key = raw.routing_key or ""
+            metrics.MESSAGES_FAILED.labels(messaging.service, routing_key).inc()
             if is_poison(exc_val):
                 reason = describe(exc_val)
             elif deliveries >= messaging.settings.delivery_limit:
@@ -205,7 +208,8 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
                 log.warning(
                     "handler failed, will retry",
                     queue=queue,
-                    message_id=raw.message_id,
+                    routing_key=routing_key,
+                    event_id=raw.message_id,
                     delivery=deliveries,
                     error=describe(exc_val),
                 )

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, MetaData, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import INTERVAL, insert
 
 from contracts import Event
+from services.kit import metrics
 from services.kit.database import Database, Tx
 from services.kit.logs import get_logger
 from services.kit.tables import outbox_table
@@ -72,11 +73,13 @@ class OutboxRelay:
         db: Database,
         publish: Publish,
         *,
+        name: str = "",
         batch_size: int = 500,
         poll_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.publish = publish
+        self.name = name
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -158,6 +161,7 @@ class OutboxRelay:
                     error=repr(error),
                 )
         self.published += len(sent_ids)
+        metrics.OUTBOX_PUBLISHED.labels(self.name).inc(len(sent_ids))
         return len(sent_ids), len(rows)
 
     async def _listen(self) -> asyncpg.Connection | None:

@@ -18,7 +18,7 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from contracts import Event
 from contracts.rpc import Reply, Request
-from services.kit import inbox
+from services.kit import health, inbox, metrics, outbox
 from services.kit.database import Database, Tx
 from services.kit.logs import configure_logging, get_logger
 from services.kit.messaging import Messaging
@@ -47,6 +47,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             self.db,
             self.messaging.publish,
+            name=name,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
         )
@@ -67,11 +68,14 @@ class ServiceRuntime:
             consumer = f"{self.name}:{routing_key}"
 
             async def consume(msg: Any) -> None:
-                async with self.db.transaction() as tx:
-                    if await inbox.claim(tx, consumer, msg.event_id):
-                        outcome = await handler(tx, msg) or "handled"
-                    else:
-                        outcome = "duplicate, ignored"
+                with metrics.HANDLER_SECONDS.labels(self.name, routing_key).time():
+                    async with self.db.transaction() as tx:
+                        if await inbox.claim(tx, consumer, msg.event_id):
+                            outcome = await handler(tx, msg) or "handled"
+                            kind = "handled"
+                        else:
+                            outcome = kind = "duplicate"
+                metrics.MESSAGES_HANDLED.labels(self.name, routing_key, kind).inc()
                 log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
 
             consume.__annotations__ = {"msg": message_type, "return": None}
@@ -105,6 +109,20 @@ class ServiceRuntime:
         """Run `loop` while the service runs; restarted if it crashes."""
         self._loops.append((name, loop))
 
+    async def migrations_applied(self) -> bool:
+        try:
+            return await self.db.migrations_applied(self.migrations)
+        except Exception:
+            return False
+
+    async def _observe_outbox(self) -> None:
+        """Keep the outbox gauges current for /metrics."""
+        while True:
+            count, oldest = await outbox.backlog(self.db)
+            metrics.OUTBOX_BACKLOG.labels(self.name).set(count)
+            metrics.OUTBOX_OLDEST_AGE.labels(self.name).set(health.age_seconds(oldest))
+            await asyncio.sleep(5.0)
+
     def app(self) -> FastStream:
         return FastStream(
             self.messaging.broker,
@@ -121,7 +139,17 @@ class ServiceRuntime:
         log.info("service starting", namespace=self.settings.mentorship_namespace)
 
     async def _start_loops(self) -> None:
-        for name, loop in self._loops:
+        loops = [*self._loops, ("outbox gauges", self._observe_outbox)]
+        if self.settings.metrics_port:
+            checks: dict[str, health.Check] = {
+                "broker": self.messaging.ping,
+                "database": self.db.ping,
+                "migrations": self.migrations_applied,
+            }
+            app = health.health_app(self.name, checks)
+            port = self.settings.metrics_port
+            loops.append(("metrics and health", lambda: health.serve(app, "0.0.0.0", port)))
+        for name, loop in loops:
             self._tasks.append(asyncio.create_task(_supervise(name, loop), name=name))
         log.info("service ready", consumers=len(self.messaging.queue_names))
 

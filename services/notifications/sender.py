@@ -18,6 +18,7 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 
+from services.kit import metrics
 from services.kit.database import Database
 from services.kit.logs import get_logger
 from services.kit.messaging import Messaging
@@ -86,6 +87,7 @@ class EmailSender:
     async def _record(self, tx: Any, row: Any, result: BaseException | None) -> None:
         if result is None:
             await store.mark_sent(tx, row.message_id)
+            metrics.EMAILS.labels("sent").inc()
             log.info(
                 "email sent",
                 kind=row.routing_key,
@@ -98,6 +100,7 @@ class EmailSender:
         attempts = row.attempts + 1
         if domain.is_permanent(code) or attempts >= domain.MAX_ATTEMPTS:
             await store.mark_failed(tx, row.message_id, error)
+            metrics.EMAILS.labels("failed").inc()
             await self.messaging.dead_letter_body(
                 "notifications",
                 row.routing_key,
@@ -111,6 +114,7 @@ class EmailSender:
         # still right, and the deterministic Message-ID lets the receiver drop a copy.
         delay = domain.retry_delay_seconds(attempts, random.random())
         await store.mark_retry(tx, row.message_id, error, delay)
+        metrics.EMAILS.labels("retried").inc()
         log.warning(
             "email will be retried",
             kind=row.routing_key,

@@ -82,7 +82,7 @@ class System:
         await self.wait_ready(within)
 
     async def wait_ready(self, within: float = 60.0) -> None:
-        """Until every service logged that it is ready and the gateway answers /healthz."""
+        """Until every service answers /readyz on its METRICS_PORT and the gateway /healthz."""
         deadline = asyncio.get_running_loop().time() + within
         pending = set(self.processes)
         async with httpx.AsyncClient() as client:
@@ -93,13 +93,14 @@ class System:
                         raise RuntimeError(
                             f"{name} exited with {process.returncode}:\n{self.log_of(name)[-4000:]}"
                         )
-                    if name == "gateway":
-                        with contextlib.suppress(httpx.HTTPError):
-                            response = await client.get(f"{self.gateway_url}/healthz")
-                            if response.status_code == 200:
-                                pending.discard(name)
-                    elif "service ready" in self.log_of(name):
-                        pending.discard(name)
+                    url = (
+                        f"{self.gateway_url}/healthz"
+                        if name == "gateway"
+                        else f"http://127.0.0.1:{self.metrics_ports[name]}/readyz"
+                    )
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(url)).status_code == 200:
+                            pending.discard(name)
                 if asyncio.get_running_loop().time() > deadline:
                     logs = "\n".join(f"--- {n}\n{self.log_of(n)[-2000:]}" for n in pending)
                     raise TimeoutError(f"not ready within {within}s: {sorted(pending)}\n{logs}")
