@@ -1,0 +1,333 @@
+"""The attendance service in-process on the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from contracts import (
+    AttendanceMarked,
+    BookingRef,
+    BookingsScheduled,
+    BookingUnattended,
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
+    Person,
+    SessionJoined,
+    Slot,
+    SubscriptionActivated,
+)
+from contracts.rpc import (
+    GetSubscriber,
+    ListSubscribers,
+    MarkAttendance,
+    ReactivateMentee,
+    SubscriberChanged,
+    SubscriberReply,
+    SubscribersReply,
+)
+from services.attendance.app import create_runtime
+from services.gateway.owners import Owners
+from services.kit.messaging import Messaging
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import Settings
+from tests.conftest import derived
+from tests.support.listening import Listener, listening, publish
+from tests.support.waiting import eventually
+
+MONDAY = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+KEYS = ["attendance.marked", "mentee.*"]
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings) -> Settings:
+    return derived(settings, "att")
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def attendance(settings: Settings) -> AsyncIterator[list[ServiceRuntime]]:
+    """Two attendance consumers side by side on the same queues, as two replicas."""
+    runtimes = [create_runtime(settings), create_runtime(settings)]
+    apps = [r.app() for r in runtimes]
+    for app in apps:
+        await app.start()
+    try:
+        yield runtimes
+    finally:
+        for app in apps:
+            await app.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def owners(settings: Settings, attendance: list[ServiceRuntime]) -> AsyncIterator[Owners]:
+    messaging = Messaging(settings, "gateway")
+    await messaging.declare()
+    await messaging.broker.start()
+    try:
+        yield Owners(messaging, timeout=5)
+    finally:
+        await messaging.broker.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def bus(settings: Settings, attendance: list[ServiceRuntime]) -> AsyncIterator[Listener]:
+    async with listening(settings, KEYS) as listener:
+        yield listener
+
+
+class Mentorship:
+    """A subscription with `weeks` weekly one-hour sessions, known to attendance."""
+
+    def __init__(self, weeks: int = 4) -> None:
+        self.mentee = Person(id=uuid.uuid4(), name="Maria", email="maria@example.com")
+        self.mentor = Person(id=uuid.uuid4(), name="Otto", email="otto@example.com")
+        self.subscription_id = uuid.uuid4()
+        self.sessions = [
+            BookingRef(
+                booking_id=uuid.uuid4(),
+                starts_at=MONDAY + timedelta(weeks=w),
+                ends_at=MONDAY + timedelta(weeks=w, hours=1),
+            )
+            for w in range(weeks)
+        ]
+
+    def events(self) -> list[SubscriptionActivated | BookingsScheduled]:
+        return [
+            SubscriptionActivated(
+                occurred_at=MONDAY,
+                subscription_id=self.subscription_id,
+                mentee=self.mentee,
+                mentor=self.mentor,
+                slot=Slot(weekday=0, start_time="18:00", duration_minutes=60, timezone="UTC"),
+                cycle_starts_at=MONDAY,
+                cycle_ends_at=MONDAY + timedelta(weeks=len(self.sessions)),
+            ),
+            BookingsScheduled(
+                occurred_at=MONDAY,
+                subscription_id=self.subscription_id,
+                mentee_id=self.mentee.id,
+                mentor_id=self.mentor.id,
+                bookings=self.sessions,
+            ),
+        ]
+
+    def unattended(self, week: int, detected_at: datetime | None = None) -> BookingUnattended:
+        s = self.sessions[week]
+        detected = detected_at or s.ends_at + timedelta(minutes=20)
+        return BookingUnattended(
+            occurred_at=detected,
+            booking_id=s.booking_id,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee.id,
+            mentor_id=self.mentor.id,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            detected_at=detected,
+        )
+
+    def joined(
+        self, week: int, after_start: timedelta, mentee_id: uuid.UUID | None = None
+    ) -> SessionJoined:
+        at = self.sessions[week].starts_at + after_start
+        return SessionJoined(
+            occurred_at=at,
+            booking_id=self.sessions[week].booking_id,
+            mentee_id=mentee_id or self.mentee.id,
+            joined_at=at,
+        )
+
+
+async def known(settings: Settings, owners: Owners, m: Mentorship) -> None:
+    await publish(settings, *m.events())
+
+    async def bookings() -> int:
+        reply = await owners.ask_raw(
+            GetSubscriber(mentor_id=m.mentor.id, subscription_id=m.subscription_id, now=MONDAY),
+            SubscriberReply,
+        )
+        return len(reply.subscriber.bookings) if reply.subscriber else 0
+
+    assert await eventually(bookings, lambda n: n == len(m.sessions)) == len(m.sessions)
+
+
+async def test_a_join_inside_the_window_marks_present_and_outside_does_not(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    await publish(
+        settings,
+        m.joined(0, -timedelta(minutes=16)),  # before the window opens
+        m.joined(1, timedelta(minutes=60)),  # at ends_at: closed
+        m.joined(2, timedelta(minutes=5), mentee_id=uuid.uuid4()),  # someone else
+        m.joined(3, -timedelta(minutes=15)),  # exactly when it opens
+    )
+    [marked] = await bus.wait_for(AttendanceMarked, subscription_id=m.subscription_id)
+    assert marked.booking_id == m.sessions[3].booking_id
+    assert marked.attended is True and marked.marked_by == "system"
+    assert (
+        len(await bus.wait_for(AttendanceMarked, 2, within=1.5, subscription_id=m.subscription_id))
+        == 1
+    )
+
+
+async def test_an_absence_report_after_a_join_leaves_the_mark_standing(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    await publish(settings, m.joined(0, timedelta(minutes=3)))
+    await bus.wait_for(AttendanceMarked, subscription_id=m.subscription_id)
+    await publish(settings, m.unattended(0))
+    assert await bus.wait_for(MenteeWarned, within=1.5, subscription_id=m.subscription_id) == []
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)], ids=["in-order", "out-of-order"])
+async def test_two_consecutive_absences_reprobate_whatever_the_arrival_order(
+    settings: Settings, owners: Owners, bus: Listener, order: tuple[int, int]
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    tick = m.sessions[1].ends_at + timedelta(minutes=20)
+    for week in order:  # one at a time, so the arrival order is the one given
+        await publish(settings, m.unattended(week, detected_at=tick))
+        await asyncio.sleep(0.3)
+    [reprobated] = await bus.wait_for(MenteeReprobated, subscription_id=m.subscription_id)
+    assert reprobated.reprobated_at == tick
+    assert sorted(reprobated.missed_booking_ids) == sorted(s.booking_id for s in m.sessions[:2])
+    assert (
+        len(await bus.wait_for(MenteeWarned, 2, within=1, subscription_id=m.subscription_id)) == 1
+    )
+
+
+async def test_two_consumers_racing_on_one_subscription_reprobate_exactly_once(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship(weeks=6)
+    await known(settings, owners, m)
+    tick = m.sessions[-1].ends_at + timedelta(minutes=20)
+    await publish(settings, *(m.unattended(w, detected_at=tick) for w in range(6)))
+    await bus.wait_for(MenteeReprobated, subscription_id=m.subscription_id)
+    await asyncio.sleep(1.0)
+    assert len(bus.of(MenteeReprobated, subscription_id=m.subscription_id)) == 1
+    assert len(bus.of(MenteeWarned, subscription_id=m.subscription_id)) <= 1
+    reply = await owners.ask(
+        GetSubscriber(mentor_id=m.mentor.id, subscription_id=m.subscription_id, now=tick),
+        SubscriberReply,
+    )
+    assert reply.subscriber is not None and reply.subscriber.consecutive_absences == 6
+
+
+async def test_a_replayed_absence_writes_nothing_new(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    absence = m.unattended(0)
+    await publish(settings, absence)
+    await bus.wait_for(MenteeWarned, subscription_id=m.subscription_id)
+    replay = absence.model_copy(update={"event_id": uuid.uuid4()})  # same report, new id
+    await publish(settings, absence, replay)
+    assert (
+        len(await bus.wait_for(MenteeWarned, 2, within=1.5, subscription_id=m.subscription_id)) == 1
+    )
+
+
+async def test_mentors_read_mark_and_reactivate_only_their_own_subscribers(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    stranger = uuid.uuid4()
+    now = m.sessions[2].starts_at
+
+    listed = await owners.ask(ListSubscribers(mentor_id=stranger, now=now), SubscribersReply)
+    assert listed.subscribers == []
+    foreign = await owners.ask_raw(
+        GetSubscriber(mentor_id=stranger, subscription_id=m.subscription_id, now=now),
+        SubscriberReply,
+    )
+    assert foreign.error is not None and foreign.error.code == "forbidden"
+    missing = await owners.ask_raw(
+        GetSubscriber(mentor_id=m.mentor.id, subscription_id=uuid.uuid4(), now=now),
+        SubscriberReply,
+    )
+    assert missing.error is not None and missing.error.code == "not_found"
+
+    def mark(attended: bool, week: int, mentor: uuid.UUID) -> MarkAttendance:
+        return MarkAttendance(
+            request_id=uuid.uuid4(),
+            mentor_id=mentor,
+            booking_id=m.sessions[week].booking_id,
+            attended=attended,
+            marked_at=m.sessions[week].ends_at + timedelta(hours=1),
+        )
+
+    refused = await owners.ask_raw(mark(False, 0, stranger), SubscriberChanged)
+    assert refused.error is not None and refused.error.code == "forbidden"
+    not_yet = await owners.ask_raw(
+        ReactivateMentee(
+            request_id=uuid.uuid4(),
+            mentor_id=m.mentor.id,
+            subscription_id=m.subscription_id,
+            requested_at=now,
+        ),
+        SubscriberChanged,
+    )
+    assert not_yet.error is not None and not_yet.error.code == "conflict"
+
+    # The mentor marks two absences: the second reprobates.
+    await owners.ask(mark(False, 0, m.mentor.id), SubscriberChanged)
+    after = await owners.ask(mark(False, 1, m.mentor.id), SubscriberChanged)
+    assert after.subscriber is not None
+    assert after.subscriber.is_reprobated and after.subscriber.status == "reprobated"
+    assert {b.marked_by for b in after.subscriber.bookings if b.attended is False} == {"mentor"}
+    await bus.wait_for(MenteeReprobated, subscription_id=m.subscription_id)
+
+    # A correction after the fact does not lift the reprobation...
+    corrected = await owners.ask(mark(True, 1, m.mentor.id), SubscriberChanged)
+    assert corrected.subscriber is not None and corrected.subscriber.is_reprobated
+    assert corrected.subscriber.consecutive_absences == 0
+    # ...reactivation does.
+    reactivated = await owners.ask(
+        ReactivateMentee(
+            request_id=uuid.uuid4(),
+            mentor_id=m.mentor.id,
+            subscription_id=m.subscription_id,
+            requested_at=now,
+        ),
+        SubscriberChanged,
+    )
+    assert reactivated.subscriber is not None
+    assert not reactivated.subscriber.is_reprobated and reactivated.subscriber.status == "active"
+    [event] = await bus.wait_for(MenteeReactivated, subscription_id=m.subscription_id)
+    assert event.reactivated_by == m.mentor.id and event.reactivated_at == now
+
+
+async def test_a_mentor_correction_stops_a_pending_reprobation(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    await publish(settings, m.unattended(0))
+    await bus.wait_for(MenteeWarned, subscription_id=m.subscription_id)
+    await owners.ask(
+        MarkAttendance(
+            request_id=uuid.uuid4(),
+            mentor_id=m.mentor.id,
+            booking_id=m.sessions[0].booking_id,
+            attended=True,
+            marked_at=m.sessions[0].ends_at + timedelta(hours=2),
+        ),
+        SubscriberChanged,
+    )
+    await publish(settings, m.unattended(1))
+    warnings = await bus.wait_for(MenteeWarned, 2, subscription_id=m.subscription_id)
+    assert [w.consecutive_absences for w in warnings] == [1, 1]
+    assert await bus.wait_for(MenteeReprobated, within=1.5, subscription_id=m.subscription_id) == []
