@@ -66,7 +66,7 @@ def booked_sessions(contacts: Contacts, reactivated_at: datetime) -> list[dateti
 
 
 def retry_delay_seconds(attempts: int, jitter: float) -> float:
-    """Exponential backoff with jitter: ~2 s, 4 s, 8 s … capped at 10 minutes.
+    """Exponential backoff with jitter: 1-2 s, 2-4 s, 4-8 s … at most 10 minutes.
 
     `jitter` in [0, 1) spreads retries so a recovering server is not hit at once.
     """

@@ -30,6 +30,7 @@ _KIND: dict[str, Kind] = {
 
 async def save_contacts(tx: Tx, msg: SubscriptionActivated, templates: Templates) -> str:
     """Remember who to write to; then send what was waiting for these contacts."""
+    await store.lock_subscription(tx, msg.subscription_id)
     await store.save_contacts(tx, msg)
     waiting = await store.take_waiting(tx, msg.subscription_id)
     queued = 0
@@ -52,6 +53,7 @@ async def queue_emails(tx: Tx, msg: LifecycleEvent, templates: Templates) -> str
 
 
 async def _queue(tx: Tx, msg: LifecycleEvent, templates: Templates) -> int:
+    await store.lock_subscription(tx, msg.subscription_id)
     contacts = await store.contacts_of(tx, msg.subscription_id)
     body = json.loads(msg.model_dump_json())
     if contacts is None:

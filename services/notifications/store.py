@@ -78,6 +78,18 @@ waiting_events = Table(
 )
 
 
+async def lock_subscription(tx: Tx, subscription_id: UUID) -> None:
+    """Serialize what happens to one subscription's contacts and waiting events.
+
+    An advisory lock, because the contacts row may not exist yet: without it a
+    warning handled while the activation commits could wait forever.
+    """
+    await tx.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"notifications:{subscription_id}"},
+    )
+
+
 async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> None:
     values = {
         "mentee_name": msg.mentee.name,

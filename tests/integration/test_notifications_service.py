@@ -1,0 +1,221 @@
+"""The notifications service in-process, with the real broker, database and an SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import aio_pika
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from contracts import (
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
+    Person,
+    Slot,
+    SubscriptionActivated,
+)
+from services.kit.messaging import REASON_HEADER
+from services.kit.runtime import ServiceRuntime
+from services.kit.settings import Settings
+from services.notifications.app import create_runtime
+from services.notifications.store import emails
+from tests.conftest import derived
+from tests.support.listening import publish
+from tests.support.smtp import RecordingSMTPServer
+from tests.support.waiting import eventually
+
+MONDAY = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[RecordingSMTPServer]:
+    server = RecordingSMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings, smtp: RecordingSMTPServer) -> Settings:
+    return derived(settings, "ntf").model_copy(update={"smtp_port": smtp.port})
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def notifications(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = create_runtime(settings)
+    app = runtime.app()
+    await app.start()
+    try:
+        yield runtime
+    finally:
+        await app.stop()
+
+
+class Mentorship:
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.mentee = Person(id=uuid.uuid4(), name="Maria Lima", email=f"maria.{tag}@example.com")
+        self.mentor = Person(id=uuid.uuid4(), name="Otto Berg", email=f"otto.{tag}@example.com")
+        self.subscription_id = uuid.uuid4()
+
+    def activated(self) -> SubscriptionActivated:
+        return SubscriptionActivated(
+            occurred_at=MONDAY,
+            subscription_id=self.subscription_id,
+            mentee=self.mentee,
+            mentor=self.mentor,
+            slot=Slot(
+                weekday=0, start_time="18:00", duration_minutes=60, timezone="America/New_York"
+            ),
+            cycle_starts_at=MONDAY,
+            cycle_ends_at=MONDAY + timedelta(weeks=4),
+        )
+
+    def warned(self) -> MenteeWarned:
+        return MenteeWarned(
+            occurred_at=MONDAY,
+            subscription_id=self.subscription_id,
+            booking_id=uuid.uuid4(),
+            mentee_id=self.mentee.id,
+            mentor_id=self.mentor.id,
+            consecutive_absences=1,
+            missed_starts_at=datetime(2026, 3, 2, 23, 0, tzinfo=UTC),
+        )
+
+    def reprobated(self) -> MenteeReprobated:
+        return MenteeReprobated(
+            occurred_at=MONDAY,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee.id,
+            mentor_id=self.mentor.id,
+            missed_booking_ids=[uuid.uuid4(), uuid.uuid4()],
+            reprobated_at=MONDAY,
+            missed_starts_at=[MONDAY, MONDAY + timedelta(weeks=1)],
+        )
+
+    def reactivated(self) -> MenteeReactivated:
+        return MenteeReactivated(
+            occurred_at=MONDAY,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee.id,
+            mentor_id=self.mentor.id,
+            reactivated_by=self.mentor.id,
+            reactivated_at=MONDAY + timedelta(weeks=1, hours=6),
+        )
+
+
+async def test_each_event_emails_the_right_people(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    m = Mentorship()
+    await publish(settings, m.activated(), m.warned())
+    [to_mentee] = await smtp.wait_for(m.mentee.email)
+    [to_mentor] = await smtp.wait_for(m.mentor.email)
+    assert to_mentee["To"] == m.mentee.email and to_mentee["Cc"] is None
+    assert to_mentee["Subject"] == "You missed your mentorship session"
+    assert to_mentor["Subject"] == "Maria Lima missed a session"
+    text = to_mentee.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Monday 2 March 2026 at 18:00 (America/New_York)" in text
+    assert to_mentee.get_body(preferencelist=("html",)) is not None
+
+    await publish(settings, m.reprobated())
+    assert len(await smtp.wait_for(m.mentee.email, 2)) == 2
+    assert "cancelled" in (await smtp.wait_for(m.mentor.email, 2))[1]["Subject"]
+
+    await publish(settings, m.reactivated())
+    mails = await smtp.wait_for(m.mentee.email, 3)
+    assert mails[2]["Cc"] == m.mentor.email
+    body = mails[2].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Monday 16 March 2026 at 18:00" in body and "Monday 23 March 2026 at 18:00" in body
+
+
+async def test_a_redelivered_event_sends_nothing_new(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    m = Mentorship()
+    warned = m.warned()
+    await publish(settings, m.activated(), warned, warned, warned)
+    await smtp.wait_for(m.mentor.email)
+    await publish(settings, warned)
+    assert len(await smtp.wait_for(m.mentee.email, 2, within=2)) == 1
+    assert len(smtp.to(m.mentor.email)) == 1
+
+
+async def test_an_event_before_the_contacts_is_sent_once_they_arrive(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    m = Mentorship()
+    await publish(settings, m.warned())
+    assert await smtp.wait_for(m.mentee.email, within=1) == []
+    await publish(settings, m.activated())
+    assert len(await smtp.wait_for(m.mentee.email)) == 1
+
+
+async def test_mail_is_delivered_after_the_smtp_server_was_down(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    m = Mentorship()
+    smtp.stop()
+    try:
+        await publish(settings, m.activated(), m.warned())
+
+        async def attempts() -> int:
+            async with notifications.db.transaction() as tx:
+                rows = (
+                    await tx.execute(
+                        select(emails.c.attempts).where(emails.c.recipient == m.mentee.email)
+                    )
+                ).all()
+            return rows[0].attempts if rows else 0
+
+        assert await eventually(attempts, lambda n: n >= 1) >= 1
+    finally:
+        smtp.start()
+    assert len(await smtp.wait_for(m.mentee.email, within=20)) == 1
+
+
+async def test_a_permanent_rejection_is_recorded_and_dead_lettered(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    m = Mentorship()
+    warned = m.warned()
+    smtp.fail_with = "550 5.1.1 mailbox unavailable"
+    try:
+        await publish(settings, m.activated(), warned)
+
+        async def statuses() -> list[tuple[str, str | None]]:
+            async with notifications.db.transaction() as tx:
+                rows = (
+                    await tx.execute(
+                        select(emails.c.status, emails.c.last_error).where(
+                            emails.c.event_id == warned.event_id
+                        )
+                    )
+                ).all()
+            return [(r.status, r.last_error) for r in rows]
+
+        found = await eventually(
+            statuses, lambda rows: len(rows) == 2 and all(s == "failed" for s, _ in rows)
+        )
+    finally:
+        smtp.fail_with = None
+    assert [s for s, _ in found] == ["failed", "failed"]
+    assert all("550" in (e or "") for _, e in found)
+
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        dlq = await channel.get_queue(
+            settings.naming.dead_letter_queue("notifications", "mentee.warned")
+        )
+        dead = []
+        while (message := await dlq.get(fail=False)) is not None:
+            await message.ack()
+            dead.append(message)
+    assert {d.message_id for d in dead} == {str(warned.event_id)}
+    assert all("550" in str(d.headers[REASON_HEADER]) for d in dead)

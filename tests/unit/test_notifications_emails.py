@@ -1,0 +1,144 @@
+"""What the emails say and to whom, rendered from the real templates, without I/O."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+from contracts import Slot
+from services.notifications import domain
+from services.notifications.domain import Contacts, recipients
+from services.notifications.sender import build_message
+from services.notifications.templates import Templates
+
+CONTACTS = Contacts(
+    mentee_name="Maria <Mentee>",
+    mentee_email="maria@example.com",
+    mentor_name="Otto Mentor",
+    mentor_email="otto@example.com",
+    slot=Slot(weekday=0, start_time="18:00", duration_minutes=60, timezone="Europe/Lisbon"),
+    cycle_ends_at=datetime(2026, 4, 27, tzinfo=UTC),
+)
+MISSED = datetime(2026, 4, 6, 17, 0, tzinfo=UTC)  # 18:00 in Lisbon (summer time)
+
+
+class _Checker(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag not in {"meta", "br"}:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def well_formed_text(html: str) -> str:
+    checker = _Checker()
+    checker.feed(html)
+    assert checker.open == [], checker.open
+    return " ".join(checker.text.split())
+
+
+def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_zone() -> None:
+    templates = Templates()
+    values = {
+        "mentee_name": CONTACTS.mentee_name,
+        "mentor_name": CONTACTS.mentor_name,
+        "missed_at": domain.local_time(MISSED, CONTACTS.slot),
+    }
+    to_mentee, to_mentor = recipients("warned", CONTACTS)
+    assert (to_mentee.email, to_mentor.email) == ("maria@example.com", "otto@example.com")
+    mentee_mail = templates.render("warned", to_mentee, values)
+    mentor_mail = templates.render("warned", to_mentor, values)
+    assert mentee_mail.subject == "You missed your mentorship session"
+    assert mentor_mail.subject == "Maria <Mentee> missed a session"
+    assert "Monday 6 April 2026 at 18:00 (Europe/Lisbon)" in mentee_mail.text
+    assert "one more consecutive absence cancels the remaining" in " ".join(
+        mentee_mail.text.split()
+    )
+    assert "Otto Mentor" in mentee_mail.text
+    html_text = well_formed_text(mentor_mail.html)
+    assert "Maria <Mentee> did not join" in html_text
+    assert "&lt;Mentee&gt;" in mentor_mail.html  # names are escaped in HTML
+
+
+def test_a_reprobation_says_sessions_are_cancelled_and_payment_continues() -> None:
+    rendered = Templates().render(
+        "reprobated",
+        recipients("reprobated", CONTACTS)[0],
+        {
+            "mentee_name": CONTACTS.mentee_name,
+            "mentor_name": CONTACTS.mentor_name,
+            "missed": ["a", "b"],
+            "missed_count": 2,
+            "missed_list": "a; b",
+        },
+    )
+    text = " ".join(rendered.text.split())
+    assert "cancelled" in text and "payment continue" in text and "reactivate" in text
+    well_formed_text(rendered.html)
+
+
+def test_a_reactivation_goes_to_the_mentee_with_the_mentor_in_copy_and_lists_the_sessions() -> None:
+    [to_mentee] = recipients("reactivated", CONTACTS)
+    assert to_mentee.email == "maria@example.com" and to_mentee.cc == "otto@example.com"
+    sessions = domain.booked_sessions(CONTACTS, MISSED + timedelta(hours=1))
+    assert [s.day for s in sessions] == [13, 20]
+    rendered = Templates().render(
+        "reactivated",
+        to_mentee,
+        {
+            "mentee_name": CONTACTS.mentee_name,
+            "mentor_name": CONTACTS.mentor_name,
+            "sessions": [domain.local_time(s, CONTACTS.slot) for s in sessions],
+        },
+    )
+    assert "Monday 13 April 2026 at 18:00" in rendered.text
+    assert "Monday 20 April 2026 at 18:00" in well_formed_text(rendered.html)
+
+
+def test_the_message_id_is_the_same_for_the_same_event_and_recipient() -> None:
+    event = uuid.uuid4()
+    assert domain.message_id(event, "a@example.com") == domain.message_id(event, "A@example.com")
+    assert domain.message_id(event, "a@example.com") != domain.message_id(event, "b@example.com")
+    assert domain.message_id(uuid.uuid4(), "a@example.com") != domain.message_id(
+        event, "a@example.com"
+    )
+
+
+def test_retries_back_off_exponentially_with_jitter_up_to_a_cap() -> None:
+    delays = [domain.retry_delay_seconds(n, 0.0) for n in range(1, 13)]
+    assert delays[:3] == [1.0, 2.0, 4.0]
+    assert delays == sorted(delays) and max(delays) <= 600
+    assert domain.retry_delay_seconds(3, 0.99) > domain.retry_delay_seconds(3, 0.0)
+    assert (
+        domain.is_permanent(550) and not domain.is_permanent(451) and not domain.is_permanent(None)
+    )
+
+
+def test_an_email_has_a_text_and_an_html_part() -> None:
+    row = type(
+        "Row",
+        (),
+        {
+            "recipient": "maria@example.com",
+            "cc": "otto@example.com",
+            "subject": "Hi",
+            "message_id": "<x@mentorship-attendance>",
+            "text_body": "plain",
+            "html_body": "<p>rich</p>",
+        },
+    )()
+    message = build_message(row, "mentorship@localhost")
+    assert (
+        message["Cc"] == "otto@example.com" and message["Message-ID"] == "<x@mentorship-attendance>"
+    )
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
