@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway import api, health
+from services.gateway import api, health, stripe_webhooks
 from services.gateway.owners import Owners
 from services.kit.logs import configure_logging
 from services.kit.messaging import Messaging
@@ -17,6 +17,7 @@ from services.kit.settings import Settings
 def create_app(settings: Settings) -> FastAPI:
     configure_logging("gateway", settings.log_format, settings.log_level)
     messaging = Messaging(settings, "gateway")
+    messaging.keep_dead_letters_for(stripe_webhooks.REJECTED_ROUTING_KEY)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,4 +43,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.owners = Owners(messaging, settings.rpc_timeout_seconds)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(stripe_webhooks.router)
     return app

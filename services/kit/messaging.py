@@ -89,6 +89,11 @@ class Messaging:
             func
         )
 
+    def keep_dead_letters_for(self, routing_key: str) -> None:
+        """Declare `<queue>.dlq` for a routing key this service does not consume, to
+        hold messages it rejects after accepting them (e.g. a webhook it cannot use)."""
+        self.queue_names.append(self.naming.queue(self.service, routing_key))
+
     async def declare(self) -> None:
         """Connect and declare the exchanges and every queue's dead-letter queue."""
         await self.broker.connect()

@@ -1,0 +1,102 @@
+"""Stripe events mapped to ours, without I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts import SubscriptionActivated, SubscriptionEnded, SubscriptionRenewed
+from services.gateway.stripe_events import MetadataError, subscription_id_for, to_contract
+from tests.support.stripe_payloads import (
+    METADATA,
+    PERIOD_END,
+    PERIOD_START,
+    event,
+    paid_invoice,
+    subscription,
+)
+
+
+@pytest.mark.parametrize(
+    "period_on_items", [True, False], ids=["period-on-items", "period-on-subscription"]
+)
+def test_a_created_subscription_activates_with_its_billing_period(period_on_items: bool) -> None:
+    stripe_event = event(
+        "customer.subscription.created", subscription("sub_1", period_on_items=period_on_items)
+    )
+    activated = to_contract(stripe_event)
+    assert isinstance(activated, SubscriptionActivated)
+    assert activated.subscription_id == subscription_id_for("sub_1")
+    assert activated.stripe_subscription_id == "sub_1"
+    assert activated.cycle_starts_at == datetime.fromtimestamp(PERIOD_START, UTC)
+    assert activated.cycle_ends_at == datetime.fromtimestamp(PERIOD_END, UTC)
+    assert activated.mentee.email == "maria@example.com" and activated.mentor.name == "Otto Berg"
+    assert (activated.slot.weekday, activated.slot.start_time, activated.slot.timezone) == (
+        0,
+        "18:00",
+        "Europe/Lisbon",
+    )
+
+
+def test_the_same_stripe_event_always_maps_to_the_same_event_id() -> None:
+    stripe_event = event("customer.subscription.created", subscription("sub_2"))
+    first, second = to_contract(stripe_event), to_contract(dict(stripe_event))
+    assert first is not None and second is not None and first.event_id == second.event_id
+
+
+def test_an_update_with_a_new_period_renews_and_other_updates_are_ignored() -> None:
+    next_start, next_end = PERIOD_END, PERIOD_END + 30 * 86400
+    sub = subscription("sub_3", start=next_start, end=next_end)
+    renewed = to_contract(
+        event(
+            "customer.subscription.updated",
+            sub,
+            previous_attributes={"items": {"data": [{"current_period_start": PERIOD_START}]}},
+        )
+    )
+    assert isinstance(renewed, SubscriptionRenewed)
+    assert renewed.cycle_ends_at == datetime.fromtimestamp(next_end, UTC)
+    metadata_only = event(
+        "customer.subscription.updated", sub, previous_attributes={"metadata": {}}
+    )
+    assert to_contract(metadata_only) is None
+
+
+def test_a_paid_renewal_invoice_renews_and_the_first_invoice_does_not() -> None:
+    renewal = to_contract(event("invoice.paid", paid_invoice("sub_4", PERIOD_END, PERIOD_END + 99)))
+    assert isinstance(renewal, SubscriptionRenewed)
+    assert renewal.subscription_id == subscription_id_for("sub_4")
+    first = event(
+        "invoice.paid", paid_invoice("sub_4", PERIOD_START, PERIOD_END, "subscription_create")
+    )
+    assert to_contract(first) is None
+
+
+def test_a_deleted_subscription_ends() -> None:
+    sub = subscription("sub_5") | {"status": "canceled", "ended_at": PERIOD_START + 3600}
+    ended = to_contract(event("customer.subscription.deleted", sub))
+    assert isinstance(ended, SubscriptionEnded)
+    assert ended.ended_at == datetime.fromtimestamp(PERIOD_START + 3600, UTC)
+
+
+def test_unknown_event_types_are_ignored() -> None:
+    assert to_contract(event("charge.succeeded", {"id": "ch_1", "object": "charge"})) is None
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {**METADATA, "slot_timezone": "Nowhere/Land"},
+        {**METADATA, "mentee_email": "not-an-email"},
+    ],
+    ids=["missing", "bad-timezone", "bad-email"],
+)
+def test_missing_or_malformed_metadata_is_an_error_an_operator_can_read(
+    metadata: dict[str, str],
+) -> None:
+    with pytest.raises(MetadataError, match="metadata"):
+        to_contract(
+            event("customer.subscription.created", subscription("sub_6", metadata=metadata))
+        )
