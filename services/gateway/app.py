@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway import api, health, stripe_webhooks
+from services.gateway import api, dashboard, health, stripe_webhooks
 from services.gateway.owners import Owners
 from services.kit.logs import configure_logging
 from services.kit.messaging import Messaging
@@ -44,4 +44,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(stripe_webhooks.router)
+    dashboard.install(app)
     return app

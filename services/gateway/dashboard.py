@@ -1,0 +1,200 @@
+"""The mentor dashboard: server-rendered pages, and small HTML fragments that the
+page swaps in after a mark or a reactivation (no reload, no front-end build)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from contracts.rpc import (
+    GetSubscriber,
+    ListSubscribers,
+    MarkAttendance,
+    ReactivateMentee,
+    SubscriberChanged,
+    SubscriberReply,
+    SubscribersReply,
+)
+from services.gateway.auth import Caller, current_page_caller
+from services.gateway.dependencies import Now, OwnersDep
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
+
+
+def when(moment: datetime | None) -> str:
+    return f"{moment:%a %d %b %Y, %H:%M} UTC" if moment else "—"
+
+
+templates.env.filters["when"] = when
+
+
+class PageError(Exception):
+    def __init__(self, status_code: int, heading: str, message: str, sign_in: bool = False) -> None:
+        self.status_code, self.heading, self.message, self.sign_in = (
+            status_code,
+            heading,
+            message,
+            sign_in,
+        )
+
+
+async def page_mentor(request: Request) -> Caller:
+    """The signed-in mentor, or a page that says what is wrong."""
+    try:
+        caller = await current_page_caller(request)
+    except HTTPException as error:
+        raise PageError(401, "Please sign in", str(error.detail), sign_in=True) from error
+    if caller.role != "mentor":
+        raise PageError(
+            403,
+            "Mentors only",
+            f"This dashboard is for mentors; you are signed in as a {caller.role}.",
+        )
+    return caller
+
+
+PageMentor = Annotated[Caller, Depends(page_mentor)]
+
+
+def _words(error: HTTPException) -> str:
+    messages = {
+        403: "This mentee is not one of your subscribers.",
+        404: "There is no such subscriber or booking.",
+        409: "That cannot be done now: {detail}.",
+        503: "The service is busy or unreachable; please try again in a moment. ({detail})",
+    }
+    template = messages.get(error.status_code, "Something went wrong: {detail}.")
+    return template.format(detail=error.detail)
+
+
+def _fragment_error(request: Request, error: HTTPException) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "_error.html", {"message": _words(error)}, status_code=error.status_code
+    )
+
+
+@router.get("/subscribers", response_class=HTMLResponse, summary="The mentor's subscribers (HTML)")
+async def subscribers_page(
+    request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+) -> HTMLResponse:
+    try:
+        reply = await owners.ask(
+            ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply
+        )
+    except HTTPException as error:
+        raise PageError(error.status_code, "Subscribers unavailable", _words(error)) from error
+    return templates.TemplateResponse(
+        request, "subscribers.html", {"subscribers": reply.subscribers}
+    )
+
+
+@router.get(
+    "/subscribers/{subscription_id}", response_class=HTMLResponse, summary="One subscriber (HTML)"
+)
+async def subscriber_page(
+    subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+) -> HTMLResponse:
+    request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
+    try:
+        reply = await owners.ask(request_, SubscriberReply)
+    except HTTPException as error:
+        raise PageError(error.status_code, "Subscriber unavailable", _words(error)) from error
+    return templates.TemplateResponse(
+        request, "subscriber.html", {"subscriber": reply.subscriber, "now": now}
+    )
+
+
+@router.get(
+    "/subscribers/{subscription_id}/panel",
+    response_class=HTMLResponse,
+    summary="One subscriber's panel (HTML fragment, for in-page refresh)",
+)
+async def subscriber_panel(
+    subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+) -> HTMLResponse:
+    request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
+    try:
+        reply = await owners.ask(request_, SubscriberReply)
+    except HTTPException as error:
+        return _fragment_error(request, error)
+    return templates.TemplateResponse(
+        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now}
+    )
+
+
+async def _panel(request: Request, owners: OwnersDep, command: Any, now: datetime) -> HTMLResponse:
+    try:
+        reply = await owners.ask(command, SubscriberChanged)
+    except HTTPException as error:
+        return _fragment_error(request, error)
+    return templates.TemplateResponse(
+        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now}
+    )
+
+
+@router.post(
+    "/subscribers/{subscription_id}/reactivate",
+    response_class=HTMLResponse,
+    summary="Reactivate (returns the updated subscriber panel)",
+)
+async def reactivate(
+    subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+) -> HTMLResponse:
+    command = ReactivateMentee(
+        request_id=uuid4(),
+        mentor_id=caller.user_id,
+        subscription_id=subscription_id,
+        requested_at=now,
+    )
+    return await _panel(request, owners, command, now)
+
+
+@router.post(
+    "/bookings/{booking_id}/attendance",
+    response_class=HTMLResponse,
+    summary="Mark attended or absent (returns the updated subscriber panel)",
+)
+async def mark(
+    booking_id: UUID,
+    request: Request,
+    caller: PageMentor,
+    owners: OwnersDep,
+    now: Now,
+    attended: Annotated[bool, Form()],
+) -> HTMLResponse:
+    command = MarkAttendance(
+        request_id=uuid4(),
+        mentor_id=caller.user_id,
+        booking_id=booking_id,
+        attended=attended,
+        marked_at=now,
+    )
+    return await _panel(request, owners, command, now)
+
+
+def install(app: FastAPI) -> None:
+    """Add the dashboard's routes, its static files and its error pages to `app`."""
+    app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
+
+    async def page_error(request: Request, error: Exception) -> HTMLResponse:
+        assert isinstance(error, PageError)
+        wants_fragment = request.method == "POST"
+        template = "_error.html" if wants_fragment else "message.html"
+        return templates.TemplateResponse(
+            request,
+            template,
+            {"heading": error.heading, "message": error.message, "sign_in": error.sign_in},
+            status_code=error.status_code,
+        )
+
+    app.add_exception_handler(PageError, page_error)

@@ -1,0 +1,44 @@
+// Forms marked data-swap post in the background and replace the target with
+// the server's HTML: the page updates without a reload, and errors (403, 409,
+// 503) arrive as readable HTML too.
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.swap) return;
+  event.preventDefault();
+  const body = new URLSearchParams(new FormData(form, event.submitter));
+  const notice = document.getElementById("notice");
+  form.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  try {
+    const response = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
+    const html = await response.text();
+    const target = document.querySelector(form.dataset.swap);
+    if (response.ok && target) {
+      target.outerHTML = html;
+      notice.hidden = true;
+      if (form.dataset.follow) follow(form.dataset.swap, form.dataset.follow);
+    } else {
+      notice.innerHTML = html;
+      notice.hidden = false;
+    }
+  } catch (error) {
+    notice.textContent = "The request did not reach the server. Check your connection and try again.";
+    notice.hidden = false;
+  } finally {
+    form.querySelectorAll("button").forEach((b) => (b.disabled = false));
+  }
+});
+
+// After a reactivation, booking regenerates the sessions a moment later:
+// refresh the panel until the upcoming bookings show (at most ~10 s).
+async function follow(selector, field) {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const panel = document.querySelector(selector);
+    if (!panel || !panel.dataset.panel) return;
+    const response = await fetch(panel.dataset.panel, { credentials: "same-origin" });
+    if (!response.ok) return;
+    panel.outerHTML = await response.text();
+    const value = document.getElementById(field);
+    if (value && Number(value.textContent) > 0) return;
+  }
+}

@@ -1,0 +1,229 @@
+"""The mentor dashboard in real Chromium, against the real booking and attendance services."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from contracts import SweepTick
+from contracts.rpc import ListSubscribers, SubscribersReply
+from services.attendance.app import create_app as attendance_app
+from services.booking.app import create_app as booking_app
+from services.gateway.app import create_app as gateway_app
+from services.gateway.owners import Owners
+from services.kit.health import serve
+from services.kit.settings import Settings
+from tests.conftest import derived
+from tests.support.listening import publish
+from tests.support.system import free_port
+from tests.support.waiting import eventually
+from tests.support.world import User, user, weekly_subscription
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings) -> Settings:
+    return derived(settings, "ui")
+
+
+class World:
+    def __init__(self, settings: Settings) -> None:
+        secret = settings.jwt_secret
+        self.mentor = user(secret, "mentor", "Otto Mentor")
+        self.other_mentor = user(secret, "mentor", "Ines Other")
+        self.reprobated = user(secret, "mentee", "Rita Reprobated")
+        self.warned = user(secret, "mentee", "Walter Warned")
+        self.foreign = user(secret, "mentee", "Fiona Foreign")
+        now = datetime.now(UTC)
+        ago = timedelta(hours=3)
+        self.subs = {
+            "reprobated": weekly_subscription(
+                self.reprobated,
+                self.mentor,
+                now=now,
+                session_started_ago=ago,
+                past_sessions=2,
+                future_sessions=2,
+            ),
+            "warned": weekly_subscription(
+                self.warned,
+                self.mentor,
+                now=now,
+                session_started_ago=ago,
+                past_sessions=1,
+                future_sessions=2,
+            ),
+            "foreign": weekly_subscription(
+                self.foreign,
+                self.other_mentor,
+                now=now,
+                session_started_ago=ago,
+                past_sessions=1,
+                future_sessions=1,
+            ),
+        }
+        self.now = now
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def world(settings: Settings) -> AsyncIterator[tuple[World, str]]:
+    apps = [booking_app(settings), attendance_app(settings)]
+    for app in apps:
+        await app.start()
+    gateway = gateway_app(settings)
+    port = free_port()
+    server = asyncio.create_task(serve(gateway, "127.0.0.1", port))
+    world = World(settings)
+    try:
+        await publish(settings, *world.subs.values())
+        await _settled(settings, world, lambda s: s.upcoming_bookings == 2 and s.absences == 0, 2)
+        await publish(settings, SweepTick(occurred_at=world.now, tick_at=world.now))
+        await _settled(
+            settings,
+            world,
+            lambda s: s.status in {"warned", "reprobated"} and s.upcoming_bookings in {0, 2},
+            2,
+        )
+        yield world, f"http://127.0.0.1:{port}"
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+        for app in apps:
+            await app.stop()
+
+
+async def _settled(settings: Settings, world: World, ready: object, count: int) -> None:
+    from services.kit.messaging import Messaging
+
+    messaging = Messaging(settings, "gateway")
+    await messaging.declare()
+    await messaging.broker.start()
+    try:
+        owners = Owners(messaging, 5)
+
+        async def subscribers() -> list[object]:
+            reply = await owners.ask(
+                ListSubscribers(mentor_id=world.mentor.person.id, now=world.now), SubscribersReply
+            )
+            return [s for s in reply.subscribers if ready(s)]  # type: ignore[operator]
+
+        await eventually(subscribers, lambda found: len(found) == count, within=20)
+    finally:
+        await messaging.broker.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def signed_in(browser: Browser, base: str, who: User, width: int = 1100) -> BrowserContext:
+    context = await browser.new_context(viewport={"width": width, "height": 900})
+    await context.add_cookies([{"name": "session", "value": who.token, "url": base}])
+    return context
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    context = await signed_in(browser, base, w.mentor)
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/mentorship/subscribers")
+    rows = page.locator("table.subscribers tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(page.get_by_text("Fiona Foreign")).to_have_count(0)
+    rita = page.locator("tr", has_text="Rita Reprobated")
+    await expect(rita.locator(".absences")).to_have_text("2")
+    await expect(rita.locator(".consecutive")).to_have_text("2")
+    await expect(rita.locator(".status")).to_have_text("reprobated")
+    walter = page.locator("tr", has_text="Walter Warned")
+    await expect(walter.locator(".consecutive")).to_have_text("1")
+    await expect(walter.locator(".status")).to_have_text("warned")
+    await shot(page, "subscribers")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await shot(page, "subscribers-phone")
+    await context.close()
+
+
+async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    sid = w.subs["reprobated"].subscription_id
+    context = await signed_in(browser, base, w.mentor)
+    page, stale = await context.new_page(), await context.new_page()
+    for p in (page, stale):
+        await p.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
+    await expect(page.locator("#status")).to_have_text("reprobated")
+    await page.evaluate("window.__loadedOnce = true")
+
+    first_absence = page.locator("tr", has_text="absent").first
+    await (
+        first_absence.get_by_role("button", name="Attended")
+        .and_(first_absence.locator("button[value=true]"))
+        .click()
+    )
+    await expect(page.locator("tr .marked-by", has_text="mentor")).to_have_count(1)
+
+    await page.get_by_role("button", name="Reactivate Rita Reprobated").click()
+    await expect(page.locator("#status")).to_have_text("active")
+    await expect(page.locator("#upcoming")).to_have_text("2", timeout=15000)
+    assert await page.evaluate("window.__loadedOnce") is True  # no reload happened
+    await shot(page, "subscriber-reactivated")
+
+    # The stale tab still shows the button: the service refuses, in words.
+    await stale.get_by_role("button", name="Reactivate Rita Reprobated").click()
+    await expect(stale.locator("#notice")).to_contain_text("not reprobated")
+    await context.close()
+
+
+async def test_another_mentors_subscriber_is_refused_in_words(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    context = await signed_in(browser, base, w.mentor)
+    page = await context.new_page()
+    response = await page.goto(
+        f"{base}/dashboard/mentorship/subscribers/{w.subs['foreign'].subscription_id}"
+    )
+    assert response is not None and response.status == 403
+    await expect(page.locator(".error")).to_contain_text("not one of your subscribers")
+    await context.close()
+
+
+async def test_without_a_session_the_page_explains_how_to_sign_in(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    _, base = world
+    context = await browser.new_context()
+    page = await context.new_page()
+    response = await page.goto(f"{base}/dashboard/mentorship/subscribers")
+    assert response is not None and response.status == 401
+    await expect(page.get_by_text("make token ROLE=mentor")).to_be_visible()
+    await context.close()
