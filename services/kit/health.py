@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -37,11 +37,14 @@ def health_app(service: str, checks: dict[str, Check]) -> Starlette:
             status_code=200 if ready else 503,
         )
 
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
             Route("/livez", livez),
             Route("/readyz", readyz),
-            Mount("/metrics", app=make_asgi_app()),
+            Route("/metrics", metrics),
         ]
     )
 
@@ -54,8 +57,12 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(app: Any, host: str, port: int) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+async def serve(
+    app: Any, host: str, port: int, *, lifespan: Literal["auto", "on", "off"] = "auto"
+) -> None:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan=lifespan
+    )
     await _Server(config).serve()
 
 

@@ -42,6 +42,12 @@ def configure_logging(service: str, log_format: str = "console", level: str = "I
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # FastStream and uvicorn come with handlers of their own: route them through
+    # ours, so that every line has the same format (one JSON object with json).
+    for library in ("faststream", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(library)
+        logger.handlers.clear()
+        logger.propagate = True
     # Libraries' per-message chatter stays out of the way of our own lines.
     for noisy in ("aiormq", "aio_pika", "asyncio", "faststream.access", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
