@@ -36,3 +36,6 @@ token: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+asyncapi: $(STAMP)
+	$(PY) scripts/asyncapi.py

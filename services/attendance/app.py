@@ -8,9 +8,13 @@ from pathlib import Path
 from faststream import FastStream
 
 from contracts import (
+    AttendanceMarked,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
@@ -42,6 +46,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime:
     )
     opens_before = timedelta(minutes=settings.join_opens_minutes_before)
 
+    runtime.publishes(AttendanceMarked, MenteeWarned, MenteeReprobated, MenteeReactivated)
     runtime.consumes(SubscriptionActivated)(handlers.add_subscription)
     runtime.consumes(SubscriptionRenewed)(handlers.renew_subscription)
     runtime.consumes(SubscriptionEnded)(handlers.end_subscription)

@@ -9,6 +9,9 @@ from faststream import FastStream
 
 from contracts import (
     AttendanceMarked,
+    BookingsCancelled,
+    BookingsScheduled,
+    BookingUnattended,
     MenteeReactivated,
     MenteeReprobated,
     SubscriptionActivated,
@@ -30,6 +33,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime:
     runtime = ServiceRuntime("booking", settings, MIGRATIONS)
     grace = timedelta(minutes=settings.sweep_grace_minutes)
 
+    runtime.publishes(BookingsScheduled, BookingsCancelled, BookingUnattended)
     runtime.consumes(SubscriptionActivated)(handlers.activate_subscription)
     runtime.consumes(SubscriptionRenewed)(handlers.renew_subscription)
     runtime.consumes(SubscriptionEnded)(handlers.end_subscription)

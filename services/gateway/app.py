@@ -7,6 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from contracts import (
+    SessionJoined,
+    SubscriptionActivated,
+    SubscriptionEnded,
+    SubscriptionRenewed,
+    SweepTick,
+)
 from services.gateway import api, dashboard, health, stripe_webhooks
 from services.gateway.owners import Owners
 from services.kit.logs import configure_logging
@@ -18,6 +25,9 @@ def create_app(settings: Settings) -> FastAPI:
     configure_logging("gateway", settings.log_format, settings.log_level)
     messaging = Messaging(settings, "gateway")
     messaging.keep_dead_letters_for(stripe_webhooks.REJECTED_ROUTING_KEY)
+    messaging.documents_publishing(
+        SessionJoined, SweepTick, SubscriptionActivated, SubscriptionRenewed, SubscriptionEnded
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

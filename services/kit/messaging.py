@@ -27,6 +27,7 @@ from faststream.rabbit.schemas import Channel
 from faststream.rabbit.schemas.queue import QueueType
 from pydantic import ValidationError
 
+from contracts import Event
 from services.kit import metrics
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
@@ -88,6 +89,22 @@ class Messaging:
         self.broker.subscriber(queue, self.exchange, description=description, no_reply=no_reply)(
             func
         )
+
+    def documents_publishing(self, *event_types: type[Event]) -> None:
+        """Name what this service publishes, so that its AsyncAPI document lists it.
+
+        Publishing itself goes through `publish` (from the outbox, or the
+        gateway's confirmed publish); these publishers only describe it.
+        """
+        for event_type in event_types:
+            self.broker.publisher(
+                exchange=self.exchange,
+                routing_key=event_type.routing_key,
+                persist=True,
+                title=f"{event_type.routing_key}:publish",
+                description=(event_type.__doc__ or "").strip() or None,
+                schema=event_type,
+            )
 
     def keep_dead_letters_for(self, routing_key: str) -> None:
         """Declare `<queue>.dlq` for a routing key this service does not consume, to

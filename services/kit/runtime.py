@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,6 +107,10 @@ class ServiceRuntime:
 
         return register
 
+    def publishes(self, *event_types: type[Event]) -> None:
+        """Document what this service publishes (through its outbox) in its AsyncAPI."""
+        self.messaging.documents_publishing(*event_types)
+
     def in_background(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `loop` while the service runs; restarted if it crashes."""
         self._loops.append((name, loop))
@@ -148,7 +154,10 @@ class ServiceRuntime:
             }
             app = health.health_app(self.name, checks)
             port = self.settings.metrics_port
-            loops.append(("metrics and health", lambda: health.serve(app, "0.0.0.0", port)))
+            # No lifespan: this app has no startup work, and a cancelled lifespan
+            # task would log a traceback on every clean shutdown.
+            serve = partial(health.serve, app, "0.0.0.0", port, lifespan="off")
+            loops.append(("metrics and health", serve))
         for name, loop in loops:
             self._tasks.append(asyncio.create_task(_supervise(name, loop), name=name))
         log.info("service ready", consumers=len(self.messaging.queue_names))
@@ -173,9 +182,10 @@ async def _supervise(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -
 
 
 def _ids(msg: Any) -> dict[str, str]:
+    """Whom a message concerns, for its log line (a tick concerns a moment)."""
     ids = {"event_id": str(msg.event_id)}
-    for field in ("subscription_id", "booking_id"):
+    for field in ("subscription_id", "booking_id", "tick_at"):
         value = getattr(msg, field, None)
         if value is not None:
-            ids[field] = str(value)
+            ids[field] = value.isoformat() if isinstance(value, datetime) else str(value)
     return ids

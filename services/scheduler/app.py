@@ -7,6 +7,7 @@ from pathlib import Path
 
 from faststream import FastStream
 
+from contracts import SweepTick
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
 from services.scheduler.handlers import Leadership
@@ -17,6 +18,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_runtime(settings: Settings) -> ServiceRuntime:
     runtime = ServiceRuntime("scheduler", settings, MIGRATIONS)
     leadership = Leadership(runtime.db, timedelta(seconds=settings.sweep_interval_seconds))
+    runtime.publishes(SweepTick)
     runtime.in_background("scheduler leadership", leadership.run)
     return runtime
 
