@@ -52,6 +52,7 @@ async def system(
             "HTTP_PROXY": outbound.url,
             "HTTPS_PROXY": outbound.url,
             "NO_PROXY": "127.0.0.1,localhost",
+            "LOG_FORMAT": "json",
         },
     )
     try:
