@@ -1,0 +1,15 @@
+# One image for every service; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY contracts ./contracts
+COPY services ./services
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 10001 mentorship
+
+USER mentorship
+EXPOSE 8000 9100
+CMD ["python", "-m", "services.gateway"]
