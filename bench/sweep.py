@@ -248,7 +248,10 @@ async def main() -> None:
     parser.add_argument("--modes", default="concurrent,sequential")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
-    results = [await run_mode(mode, args.subscriptions, Settings()) for mode in modes]
+    results = []
+    for mode in modes:
+        results.append(await run_mode(mode, args.subscriptions, Settings()))
+        print(results[-1].report(), flush=True)
     print()
     for result in results:
         print(result.report())
