@@ -89,6 +89,9 @@ class SubscriberSummary(_Model):
     upcoming_bookings: int
     next_booking_at: AwareDatetime | None = None
     last_attended_at: AwareDatetime | None = None
+    timezone: str = Field(
+        default="UTC", description="the slot's IANA time zone, in which to show session times"
+    )
 
 
 class BookingAttendance(_Model):

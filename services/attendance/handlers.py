@@ -289,6 +289,7 @@ def _summary(row: Row[Any], policy: Policy) -> dict[str, Any]:
         "upcoming_bookings": row.upcoming_bookings,
         "next_booking_at": row.next_booking_at,
         "last_attended_at": row.last_attended_at,
+        "timezone": row.slot_timezone,
     }
 
 

@@ -41,6 +41,8 @@ subscriptions = Table(
     Column("mentee_name", String(255), nullable=False),
     Column("mentee_email", String(320), nullable=False),
     Column("mentor_id", PGUUID(as_uuid=True), nullable=False, index=True),
+    # The slot's IANA zone: the mentor reads session times in it.
+    Column("slot_timezone", String(64), nullable=False, server_default="UTC"),
     Column("cycle_starts_at", DateTime(timezone=True), nullable=False),
     Column("cycle_ends_at", DateTime(timezone=True), nullable=False),
     Column("ended", Boolean, nullable=False, server_default=false()),
@@ -79,6 +81,7 @@ async def add_subscription(tx: Tx, msg: SubscriptionActivated) -> bool:
             mentee_name=msg.mentee.name,
             mentee_email=str(msg.mentee.email),
             mentor_id=msg.mentor.id,
+            slot_timezone=msg.slot.timezone,
             cycle_starts_at=msg.cycle_starts_at,
             cycle_ends_at=msg.cycle_ends_at,
         )

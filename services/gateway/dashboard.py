@@ -3,10 +3,11 @@ page swaps in after a mark or a reactivation (no reload, no front-end build)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -30,11 +31,30 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
 
 
-def when(moment: datetime | None) -> str:
-    return f"{moment:%a %d %b %Y, %H:%M} UTC" if moment else "—"
+def _local(moment: datetime, zone: str) -> tuple[datetime, str]:
+    try:
+        return moment.astimezone(ZoneInfo(zone)), zone
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment.astimezone(UTC), "UTC"
+
+
+def place(zone: str) -> str:
+    """An IANA zone as people say it: America/Sao_Paulo is Sao Paulo."""
+    return _local(datetime.now(UTC), zone)[1].rsplit("/", 1)[-1].replace("_", " ")
+
+
+def when(moment: datetime | None, zone: str = "UTC", *, named: bool = True) -> str:
+    """A moment as the mentor reads it: in the slot's time zone, named by its place
+    (unless the page names the zone once, `named=False`)."""
+    if moment is None:
+        return "—"
+    local, zone = _local(moment, zone)
+    text = f"{local:%a %d %b %Y, %H:%M}"
+    return f"{text} ({place(zone)})" if named else text
 
 
 templates.env.filters["when"] = when
+templates.env.filters["place"] = place
 
 
 class PageError(Exception):

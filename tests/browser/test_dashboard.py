@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -181,6 +182,14 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     for p in (page, stale):
         await p.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
     await expect(page.locator("#status")).to_have_text("reprobated")
+    # Session times read in the slot's own zone, as in the emails.
+    first_start = (w.subs["reprobated"].cycle_starts_at + timedelta(minutes=1)).astimezone(
+        ZoneInfo(w.subs["reprobated"].slot.timezone)
+    )
+    await expect(page.locator("#zone")).to_contain_text("Sao Paulo time (America/Sao_Paulo)")
+    await expect(page.locator("td[data-label=Session]").first).to_have_text(
+        f"{first_start:%a %d %b %Y, %H:%M}"
+    )
     await page.evaluate("window.__loadedOnce = true")
 
     first_absence = page.locator("tr", has_text="absent").first

@@ -136,6 +136,7 @@ async def test_a_first_absence_warns_mentee_and_mentor(
     assert detail["consecutive_absences"] == 1
     assert detail["status"] == "warned"
     assert detail["is_reprobated"] is False
+    assert detail["timezone"] == subscription.slot.timezone
     for person in (mentee, mentor):
         emails = await smtp.wait_for(person.person.email)
         assert len(emails) == 1, [e["Subject"] for e in emails]

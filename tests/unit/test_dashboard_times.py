@@ -1,0 +1,33 @@
+"""The dashboard shows session times in the slot's own time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.gateway.dashboard import place, when
+
+
+def test_a_lisbon_session_reads_18_00_in_winter_and_in_summer() -> None:
+    winter = datetime(2026, 1, 13, 18, 0, tzinfo=UTC)  # WET = UTC
+    summer = datetime(2026, 7, 14, 17, 0, tzinfo=UTC)  # WEST = UTC+1
+    assert when(winter, "Europe/Lisbon") == "Tue 13 Jan 2026, 18:00 (Lisbon)"
+    assert when(summer, "Europe/Lisbon") == "Tue 14 Jul 2026, 18:00 (Lisbon)"
+
+
+def test_the_zone_is_named_by_its_place() -> None:
+    moment = datetime(2026, 11, 24, 10, 4, tzinfo=UTC)
+    assert when(moment, "America/Sao_Paulo") == "Tue 24 Nov 2026, 07:04 (Sao Paulo)"
+    assert when(moment) == "Tue 24 Nov 2026, 10:04 (UTC)"
+
+
+def test_an_unknown_zone_falls_back_to_utc_and_nothing_is_shown_for_no_moment() -> None:
+    moment = datetime(2026, 11, 24, 10, 4, tzinfo=UTC)
+    assert when(moment, "Mars/Olympus_Mons") == "Tue 24 Nov 2026, 10:04 (UTC)"
+    assert when(None, "Europe/Lisbon") == "—"
+
+
+def test_a_page_that_names_the_zone_once_shows_bare_times() -> None:
+    moment = datetime(2026, 11, 24, 10, 4, tzinfo=UTC)
+    assert when(moment, "America/New_York", named=False) == "Tue 24 Nov 2026, 05:04"
+    assert place("America/New_York") == "New York"
+    assert place("Mars/Olympus_Mons") == "UTC"
