@@ -68,11 +68,13 @@ async def test_a_service_exposes_its_metrics_and_health(
             return (await client.get("/metrics")).text
 
         labels = {"service": runtime.name, "routing_key": "subscription.ended"}
+        # The relay publishes what the handler wrote after its commit: wait for both.
         metrics = await eventually(
             handled,
             lambda text: (
                 sample(text, "mentorship_messages_handled_total", **labels, outcome="duplicate")
                 >= 1
+                and sample(text, "mentorship_outbox_published_total", service=runtime.name) >= 1
             ),
         )
     assert sample(metrics, "mentorship_messages_handled_total", **labels, outcome="handled") >= 1
