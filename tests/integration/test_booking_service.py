@@ -239,37 +239,53 @@ async def test_reactivation_regenerates_exactly_the_missing_bookings(
     assert len(live) == 4 and len({s[0] for s in live}) == 4
 
 
+def reprobation(sub: SubscriptionActivated, missed: list[uuid.UUID]) -> MenteeReprobated:
+    return MenteeReprobated(
+        occurred_at=sub.cycle_starts_at,
+        subscription_id=sub.subscription_id,
+        mentee_id=sub.mentee.id,
+        mentor_id=sub.mentor.id,
+        missed_booking_ids=missed,
+        reprobated_at=sub.cycle_starts_at,
+    )
+
+
+def renewal(sub: SubscriptionActivated) -> SubscriptionRenewed:
+    return SubscriptionRenewed(
+        occurred_at=sub.cycle_ends_at,
+        subscription_id=sub.subscription_id,
+        cycle_starts_at=sub.cycle_ends_at,
+        cycle_ends_at=sub.cycle_ends_at + timedelta(weeks=2),
+    )
+
+
 async def test_renewal_while_reprobated_extends_the_cycle_without_bookings(
     settings: Settings, bus: Listener
 ) -> None:
     sub = activation(weeks=2, starts=MONDAY + timedelta(weeks=120))
     ids = await activate(settings, bus, sub)
-    await publish(
-        settings,
-        MenteeReprobated(
-            occurred_at=sub.cycle_starts_at,
-            subscription_id=sub.subscription_id,
-            mentee_id=sub.mentee.id,
-            mentor_id=sub.mentor.id,
-            missed_booking_ids=ids[:1],
-            reprobated_at=sub.cycle_starts_at,
-        ),
-        SubscriptionRenewed(
-            occurred_at=sub.cycle_ends_at,
-            subscription_id=sub.subscription_id,
-            cycle_starts_at=sub.cycle_ends_at,
-            cycle_ends_at=sub.cycle_ends_at + timedelta(weeks=2),
-        ),
-    )
+    await publish(settings, reprobation(sub, ids[:1]))
     await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
-    assert (
-        len(
-            await bus.wait_for(
-                BookingsScheduled, 2, within=1.5, subscription_id=sub.subscription_id
-            )
-        )
-        == 1
+    await publish(settings, renewal(sub))
+    scheduled = await bus.wait_for(
+        BookingsScheduled, 2, within=1.5, subscription_id=sub.subscription_id
     )
+    assert len(scheduled) == 1  # the activation's only
+
+
+async def test_a_reprobation_handled_after_a_renewal_cancels_the_new_cycle_too(
+    settings: Settings, bus: Listener
+) -> None:
+    """Renewal and reprobation travel on different queues: either may be handled first."""
+    sub = activation(weeks=2, starts=MONDAY + timedelta(weeks=125))
+    ids = await activate(settings, bus, sub)
+    await publish(settings, renewal(sub))
+    [_, renewed] = await bus.wait_for(BookingsScheduled, 2, subscription_id=sub.subscription_id)
+    await publish(settings, reprobation(sub, ids[:1]))
+    [cancelled] = await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
+    new_cycle = {b.booking_id for b in renewed.bookings}
+    assert len(new_cycle) == 2
+    assert new_cycle <= set(cancelled.booking_ids)
 
 
 async def test_renewal_books_the_new_cycle(settings: Settings, bus: Listener) -> None:
