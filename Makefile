@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench token asyncapi clean
+.PHONY: install run test lint bench token asyncapi lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,6 @@ clean:
 
 asyncapi: $(STAMP)
 	$(PY) scripts/asyncapi.py
+
+lock: $(STAMP)
+	$(PY) scripts/lock.py

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from services.kit.settings import Settings
 
@@ -74,4 +78,21 @@ def test_the_image_is_slim_and_runs_as_a_non_root_user() -> None:
     assert re.search(r"^FROM python:3\.\d+-slim", dockerfile, re.MULTILINE)
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
-    assert "pip install --no-cache-dir ." in dockerfile
+    assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps ." in dockerfile
+
+
+def test_the_lock_pins_every_dependency_within_pyproject_ranges() -> None:
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            locked[canonicalize_name(name)] = Version(version)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dependency in map(Requirement, project["dependencies"]):
+        name = canonicalize_name(dependency.name)
+        assert name in locked, f"{name} is not in requirements.lock: run `make lock`"
+        assert dependency.specifier.contains(locked[name]), (
+            f"{name}=={locked[name]} is outside {dependency.specifier}: run `make lock`"
+        )
