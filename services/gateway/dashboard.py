@@ -3,7 +3,7 @@ page swaps in after a mark or a reactivation (no reload, no front-end build)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -31,16 +31,16 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
 
 
-def _local(moment: datetime, zone: str) -> tuple[datetime, str]:
+def _known(zone: str) -> ZoneInfo:
     try:
-        return moment.astimezone(ZoneInfo(zone)), zone
+        return ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        return moment.astimezone(UTC), "UTC"
+        return ZoneInfo("UTC")
 
 
 def place(zone: str) -> str:
     """An IANA zone as people say it: America/Sao_Paulo is Sao Paulo."""
-    return _local(datetime.now(UTC), zone)[1].rsplit("/", 1)[-1].replace("_", " ")
+    return _known(zone).key.rsplit("/", 1)[-1].replace("_", " ")
 
 
 def when(moment: datetime | None, zone: str = "UTC", *, named: bool = True) -> str:
@@ -48,8 +48,7 @@ def when(moment: datetime | None, zone: str = "UTC", *, named: bool = True) -> s
     (unless the page names the zone once, `named=False`)."""
     if moment is None:
         return "—"
-    local, zone = _local(moment, zone)
-    text = f"{local:%a %d %b %Y, %H:%M}"
+    text = f"{moment.astimezone(_known(zone)):%a %d %b %Y, %H:%M}"
     return f"{text} ({place(zone)})" if named else text
 
 
