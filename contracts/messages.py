@@ -95,6 +95,17 @@ class Slot(_Model):
                 yield start, start + duration
             day += timedelta(days=7)
 
+    def occurrences_after(
+        self, after: datetime, ends_at: datetime
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """The occurrences starting strictly after `after` and before `ends_at`.
+
+        Part of the contract (lifecycle step 7): a reactivation books exactly
+        these, and notifications announces exactly these without asking
+        booking, so both must compute them the same way.
+        """
+        return ((start, end) for start, end in self.occurrences(after, ends_at) if start > after)
+
 
 def _zone_names() -> set[str]:
     global _ZONES
@@ -199,6 +210,13 @@ class AttendanceMarked(Event):
     attended: bool
     marked_by: Literal["system", "mentor"]
     marked_at: AwareDatetime
+    revision: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many times attendance has marked this booking, this mark included "
+        "(added; optional). Attendance decides which mark stands; a consumer keeps the mark "
+        "with the highest revision, whatever order the marks arrive in.",
+    )
 
 
 class SweepTick(Event):

@@ -160,13 +160,3 @@ class SubscriberChanged(Reply):
     """Reply to a mentor command: the subscriber as it is after the command."""
 
     subscriber: SubscriberDetail | None = None
-
-
-REQUEST_TYPES: tuple[type[Request], ...] = (
-    ListMenteeBookings,
-    FindBooking,
-    ListSubscribers,
-    GetSubscriber,
-    MarkAttendance,
-    ReactivateMentee,
-)

@@ -74,6 +74,7 @@ def current_streak(sessions: Iterable[Session], reactivated_at: datetime | None)
 class Policy:
     warn_after: int = 1
     reprobate_after: int = 2
+    join_opens_before: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,27 +41,25 @@ from services.attendance import domain, store
 from services.attendance.domain import MarkedBy, Policy
 from services.kit import inbox, outbox
 from services.kit.database import Tx
+from services.kit.errors import SubscriptionNotKnownYet
+from services.kit.ids import derived_id
 
 _EVENTS = uuid.UUID("5d1e0f7a-8c8b-4f7e-9a7c-3f2b1e6d4c90")
 
 
-class SubscriptionNotKnownYet(Exception):
-    """A message about a subscription whose activation has not arrived: retried."""
-
-
 def _event_id(*parts: object) -> UUID:
-    return uuid.uuid5(_EVENTS, "|".join(str(p) for p in parts))
+    return derived_id(_EVENTS, *parts)
 
 
 # --- the schedule and subscriptions --------------------------------------------------
 
 
-async def add_subscription(tx: Tx, msg: SubscriptionActivated) -> str:
+async def add_subscription(tx: Tx, msg: SubscriptionActivated, policy: Policy) -> str:
     created = await store.add_subscription(tx, msg)
     return "subscription stored" if created else "already known"
 
 
-async def renew_subscription(tx: Tx, msg: SubscriptionRenewed) -> str:
+async def renew_subscription(tx: Tx, msg: SubscriptionRenewed, policy: Policy) -> str:
     subscription = await store.lock_subscription(tx, msg.subscription_id)
     if subscription is None:
         raise SubscriptionNotKnownYet(str(msg.subscription_id))
@@ -76,7 +74,7 @@ async def renew_subscription(tx: Tx, msg: SubscriptionRenewed) -> str:
     return "cycle renewed"
 
 
-async def end_subscription(tx: Tx, msg: SubscriptionEnded) -> str:
+async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> str:
     subscription = await store.lock_subscription(tx, msg.subscription_id)
     if subscription is None:
         raise SubscriptionNotKnownYet(str(msg.subscription_id))
@@ -84,12 +82,12 @@ async def end_subscription(tx: Tx, msg: SubscriptionEnded) -> str:
     return "subscription ended"
 
 
-async def add_bookings(tx: Tx, msg: BookingsScheduled) -> str:
+async def add_bookings(tx: Tx, msg: BookingsScheduled, policy: Policy) -> str:
     added = await store.add_bookings(tx, msg.subscription_id, msg.mentee_id, msg.bookings)
     return f"{added} bookings added to the schedule"
 
 
-async def cancel_bookings(tx: Tx, msg: BookingsCancelled) -> str:
+async def cancel_bookings(tx: Tx, msg: BookingsCancelled, policy: Policy) -> str:
     await store.lock_subscription(tx, msg.subscription_id)
     cancelled = await store.cancel_bookings(tx, msg.booking_ids)
     return f"{cancelled} bookings cancelled ({msg.reason})"
@@ -98,7 +96,7 @@ async def cancel_bookings(tx: Tx, msg: BookingsCancelled) -> str:
 # --- marks and the absence policy ----------------------------------------------------
 
 
-async def record_join(tx: Tx, msg: SessionJoined, opens_before: timedelta) -> str:
+async def record_join(tx: Tx, msg: SessionJoined, policy: Policy) -> str:
     """A join inside the booking's window marks the mentee present."""
     booking = await store.booking(tx, msg.booking_id)
     if booking is None:
@@ -111,7 +109,7 @@ async def record_join(tx: Tx, msg: SessionJoined, opens_before: timedelta) -> st
     if booking.cancelled:
         return "not marked: the booking is cancelled"
     if not domain.join_window_contains(
-        booking.starts_at, booking.ends_at, msg.joined_at, opens_before
+        booking.starts_at, booking.ends_at, msg.joined_at, policy.join_opens_before
     ):
         return "not marked: joined outside the session's window"
     if booking.attended:

@@ -19,48 +19,34 @@ from contracts import (
     SubscriptionRenewed,
     SweepTick,
 )
-from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeBookingsReply
+from contracts.rpc import FindBooking, ListMenteeBookings
 from services.booking import handlers
-from services.kit import metrics
-from services.kit.database import Tx
-from services.kit.runtime import ServiceRuntime
+from services.booking.domain import Policy
+from services.kit.runtime import Answers, Consumes, ServiceRuntime
 from services.kit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_runtime(settings: Settings) -> ServiceRuntime:
-    runtime = ServiceRuntime("booking", settings, MIGRATIONS)
-    grace = timedelta(minutes=settings.sweep_grace_minutes)
-
-    runtime.publishes(BookingsScheduled, BookingsCancelled, BookingUnattended)
-    runtime.consumes(SubscriptionActivated)(handlers.activate_subscription)
-    runtime.consumes(SubscriptionRenewed)(handlers.renew_subscription)
-    runtime.consumes(SubscriptionEnded)(handlers.end_subscription)
-    runtime.consumes(AttendanceMarked)(handlers.record_attendance)
-    runtime.consumes(MenteeReprobated)(handlers.cancel_for_reprobation)
-    runtime.consumes(MenteeReactivated)(handlers.regenerate_bookings)
-
-    @runtime.consumes(SweepTick)
-    async def sweep(tx: Tx, msg: SweepTick) -> str:
-        """Sweep past bookings with no attendance (tick_at is now)."""
-        with metrics.SWEEP_SECONDS.time():
-            swept = await handlers.sweep(tx, msg, grace)
-        metrics.BOOKINGS_SWEPT.inc(swept)
-        return f"swept {swept} bookings" if swept else "nothing due"
-
-    @runtime.answers(ListMenteeBookings)
-    async def list_mentee_bookings(request: ListMenteeBookings) -> MenteeBookingsReply:
-        """A mentee's bookings with their status and attendance."""
-        async with runtime.db.transaction() as tx:
-            return await handlers.list_mentee_bookings(tx, request)
-
-    @runtime.answers(FindBooking)
-    async def find_booking(request: FindBooking) -> BookingFound:
-        """Who owns a booking, and its status."""
-        async with runtime.db.transaction() as tx:
-            return await handlers.find_booking(tx, request)
-
+def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
+    policy = Policy(sweep_grace=timedelta(minutes=settings.sweep_grace_minutes))
+    runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
+    runtime.register(
+        consumes=[
+            Consumes(SubscriptionActivated, handlers.activate_subscription),
+            Consumes(SubscriptionRenewed, handlers.renew_subscription),
+            Consumes(SubscriptionEnded, handlers.end_subscription),
+            Consumes(AttendanceMarked, handlers.record_attendance),
+            Consumes(SweepTick, handlers.sweep),
+            Consumes(MenteeReprobated, handlers.cancel_for_reprobation),
+            Consumes(MenteeReactivated, handlers.regenerate_bookings),
+        ],
+        answers=[
+            Answers(ListMenteeBookings, handlers.list_mentee_bookings),
+            Answers(FindBooking, handlers.find_booking),
+        ],
+        publishes=[BookingsScheduled, BookingsCancelled, BookingUnattended],
+    )
     return runtime
 
 

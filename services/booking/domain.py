@@ -17,6 +17,13 @@ _BOOKING_IDS = uuid.UUID("6f1c2a8e-3b0d-4c55-9a51-0d7f0b5e2a10")
 
 
 @dataclass(frozen=True)
+class Policy:
+    """How long after a session ends the sweep waits before calling it unattended."""
+
+    sweep_grace: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
 class PlannedBooking:
     booking_id: UUID
     starts_at: datetime
@@ -31,13 +38,24 @@ def slot_occurrences(
     *,
     generation: str = "",
 ) -> list[PlannedBooking]:
-    """One booking per weekly slot occurrence in [starts_after_or_at, ends_before).
+    """One booking per weekly slot occurrence in [starts_after_or_at, ends_before)."""
+    return _planned(subscription_id, slot.occurrences(starts_after_or_at, ends_before), generation)
 
-    Ids are derived from the subscription, the start and the generation that
+
+def occurrences_after(
+    subscription_id: UUID, slot: Slot, after: datetime, ends_before: datetime, generation: str
+) -> list[PlannedBooking]:
+    """The occurrences strictly after `after` (reactivation regenerates these)."""
+    return _planned(subscription_id, slot.occurrences_after(after, ends_before), generation)
+
+
+def _planned(
+    subscription_id: UUID, occurrences: Iterable[tuple[datetime, datetime]], generation: str
+) -> list[PlannedBooking]:
+    """Ids are derived from the subscription, the start and the generation that
     created them (a cycle or a reactivation), so that replaying a message
     produces the same ids and a regenerated session never reuses the id of
-    the booking that was cancelled in its place.
-    """
+    the booking that was cancelled in its place."""
     return [
         PlannedBooking(
             booking_id=uuid.uuid5(
@@ -46,18 +64,7 @@ def slot_occurrences(
             starts_at=start,
             ends_at=end,
         )
-        for start, end in slot.occurrences(starts_after_or_at, ends_before)
-    ]
-
-
-def occurrences_after(
-    subscription_id: UUID, slot: Slot, after: datetime, ends_before: datetime, generation: str
-) -> list[PlannedBooking]:
-    """The occurrences strictly after `after` (reactivation regenerates these)."""
-    return [
-        b
-        for b in slot_occurrences(subscription_id, slot, after, ends_before, generation=generation)
-        if b.starts_at > after
+        for start, end in occurrences
     ]
 
 
@@ -79,7 +86,3 @@ def mark_overrides(
 def sweep_due_before(tick_at: datetime, grace: timedelta) -> datetime:
     """A booking is due for the sweep when `ends_at + grace <= tick_at`."""
     return tick_at - grace
-
-
-def in_start_order(bookings: Iterable[PlannedBooking]) -> list[PlannedBooking]:
-    return sorted(bookings, key=lambda b: b.starts_at)

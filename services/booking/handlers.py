@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from contracts import (
@@ -28,20 +28,18 @@ from contracts.rpc import (
     RpcError,
 )
 from services.booking import domain, store
-from services.booking.domain import PlannedBooking
-from services.kit import outbox
+from services.booking.domain import PlannedBooking, Policy
+from services.kit import metrics, outbox
 from services.kit.database import Tx
+from services.kit.errors import SubscriptionNotKnownYet
+from services.kit.ids import derived_id
 
 _EVENTS = uuid.UUID("0b7f3c52-2d4e-4f8a-bb0e-91c3a7d6e412")
 SWEEP_BATCH = 5000
 
 
-class SubscriptionNotKnownYet(Exception):
-    """A message about a subscription whose activation has not arrived: retried."""
-
-
 def _event_id(*parts: object) -> UUID:
-    return uuid.uuid5(_EVENTS, "|".join(str(p) for p in parts))
+    return derived_id(_EVENTS, *parts)
 
 
 async def _schedule(
@@ -97,7 +95,7 @@ async def _cancel(
     return len(cancelled)
 
 
-async def activate_subscription(tx: Tx, msg: SubscriptionActivated) -> str:
+async def activate_subscription(tx: Tx, msg: SubscriptionActivated, policy: Policy) -> str:
     """Store the subscription and book every slot occurrence of its cycle."""
     created = await store.add_subscription(
         tx,
@@ -128,7 +126,7 @@ async def activate_subscription(tx: Tx, msg: SubscriptionActivated) -> str:
     return f"scheduled {count} bookings"
 
 
-async def renew_subscription(tx: Tx, msg: SubscriptionRenewed) -> str:
+async def renew_subscription(tx: Tx, msg: SubscriptionRenewed, policy: Policy) -> str:
     """Open the new cycle; book it unless the mentee is reprobated."""
     subscription = await store.lock_subscription(tx, msg.subscription_id)
     if subscription is None:
@@ -165,7 +163,7 @@ async def renew_subscription(tx: Tx, msg: SubscriptionRenewed) -> str:
     return f"scheduled {count} bookings for the new cycle"
 
 
-async def end_subscription(tx: Tx, msg: SubscriptionEnded) -> str:
+async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> str:
     """Cancel every future booking; later renewals are ignored."""
     subscription = await store.lock_subscription(tx, msg.subscription_id)
     if subscription is None:
@@ -177,7 +175,7 @@ async def end_subscription(tx: Tx, msg: SubscriptionEnded) -> str:
     return f"ended; cancelled {count} bookings"
 
 
-async def record_attendance(tx: Tx, msg: AttendanceMarked) -> str:
+async def record_attendance(tx: Tx, msg: AttendanceMarked, policy: Policy) -> str:
     """Record attendance's mark on the booking (attendance is the source of truth)."""
     booking = await store.lock_booking(tx, msg.booking_id)
     if booking is None:
@@ -200,9 +198,17 @@ async def record_attendance(tx: Tx, msg: AttendanceMarked) -> str:
     return "marked attended" if msg.attended else "marked absent"
 
 
-async def sweep(tx: Tx, msg: SweepTick, grace: timedelta) -> int:
-    """Every booking that ended `grace` before the tick with no attendance becomes unattended."""
-    due_before = domain.sweep_due_before(msg.tick_at, grace)
+async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:
+    """Every booking that ended `sweep_grace` before the tick with no attendance becomes
+    unattended (tick_at is now)."""
+    with metrics.SWEEP_SECONDS.time():
+        swept = await _sweep(tx, msg, policy)
+    metrics.BOOKINGS_SWEPT.inc(swept)
+    return f"swept {swept} bookings" if swept else "nothing due"
+
+
+async def _sweep(tx: Tx, msg: SweepTick, policy: Policy) -> int:
+    due_before = domain.sweep_due_before(msg.tick_at, policy.sweep_grace)
     swept = 0
     while True:
         rows = await store.sweep_batch(
@@ -231,7 +237,7 @@ async def sweep(tx: Tx, msg: SweepTick, grace: timedelta) -> int:
     return swept
 
 
-async def cancel_for_reprobation(tx: Tx, msg: MenteeReprobated) -> str:
+async def cancel_for_reprobation(tx: Tx, msg: MenteeReprobated, policy: Policy) -> str:
     """Cancel the rest of the cycle. The paid subscription itself is never touched."""
     subscription = await store.lock_subscription(tx, msg.subscription_id)
     if subscription is None:
@@ -246,7 +252,7 @@ async def cancel_for_reprobation(tx: Tx, msg: MenteeReprobated) -> str:
     return f"reprobated; cancelled {count} bookings"
 
 
-async def regenerate_bookings(tx: Tx, msg: MenteeReactivated) -> str:
+async def regenerate_bookings(tx: Tx, msg: MenteeReactivated, policy: Policy) -> str:
     """Book every slot occurrence after the reactivation up to the cycle's end."""
     subscription = await store.lock_subscription(tx, msg.subscription_id)
     if subscription is None:
@@ -274,7 +280,9 @@ async def regenerate_bookings(tx: Tx, msg: MenteeReactivated) -> str:
     return f"reactivated; scheduled {count} bookings"
 
 
-async def list_mentee_bookings(tx: Tx, request: ListMenteeBookings) -> MenteeBookingsReply:
+async def list_mentee_bookings(
+    tx: Tx, request: ListMenteeBookings, policy: Policy
+) -> MenteeBookingsReply:
     rows = await store.mentee_bookings(tx, request.mentee_id)
     return MenteeBookingsReply(
         bookings=[
@@ -291,7 +299,7 @@ async def list_mentee_bookings(tx: Tx, request: ListMenteeBookings) -> MenteeBoo
     )
 
 
-async def find_booking(tx: Tx, request: FindBooking) -> BookingFound:
+async def find_booking(tx: Tx, request: FindBooking, policy: Policy) -> BookingFound:
     row = await store.find_booking(tx, request.booking_id)
     if row is None:
         return BookingFound(error=RpcError(code="not_found", detail="no such booking"))

@@ -34,6 +34,7 @@ from contracts import (
     SubscriptionEnded,
     SubscriptionRenewed,
 )
+from services.kit.errors import describe_validation_error
 
 _IDS = uuid.UUID("2f4c6a1e-9d3b-4e8f-a7c5-1b0d9e8f7a63")
 PERIOD_KEYS = ("current_period_start", "current_period_end")
@@ -106,11 +107,8 @@ def _activation(event_id: UUID, at: datetime, sub: dict[str, Any]) -> Subscripti
             cycle_ends_at=ends,
         )
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
         raise MetadataError(
-            f"subscription metadata is incomplete or malformed: {problems}"
+            "subscription metadata is incomplete or malformed: " + describe_validation_error(error)
         ) from error
 
 

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from contracts import Event
 from services.kit import metrics
+from services.kit.errors import describe_validation_error
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
 
@@ -164,6 +165,7 @@ class Messaging:
             content_type=JSON,
             headers={REASON_HEADER: reason[:4000], "x-original-routing-key": routing_key},
         )
+        metrics.MESSAGES_DEAD_LETTERED.labels(service, routing_key).inc()
 
     async def dead_letter(self, queue: str, raw: IncomingMessage, reason: str) -> None:
         headers: dict[str, Any] = dict(raw.headers or {})
@@ -194,11 +196,7 @@ def is_poison(error: BaseException) -> bool:
 
 def describe(error: BaseException) -> str:
     if isinstance(error, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:] or e['loc'])}: {e['msg']}"
-            for e in error.errors()
-        )
-        return f"invalid message: {problems}"
+        return f"invalid message: {describe_validation_error(error, skip_model=True)}"
     if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
         return f"body is not JSON: {error}"
     return f"{type(error).__name__}: {error}"
@@ -238,6 +236,7 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
                 await asyncio.sleep(min(10.0, 0.25 * 2**deliveries))
                 return False  # the ack policy requeues it
             await messaging.dead_letter(queue, raw, reason)
+            metrics.MESSAGES_DEAD_LETTERED.labels(messaging.service, routing_key).inc()
             log.error(
                 "message dead-lettered", queue=queue, message_id=raw.message_id, reason=reason
             )

@@ -11,13 +11,11 @@ between publish and marking leaves the row unsent, and it is published again
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import asyncpg
 from sqlalchemy import ColumnElement, MetaData, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import INTERVAL, insert
 
@@ -26,6 +24,7 @@ from services.kit import metrics
 from services.kit.database import Database, Tx
 from services.kit.logs import get_logger
 from services.kit.tables import outbox_table
+from services.kit.wakeup import Wakeup
 
 OUTBOX = outbox_table(MetaData())
 NOTIFY_CHANNEL = "outbox"
@@ -82,16 +81,16 @@ class OutboxRelay:
         self.name = name
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
         self.published = 0
 
     async def run(self) -> None:
         """Publish until cancelled."""
-        listener = await self._listen()
-        failures = 0
-        try:
+        url = f"{self.db.settings.server_url()}/{self.db.name}"
+        async with self._wakeup.listening(url, NOTIFY_CHANNEL) as wakeup:
+            failures = 0
             while True:
-                self._wake.clear()
+                wakeup.clear()
                 try:
                     sent, taken = await self.publish_batch()
                 except Exception as error:  # database down: back off, retry
@@ -103,11 +102,7 @@ class OutboxRelay:
                 if failures:
                     await asyncio.sleep(min(30.0, 0.2 * 2**failures))
                 elif taken < self.batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-        finally:
-            if listener is not None:
-                await listener.close()
+                    await wakeup.wait(self.poll_seconds)
 
     async def publish_batch(self) -> tuple[int, int]:
         """Publish one batch; returns (sent, taken)."""
@@ -163,16 +158,6 @@ class OutboxRelay:
         self.published += len(sent_ids)
         metrics.OUTBOX_PUBLISHED.labels(self.name).inc(len(sent_ids))
         return len(sent_ids), len(rows)
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        url = self.db.settings.server_url() + "/" + self.db.name
-        try:
-            conn = await asyncpg.connect(url)
-            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-            return conn
-        except Exception as error:  # polling still works without it
-            log.warning("outbox listener unavailable, polling only", error=repr(error))
-            return None
 
 
 def _retry_delay(attempts: ColumnElement[int]) -> ColumnElement[timedelta]:

@@ -1,19 +1,21 @@
 """How a service runs: database, broker, consumers with inbox, outbox relay,
 background loops, all started and stopped by one FastStream application.
 
-A service's `app.py` creates a `ServiceRuntime`, registers its consumers
-(`consumes`), request handlers (`answers`) and loops (`in_background`), and
-returns `runtime.app()`.
+A service's `app.py` creates a `ServiceRuntime` with what its handlers need,
+registers from a table what it consumes, answers and publishes (`register`),
+adds its loops (`in_background`), and returns `runtime.app()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from faststream import FastStream
 from faststream.rabbit.annotations import RabbitMessage
@@ -29,21 +31,35 @@ from services.kit.settings import Settings
 
 E = TypeVar("E", bound=Event)
 Q = TypeVar("Q", bound=Request)
-
-# A consumer's handler: applies one message in the given transaction and
-# returns a short outcome for the log ("marked present", "outside window").
-Handler = Callable[[Tx, E], Awaitable[str | None]]
-Responder = Callable[[Q], Awaitable[Reply]]
+N = TypeVar("N")  # what a service's handlers need besides the transaction (policy, templates…)
 
 log = get_logger(__name__)
 
 
-class ServiceRuntime:
-    def __init__(self, name: str, settings: Settings, migrations: Path) -> None:
+@dataclass(frozen=True)
+class Consumes(Generic[E, N]):
+    """`handler` applies one `message` in a transaction and returns a short outcome
+    for the log ("marked present", "outside the window")."""
+
+    message: type[E]
+    handler: Callable[[Tx, E, N], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Answers(Generic[Q, N]):
+    """`handler` answers one `request` (RabbitMQ request/reply) in a transaction."""
+
+    request: type[Q]
+    handler: Callable[[Tx, Q, N], Awaitable[Reply]]
+
+
+class ServiceRuntime(Generic[N]):
+    def __init__(self, name: str, settings: Settings, migrations: Path, needs: N) -> None:
         configure_logging(name, settings.log_format, settings.log_level)
         self.name = name
         self.settings = settings
         self.migrations = migrations
+        self.needs = needs
         self.db = Database(settings, name)
         self.messaging = Messaging(settings, name)
         self.relay = OutboxRelay(
@@ -62,54 +78,57 @@ class ServiceRuntime:
     def broker(self) -> Any:
         return self.messaging.broker
 
-    def consumes(self, message_type: type[E]) -> Callable[[Handler[E]], Handler[E]]:
-        """Register `handler` for `message_type`, run once per event_id (inbox)."""
+    def register(
+        self,
+        *,
+        consumes: Sequence[Consumes[Any, N]] = (),
+        answers: Sequence[Answers[Any, N]] = (),
+        publishes: Sequence[type[Event]] = (),
+    ) -> None:
+        """The service's list of what it consumes, answers and publishes (through its outbox)."""
+        for consumer in consumes:
+            self._consume(consumer)
+        for answer in answers:
+            self._answer(answer)
+        self.messaging.documents_publishing(*publishes)
 
-        def register(handler: Handler[E]) -> Handler[E]:
-            routing_key = message_type.routing_key
-            consumer = f"{self.name}:{routing_key}"
+    def _consume(self, consumer: Consumes[Any, N]) -> None:
+        """Run the handler once per event_id (inbox), in the transaction of its effect."""
+        routing_key = consumer.message.routing_key
+        inbox_name = f"{self.name}:{routing_key}"
+        handler = consumer.handler
 
-            async def consume(msg: Any) -> None:
-                with metrics.HANDLER_SECONDS.labels(self.name, routing_key).time():
-                    async with self.db.transaction() as tx:
-                        if await inbox.claim(tx, consumer, msg.event_id):
-                            outcome = await handler(tx, msg) or "handled"
-                            kind = "handled"
-                        else:
-                            outcome = kind = "duplicate"
-                metrics.MESSAGES_HANDLED.labels(self.name, routing_key, kind).inc()
-                log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
+        async def consume(msg: Any) -> None:
+            with metrics.HANDLER_SECONDS.labels(self.name, routing_key).time():
+                async with self.db.transaction() as tx:
+                    if await inbox.claim(tx, inbox_name, msg.event_id):
+                        outcome = await handler(tx, msg, self.needs) or "handled"
+                        kind = "handled"
+                    else:
+                        outcome = kind = "duplicate"
+            metrics.MESSAGES_HANDLED.labels(self.name, routing_key, kind).inc()
+            log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
 
-            consume.__annotations__ = {"msg": message_type, "return": None}
-            consume.__name__ = f"on_{routing_key.replace('.', '_')}"
-            consume.__doc__ = handler.__doc__
-            self.messaging.subscribe(routing_key, consume, description=handler.__doc__)
-            return handler
+        subscriber = _subscriber(consume, f"on_{routing_key}", msg=consumer.message)
+        self.messaging.subscribe(routing_key, subscriber, description=handler.__doc__)
 
-        return register
+    def _answer(self, answer: Answers[Any, N]) -> None:
+        routing_key = answer.request.routing_key
+        handler = answer.handler
 
-    def answers(self, request_type: type[Q]) -> Callable[[Responder[Q]], Responder[Q]]:
-        """Register `responder` to reply to `request_type` (RabbitMQ request/reply)."""
+        async def respond(request: Any, message: Any) -> None:
+            async with self.db.transaction() as tx:
+                reply = await handler(tx, request, self.needs)
+            outcome = reply.error.code if reply.error else "ok"
+            log.info("request answered", routing_key=routing_key, outcome=outcome)
+            await self.messaging.reply(message, reply.model_dump_json().encode())
 
-        def register(responder: Responder[Q]) -> Responder[Q]:
-            async def answer(request: Any, message: Any) -> None:
-                reply = await responder(request)
-                outcome = reply.error.code if reply.error else "ok"
-                log.info("request answered", routing_key=request_type.routing_key, outcome=outcome)
-                await self.messaging.reply(message, reply.model_dump_json().encode())
-
-            answer.__annotations__ = {"request": request_type, "message": RabbitMessage}
-            answer.__name__ = f"answer_{request_type.routing_key.replace('.', '_')}"
-            self.messaging.subscribe(
-                request_type.routing_key, answer, description=responder.__doc__, no_reply=True
-            )
-            return responder
-
-        return register
-
-    def publishes(self, *event_types: type[Event]) -> None:
-        """Document what this service publishes (through its outbox) in its AsyncAPI."""
-        self.messaging.documents_publishing(*event_types)
+        subscriber = _subscriber(
+            respond, f"answer_{routing_key}", request=answer.request, message=RabbitMessage
+        )
+        self.messaging.subscribe(
+            routing_key, subscriber, description=handler.__doc__, no_reply=True
+        )
 
     def in_background(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `loop` while the service runs; restarted if it crashes."""
@@ -179,6 +198,23 @@ async def _supervise(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -
         except Exception:
             log.exception("background loop crashed, restarting", loop=name)
             await asyncio.sleep(1.0)
+
+
+def _subscriber(
+    func: Callable[..., Awaitable[None]], name: str, **parameters: Any
+) -> Callable[..., Awaitable[None]]:
+    """State the signature FastStream should see: it parses and validates each
+    message into the model its subscriber's signature names, and names the
+    subscriber in the AsyncAPI document after the function."""
+    func.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=t)
+            for p, t in parameters.items()
+        ],
+        return_annotation=None,
+    )
+    func.__name__ = name.replace(".", "_")
+    return func
 
 
 def _ids(msg: Any) -> dict[str, str]:

@@ -57,11 +57,10 @@ def local_time(moment: datetime, slot: Slot) -> str:
 
 
 def booked_sessions(contacts: Contacts, reactivated_at: datetime) -> list[datetime]:
-    """The sessions a reactivation books: the same rule booking applies."""
+    """The sessions a reactivation books (the contract's rule, as booking applies it)."""
     return [
         start
-        for start, _ in contacts.slot.occurrences(reactivated_at, contacts.cycle_ends_at)
-        if start > reactivated_at
+        for start, _ in contacts.slot.occurrences_after(reactivated_at, contacts.cycle_ends_at)
     ]
 
 

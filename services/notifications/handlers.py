@@ -40,12 +40,13 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated, templates: Templates
     return "contacts saved" + (f"; queued {queued} waiting emails" if waiting else "")
 
 
-async def extend_cycle(tx: Tx, msg: SubscriptionRenewed) -> str:
+async def extend_cycle(tx: Tx, msg: SubscriptionRenewed, templates: Templates) -> str:
     extended = await store.extend_cycle(tx, msg.subscription_id, msg.cycle_ends_at)
     return "cycle extended" if extended else "nothing to change"
 
 
 async def queue_emails(tx: Tx, msg: LifecycleEvent, templates: Templates) -> str:
+    """Email mentee and mentor (for a reactivation: the mentee, mentor in Cc)."""
     queued = await _queue(tx, msg, templates)
     if queued < 0:
         return "contacts not known yet: waiting for subscription.activated"

@@ -8,7 +8,6 @@ is retried on its own schedule.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 from email.message import EmailMessage
@@ -16,13 +15,13 @@ from email.utils import formatdate
 from typing import Any
 
 import aiosmtplib
-import asyncpg
 
 from services.kit import metrics
 from services.kit.database import Database
 from services.kit.logs import get_logger
 from services.kit.messaging import Messaging
 from services.kit.settings import Settings
+from services.kit.wakeup import Wakeup
 from services.notifications import domain, store
 
 log = get_logger(__name__)
@@ -49,20 +48,16 @@ class EmailSender:
         self.settings = settings
         self.db = db
         self.messaging = messaging
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
 
     async def run(self) -> None:
-        listener = await self._listen()
-        try:
+        url = f"{self.settings.server_url()}/{self.db.name}"
+        async with self._wakeup.listening(url, "emails") as wakeup:
             while True:
-                self._wake.clear()
+                wakeup.clear()
                 sent = await self.send_due()
                 if sent < BATCH:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-        finally:
-            if listener is not None:
-                await listener.close()
+                    await wakeup.wait(1.0)
 
     async def send_due(self) -> int:
         async with self.db.transaction() as tx:
@@ -123,12 +118,3 @@ class EmailSender:
             retry_in_seconds=round(delay, 1),
             error=error,
         )
-
-    async def _listen(self) -> asyncpg.Connection | None:
-        try:
-            conn = await asyncpg.connect(f"{self.settings.server_url()}/{self.db.name}")
-            await conn.add_listener("emails", lambda *_: self._wake.set())
-            return conn
-        except Exception as error:
-            log.warning("email listener unavailable, polling only", error=repr(error))
-            return None

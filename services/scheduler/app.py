@@ -15,10 +15,10 @@ from services.scheduler.handlers import Leadership
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_runtime(settings: Settings) -> ServiceRuntime:
-    runtime = ServiceRuntime("scheduler", settings, MIGRATIONS)
+def create_runtime(settings: Settings) -> ServiceRuntime[None]:
+    runtime = ServiceRuntime("scheduler", settings, MIGRATIONS, None)
     leadership = Leadership(runtime.db, timedelta(seconds=settings.sweep_interval_seconds))
-    runtime.publishes(SweepTick)
+    runtime.register(publishes=[SweepTick])
     runtime.in_background("scheduler leadership", leadership.run)
     return runtime
 

@@ -12,8 +12,9 @@ from fastapi import HTTPException
 
 from contracts.rpc import BookingFound, FindBooking, RpcError
 from services.gateway.owners import Owners
+from services.kit.database import Tx
 from services.kit.messaging import Messaging
-from services.kit.runtime import ServiceRuntime
+from services.kit.runtime import Answers, ServiceRuntime
 from services.kit.settings import Settings
 from tests.conftest import derived
 from tests.integration.toy.service import MIGRATIONS
@@ -27,16 +28,16 @@ def isolated(settings: Settings) -> Settings:
     return derived(settings, "rr")
 
 
+async def find_booking(tx: Tx, request: FindBooking, needs: None) -> BookingFound:
+    if request.booking_id != KNOWN:
+        return BookingFound(error=RpcError(code="not_found", detail="no such booking"))
+    return BookingFound(booking_id=KNOWN, mentee_id=KNOWN, status="scheduled")
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def responder(isolated: Settings) -> AsyncIterator[ServiceRuntime]:
-    runtime = ServiceRuntime(f"toyrpc{uuid.uuid4().hex[:6]}", isolated, MIGRATIONS)
-
-    @runtime.answers(FindBooking)
-    async def find_booking(request: FindBooking) -> BookingFound:
-        if request.booking_id != KNOWN:
-            return BookingFound(error=RpcError(code="not_found", detail="no such booking"))
-        return BookingFound(booking_id=KNOWN, mentee_id=KNOWN, status="scheduled")
-
+async def responder(isolated: Settings) -> AsyncIterator[ServiceRuntime[None]]:
+    runtime = ServiceRuntime(f"toyrpc{uuid.uuid4().hex[:6]}", isolated, MIGRATIONS, None)
+    runtime.register(answers=[Answers(FindBooking, find_booking)])
     app = runtime.app()
     await app.start()
     try:
@@ -56,14 +57,16 @@ async def owners(isolated: Settings) -> AsyncIterator[Owners]:
         await messaging.broker.stop()
 
 
-async def test_a_reply_comes_back_to_the_asker(responder: ServiceRuntime, owners: Owners) -> None:
+async def test_a_reply_comes_back_to_the_asker(
+    responder: ServiceRuntime[None], owners: Owners
+) -> None:
     reply = await owners.ask(FindBooking(booking_id=KNOWN), BookingFound)
     assert reply.booking_id == KNOWN
     assert reply.status == "scheduled"
 
 
 async def test_an_error_reply_becomes_the_matching_http_error(
-    responder: ServiceRuntime, owners: Owners
+    responder: ServiceRuntime[None], owners: Owners
 ) -> None:
     with pytest.raises(HTTPException) as raised:
         await owners.ask(FindBooking(booking_id=uuid.uuid4()), BookingFound)
@@ -72,7 +75,7 @@ async def test_an_error_reply_becomes_the_matching_http_error(
 
 
 async def test_concurrent_requests_each_get_their_own_reply(
-    responder: ServiceRuntime, owners: Owners
+    responder: ServiceRuntime[None], owners: Owners
 ) -> None:
     replies = await asyncio.gather(
         *(owners.ask_raw(FindBooking(booking_id=KNOWN), BookingFound) for _ in range(20)),

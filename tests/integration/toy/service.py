@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from contracts import BookingsCancelled, SubscriptionEnded
 from services.kit import outbox
 from services.kit.database import Tx
-from services.kit.runtime import ServiceRuntime
+from services.kit.runtime import Consumes, ServiceRuntime
 from services.kit.settings import Settings
 
 metadata = MetaData()
@@ -25,35 +25,40 @@ effects = Table(
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_runtime(settings: Settings, name: str) -> ServiceRuntime:
-    runtime = ServiceRuntime(name, settings, MIGRATIONS)
+async def record_end(tx: Tx, msg: SubscriptionEnded, needs: None) -> str:
+    """Records the effect and announces a cancellation."""
+    await tx.execute(
+        insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
+    )
+    await outbox.add(
+        tx,
+        [
+            BookingsCancelled(
+                occurred_at=msg.ended_at,
+                subscription_id=msg.subscription_id,
+                booking_ids=[],
+                reason="subscription_ended",
+            )
+        ],
+    )
+    return "recorded"
 
-    @runtime.consumes(SubscriptionEnded)
-    async def record_end(tx: Tx, msg: SubscriptionEnded) -> str:
-        """Records the effect and announces a cancellation."""
-        await tx.execute(
-            insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
-        )
-        await outbox.add(
-            tx,
-            [
-                BookingsCancelled(
-                    occurred_at=msg.ended_at,
-                    subscription_id=msg.subscription_id,
-                    booking_ids=[],
-                    reason="subscription_ended",
-                )
-            ],
-        )
-        return "recorded"
 
-    @runtime.consumes(BookingsCancelled)
-    async def record_cancel(tx: Tx, msg: BookingsCancelled) -> str:
-        await tx.execute(
-            insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
-        )
-        return "recorded"
+async def record_cancel(tx: Tx, msg: BookingsCancelled, needs: None) -> str:
+    await tx.execute(
+        insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
+    )
+    return "recorded"
 
+
+def create_runtime(settings: Settings, name: str) -> ServiceRuntime[None]:
+    runtime = ServiceRuntime(name, settings, MIGRATIONS, None)
+    runtime.register(
+        consumes=[
+            Consumes(SubscriptionEnded, record_end),
+            Consumes(BookingsCancelled, record_cancel),
+        ]
+    )
     return runtime
 
 

@@ -1,0 +1,48 @@
+"""Wake a loop the moment a writing transaction commits, with polling as the fallback.
+
+A writer sends `NOTIFY <channel>` inside its transaction, so the notification
+is delivered on commit; the loop waits on it, and at most `timeout` seconds
+when the listener is unavailable or a notification is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from services.kit.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class Wakeup:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def clear(self) -> None:
+        """Called before looking for work, so a commit during the look wakes the next wait."""
+        self._event.clear()
+
+    async def wait(self, at_most_seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout=at_most_seconds)
+
+    @asynccontextmanager
+    async def listening(self, database_url: str, channel: str) -> AsyncIterator[Wakeup]:
+        """LISTEN on `channel` while the block runs; polling only if that fails."""
+        try:
+            conn: asyncpg.Connection | None = await asyncpg.connect(database_url)
+            assert conn is not None
+            await conn.add_listener(channel, lambda *_: self._event.set())
+        except Exception as error:
+            log.warning("listener unavailable, polling only", channel=channel, error=repr(error))
+            conn = None
+        try:
+            yield self
+        finally:
+            if conn is not None:
+                await conn.close()
