@@ -14,6 +14,7 @@ COPY services ./services
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --create-home --uid 10001 mentorship
 
-USER mentorship
+# Numeric, so that the host and Kubernetes' runAsNonRoot can tell it is not root.
+USER 10001
 EXPOSE 8000 9100
 CMD ["python", "-m", "services.gateway"]

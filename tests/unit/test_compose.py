@@ -78,6 +78,9 @@ def test_the_image_is_slim_and_runs_as_a_non_root_user() -> None:
     assert re.search(r"^FROM python:3\.\d+-slim", dockerfile, re.MULTILINE)
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
+    # Numeric (hadolint DL3066), and the uid of the user the image creates.
+    assert users[-1].isdigit()
+    assert re.search(rf"useradd .*--uid {users[-1]}\b", dockerfile)
     assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
 
