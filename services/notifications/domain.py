@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from contracts import Slot
+from contracts import MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
 
 Kind = Literal["warned", "reprobated", "reactivated"]
+LifecycleEvent = MenteeWarned | MenteeReprobated | MenteeReactivated
 
 _MESSAGE_IDS = uuid.UUID("8e0c7d7b-1f5a-4d0e-b3c9-6a2d5f4e1b08")
 MAX_ATTEMPTS = 12
@@ -24,6 +25,22 @@ class Contacts:
     mentor_email: str
     slot: Slot
     cycle_ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Email:
+    """One email to one recipient about one event, as queued and as sent."""
+
+    message_id: str
+    event_id: UUID
+    routing_key: str
+    event_body: dict[str, Any]
+    recipient: str
+    cc: str | None
+    subject: str
+    text_body: str
+    html_body: str
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,38 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
             Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
         ]
     return [mentee, Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)]
+
+
+def kind_of(event: LifecycleEvent) -> Kind:
+    if isinstance(event, MenteeWarned):
+        return "warned"
+    if isinstance(event, MenteeReprobated):
+        return "reprobated"
+    return "reactivated"
+
+
+def template_values(event: LifecycleEvent, contacts: Contacts) -> dict[str, Any]:
+    """What an email about `event` says besides the greeting, times in the slot's zone."""
+    values: dict[str, Any] = {
+        "mentee_name": contacts.mentee_name,
+        "mentor_name": contacts.mentor_name,
+    }
+    if isinstance(event, MenteeWarned):
+        values["missed_at"] = (
+            local_time(event.missed_starts_at, contacts.slot)
+            if event.missed_starts_at
+            else "your last session"
+        )
+    elif isinstance(event, MenteeReprobated):
+        missed = [local_time(t, contacts.slot) for t in event.missed_starts_at]
+        values["missed"] = missed
+        values["missed_count"] = len(event.missed_booking_ids)
+        values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
+    else:
+        values["sessions"] = [
+            local_time(t, contacts.slot) for t in booked_sessions(contacts, event.reactivated_at)
+        ]
+    return values
 
 
 def message_id(event_id: UUID, recipient: str) -> str:

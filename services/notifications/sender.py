@@ -12,24 +12,24 @@ import json
 import random
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
 
 import aiosmtplib
 
 from services.kit import metrics
-from services.kit.database import Database
+from services.kit.database import Database, Tx
 from services.kit.logs import get_logger
 from services.kit.messaging import Messaging
 from services.kit.settings import Settings
 from services.kit.wakeup import Wakeup
 from services.notifications import domain, store
+from services.notifications.domain import Email
 
 log = get_logger(__name__)
 
 BATCH = 20
 
 
-def build_message(row: Any, sender: str) -> EmailMessage:
+def build_message(row: Email, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.recipient
@@ -67,7 +67,7 @@ class EmailSender:
                 await self._record(tx, row, result)
         return len(rows)
 
-    async def _send(self, row: Any) -> None:
+    async def _send(self, row: Email) -> None:
         s = self.settings
         await aiosmtplib.send(
             build_message(row, s.smtp_from),
@@ -79,7 +79,7 @@ class EmailSender:
             timeout=30,
         )
 
-    async def _record(self, tx: Any, row: Any, result: BaseException | None) -> None:
+    async def _record(self, tx: Tx, row: Email, result: BaseException | None) -> None:
         if result is None:
             await store.mark_sent(tx, row.message_id)
             metrics.EMAILS.labels("sent").inc()

@@ -3,9 +3,10 @@ waiting for their subscription's contacts."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -14,7 +15,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Row,
     String,
     Table,
     Text,
@@ -28,9 +28,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
-from contracts import Slot, SubscriptionActivated
+from contracts import (
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
+    Slot,
+    SubscriptionActivated,
+    message_type_for,
+)
 from services.kit.database import Tx
-from services.notifications.domain import Contacts
+from services.notifications.domain import Contacts, Email, LifecycleEvent
 
 metadata = MetaData()
 
@@ -90,20 +97,24 @@ async def lock_subscription(tx: Tx, subscription_id: UUID) -> None:
     )
 
 
-async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> None:
-    values = {
-        "mentee_name": msg.mentee.name,
-        "mentee_email": str(msg.mentee.email),
-        "mentor_name": msg.mentor.name,
-        "mentor_email": str(msg.mentor.email),
-        "slot": msg.slot.model_dump(mode="json"),
-        "cycle_ends_at": msg.cycle_ends_at,
-    }
+async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
+    """Store the activation's contacts (kept as they are when already known)."""
     await tx.execute(
         insert(contacts)
-        .values(subscription_id=msg.subscription_id, **values)
+        .values(
+            subscription_id=msg.subscription_id,
+            mentee_name=msg.mentee.name,
+            mentee_email=str(msg.mentee.email),
+            mentor_name=msg.mentor.name,
+            mentor_email=str(msg.mentor.email),
+            slot=msg.slot.model_dump(mode="json"),
+            cycle_ends_at=msg.cycle_ends_at,
+        )
         .on_conflict_do_nothing()
     )
+    saved = await contacts_of(tx, msg.subscription_id)
+    assert saved is not None
+    return saved
 
 
 async def extend_cycle(tx: Tx, subscription_id: UUID, cycle_ends_at: datetime) -> bool:
@@ -136,39 +147,46 @@ async def contacts_of(tx: Tx, subscription_id: UUID) -> Contacts | None:
     )
 
 
-async def queue_emails(tx: Tx, rows: Sequence[dict[str, Any]]) -> int:
+async def queue_emails(tx: Tx, queued: Sequence[Email]) -> int:
     """Queue emails; one already recorded for the same (event, recipient) is skipped."""
-    if not rows:
+    if not queued:
         return 0
+    rows = [
+        {f.name: getattr(e, f.name) for f in fields(Email) if f.name != "attempts"} for e in queued
+    ]
     result = await tx.execute(
-        insert(emails).values(list(rows)).on_conflict_do_nothing().returning(emails.c.message_id)
+        insert(emails).values(rows).on_conflict_do_nothing().returning(emails.c.message_id)
     )
     await tx.execute(text("SELECT pg_notify('emails', '')"))
     return len(result.all())
 
 
-async def wait_for_contacts(
-    tx: Tx, event_id: UUID, subscription_id: UUID, routing_key: str, body: dict[str, Any]
-) -> None:
+async def wait_for_contacts(tx: Tx, event: LifecycleEvent) -> None:
+    """Keep an event whose subscription's contacts have not arrived yet."""
     await tx.execute(
         insert(waiting_events)
         .values(
-            event_id=event_id, subscription_id=subscription_id, routing_key=routing_key, body=body
+            event_id=event.event_id,
+            subscription_id=event.subscription_id,
+            routing_key=event.routing_key,
+            body=json.loads(event.model_dump_json()),
         )
         .on_conflict_do_nothing()
     )
 
 
-async def take_waiting(tx: Tx, subscription_id: UUID) -> Sequence[Any]:
+async def take_waiting(tx: Tx, subscription_id: UUID) -> list[LifecycleEvent]:
+    """The events that waited for this subscription's contacts, removed from the wait."""
     result = await tx.execute(
         delete(waiting_events)
         .where(waiting_events.c.subscription_id == subscription_id)
         .returning(waiting_events.c.routing_key, waiting_events.c.body)
     )
-    return result.all()
+    events = [message_type_for(row.routing_key).model_validate(row.body) for row in result]
+    return [e for e in events if isinstance(e, MenteeWarned | MenteeReprobated | MenteeReactivated)]
 
 
-async def due_emails(tx: Tx, limit: int) -> list[Row[Any]]:
+async def due_emails(tx: Tx, limit: int) -> list[Email]:
     """Queued emails whose time has come, locked so that replicas share the work."""
     result = await tx.execute(
         select(emails)
@@ -180,7 +198,7 @@ async def due_emails(tx: Tx, limit: int) -> list[Row[Any]]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(result.all())
+    return [Email(**{f.name: row._mapping[f.name] for f in fields(Email)}) for row in result]
 
 
 async def mark_sent(tx: Tx, message_id: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.notifications.domain import Kind, Recipient
+from services.notifications import domain
+from services.notifications.domain import Contacts, Email, Kind, LifecycleEvent, Recipient
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -42,3 +44,26 @@ class Templates:
             text=self.env.get_template(f"{kind}.txt").render(context),
             html=self.env.get_template(f"{kind}.html").render({**context, "subject": subject}),
         )
+
+    def compose(self, event: LifecycleEvent, contacts: Contacts) -> list[Email]:
+        """Every email `event` calls for, rendered and addressed."""
+        kind = domain.kind_of(event)
+        values = domain.template_values(event, contacts)
+        body = json.loads(event.model_dump_json())
+        emails = []
+        for recipient in domain.recipients(kind, contacts):
+            rendered = self.render(kind, recipient, values)
+            emails.append(
+                Email(
+                    message_id=domain.message_id(event.event_id, recipient.email),
+                    event_id=event.event_id,
+                    routing_key=event.routing_key,
+                    event_body=body,
+                    recipient=recipient.email,
+                    cc=recipient.cc,
+                    subject=rendered.subject,
+                    text_body=rendered.text,
+                    html_body=rendered.html,
+                )
+            )
+        return emails

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
-from contracts import Slot
+from contracts import MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
 from services.notifications import domain
-from services.notifications.domain import Contacts, recipients
+from services.notifications.domain import Contacts
 from services.notifications.sender import build_message
 from services.notifications.templates import Templates
 
@@ -47,62 +47,73 @@ def well_formed_text(html: str) -> str:
     return " ".join(checker.text.split())
 
 
+SUBSCRIPTION, MENTEE, MENTOR = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+
 def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_zone() -> None:
-    templates = Templates()
-    values = {
-        "mentee_name": CONTACTS.mentee_name,
-        "mentor_name": CONTACTS.mentor_name,
-        "missed_at": domain.local_time(MISSED, CONTACTS.slot),
-    }
-    to_mentee, to_mentor = recipients("warned", CONTACTS)
-    assert (to_mentee.email, to_mentor.email) == ("maria@example.com", "otto@example.com")
-    mentee_mail = templates.render("warned", to_mentee, values)
-    mentor_mail = templates.render("warned", to_mentor, values)
+    warning = MenteeWarned(
+        occurred_at=MISSED + timedelta(hours=2),
+        subscription_id=SUBSCRIPTION,
+        booking_id=uuid.uuid4(),
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        consecutive_absences=1,
+        missed_starts_at=MISSED,
+    )
+    mentee_mail, mentor_mail = Templates().compose(warning, CONTACTS)
+    assert (mentee_mail.recipient, mentor_mail.recipient) == (
+        "maria@example.com",
+        "otto@example.com",
+    )
+    assert mentee_mail.message_id == domain.message_id(warning.event_id, "maria@example.com")
+    assert mentee_mail.routing_key == "mentee.warned" and mentee_mail.cc is None
     assert mentee_mail.subject == "You missed your mentorship session"
     assert mentor_mail.subject == "Maria <Mentee> missed a session"
-    assert "Monday 6 April 2026 at 18:00 (Europe/Lisbon)" in mentee_mail.text
+    assert "Monday 6 April 2026 at 18:00 (Europe/Lisbon)" in mentee_mail.text_body
     assert "one more consecutive absence cancels the remaining" in " ".join(
-        mentee_mail.text.split()
+        mentee_mail.text_body.split()
     )
-    assert "Otto Mentor" in mentee_mail.text
-    html_text = well_formed_text(mentor_mail.html)
+    assert "Otto Mentor" in mentee_mail.text_body
+    html_text = well_formed_text(mentor_mail.html_body)
     assert "Maria <Mentee> did not join" in html_text
-    assert "&lt;Mentee&gt;" in mentor_mail.html  # names are escaped in HTML
+    assert "&lt;Mentee&gt;" in mentor_mail.html_body  # names are escaped in HTML
 
 
 def test_a_reprobation_says_sessions_are_cancelled_and_payment_continues() -> None:
-    rendered = Templates().render(
-        "reprobated",
-        recipients("reprobated", CONTACTS)[0],
-        {
-            "mentee_name": CONTACTS.mentee_name,
-            "mentor_name": CONTACTS.mentor_name,
-            "missed": ["a", "b"],
-            "missed_count": 2,
-            "missed_list": "a; b",
-        },
+    reprobation = MenteeReprobated(
+        occurred_at=MISSED + timedelta(weeks=1, hours=2),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        missed_booking_ids=[uuid.uuid4(), uuid.uuid4()],
+        missed_starts_at=[MISSED, MISSED + timedelta(weeks=1)],
+        reprobated_at=MISSED + timedelta(weeks=1, hours=2),
     )
-    text = " ".join(rendered.text.split())
+    to_mentee, to_mentor = Templates().compose(reprobation, CONTACTS)
+    assert to_mentor.recipient == "otto@example.com"
+    text = " ".join(to_mentee.text_body.split())
     assert "cancelled" in text and "payment continue" in text and "reactivate" in text
-    well_formed_text(rendered.html)
+    assert "Monday 13 April 2026 at 18:00" in text
+    well_formed_text(to_mentee.html_body)
 
 
 def test_a_reactivation_goes_to_the_mentee_with_the_mentor_in_copy_and_lists_the_sessions() -> None:
-    [to_mentee] = recipients("reactivated", CONTACTS)
-    assert to_mentee.email == "maria@example.com" and to_mentee.cc == "otto@example.com"
-    sessions = domain.booked_sessions(CONTACTS, MISSED + timedelta(hours=1))
-    assert [s.day for s in sessions] == [13, 20]
-    rendered = Templates().render(
-        "reactivated",
-        to_mentee,
-        {
-            "mentee_name": CONTACTS.mentee_name,
-            "mentor_name": CONTACTS.mentor_name,
-            "sessions": [domain.local_time(s, CONTACTS.slot) for s in sessions],
-        },
+    reactivation = MenteeReactivated(
+        occurred_at=MISSED + timedelta(hours=1),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        reactivated_by=MENTOR,
+        reactivated_at=MISSED + timedelta(hours=1),
     )
-    assert "Monday 13 April 2026 at 18:00" in rendered.text
-    assert "Monday 20 April 2026 at 18:00" in well_formed_text(rendered.html)
+    [to_mentee] = Templates().compose(reactivation, CONTACTS)
+    assert to_mentee.recipient == "maria@example.com" and to_mentee.cc == "otto@example.com"
+    assert [s.day for s in domain.booked_sessions(CONTACTS, reactivation.reactivated_at)] == [
+        13,
+        20,
+    ]
+    assert "Monday 13 April 2026 at 18:00" in to_mentee.text_body
+    assert "Monday 20 April 2026 at 18:00" in well_formed_text(to_mentee.html_body)
 
 
 def test_the_message_id_is_the_same_for_the_same_event_and_recipient() -> None:
