@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -13,8 +13,8 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
-    Row,
     String,
     Table,
     select,
@@ -25,7 +25,15 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import Slot
-from services.booking.domain import PlannedBooking
+from contracts.rpc import MenteeBooking
+from services.booking.domain import (
+    Booking,
+    BookingStatus,
+    Cancellation,
+    PlannedBooking,
+    Subscription,
+    SweptBooking,
+)
 from services.kit.database import Tx
 
 metadata = MetaData()
@@ -65,6 +73,9 @@ bookings = Table(
     Column("marked_at", DateTime(timezone=True)),
     Column("detected_at", DateTime(timezone=True)),
     Column("cancelled_reason", String(40)),
+    # The revision attendance gave the mark held (attendance.marked's `revision`);
+    # null while unmarked, or when the mark came from a producer without revisions.
+    Column("mark_revision", Integer),
     # A slot never has two live bookings: regeneration relies on this.
     Index(
         "bookings_one_live_per_slot",
@@ -78,29 +89,37 @@ bookings = Table(
     Index("bookings_by_subscription", "subscription_id", "starts_at"),
 )
 
+# Reads select the columns named as the fields of the value they return.
+_SUBSCRIPTION_COLUMNS = [subscriptions.c[f.name] for f in fields(Subscription)]
+_BOOKING_COLUMNS = [bookings.c[f.name] for f in fields(Booking)]
 
-async def add_subscription(
-    tx: Tx,
-    *,
-    subscription_id: UUID,
-    stripe_subscription_id: str | None,
-    mentee_id: UUID,
-    mentor_id: UUID,
-    slot: Slot,
-    cycle_starts_at: datetime,
-    cycle_ends_at: datetime,
-) -> bool:
+
+@dataclass(frozen=True)
+class OwnedBooking:
+    """A booking with the mentee and mentor it belongs to (for find_booking)."""
+
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    status: BookingStatus
+
+
+async def add_subscription(tx: Tx, subscription: Subscription) -> bool:
     """Store a new subscription; False when it already exists."""
     result = await tx.execute(
         insert(subscriptions)
         .values(
-            subscription_id=subscription_id,
-            stripe_subscription_id=stripe_subscription_id,
-            mentee_id=mentee_id,
-            mentor_id=mentor_id,
-            slot=slot.model_dump(mode="json"),
-            cycle_starts_at=cycle_starts_at,
-            cycle_ends_at=cycle_ends_at,
+            subscription_id=subscription.subscription_id,
+            stripe_subscription_id=subscription.stripe_subscription_id,
+            mentee_id=subscription.mentee_id,
+            mentor_id=subscription.mentor_id,
+            slot=subscription.slot.model_dump(mode="json"),
+            cycle_starts_at=subscription.cycle_starts_at,
+            cycle_ends_at=subscription.cycle_ends_at,
+            status=subscription.status,
+            reprobated_at=subscription.reprobated_at,
+            ended_at=subscription.ended_at,
         )
         .on_conflict_do_nothing()
         .returning(subscriptions.c.subscription_id)
@@ -108,25 +127,33 @@ async def add_subscription(
     return result.first() is not None
 
 
-async def lock_subscription(tx: Tx, subscription_id: UUID) -> Row[Any] | None:
-    """The subscription's row, locked until the transaction ends: one decision at a time."""
+async def load_subscription(tx: Tx, subscription_id: UUID) -> Subscription | None:
+    """The subscription, its row locked until the transaction ends: decisions about
+    one subscription are taken one at a time."""
     result = await tx.execute(
-        select(subscriptions)
+        select(*_SUBSCRIPTION_COLUMNS)
         .where(subscriptions.c.subscription_id == subscription_id)
         .with_for_update()
     )
-    return result.first()
+    row = result.first()
+    if row is None:
+        return None
+    # The slot is stored as its JSON.
+    return Subscription(**{**row._mapping, "slot": Slot.model_validate(row.slot)})
 
 
-def slot_of(subscription: Row[Any]) -> Slot:
-    return Slot.model_validate(subscription.slot)
-
-
-async def update_subscription(tx: Tx, subscription_id: UUID, **values: Any) -> None:
+async def save_subscription(tx: Tx, subscription: Subscription) -> None:
+    """Write what a lifecycle change may change: the cycle and the status."""
     await tx.execute(
         update(subscriptions)
-        .where(subscriptions.c.subscription_id == subscription_id)
-        .values(**values)
+        .where(subscriptions.c.subscription_id == subscription.subscription_id)
+        .values(
+            cycle_starts_at=subscription.cycle_starts_at,
+            cycle_ends_at=subscription.cycle_ends_at,
+            status=subscription.status,
+            reprobated_at=subscription.reprobated_at,
+            ended_at=subscription.ended_at,
+        )
     )
 
 
@@ -160,43 +187,46 @@ async def add_bookings(
     return sorted(inserted, key=lambda b: b.starts_at)
 
 
-async def cancel_scheduled_after(
-    tx: Tx, subscription_id: UUID, after: datetime, reason: str
+async def cancel_bookings(
+    tx: Tx, subscription_id: UUID, cancellation: Cancellation | None
 ) -> list[UUID]:
-    """Cancel every still-scheduled booking starting after `after`; returns their ids."""
+    """Cancel every still-scheduled booking starting after `cancellation.after`, in
+    one statement; returns their ids in start order (none without a cancellation)."""
+    if cancellation is None:
+        return []
     result = await tx.execute(
         update(bookings)
         .where(
             bookings.c.subscription_id == subscription_id,
-            bookings.c.starts_at > after,
+            bookings.c.starts_at > cancellation.after,
             bookings.c.status == "scheduled",
         )
-        .values(status="cancelled", cancelled_reason=reason)
+        .values(status="cancelled", cancelled_reason=cancellation.reason)
         .returning(bookings.c.booking_id, bookings.c.starts_at)
     )
     return [r.booking_id for r in sorted(result, key=lambda r: r.starts_at)]
 
 
-async def lock_booking(tx: Tx, booking_id: UUID) -> Row[Any] | None:
+async def load_booking(tx: Tx, booking_id: UUID) -> Booking | None:
+    """The booking and the mark it holds, its row locked until the transaction ends."""
     result = await tx.execute(
-        select(bookings).where(bookings.c.booking_id == booking_id).with_for_update()
+        select(*_BOOKING_COLUMNS).where(bookings.c.booking_id == booking_id).with_for_update()
     )
-    return result.first()
+    row = result.first()
+    return None if row is None else Booking(**row._mapping)
 
 
-async def record_mark(
-    tx: Tx,
-    booking_id: UUID,
-    *,
-    attended: bool,
-    marked_by: str,
-    marked_at: datetime,
-    status: str,
-) -> None:
+async def save_mark(tx: Tx, booking: Booking) -> None:
     await tx.execute(
         update(bookings)
-        .where(bookings.c.booking_id == booking_id)
-        .values(attended=attended, marked_by=marked_by, marked_at=marked_at, status=status)
+        .where(bookings.c.booking_id == booking.booking_id)
+        .values(
+            status=booking.status,
+            attended=booking.attended,
+            marked_by=booking.marked_by,
+            marked_at=booking.marked_at,
+            mark_revision=booking.mark_revision,
+        )
     )
 
 
@@ -220,30 +250,46 @@ _SWEEP = text(
 
 async def sweep_batch(
     tx: Tx, *, due_before: datetime, tick_at: datetime, batch: int
-) -> list[Row[Any]]:
+) -> list[SweptBooking]:
     """Mark up to `batch` due bookings unattended in one statement; returns them
     ordered by subscription and start. Rows locked by a concurrent mark are
     skipped: if still unmarked, the next tick finds them."""
     result = await tx.execute(
         _SWEEP, {"due_before": due_before, "tick_at": tick_at, "batch": batch}
     )
-    return sorted(result.all(), key=lambda r: (r.subscription_id, r.starts_at))
+    swept = [SweptBooking(**r._mapping) for r in result]  # RETURNING names the fields
+    return sorted(swept, key=lambda b: (b.subscription_id, b.starts_at))
 
 
-async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[Row[Any]]:
+async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[MenteeBooking]:
+    """The mentee's bookings, every subscription, by start."""
     result = await tx.execute(
-        select(bookings)
+        select(
+            bookings.c.booking_id,
+            bookings.c.subscription_id,
+            bookings.c.starts_at,
+            bookings.c.ends_at,
+            bookings.c.status,
+            bookings.c.attended,
+        )
         .join(subscriptions, subscriptions.c.subscription_id == bookings.c.subscription_id)
         .where(subscriptions.c.mentee_id == mentee_id)
         .order_by(bookings.c.starts_at)
     )
-    return list(result.all())
+    return [MenteeBooking.model_validate(dict(r._mapping)) for r in result]
 
 
-async def find_booking(tx: Tx, booking_id: UUID) -> Row[Any] | None:
+async def find_booking(tx: Tx, booking_id: UUID) -> OwnedBooking | None:
     result = await tx.execute(
-        select(bookings, subscriptions.c.mentee_id, subscriptions.c.mentor_id)
+        select(
+            bookings.c.booking_id,
+            bookings.c.subscription_id,
+            subscriptions.c.mentee_id,
+            subscriptions.c.mentor_id,
+            bookings.c.status,
+        )
         .join(subscriptions, subscriptions.c.subscription_id == bookings.c.subscription_id)
         .where(bookings.c.booking_id == booking_id)
     )
-    return result.first()
+    row = result.first()
+    return None if row is None else OwnedBooking(**row._mapping)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +28,7 @@ from contracts import (
 )
 from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeBookingsReply
 from services.booking.app import create_runtime
+from services.booking.domain import Policy
 from services.gateway.owners import Owners
 from services.kit.messaging import Messaging
 from services.kit.runtime import ServiceRuntime
@@ -37,6 +39,7 @@ from tests.support.waiting import eventually
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 KEYS = ["bookings.#", "booking.unattended"]
+Mark = tuple[str | None, bool | None]  # a booking's (status, attended), as the mentee sees it
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def booking(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+async def booking(settings: Settings) -> AsyncIterator[ServiceRuntime[Policy]]:
     runtime = create_runtime(settings)
     app = runtime.app()
     await app.start()
@@ -68,7 +71,7 @@ async def owners(settings: Settings) -> AsyncIterator[Owners]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def bus(settings: Settings, booking: ServiceRuntime) -> AsyncIterator[Listener]:
+async def bus(settings: Settings, booking: ServiceRuntime[Policy]) -> AsyncIterator[Listener]:
     async with listening(settings, KEYS) as listener:
         yield listener
 
@@ -112,7 +115,7 @@ async def test_activation_books_every_weekly_occurrence_of_the_cycle_once(
 
 
 async def test_the_sweep_marks_due_bookings_unattended_in_start_order_once(
-    settings: Settings, booking: ServiceRuntime, bus: Listener
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener
 ) -> None:
     sub = activation(weeks=4, starts=MONDAY + timedelta(weeks=60))
     ids = await activate(settings, bus, sub)
@@ -138,7 +141,7 @@ async def test_the_sweep_marks_due_bookings_unattended_in_start_order_once(
 
 
 async def test_a_sweep_of_thousands_of_bookings_takes_a_handful_of_statements(
-    settings: Settings, booking: ServiceRuntime, bus: Listener
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener
 ) -> None:
     base = MONDAY + timedelta(weeks=200)
     subs = [activation(weeks=3, starts=base) for _ in range(1200)]
@@ -321,35 +324,72 @@ async def test_an_ended_subscription_cancels_every_future_booking(
     assert cancelled.booking_ids == ids[2:]
 
 
+@dataclass(frozen=True)
+class OneBooking:
+    """A subscription with one session, marked by attendance and seen as its mentee sees it."""
+
+    settings: Settings
+    owners: Owners
+    sub: SubscriptionActivated
+    booking_id: uuid.UUID
+
+    async def mark(self, revision: int, attended: bool, by: str) -> None:
+        """Attendance's `revision`-th mark of the booking, made `revision` minutes in."""
+        at = self.sub.cycle_starts_at + timedelta(hours=18, minutes=5)
+        marked = {
+            "occurred_at": at,
+            "booking_id": self.booking_id,
+            "subscription_id": self.sub.subscription_id,
+            "attended": attended,
+            "marked_by": by,
+            "marked_at": at + timedelta(minutes=revision),
+            "revision": revision,
+        }
+        await publish(self.settings, AttendanceMarked.model_validate(marked))
+
+    async def becomes(self, expected: Mark) -> Mark:
+        return await eventually(self.status, lambda s: s == expected)
+
+    async def stays(self, expected: Mark) -> Mark:
+        """The status once the messages in flight had time to change it (they should not)."""
+        return await eventually(self.status, lambda s: s != expected, within=1.5)
+
+    async def status(self) -> Mark:
+        reply = await self.owners.ask(
+            ListMenteeBookings(mentee_id=self.sub.mentee.id), MenteeBookingsReply
+        )
+        return reply.bookings[0].status, reply.bookings[0].attended
+
+
+async def one_booking(settings: Settings, bus: Listener, owners: Owners, week: int) -> OneBooking:
+    sub = activation(weeks=1, starts=MONDAY + timedelta(weeks=week))
+    [booking_id] = await activate(settings, bus, sub)
+    return OneBooking(settings, owners, sub, booking_id)
+
+
 async def test_a_mentors_mark_overrides_the_systems_and_not_the_other_way(
     settings: Settings, bus: Listener, owners: Owners
 ) -> None:
-    sub = activation(weeks=1, starts=MONDAY + timedelta(weeks=150))
-    [booking_id] = await activate(settings, bus, sub)
-    at = sub.cycle_starts_at + timedelta(hours=18, minutes=5)
+    """Attendance decides which mark wins and numbers its marks; booking keeps the
+    latest: the mentor's (revision 2) over the system's, even when a system mark made
+    before the mentor's (revision 1) reaches booking after it."""
+    booking = await one_booking(settings, bus, owners, week=150)
+    await booking.mark(1, True, "system")
+    assert await booking.becomes(("attended", True)) == ("attended", True)
+    await booking.mark(2, False, "mentor")
+    assert await booking.becomes(("unattended", False)) == ("unattended", False)
+    await booking.mark(1, True, "system")
+    found = await owners.ask(FindBooking(booking_id=booking.booking_id), BookingFound)
+    assert found.mentee_id == booking.sub.mentee.id and found.mentor_id == booking.sub.mentor.id
+    assert await booking.stays(("unattended", False)) == ("unattended", False)
 
-    def mark(attended: bool, by: str, minutes: int) -> AttendanceMarked:
-        return AttendanceMarked(
-            occurred_at=at,
-            booking_id=booking_id,
-            subscription_id=sub.subscription_id,
-            attended=attended,
-            marked_by=by,
-            marked_at=at + timedelta(minutes=minutes),  # type: ignore[arg-type]
-        )
 
-    async def status() -> tuple[str | None, bool | None]:
-        reply = await owners.ask(ListMenteeBookings(mentee_id=sub.mentee.id), MenteeBookingsReply)
-        return reply.bookings[0].status, reply.bookings[0].attended
-
-    await publish(settings, mark(True, "system", 0))
-    assert await eventually(status, lambda s: s == ("attended", True)) == ("attended", True)
-    await publish(settings, mark(False, "mentor", 30))
-    assert await eventually(status, lambda s: s == ("unattended", False)) == ("unattended", False)
-    await publish(settings, mark(True, "system", 60))
-    found = await owners.ask(FindBooking(booking_id=booking_id), BookingFound)
-    assert found.mentee_id == sub.mentee.id and found.mentor_id == sub.mentor.id
-    assert await eventually(status, lambda s: s != ("unattended", False), within=1.5) == (
-        "unattended",
-        False,
-    )
+async def test_marks_delivered_in_reverse_revision_order_leave_the_highest_revision(
+    settings: Settings, bus: Listener, owners: Owners
+) -> None:
+    booking = await one_booking(settings, bus, owners, week=155)
+    await booking.mark(3, True, "mentor")
+    assert await booking.becomes(("attended", True)) == ("attended", True)
+    await booking.mark(2, False, "mentor")
+    await booking.mark(1, False, "system")
+    assert await booking.stays(("attended", True)) == ("attended", True)

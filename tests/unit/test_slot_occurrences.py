@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts import Slot
-from services.booking.domain import mark_overrides, occurrences_after, slot_occurrences
+from services.booking.domain import occurrences_after, slot_occurrences
 
 LISBON = ZoneInfo("Europe/Lisbon")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -124,12 +124,3 @@ def test_reactivation_books_only_sessions_starting_after_it() -> None:
         uuid.uuid4(), s, reactivated_at, datetime(2026, 3, 30, tzinfo=UTC), "r"
     )
     assert [b.starts_at.day for b in planned] == [16, 23]
-
-
-def test_a_mentors_mark_wins_over_the_systems_whatever_the_order() -> None:
-    t = datetime(2026, 3, 2, 18, tzinfo=UTC)
-    assert mark_overrides("mentor", t, "system", t + timedelta(hours=1))
-    assert not mark_overrides("system", t + timedelta(hours=1), "mentor", t)
-    assert mark_overrides("system", t, None, None)
-    assert mark_overrides("mentor", t + timedelta(minutes=1), "mentor", t)
-    assert not mark_overrides("mentor", t, "mentor", t + timedelta(minutes=1))
