@@ -1,54 +1,50 @@
-"""One thin function per message or request attendance handles: load, decide, store, outbox."""
+"""One thin function per message or request attendance handles: load the record
+(locked), one call into the domain, save, outbox, outcome."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row
-
 from contracts import (
-    AttendanceMarked,
-    BookingRef,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
-    Event,
-    MenteeReactivated,
-    MenteeReprobated,
-    MenteeWarned,
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
     SubscriptionRenewed,
 )
 from contracts.rpc import (
-    BookingAttendance,
     GetSubscriber,
     ListSubscribers,
     MarkAttendance,
     ReactivateMentee,
-    RpcError,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
     SubscribersReply,
-    SubscriberSummary,
 )
-from services.attendance import domain, store
-from services.attendance.domain import MarkedBy, Policy
+from services.attendance import replies, store
+from services.attendance.domain import Change, Policy, Record, Refusal, only_their_mentor
 from services.kit import inbox, outbox
 from services.kit.database import Tx
 from services.kit.errors import SubscriptionNotKnownYet
-from services.kit.ids import derived_id
-
-_EVENTS = uuid.UUID("5d1e0f7a-8c8b-4f7e-9a7c-3f2b1e6d4c90")
 
 
-def _event_id(*parts: object) -> UUID:
-    return derived_id(_EVENTS, *parts)
+async def _known(tx: Tx, subscription_id: UUID) -> Record:
+    """The subscription's record, locked; retried until its activation has been handled
+    (it travels on another queue)."""
+    record = await store.load_record(tx, subscription_id)
+    if record is None:
+        raise SubscriptionNotKnownYet(str(subscription_id))
+    return record
+
+
+async def _carry_out(tx: Tx, before: Record, change: Change) -> str:
+    await store.save_record(tx, before, change.record)
+    await outbox.add(tx, change.events)
+    return change.outcome
 
 
 # --- the schedule and subscriptions --------------------------------------------------
@@ -60,28 +56,17 @@ async def add_subscription(tx: Tx, msg: SubscriptionActivated, policy: Policy) -
 
 
 async def renew_subscription(tx: Tx, msg: SubscriptionRenewed, policy: Policy) -> str:
-    subscription = await store.lock_subscription(tx, msg.subscription_id)
-    if subscription is None:
-        raise SubscriptionNotKnownYet(str(msg.subscription_id))
-    if msg.cycle_ends_at <= subscription.cycle_ends_at:
-        return "cycle already covered"
-    await store.update_subscription(
-        tx,
-        msg.subscription_id,
-        cycle_starts_at=msg.cycle_starts_at,
-        cycle_ends_at=msg.cycle_ends_at,
-    )
-    return "cycle renewed"
+    record = await _known(tx, msg.subscription_id)
+    return await _carry_out(tx, record, record.renew(msg))
 
 
 async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> str:
-    subscription = await store.lock_subscription(tx, msg.subscription_id)
-    if subscription is None:
-        raise SubscriptionNotKnownYet(str(msg.subscription_id))
-    await store.update_subscription(tx, msg.subscription_id, ended=True)
-    return "subscription ended"
+    record = await _known(tx, msg.subscription_id)
+    return await _carry_out(tx, record, record.end(msg))
 
 
+# The schedule copy decides nothing: it may arrive before the activation, and is kept
+# set-based. A cancellation waits for the lock, so a decision never sees half of it.
 async def add_bookings(tx: Tx, msg: BookingsScheduled, policy: Policy) -> str:
     added = await store.add_bookings(tx, msg.subscription_id, msg.mentee_id, msg.bookings)
     return f"{added} bookings added to the schedule"
@@ -98,307 +83,87 @@ async def cancel_bookings(tx: Tx, msg: BookingsCancelled, policy: Policy) -> str
 
 async def record_join(tx: Tx, msg: SessionJoined, policy: Policy) -> str:
     """A join inside the booking's window marks the mentee present."""
-    booking = await store.booking(tx, msg.booking_id)
-    if booking is None:
+    subscription_id = await store.subscription_of_booking(tx, msg.booking_id)
+    if subscription_id is None:
         return "not marked: unknown booking"
-    if booking.mentee_id != msg.mentee_id:
-        return "not marked: the booking belongs to another mentee"
-    subscription = await store.lock_subscription(tx, booking.subscription_id)
-    booking = await store.booking(tx, msg.booking_id)  # re-read under the lock
-    assert booking is not None
-    if booking.cancelled:
-        return "not marked: the booking is cancelled"
-    if not domain.join_window_contains(
-        booking.starts_at, booking.ends_at, msg.joined_at, policy.join_opens_before
-    ):
-        return "not marked: joined outside the session's window"
-    if booking.attended:
-        return "already marked present"
-    if domain.mark_stands_against("system", booking.marked_by):
-        return "not marked: the mentor's mark stands"
-    await _mark(
-        tx,
-        booking,
-        subscription,
-        attended=True,
-        marked_by="system",
-        marked_at=msg.joined_at,
-        event_id=_event_id("joined", msg.event_id),
-        policy=None,
-    )
-    return "marked present"
+    record = await _known(tx, subscription_id)  # the booking is read again under the lock
+    return await _carry_out(tx, record, record.record_join(msg, policy))
 
 
 async def record_absence(tx: Tx, msg: BookingUnattended, policy: Policy) -> str:
     """The sweep found no attendance: unless attendance holds a mark, record an absence."""
-    subscription = await store.lock_subscription(tx, msg.subscription_id)
-    if subscription is None:
-        raise SubscriptionNotKnownYet(str(msg.subscription_id))
-    booking = await store.booking(tx, msg.booking_id)
-    if booking is None:  # the schedule copy lags behind: the report carries all we need
-        await store.add_bookings(
-            tx,
-            msg.subscription_id,
-            msg.mentee_id,
-            [BookingRef(booking_id=msg.booking_id, starts_at=msg.starts_at, ends_at=msg.ends_at)],
-        )
-        booking = await store.booking(tx, msg.booking_id)
-        assert booking is not None
-    if booking.attended is not None:
-        return "attendance already marked: the mark stands"
-    if booking.cancelled:
-        return "booking cancelled: no absence"
-    outcome = await _mark(
-        tx,
-        booking,
-        subscription,
-        attended=False,
-        marked_by="system",
-        marked_at=msg.detected_at,
-        event_id=None,
-        policy=policy,
-    )
-    return f"absence recorded; {outcome}"
-
-
-async def _mark(
-    tx: Tx,
-    booking: Row[Any],
-    subscription: Row[Any] | None,
-    *,
-    attended: bool,
-    marked_by: MarkedBy,
-    marked_at: datetime,
-    event_id: UUID | None,
-    policy: Policy | None,
-) -> str:
-    """Store a mark, announce presence, recount the streak and act on thresholds."""
-    await store.set_mark(
-        tx, booking.booking_id, attended=attended, marked_by=marked_by, marked_at=marked_at
-    )
-    events: list[Event] = []
-    if event_id is not None:
-        events.append(
-            AttendanceMarked(
-                event_id=event_id,
-                occurred_at=marked_at,
-                booking_id=booking.booking_id,
-                subscription_id=booking.subscription_id,
-                attended=attended,
-                marked_by=marked_by,
-                marked_at=marked_at,
-            )
-        )
-    outcome = "streak unchanged"
-    if subscription is not None:
-        outcome, consequences = await _recount(
-            tx, subscription, policy, trigger=booking, at=marked_at, after_absence=not attended
-        )
-        events.extend(consequences)
-    await outbox.add(tx, events)
-    return outcome
-
-
-async def _recount(
-    tx: Tx,
-    subscription: Row[Any],
-    policy: Policy | None,
-    *,
-    trigger: Row[Any],
-    at: datetime,
-    after_absence: bool,
-) -> tuple[str, list[Event]]:
-    sessions = await store.marked_sessions(
-        tx, subscription.subscription_id, subscription.reactivated_at
-    )
-    streak = domain.current_streak(sessions, subscription.reactivated_at)
-    changes: dict[str, Any] = {"consecutive_absences": streak.count}
-    events: list[Event] = []
-    decision = (
-        domain.decide(
-            policy,
-            streak,
-            after_absence=after_absence,
-            warned_for=subscription.warned_for,
-            is_reprobated=subscription.is_reprobated,
-        )
-        if policy is not None
-        else domain.Decision(warn=False, reprobate=False)
-    )
-    if decision.warn:
-        changes["warned_for"] = streak.key
-        events.append(
-            MenteeWarned(
-                event_id=_event_id("warned", subscription.subscription_id, streak.key),
-                occurred_at=at,
-                subscription_id=subscription.subscription_id,
-                booking_id=trigger.booking_id,
-                mentee_id=subscription.mentee_id,
-                mentor_id=subscription.mentor_id,
-                consecutive_absences=streak.count,
-                missed_starts_at=trigger.starts_at,
-            )
-        )
-    if decision.reprobate:
-        changes.update(is_reprobated=True, reprobated_at=at)
-        events.append(
-            MenteeReprobated(
-                event_id=_event_id(
-                    "reprobated", subscription.subscription_id, subscription.reactivated_at
-                ),
-                occurred_at=at,
-                subscription_id=subscription.subscription_id,
-                mentee_id=subscription.mentee_id,
-                mentor_id=subscription.mentor_id,
-                missed_booking_ids=[s.booking_id for s in streak.absences],
-                missed_starts_at=[s.starts_at for s in streak.absences],
-                reprobated_at=at,
-            )
-        )
-    await store.update_subscription(tx, subscription.subscription_id, **changes)
-    acted = [
-        name
-        for name, done in (("warned", decision.warn), ("reprobated", decision.reprobate))
-        if done
-    ]
-    return f"{streak.count} consecutive absences" + (
-        f", {' and '.join(acted)}" if acted else ""
-    ), events
+    record = await _known(tx, msg.subscription_id)
+    return await _carry_out(tx, record, record.record_absence(msg, policy))
 
 
 # --- the mentor's reads and commands -------------------------------------------------
 
 
-def _summary(row: Row[Any], policy: Policy) -> dict[str, Any]:
-    return {
-        "subscription_id": row.subscription_id,
-        "mentee_id": row.mentee_id,
-        "mentee_name": row.mentee_name,
-        "mentee_email": row.mentee_email,
-        "absences": row.absences,
-        "consecutive_absences": row.consecutive_absences,
-        "is_reprobated": row.is_reprobated,
-        "status": domain.subscriber_status(
-            policy,
-            ended=row.ended,
-            is_reprobated=row.is_reprobated,
-            consecutive_absences=row.consecutive_absences,
-        ),
-        "upcoming_bookings": row.upcoming_bookings,
-        "next_booking_at": row.next_booking_at,
-        "last_attended_at": row.last_attended_at,
-        "timezone": row.slot_timezone,
-    }
-
-
 async def list_subscribers(tx: Tx, request: ListSubscribers, policy: Policy) -> SubscribersReply:
-    rows = await store.subscriber_summaries(tx, request.mentor_id, request.now)
-    return SubscribersReply(subscribers=[SubscriberSummary(**_summary(r, policy)) for r in rows])
-
-
-async def _detail(
-    tx: Tx, subscription_id: UUID, mentor_id: UUID, now: datetime, policy: Policy
-) -> SubscriberDetail | RpcError:
-    row = await store.subscriber_summary(tx, subscription_id, now)
-    if row is None:
-        return RpcError(code="not_found", detail="no such subscription")
-    if row.mentor_id != mentor_id:
-        return RpcError(code="forbidden", detail="this mentee is not your subscriber")
-    bookings = [
-        BookingAttendance(
-            booking_id=b.booking_id,
-            starts_at=b.starts_at,
-            ends_at=b.ends_at,
-            cancelled=b.cancelled,
-            attended=b.attended,
-            marked_by=b.marked_by,
-            marked_at=b.marked_at,
-        )
-        for b in await store.bookings_of(tx, subscription_id)
-    ]
-    return SubscriberDetail(**_summary(row, policy), bookings=bookings)
+    subscribers = await store.subscribers_of(tx, request.mentor_id, request.now)
+    return SubscribersReply(subscribers=[replies.summary(s, policy) for s in subscribers])
 
 
 async def get_subscriber(tx: Tx, request: GetSubscriber, policy: Policy) -> SubscriberReply:
     detail = await _detail(tx, request.subscription_id, request.mentor_id, request.now, policy)
-    if isinstance(detail, RpcError):
-        return SubscriberReply(error=detail)
+    if isinstance(detail, Refusal):
+        return SubscriberReply(error=replies.error(detail))
     return SubscriberReply(subscriber=detail)
 
 
 async def mark_attendance(tx: Tx, request: MarkAttendance, policy: Policy) -> SubscriberChanged:
     """A mentor's mark: overrides the system's, recounts the streak."""
-    booking = await store.booking(tx, request.booking_id)
-    if booking is None:
-        return SubscriberChanged(error=RpcError(code="not_found", detail="no such booking"))
-    subscription = await store.lock_subscription(tx, booking.subscription_id)
-    if subscription is None:
-        return SubscriberChanged(error=RpcError(code="not_found", detail="no such subscription"))
-    if subscription.mentor_id != request.mentor_id:
-        return SubscriberChanged(
-            error=RpcError(code="forbidden", detail="this booking is not one of your mentees'")
-        )
-    if booking.cancelled:
-        return SubscriberChanged(error=RpcError(code="conflict", detail="the booking is cancelled"))
+    subscription_id = await store.subscription_of_booking(tx, request.booking_id)
+    if subscription_id is None:
+        return _refused(Refusal("not_found", "no such booking"))
+    record = await store.load_record(tx, subscription_id)
+    if record is None:
+        return _refused(Refusal("not_found", "no such subscription"))
+    change = record.mark(request, policy)
+    if isinstance(change, Refusal):
+        return _refused(change)
+    # The request id makes a retried request a no-op (it is the mark's event id too).
     if await inbox.claim(tx, "attendance:rpc.mark_attendance", request.request_id):
-        booking = await store.booking(tx, request.booking_id)
-        assert booking is not None
-        await _mark(
-            tx,
-            booking,
-            subscription,
-            attended=request.attended,
-            marked_by="mentor",
-            marked_at=request.marked_at,
-            event_id=request.request_id,
-            policy=policy,
-        )
-    detail = await _detail(
-        tx, booking.subscription_id, request.mentor_id, request.marked_at, policy
-    )
-    assert not isinstance(detail, RpcError)
-    return SubscriberChanged(subscriber=detail)
+        await _carry_out(tx, record, change)
+    return await _changed(tx, subscription_id, request.mentor_id, request.marked_at, policy)
 
 
 async def reactivate(tx: Tx, request: ReactivateMentee, policy: Policy) -> SubscriberChanged:
     """Lift a reprobation: the streak starts over and booking regenerates the cycle."""
-    subscription = await store.lock_subscription(tx, request.subscription_id)
-    if subscription is None:
-        return SubscriberChanged(error=RpcError(code="not_found", detail="no such subscription"))
-    if subscription.mentor_id != request.mentor_id:
-        return SubscriberChanged(
-            error=RpcError(code="forbidden", detail="this mentee is not your subscriber")
-        )
-    if not subscription.is_reprobated:
-        return SubscriberChanged(
-            error=RpcError(code="conflict", detail="the mentee is not reprobated")
-        )
+    record = await store.load_record(tx, request.subscription_id)
+    if record is None:
+        return _refused(Refusal("not_found", "no such subscription"))
+    change = record.reactivate(request)
+    if isinstance(change, Refusal):
+        return _refused(change)
     if await inbox.claim(tx, "attendance:rpc.reactivate_mentee", request.request_id):
-        await store.update_subscription(
-            tx,
-            request.subscription_id,
-            is_reprobated=False,
-            reprobated_at=None,
-            reactivated_at=request.requested_at,
-            warned_for=None,
-            consecutive_absences=0,
-        )
-        await outbox.add(
-            tx,
-            [
-                MenteeReactivated(
-                    event_id=request.request_id,
-                    occurred_at=request.requested_at,
-                    subscription_id=request.subscription_id,
-                    mentee_id=subscription.mentee_id,
-                    mentor_id=subscription.mentor_id,
-                    reactivated_by=request.mentor_id,
-                    reactivated_at=request.requested_at,
-                )
-            ],
-        )
-    detail = await _detail(
+        await _carry_out(tx, record, change)
+    return await _changed(
         tx, request.subscription_id, request.mentor_id, request.requested_at, policy
     )
-    assert not isinstance(detail, RpcError)
+
+
+async def _detail(
+    tx: Tx, subscription_id: UUID, mentor_id: UUID, now: datetime, policy: Policy
+) -> SubscriberDetail | Refusal:
+    subscriber = await store.subscriber(tx, subscription_id, now)
+    if subscriber is None:
+        return Refusal("not_found", "no such subscription")
+    refusal = only_their_mentor(subscriber.mentor_id, mentor_id)
+    if refusal is not None:
+        return refusal
+    return replies.detail(subscriber, await store.sessions_of(tx, subscription_id), policy)
+
+
+async def _changed(
+    tx: Tx, subscription_id: UUID, mentor_id: UUID, now: datetime, policy: Policy
+) -> SubscriberChanged:
+    """The reply to a mentor's command: the subscriber as it is after it."""
+    detail = await _detail(tx, subscription_id, mentor_id, now, policy)
+    if isinstance(detail, Refusal):
+        return _refused(detail)
     return SubscriberChanged(subscriber=detail)
+
+
+def _refused(refusal: Refusal) -> SubscriberChanged:
+    return SubscriberChanged(error=replies.error(refusal))

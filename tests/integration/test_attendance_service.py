@@ -142,6 +142,22 @@ class Mentorship:
             joined_at=at,
         )
 
+    def marked_by_mentor(
+        self,
+        week: int,
+        attended: bool,
+        *,
+        mentor_id: uuid.UUID | None = None,
+        after_end: timedelta = timedelta(hours=1),
+    ) -> MarkAttendance:
+        return MarkAttendance(
+            request_id=uuid.uuid4(),
+            mentor_id=mentor_id or self.mentor.id,
+            booking_id=self.sessions[week].booking_id,
+            attended=attended,
+            marked_at=self.sessions[week].ends_at + after_end,
+        )
+
 
 async def known(settings: Settings, owners: Owners, m: Mentorship) -> None:
     await publish(settings, *m.events())
@@ -261,13 +277,7 @@ async def test_mentors_read_mark_and_reactivate_only_their_own_subscribers(
     assert missing.error is not None and missing.error.code == "not_found"
 
     def mark(attended: bool, week: int, mentor: uuid.UUID) -> MarkAttendance:
-        return MarkAttendance(
-            request_id=uuid.uuid4(),
-            mentor_id=mentor,
-            booking_id=m.sessions[week].booking_id,
-            attended=attended,
-            marked_at=m.sessions[week].ends_at + timedelta(hours=1),
-        )
+        return m.marked_by_mentor(week, attended, mentor_id=mentor)
 
     refused = await owners.ask_raw(mark(False, 0, stranger), SubscriberChanged)
     assert refused.error is not None and refused.error.code == "forbidden"
@@ -318,16 +328,33 @@ async def test_a_mentor_correction_stops_a_pending_reprobation(
     await publish(settings, m.unattended(0))
     await bus.wait_for(MenteeWarned, subscription_id=m.subscription_id)
     await owners.ask(
-        MarkAttendance(
-            request_id=uuid.uuid4(),
-            mentor_id=m.mentor.id,
-            booking_id=m.sessions[0].booking_id,
-            attended=True,
-            marked_at=m.sessions[0].ends_at + timedelta(hours=2),
-        ),
+        m.marked_by_mentor(0, attended=True, after_end=timedelta(hours=2)),
         SubscriberChanged,
     )
     await publish(settings, m.unattended(1))
     warnings = await bus.wait_for(MenteeWarned, 2, subscription_id=m.subscription_id)
     assert [w.consecutive_absences for w in warnings] == [1, 1]
     assert await bus.wait_for(MenteeReprobated, within=1.5, subscription_id=m.subscription_id) == []
+
+
+async def test_each_mark_is_announced_with_the_bookings_next_revision(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    await publish(settings, m.unattended(0))  # revision 1, booking's own finding
+    await bus.wait_for(MenteeWarned, subscription_id=m.subscription_id)
+    await publish(settings, m.joined(0, timedelta(minutes=3)))  # a late join: revision 2
+    await bus.wait_for(AttendanceMarked, subscription_id=m.subscription_id)
+    corrected = await owners.ask(
+        m.marked_by_mentor(0, attended=False, after_end=timedelta(hours=2)),
+        SubscriberChanged,
+    )
+    marks = await bus.wait_for(AttendanceMarked, 2, subscription_id=m.subscription_id)
+    assert [(mark.revision, mark.marked_by, mark.attended) for mark in marks] == [
+        (2, "system", True),
+        (3, "mentor", False),
+    ]
+    assert corrected.subscriber is not None
+    [booking] = [b for b in corrected.subscriber.bookings if b.attended is not None]
+    assert (booking.marked_by, booking.attended) == ("mentor", False)

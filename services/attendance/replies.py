@@ -1,0 +1,54 @@
+"""What attendance answers the mentor's reads and requests with: the store's read
+models and the domain's refusals, as the request/reply contract's models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from contracts.rpc import BookingAttendance, RpcError, SubscriberDetail, SubscriberSummary
+from services.attendance.domain import Policy, Refusal, Session, subscriber_status
+from services.attendance.store import Subscriber
+
+
+def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
+    s = subscriber
+    return SubscriberSummary(
+        subscription_id=s.subscription_id,
+        mentee_id=s.mentee_id,
+        mentee_name=s.mentee_name,
+        mentee_email=s.mentee_email,
+        absences=s.absences,
+        consecutive_absences=s.consecutive_absences,
+        is_reprobated=s.is_reprobated,
+        status=subscriber_status(
+            policy,
+            ended=s.ended,
+            is_reprobated=s.is_reprobated,
+            consecutive_absences=s.consecutive_absences,
+        ),
+        upcoming_bookings=s.upcoming_bookings,
+        next_booking_at=s.next_booking_at,
+        last_attended_at=s.last_attended_at,
+        timezone=s.slot_timezone,
+    )
+
+
+def detail(subscriber: Subscriber, sessions: Iterable[Session], policy: Policy) -> SubscriberDetail:
+    """The summary plus each booking with its mark and who made it."""
+    bookings = [
+        BookingAttendance(
+            booking_id=s.booking_id,
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            cancelled=s.cancelled,
+            attended=s.attended,
+            marked_by=s.marked_by,
+            marked_at=s.marked_at,
+        )
+        for s in sessions
+    ]
+    return SubscriberDetail(**summary(subscriber, policy).model_dump(), bookings=bookings)
+
+
+def error(refusal: Refusal) -> RpcError:
+    return RpcError(code=refusal.code, detail=refusal.detail)
