@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench token asyncapi lock clean
+.PHONY: install run demo test lint bench token asyncapi lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/honcho start -f Procfile
+
+# On top of `make run` (another terminal): a story told through the gateway, and
+# a sign-in link per mentor. GATEWAY_URL=... when the gateway is elsewhere.
+demo: $(STAMP)
+	@$(PY) scripts/demo.py
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

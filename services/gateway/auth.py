@@ -9,6 +9,8 @@ from uuid import UUID
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 
+from services.kit.settings import DEV_JWT_SECRET, Settings
+
 Role = Literal["mentee", "mentor", "admin"]
 ROLES: tuple[Role, ...] = ("mentee", "mentor", "admin")
 
@@ -87,6 +89,11 @@ def role_required(
 Mentee = Annotated[Caller, Depends(role_required("mentee"))]
 Mentor = Annotated[Caller, Depends(role_required("mentor"))]
 Admin = Annotated[Caller, Depends(role_required("admin"))]
-PageMentor = Annotated[Caller, Depends(role_required("mentor", current_page_caller))]
 
 DEV_TOKEN_LIFETIME = timedelta(days=7)
+
+
+def dev_sign_in_enabled(settings: Settings) -> bool:
+    """Whether anyone may sign in as anyone (`/dev/sign-in`): only while the secret
+    is the development one, which is public anyway."""
+    return settings.jwt_secret == DEV_JWT_SECRET

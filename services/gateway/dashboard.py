@@ -23,7 +23,7 @@ from contracts.rpc import (
     SubscriberReply,
     SubscribersReply,
 )
-from services.gateway.auth import Caller, current_page_caller
+from services.gateway.auth import Caller, current_page_caller, dev_sign_in_enabled
 from services.gateway.dependencies import Now, OwnersDep
 
 HERE = Path(__file__).parent
@@ -212,7 +212,13 @@ def install(app: FastAPI) -> None:
         return templates.TemplateResponse(
             request,
             template,
-            {"heading": error.heading, "message": error.message, "sign_in": error.sign_in},
+            {
+                "heading": error.heading,
+                "message": error.message,
+                "sign_in": error.sign_in,
+                "dev_sign_in": dev_sign_in_enabled(request.app.state.settings),
+                "sign_in_next": request.url.path,
+            },
             status_code=error.status_code,
         )
 
