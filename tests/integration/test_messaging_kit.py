@@ -12,6 +12,7 @@ from typing import ClassVar
 import aio_pika
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from contracts import SubscriptionEnded
@@ -81,6 +82,11 @@ async def _dead_letters(
     return found
 
 
+def _dead_lettered(service: str) -> float:
+    labels = {"service": service, "routing_key": "subscription.ended"}
+    return REGISTRY.get_sample_value("mentorship_messages_dead_lettered_total", labels) or 0.0
+
+
 @pytest.mark.parametrize(
     ("body", "reason_part"),
     [
@@ -109,6 +115,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_is_handled(
     settings: Settings, toy: ServiceRuntime, body: bytes, reason_part: str
 ) -> None:
     queue = settings.naming.queue(toy.name, "subscription.ended")
+    dead_lettered_before = _dead_lettered(toy.name)
     await _publish_raw(settings, "subscription.ended", body, "poison")
     good = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
     await _publish_raw(settings, good.routing_key, good.body(), str(good.event_id))
@@ -118,6 +125,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_is_handled(
     assert [m.body for m in dead] == [body]
     reason = str(dead[0].headers[REASON_HEADER])
     assert reason_part in reason
+    assert _dead_lettered(toy.name) == dead_lettered_before + 1
 
 
 async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
