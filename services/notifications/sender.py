@@ -7,7 +7,7 @@ is retried on its own schedule.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import random
 from email.message import EmailMessage
@@ -43,6 +43,10 @@ def build_message(row: Email, sender: str) -> EmailMessage:
     return message
 
 
+class UnsendableEmail(Exception):
+    """An email that can never be built (no retry can fix it): dead-lettered at once."""
+
+
 class EmailSender:
     def __init__(self, settings: Settings, db: Database, messaging: Messaging) -> None:
         self.settings = settings
@@ -60,24 +64,54 @@ class EmailSender:
                     await wakeup.wait(1.0)
 
     async def send_due(self) -> int:
-        async with self.db.transaction() as tx:
-            rows = await store.due_emails(tx, BATCH)
-            results = await asyncio.gather(*(self._send(r) for r in rows), return_exceptions=True)
-            for row, result in zip(rows, results, strict=True):
-                await self._record(tx, row, result)
-        return len(rows)
+        """Send the due emails of one batch; returns how many were taken."""
+        async with self.db.engine.connect() as holder:
+            taken = await store.claim_due_emails(holder, BATCH)
+            try:
+                await self._deliver(taken)
+            finally:
+                await store.release_claims(holder)
+        return len(taken)
 
-    async def _send(self, row: Email) -> None:
+    async def _deliver(self, taken: list[Email]) -> None:
+        """One after another over one SMTP connection, each recorded as soon as the
+        server answers: a crash re-sends at most the email in flight."""
+        smtp: aiosmtplib.SMTP | None = None
+        try:
+            for email in taken:
+                result: BaseException | None = None
+                try:
+                    message = build_message(email, self.settings.smtp_from)
+                except ValueError as error:  # e.g. a header that can never be written
+                    result = UnsendableEmail(str(error))
+                else:
+                    try:
+                        smtp = smtp if smtp is not None and smtp.is_connected else None
+                        smtp = smtp or await self._connect()
+                        await smtp.send_message(message)
+                    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+                        result = error
+                        if not isinstance(error, aiosmtplib.SMTPResponseException):
+                            smtp = None  # the connection is in doubt: open a new one
+                async with self.db.transaction() as tx:
+                    await self._record(tx, email, result)
+        except BaseException:
+            if smtp is not None:
+                smtp.close()  # no goodbye: the sender is stopping, or the batch failed
+            raise
+        if smtp is not None and smtp.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.quit()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
-        await aiosmtplib.send(
-            build_message(row, s.smtp_from),
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            start_tls=s.smtp_starttls,
-            username=s.smtp_username,
-            password=s.smtp_password,
-            timeout=30,
+        smtp = aiosmtplib.SMTP(
+            hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls, timeout=30
         )
+        await smtp.connect()
+        if s.smtp_username and s.smtp_password:
+            await smtp.login(s.smtp_username, s.smtp_password)
+        return smtp
 
     async def _record(self, tx: Tx, row: Email, result: BaseException | None) -> None:
         if result is None:
@@ -90,10 +124,11 @@ class EmailSender:
                 attempt=row.attempts + 1,
             )
             return
-        code = getattr(result, "code", None)
+        code = _smtp_code(result)
         error = f"{type(result).__name__}: {result}"
         attempts = row.attempts + 1
-        if domain.is_permanent(code) or attempts >= domain.MAX_ATTEMPTS:
+        unsendable = isinstance(result, UnsendableEmail)
+        if unsendable or domain.is_permanent(code) or attempts >= domain.MAX_ATTEMPTS:
             await store.mark_failed(tx, row.message_id, error)
             metrics.EMAILS.labels("failed").inc()
             await self.messaging.dead_letter_body(
@@ -118,3 +153,11 @@ class EmailSender:
             retry_in_seconds=round(delay, 1),
             error=error,
         )
+
+
+def _smtp_code(error: BaseException) -> int | None:
+    """The SMTP reply code of a failure; for a refused recipient, the refusal's."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
+        return error.recipients[0].code
+    code = getattr(error, "code", None)
+    return code if isinstance(code, int) else None

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import (
     MenteeReactivated,
@@ -186,19 +187,48 @@ async def take_waiting(tx: Tx, subscription_id: UUID) -> list[LifecycleEvent]:
     return [e for e in events if isinstance(e, MenteeWarned | MenteeReprobated | MenteeReactivated)]
 
 
-async def due_emails(tx: Tx, limit: int) -> list[Email]:
-    """Queued emails whose time has come, locked so that replicas share the work."""
-    result = await tx.execute(
+# The lock is taken outside the ordered window (a subquery with LIMIT is not
+# flattened), so that only the emails returned are claimed, not every due one.
+_CLAIM = text(
+    """
+    SELECT message_id FROM (
+        SELECT message_id, created_at FROM emails
+        WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+        ORDER BY created_at
+        LIMIT :window
+    ) AS due
+    WHERE pg_try_advisory_lock(hashtextextended('notifications-email:' || message_id, 0))
+    LIMIT :limit
+    """
+)
+
+
+async def claim_due_emails(holder: AsyncConnection, limit: int) -> list[Email]:
+    """Queued emails whose time has come, each claimed by a session advisory lock on
+    `holder`, so that replicas share the work. Each email's outcome is then recorded
+    in its own transaction while the claim holds; a crash drops the connection and
+    with it the claims, so the emails are due again at once."""
+    locked = await holder.execute(_CLAIM, {"limit": limit, "window": limit * 8})
+    ids = [row.message_id for row in locked]
+    # Read again after locking: another replica may have sent one between this
+    # statement's snapshot and its lock.
+    result = await holder.execute(
         select(emails)
         .where(
+            emails.c.message_id.in_(ids),
             emails.c.status == "queued",
             or_(emails.c.next_attempt_at.is_(None), emails.c.next_attempt_at <= func.now()),
         )
         .order_by(emails.c.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    return [Email(**{f.name: row._mapping[f.name] for f in fields(Email)}) for row in result]
+    taken = [Email(**{f.name: row._mapping[f.name] for f in fields(Email)}) for row in result]
+    await holder.commit()
+    return taken
+
+
+async def release_claims(holder: AsyncConnection) -> None:
+    await holder.execute(text("SELECT pg_advisory_unlock_all()"))
+    await holder.commit()
 
 
 async def mark_sent(tx: Tx, message_id: str) -> None:
