@@ -175,7 +175,8 @@ class ServiceRuntime(Generic[N]):
             port = self.settings.metrics_port
             # No lifespan: this app has no startup work, and a cancelled lifespan
             # task would log a traceback on every clean shutdown.
-            serve = partial(health.serve, app, "0.0.0.0", port, lifespan="off")
+            host = self.settings.metrics_host
+            serve = partial(health.serve, app, host, port, lifespan="off")
             loops.append(("metrics and health", serve))
         for name, loop in loops:
             self._tasks.append(asyncio.create_task(_supervise(name, loop), name=name))

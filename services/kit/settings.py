@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     log_format: str = "console"
     log_level: str = "INFO"
     metrics_port: int | None = None
+    # Loopback unless told otherwise: a container sets 0.0.0.0 for its scraper.
+    metrics_host: str = "127.0.0.1"
 
     # Broker tuning: how many messages one consumer works on at once, and
     # how often a failing message is retried before it is dead-lettered.

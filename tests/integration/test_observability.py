@@ -82,3 +82,24 @@ async def test_a_service_exposes_its_metrics_and_health(
     assert "mentorship_outbox_backlog" in metrics
     assert "mentorship_outbox_oldest_unsent_age_seconds" in metrics
     assert sample(metrics, "mentorship_outbox_published_total", service=runtime.name) >= 1
+
+
+async def test_the_health_server_binds_only_the_configured_host(settings: Settings) -> None:
+    port = free_port()
+    configured = settings.model_copy(update={"metrics_port": port, "metrics_host": "127.0.0.2"})
+    runtime = create_runtime(configured, f"toyhost{uuid.uuid4().hex[:6]}")
+    app = runtime.app()
+    await app.start()
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def live(host: str) -> int:
+                try:
+                    return (await client.get(f"http://{host}:{port}/livez")).status_code
+                except httpx.HTTPError:
+                    return 0
+
+            assert await eventually(lambda: live("127.0.0.2"), lambda code: code == 200) == 200
+            assert await live("127.0.0.1") == 0  # not every interface
+    finally:
+        await app.stop()
