@@ -7,13 +7,23 @@ A new field is always optional with a default; fields are never renamed.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 _EXAMPLE_TIME = "2026-03-02T18:00:00+00:00"
 
@@ -41,9 +51,32 @@ class Event(_Model):
         return self.model_dump_json().encode()
 
 
+NAME_MAX_LENGTH = 200
+# Control characters (a line break ends an email header), unpaired surrogates
+# (not encodable), and the Unicode line and paragraph separators.
+_NOT_IN_A_NAME = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _printable_name(value: str) -> str:
+    if any(unicodedata.category(char) in _NOT_IN_A_NAME for char in value):
+        raise ValueError("a name must not contain line breaks or other control characters")
+    return value
+
+
+_Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
+    AfterValidator(_printable_name),
+]
+
+
 class Person(_Model):
     id: UUID = Field(description="The person's user id (the JWT `sub`).")
-    name: str = Field(min_length=1, examples=["Ana Lima"])
+    name: _Name = Field(
+        description="Shown in emails and on the dashboard: one line, surrounding "
+        f"whitespace stripped, at most {NAME_MAX_LENGTH} characters, no control characters.",
+        examples=["Ana Lima"],
+    )
     email: EmailStr = Field(examples=["ana@example.com"])
 
 

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +59,9 @@ class Messaging:
             # success acks only after the handler, i.e. after its commit.
             ack_policy=AckPolicy.NACK_ON_ERROR,
             middlewares=(_dead_letter_middleware(self),),
+            # A logger of ours, so that FastStream adds no handler of its own and its
+            # lines (errors with tracebacks included) go out in the service's format.
+            logger=logging.getLogger(f"faststream.access.{service}"),
             log_level=logging.DEBUG,
             graceful_timeout=15.0,
         )
@@ -190,14 +194,34 @@ class Messaging:
 
 
 def is_poison(error: BaseException) -> bool:
-    """A message that no retry can fix: not JSON, or not the contract's shape."""
-    return isinstance(error, ValidationError | json.JSONDecodeError | UnicodeDecodeError)
+    """A message that no retry can fix: not JSON, or not the contract's shape.
+
+    Decoding can fail with more than `JSONDecodeError`: a body nested deeper
+    than the interpreter's recursion limit raises `RecursionError`, an integer
+    with more than 4300 digits a plain `ValueError`. Whatever the JSON decoder
+    raises is the body's fault.
+    """
+    if isinstance(error, ValidationError | json.JSONDecodeError | UnicodeDecodeError):
+        return True
+    return isinstance(error, RecursionError | ValueError) and _raised_decoding_json(error)
+
+
+def _raised_decoding_json(error: BaseException) -> bool:
+    frame = error.__traceback__
+    while frame is not None:
+        if Path(frame.tb_frame.f_code.co_filename).parent == _JSON_PACKAGE:
+            return True
+        frame = frame.tb_next
+    return False
+
+
+_JSON_PACKAGE = Path(json.__file__).parent
 
 
 def describe(error: BaseException) -> str:
     if isinstance(error, ValidationError):
         return f"invalid message: {describe_validation_error(error, skip_model=True)}"
-    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
+    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError) or is_poison(error):
         return f"body is not JSON: {error}"
     return f"{type(error).__name__}: {error}"
 

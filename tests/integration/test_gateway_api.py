@@ -115,6 +115,55 @@ async def test_malformed_ids_and_bodies_are_422(
     assert extra.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"attended": NaN}',
+        b'{"attended": Infinity}',
+        b'{"attended": -Infinity}',
+        b'{"attended": 1e309}',
+        b'{"attended": "\\ud800"}',
+        b'{"attended": true, "\\udfff": NaN}',
+        b'{"attended": ' + b"1" * 5000 + b"}",
+        b"[NaN]",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"attended": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b"",
+        b"null",
+        b"{",
+        b'{"attended": "\xff"}',
+    ],
+    ids=[
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "overflowing-number",
+        "lone-surrogate",
+        "surrogate-key",
+        "huge-integer",
+        "array",
+        "deeply-nested",
+        "nested-value",
+        "empty",
+        "null",
+        "truncated",
+        "not-utf8",
+    ],
+)
+async def test_a_body_that_cannot_be_echoed_back_is_a_422_that_does_not_echo_it(
+    gateway: httpx.AsyncClient, settings: Settings, body: bytes
+) -> None:
+    response = await gateway.post(
+        f"/api/mentor/bookings/{uuid.uuid4()}/attendance",
+        content=body,
+        headers={**bearer(settings, "mentor"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]
+    assert problems and all({"type", "loc", "msg"} <= set(p) for p in problems)
+    assert all("input" not in p for p in problems)
+
+
 async def test_an_owner_that_cannot_be_reached_is_a_503_with_a_reason(
     gateway: httpx.AsyncClient, settings: Settings
 ) -> None:

@@ -108,8 +108,10 @@ def _dead_lettered(service: str) -> float:
             ).encode(),
             "timezone",
         ),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        (b'{"event_id": ' + b"1" * 5000 + b"}", "not JSON"),
     ],
-    ids=["not-json", "missing-field", "naive-datetime"],
+    ids=["not-json", "missing-field", "naive-datetime", "deeply-nested", "huge-integer"],
 )
 async def test_a_poison_message_is_dead_lettered_and_the_next_is_handled(
     settings: Settings, toy: ServiceRuntime, body: bytes, reason_part: str

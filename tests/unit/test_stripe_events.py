@@ -100,3 +100,50 @@ def test_missing_or_malformed_metadata_is_an_error_an_operator_can_read(
         to_contract(
             event("customer.subscription.created", subscription("sub_6", metadata=metadata))
         )
+
+
+@pytest.mark.parametrize(
+    ("stripe_event", "reason"),
+    [
+        ([], "the event is not an object"),
+        ({**event("customer.subscription.deleted", {})} | {"id": None}, "id is not a Stripe id"),
+        (event("customer.subscription.created", "sub_x"), "data.object is not an object"),  # type: ignore[arg-type]
+        (
+            event("customer.subscription.created", subscription("sub_x", metadata=[])),  # type: ignore[arg-type]
+            "metadata is not an object",
+        ),
+        (event("customer.subscription.deleted", {"ended_at": PERIOD_END}), "data.object.id"),
+        (
+            event("invoice.paid", paid_invoice("sub_x", PERIOD_START, 3093527980800)),
+            "between 2000 and 2100",
+        ),
+        (event("invoice.paid", paid_invoice("sub_x", -5, PERIOD_END)), "between 2000 and 2100"),
+        (
+            event("invoice.paid", paid_invoice("sub_x", PERIOD_START, PERIOD_END) | {"lines": 1}),
+            "lines is not an object",
+        ),
+    ],
+    ids=[
+        "array",
+        "no-id",
+        "object-a-string",
+        "metadata-a-list",
+        "no-object-id",
+        "year-99999",
+        "negative-time",
+        "lines-a-number",
+    ],
+)
+def test_an_event_of_the_wrong_shape_is_an_error_an_operator_can_read(
+    stripe_event: object, reason: str
+) -> None:
+    with pytest.raises(MetadataError, match=reason):
+        to_contract(stripe_event)
+
+
+def test_a_name_with_a_line_break_is_bad_metadata() -> None:
+    metadata = {**METADATA, "mentee_name": "Eve\nBcc: x@y"}
+    with pytest.raises(MetadataError, match=r"metadata .* mentee\.name: .*line breaks"):
+        to_contract(
+            event("customer.subscription.created", subscription("sub_7", metadata=metadata))
+        )
