@@ -14,7 +14,7 @@ from contracts import (
     SubscriptionRenewed,
     SweepTick,
 )
-from services.gateway import api, dashboard, health, sign_in, stripe_webhooks
+from services.gateway import api, dashboard, errors, health, security, sign_in, stripe_webhooks
 from services.gateway.owners import Owners
 from services.kit.logs import configure_logging
 from services.kit.messaging import Messaging
@@ -56,4 +56,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(stripe_webhooks.router)
     app.include_router(sign_in.router)
     dashboard.install(app)
+    security.install(app)
+    errors.install(app)
     return app

@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -10,6 +10,8 @@ import jwt
 from fastapi import Depends, HTTPException, Request, status
 
 from services.kit.settings import DEV_JWT_SECRET, Settings
+
+SESSION_COOKIE = "session"
 
 Role = Literal["mentee", "mentor", "admin"]
 ROLES: tuple[Role, ...] = ("mentee", "mentor", "admin")
@@ -31,6 +33,11 @@ def issue_token(secret: str, user_id: UUID, role: Role, expires_at: datetime) ->
 
 def read_token(secret: str, token: str) -> Caller:
     """The caller a token names; HTTP 401 when it is missing, expired, forged or malformed."""
+    return read_token_expiry(secret, token)[0]
+
+
+def read_token_expiry(secret: str, token: str) -> tuple[Caller, datetime]:
+    """The caller a token names and when the token expires; HTTP 401 as `read_token`."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=["HS256"], options={"require": ["sub", "role", "exp"]}
@@ -38,8 +45,9 @@ def read_token(secret: str, token: str) -> Caller:
         role = claims["role"]
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        return Caller(user_id=UUID(str(claims["sub"])), role=role)
-    except (jwt.PyJWTError, ValueError) as error:
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        return Caller(user_id=UUID(str(claims["sub"])), role=role), expires_at
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as error:
         raise unauthorized(f"invalid token: {error}") from error
 
 
@@ -66,8 +74,11 @@ async def current_caller(request: Request) -> Caller:
 
 
 async def current_page_caller(request: Request) -> Caller:
-    """The caller of a page: the `session` cookie, or a Bearer token."""
-    token = request.cookies.get("session") or bearer_token(request)
+    """The caller of a page: a Bearer token, else the `session` cookie.
+
+    A Bearer header wins: a request that carries one is not cookie-borne (a browser
+    never adds it on its own), which is what the CSRF checks of `security` rely on."""
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     if token is None:
         raise unauthorized("sign in first: no session cookie or bearer token")
     return read_token(request.app.state.settings.jwt_secret, token)

@@ -25,9 +25,17 @@ from contracts.rpc import (
 )
 from services.gateway.auth import Caller, current_page_caller, dev_sign_in_enabled
 from services.gateway.dependencies import Now, OwnersDep
+from services.gateway.security import forgery_refusal, session_csrf_token
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _csrf(request: Request) -> dict[str, Any]:
+    """Every page knows its session's CSRF token (`<meta name="csrf-token">`)."""
+    return {"csrf_token": session_csrf_token(request)}
+
+
+templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_csrf])
 router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
 
 
@@ -82,6 +90,29 @@ async def page_mentor(request: Request) -> Caller:
 
 
 PageMentor = Annotated[Caller, Depends(page_mentor)]
+
+
+async def refuse_forgery(request: Request) -> None:
+    """403 for a cookie-borne change that another site may have sent (see `security`)."""
+    refusal = await forgery_refusal(request)
+    if refusal is not None:
+        raise PageError(403, "Request refused", refusal)
+
+
+async def changing_mentor(request: Request) -> Caller:
+    """The signed-in mentor asking for a change from the dashboard's own pages."""
+    await refuse_forgery(request)
+    return await page_mentor(request)
+
+
+ChangingMentor = Annotated[Caller, Depends(changing_mentor)]
+CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": "made with the `session` cookie but sent by another site (`Origin`, "
+        "`Sec-Fetch-Site`) or without the session's CSRF token (`X-CSRF-Token`, as the "
+        "page's script sends it); also: not the owner"
+    }
+}
 
 
 def _words(error: HTTPException) -> str:
@@ -164,9 +195,10 @@ async def _panel(request: Request, owners: OwnersDep, command: Any, now: datetim
     "/subscribers/{subscription_id}/reactivate",
     response_class=HTMLResponse,
     summary="Reactivate (returns the updated subscriber panel)",
+    responses=CHANGE_REFUSED,
 )
 async def reactivate(
-    subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+    subscription_id: UUID, request: Request, caller: ChangingMentor, owners: OwnersDep, now: Now
 ) -> HTMLResponse:
     command = ReactivateMentee(
         request_id=uuid4(),
@@ -181,11 +213,12 @@ async def reactivate(
     "/bookings/{booking_id}/attendance",
     response_class=HTMLResponse,
     summary="Mark attended or absent (returns the updated subscriber panel)",
+    responses=CHANGE_REFUSED,
 )
 async def mark(
     booking_id: UUID,
     request: Request,
-    caller: PageMentor,
+    caller: ChangingMentor,
     owners: OwnersDep,
     now: Now,
     attended: Annotated[bool, Form()],
@@ -207,7 +240,10 @@ def install(app: FastAPI) -> None:
 
     async def page_error(request: Request, error: Exception) -> HTMLResponse:
         assert isinstance(error, PageError)
-        wants_fragment = request.method == "POST"
+        # The page's script posts with fetch() and shows a fragment; a plain form
+        # post (a navigation, e.g. one another site sent) gets a whole page.
+        navigating = request.headers.get("sec-fetch-mode") == "navigate"
+        wants_fragment = request.method == "POST" and not navigating
         template = "_error.html" if wants_fragment else "message.html"
         return templates.TemplateResponse(
             request,

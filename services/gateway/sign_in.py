@@ -1,9 +1,13 @@
-"""Signing in for development, and signing out.
+"""Signing in and out: the gateway alone sets the `session` cookie.
+
+`POST /sign-in` exchanges a JWT issued by the platform (form field `token`, or an
+`Authorization: Bearer` header) for the cookie; `GET /sign-in` is a form for it.
 
 `GET /dev/sign-in?role=mentor&sub=<uuid>&next=/dashboard/...` issues a token for
 anyone and stores it as the `session` cookie, so it exists only while the
 gateway runs with the development JWT secret: with any other secret every
-`/dev/` page answers 404 and sets nothing. Signing out works whatever the secret.
+`/dev/` page answers 404 and sets nothing. Signing out works whatever the secret,
+and like every change made with the cookie it needs the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -13,16 +17,24 @@ from typing import Annotated, Any, get_args
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.gateway.auth import DEV_TOKEN_LIFETIME, Role, dev_sign_in_enabled, issue_token
+from services.gateway.auth import (
+    DEV_TOKEN_LIFETIME,
+    SESSION_COOKIE,
+    Role,
+    bearer_token,
+    dev_sign_in_enabled,
+    issue_token,
+    read_token_expiry,
+)
 from services.gateway.dashboard import templates
 from services.gateway.dependencies import SettingsDep
+from services.gateway.security import forgery_refusal
 
 router = APIRouter(tags=["sign-in"])
 
-SESSION_COOKIE = "session"
 DASHBOARD = "/dashboard/mentorship/subscribers"
 SIGN_IN_ROLES: tuple[Role, ...] = ("mentor", "mentee")
 assert set(SIGN_IN_ROLES) <= set(get_args(Role))
@@ -83,13 +95,7 @@ async def dev_sign_in(
             "anyone sign in as anyone. Sign in with a token issued for this deployment.",
         )
     if not local_path(next_path):
-        return _message(
-            request,
-            status.HTTP_400_BAD_REQUEST,
-            "Not a page of this site",
-            f"After signing in you can only be sent to a page of this site; {next_path!r} is not "
-            "a path such as /dashboard/mentorship/subscribers.",
-        )
+        return _not_local(request, next_path)
     form = {"role": role or "mentor", "sub": sub or "", "next": next_path, "roles": SIGN_IN_ROLES}
     if role is None and sub is None:
         return _page(request, "sign_in.html", form)
@@ -108,35 +114,110 @@ async def dev_sign_in(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     assert role in SIGN_IN_ROLES
-    token = issue_token(settings.jwt_secret, user_id, role, datetime.now(UTC) + DEV_TOKEN_LIFETIME)
+    expires_at = datetime.now(UTC) + DEV_TOKEN_LIFETIME
+    token = issue_token(settings.jwt_secret, user_id, role, expires_at)
+    return signed_in(request, token, expires_at, next_path)
+
+
+def _cookie_attributes(request: Request) -> dict[str, Any]:
+    """How the `session` cookie is set and cleared: never readable by scripts, not
+    sent with other sites' subrequests or posts, and only over HTTPS when served so."""
+    return {
+        "path": "/",
+        "secure": request.url.scheme == "https",
+        "httponly": True,
+        "samesite": "lax",
+    }
+
+
+def signed_in(request: Request, token: str, expires_at: datetime, next_path: str) -> Response:
+    """Redirect to `next_path` with `token` stored as the `session` cookie until it expires."""
     response = RedirectResponse(next_path, status_code=status.HTTP_303_SEE_OTHER)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(DEV_TOKEN_LIFETIME.total_seconds()),
-        path="/",
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="lax",
-    )
+    max_age = max(0, int((expires_at - datetime.now(UTC)).total_seconds()))
+    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, **_cookie_attributes(request))
     return response
+
+
+def _not_local(request: Request, next_path: str) -> HTMLResponse:
+    return _message(
+        request,
+        status.HTTP_400_BAD_REQUEST,
+        "Not a page of this site",
+        f"After signing in you can only be sent to a page of this site; {next_path!r} is not "
+        "a path such as /dashboard/mentorship/subscribers.",
+    )
+
+
+@router.get("/sign-in", response_class=HTMLResponse, summary="Sign in with a token (HTML form)")
+async def sign_in_form(
+    request: Request,
+    next_path: Annotated[
+        str, Query(alias="next", description="where to go once signed in: a path on this site")
+    ] = DASHBOARD,
+) -> HTMLResponse:
+    if not local_path(next_path):
+        return _not_local(request, next_path)
+    return _page(request, "token_sign_in.html", {"next": next_path})
+
+
+@router.post(
+    "/sign-in",
+    response_class=HTMLResponse,
+    summary="Exchange a JWT issued by the platform for the session cookie",
+    description="The token comes as the form field `token` or as `Authorization: Bearer`. "
+    "The gateway checks it (signature, `exp`, `sub`, `role`) and stores it in the HttpOnly, "
+    "SameSite=Lax `session` cookie (Secure over HTTPS) until it expires, then redirects to "
+    "`next`. This is how the platform hands a user over to the dashboard: its page posts "
+    "the form here.",
+    responses={
+        303: {"description": "signed in: the `session` cookie is set; redirect to `next`"},
+        400: {"description": "`next` is not a path on this site"},
+        401: {"description": "no token, or a bad one (expired, forged, malformed)"},
+    },
+)
+async def sign_in(
+    request: Request,
+    settings: SettingsDep,
+    token: Annotated[str | None, Form(description="the JWT (or send it as Bearer)")] = None,
+    next_path: Annotated[
+        str, Form(alias="next", description="where to go once signed in: a path on this site")
+    ] = DASHBOARD,
+) -> Response:
+    if not local_path(next_path):
+        return _not_local(request, next_path)
+    presented = (token or "").strip() or bearer_token(request)
+    try:
+        if not presented:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no token was sent")
+        _, expires_at = read_token_expiry(settings.jwt_secret, presented)
+    except HTTPException as error:
+        return _page(
+            request,
+            "token_sign_in.html",
+            {"next": next_path, "problem": f"That token does not sign you in: {error.detail}."},
+            status.HTTP_401_UNAUTHORIZED,
+        )
+    return signed_in(request, presented, expires_at, next_path)
 
 
 @router.post(
     "/sign-out",
     summary="Sign out: clear the session cookie",
+    description="Made with the cookie, it needs the session's CSRF token (form field "
+    "`csrf_token` or header `X-CSRF-Token`, as the page's Sign out button sends) and is "
+    "refused when another site sends it.",
     status_code=status.HTTP_303_SEE_OTHER,
-    responses={303: {"description": "the `session` cookie is cleared; redirect to /signed-out"}},
+    responses={
+        303: {"description": "the `session` cookie is cleared; redirect to /signed-out"},
+        403: {"description": "sent by another site, or without the session's CSRF token"},
+    },
 )
 async def sign_out(request: Request) -> Response:
+    refusal = await forgery_refusal(request)
+    if refusal is not None:
+        return _message(request, status.HTTP_403_FORBIDDEN, "Request refused", refusal)
     response = RedirectResponse("/signed-out", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path="/",
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="lax",
-    )
+    response.delete_cookie(SESSION_COOKIE, **_cookie_attributes(request))
     return response
 
 

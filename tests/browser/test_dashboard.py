@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from contracts import SweepTick
 from contracts.rpc import ListSubscribers, SubscribersReply
@@ -172,6 +182,101 @@ async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
     await context.close()
 
 
+@contextmanager
+def other_site(html: str) -> Iterator[int]:
+    """Another site, on a port of its own, serving one page; yields its port."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def csp_violations(page: Page) -> list[str]:
+    """Console messages in which Chromium reports content the policy blocked."""
+    seen: list[str] = []
+
+    def listen(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            seen.append(message.text)
+
+    page.on("console", listen)
+    return seen
+
+
+async def test_a_mentor_signs_in_with_a_platform_token(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{base}/sign-in")
+    await page.get_by_label("Token").fill(w.mentor.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("table.subscribers tbody tr")).to_have_count(2)
+    assert page.url == f"{base}/dashboard/mentorship/subscribers"
+    [cookie] = await context.cookies()
+    assert (cookie["name"], cookie["value"]) == ("session", w.mentor.token)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert await page.evaluate("document.cookie") == ""  # scripts cannot read it
+    await context.close()
+
+
+@pytest.mark.parametrize(
+    "site_host",
+    ["127.0.0.1", "localhost"],
+    ids=["same-site-other-origin-cookie-sent", "cross-site"],
+)
+async def test_another_sites_form_cannot_reactivate_a_mentee(
+    world: tuple[World, str], browser: Browser, site_host: str
+) -> None:
+    w, base = world
+    sid = w.subs["reprobated"].subscription_id
+    context = await browser.new_context()
+    page = await context.new_page()
+    # Signed in the way the platform hands users over: its form posts the token.
+    await page.goto(f"{base}/sign-in")
+    await page.get_by_label("Token").fill(w.mentor.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("table.subscribers")).to_be_visible()
+
+    guess = "0" * 64
+    html = f"""<!DOCTYPE html><title>Win a prize</title>
+<form method="post" action="{base}/dashboard/mentorship/subscribers/{sid}/reactivate">
+<input type="hidden" name="csrf_token" value="{guess}">
+<button type="submit">Claim your prize</button></form>"""
+    with other_site(html) as port:
+        await page.goto(f"http://{site_host}:{port}/")
+        async with page.expect_response(lambda r: r.url.endswith("/reactivate")) as posted:
+            await page.get_by_role("button", name="Claim your prize").click()
+        response = await posted.value
+        assert response.status == 403, await response.text()
+        await expect(page.get_by_role("heading", name="Request refused")).to_be_visible()
+        await expect(page.locator(".error")).to_contain_text("dashboard's own pages")
+        await shot(page, f"cross-site-refused-{site_host}")
+
+    await page.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
+    await expect(page.locator("#status")).to_have_text("reprobated")  # nothing changed
+    await expect(page.locator("#upcoming")).to_have_text("0")
+    await context.close()
+
+
 async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     world: tuple[World, str], browser: Browser
 ) -> None:
@@ -179,6 +284,7 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     sid = w.subs["reprobated"].subscription_id
     context = await signed_in(browser, base, w.mentor)
     page, stale = await context.new_page(), await context.new_page()
+    blocked = [csp_violations(page), csp_violations(stale)]
     for p in (page, stale):
         await p.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
     await expect(page.locator("#status")).to_have_text("reprobated")
@@ -209,6 +315,7 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     # The stale tab still shows the button: the service refuses, in words.
     await stale.get_by_role("button", name="Reactivate Rita Reprobated").click()
     await expect(stale.locator("#notice")).to_contain_text("not reprobated")
+    assert blocked == [[], []]  # the Content-Security-Policy blocks nothing the dashboard needs
     await context.close()
 
 

@@ -1,4 +1,5 @@
-"""Signing in for development (`/dev/sign-in`) and signing out, over the gateway's HTTP edge.
+"""Signing in (`POST /sign-in` with a platform token, `/dev/sign-in` for development) and
+signing out, over the gateway's HTTP edge.
 
 The owners are replaced by a fake that answers the dashboard's one question,
 so these tests need neither the broker nor the owning services.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +20,9 @@ from fastapi import FastAPI
 
 from contracts.rpc import ListSubscribers, Reply, Request, SubscribersReply, SubscriberSummary
 from services.gateway.app import create_app
-from services.gateway.auth import read_token
+from services.gateway.auth import issue_token, read_token
 from services.gateway.dependencies import get_owners
+from services.gateway.security import csrf_token
 from services.kit.settings import DEV_JWT_SECRET, Settings
 
 MENTOR = UUID("0e3f2f0d-2c7e-4b55-8f1e-6f4b1d2c3a22")
@@ -210,7 +212,13 @@ async def test_signing_out_clears_the_cookie_whatever_the_secret(secret: str) ->
     app, _ = gateway_app(secret)
     async with client(app) as http:
         http.cookies.set("session", "some-token", domain="gateway.test")
-        response = await http.post("/sign-out")
+        refused = await http.post("/sign-out")  # no CSRF token: maybe another site's form
+        assert refused.status_code == 403
+        assert "no CSRF token" in refused.text
+        assert "set-cookie" not in refused.headers and "session" in http.cookies
+        response = await http.post(
+            "/sign-out", data={"csrf_token": csrf_token(secret, "some-token")}
+        )
         assert response.status_code == 303
         assert response.headers["location"] == "/signed-out"
         cleared = session_cookie(response)
@@ -223,3 +231,111 @@ async def test_signing_out_clears_the_cookie_whatever_the_secret(secret: str) ->
         assert "You are signed out" in page.text
         assert "Sign out" not in page.text
         assert ("Sign in for development" in page.text) == (secret == DEV_JWT_SECRET)
+
+
+# ---- POST /sign-in: a token issued by the platform, exchanged for the cookie ---------------
+
+PRODUCTION_SECRET = "a-production-secret-of-sufficient-length-0123456789"
+
+
+def platform_token(
+    lifetime: timedelta = timedelta(hours=8), secret: str = PRODUCTION_SECRET
+) -> str:
+    return issue_token(secret, MENTOR, "mentor", datetime.now(UTC) + lifetime)
+
+
+@pytest.mark.parametrize("how", ["form", "bearer"])
+async def test_a_platform_token_is_exchanged_for_the_session_cookie(how: str) -> None:
+    app, owners = gateway_app(PRODUCTION_SECRET)
+    token = platform_token()
+    async with client(app) as http:
+        if how == "form":
+            response = await http.post("/sign-in", data={"token": token, "next": DASHBOARD})
+        else:
+            response = await http.post("/sign-in", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == DASHBOARD
+        cookie = session_cookie(response)
+        flags = attributes(cookie)
+        assert "httponly" in flags and flags["samesite"].lower() == "lax"
+        assert flags["path"] == "/" and "secure" not in flags
+        assert 8 * 3600 - 60 <= int(flags["max-age"]) <= 8 * 3600  # until the token expires
+        assert cookie.split(";", 1)[0] == f"session={token}"
+        page = await http.get(DASHBOARD)
+        assert page.status_code == 200 and "Maria Lima" in page.text
+        assert owners.asked[-1].mentor_id == MENTOR  # type: ignore[attr-defined]
+
+
+async def test_dev_and_platform_sign_in_set_the_same_cookie() -> None:
+    app, _ = gateway_app(DEV_JWT_SECRET)
+    async with client(app, "https") as http:
+        dev = await http.get("/dev/sign-in", params={"role": "mentor", "sub": str(MENTOR)})
+        platform = await http.post(
+            "/sign-in", data={"token": platform_token(timedelta(days=7), DEV_JWT_SECRET)}
+        )
+    dev_flags, platform_flags = (attributes(session_cookie(r)) for r in (dev, platform))
+    assert "secure" in dev_flags and "secure" in platform_flags
+    for flags in (dev_flags, platform_flags):
+        flags.pop("max-age")
+    assert dev_flags == platform_flags
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        {},
+        {"token": "not-a-jwt"},
+        {"token": "__expired__"},
+        {"token": "__forged__"},
+    ],
+    ids=["none", "malformed", "expired", "forged"],
+)
+async def test_a_bad_platform_token_signs_nobody_in(sent: dict[str, str]) -> None:
+    app, _ = gateway_app(PRODUCTION_SECRET)
+    if sent.get("token") == "__expired__":
+        sent = {"token": platform_token(-timedelta(minutes=1))}
+    elif sent.get("token") == "__forged__":
+        sent = {"token": platform_token(secret="someone-elses-secret-of-enough-length")}
+    async with client(app) as http:
+        response = await http.post("/sign-in", data=sent)
+    assert response.status_code == 401
+    assert "That token does not sign you in" in response.text
+    assert 'name="token"' in response.text  # the form again
+    assert "set-cookie" not in response.headers
+
+
+async def test_platform_sign_in_sends_only_to_pages_of_this_site() -> None:
+    app, _ = gateway_app(PRODUCTION_SECRET)
+    async with client(app) as http:
+        response = await http.post(
+            "/sign-in", data={"token": platform_token(), "next": "https://evil.example/"}
+        )
+        assert response.status_code == 400
+        assert "set-cookie" not in response.headers
+        form = await http.get("/sign-in", params={"next": "/dashboard/mentorship/x"})
+        assert form.status_code == 200
+        assert 'action="/sign-in"' in form.text and 'value="/dashboard/mentorship/x"' in form.text
+        refused = await http.get("/sign-in", params={"next": "//evil.example"})
+        assert refused.status_code == 400
+
+
+async def test_the_sign_in_page_offers_token_sign_in_whatever_the_secret() -> None:
+    app, _ = gateway_app(PRODUCTION_SECRET)
+    async with client(app) as http:
+        page = await http.get(DASHBOARD)
+    assert page.status_code == 401
+    assert "/sign-in?next=/dashboard/mentorship/subscribers" in page.text
+
+
+async def test_the_platform_may_post_the_sign_in_form_from_its_own_site() -> None:
+    """The token is the credential, not an ambient cookie: the platform's page hands the
+    user over by posting it here from the platform's origin."""
+    app, _ = gateway_app(PRODUCTION_SECRET)
+    async with client(app) as http:
+        response = await http.post(
+            "/sign-in",
+            data={"token": platform_token()},
+            headers={"Origin": "https://platform.example", "Sec-Fetch-Site": "cross-site"},
+        )
+    assert response.status_code == 303
+    assert session_cookie(response).startswith("session=")

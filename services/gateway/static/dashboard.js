@@ -1,6 +1,13 @@
 // Forms marked data-swap post in the background and replace the target with
 // the server's HTML: the page updates without a reload, and errors (403, 409,
-// 503) arrive as readable HTML too.
+// 503) arrive as readable HTML too. Every post carries the session's CSRF token
+// (from <meta name="csrf-token">) in X-CSRF-Token: the gateway refuses a change
+// made with the session cookie without it, so other sites cannot make one.
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.swap) return;
@@ -9,7 +16,12 @@ document.addEventListener("submit", async (event) => {
   const notice = document.getElementById("notice");
   form.querySelectorAll("button").forEach((b) => (b.disabled = true));
   try {
-    const response = await fetch(form.action, { method: "POST", body, credentials: "same-origin" });
+    const response = await fetch(form.action, {
+      method: "POST",
+      body,
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken() },
+    });
     const html = await response.text();
     const target = document.querySelector(form.dataset.swap);
     if (response.ok && target) {
