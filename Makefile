@@ -28,6 +28,13 @@ test: $(STAMP)
 	$(VENV)/bin/mypy services contracts
 	$(VENV)/bin/pytest -q
 
+# The fault suite alone (`make test` runs it too, as part of tests/): services,
+# its own RabbitMQ node and its own PostgreSQL killed mid-cascade, SMTP failing;
+# prints per scenario the time to converge, emails and dead letters.
+.PHONY: faults
+faults: $(STAMP)
+	$(VENV)/bin/pytest -q -s tests/faults
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
