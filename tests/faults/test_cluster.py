@@ -1,6 +1,7 @@
 """A three-node RabbitMQ cluster loses a node that leads quorum queues, mid-cascade.
 
-The services stay connected to the first node; the killed node leads some of the
+Booking and attendance run as two replicas each. The services stay connected to
+the first node; the killed node leads some of the
 namespace's quorum queues (leaders are spread with `queue_leader_locator =
 balanced`), so those queues elect a new leader from the two replicas left while
 messages flow; the node comes back after OUTAGE_SECONDS. The end state must be
@@ -37,6 +38,8 @@ from tests.support.system import System
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 OUTAGE_SECONDS = 2.0
+# Second replicas: two consumers on each of booking's and attendance's queues.
+REPLICAS = ("booking#2", "attendance#2")
 
 
 @pytest.fixture
@@ -67,6 +70,9 @@ async def clustered(
     system = System(settings, smtp_port=fault_smtp.port, services=SERVICES)
     try:
         await system.start()
+        for replica in REPLICAS:
+            system.start_service(replica)
+        await system.wait_ready()
         cascade = Cascade(settings, system, fault_smtp, cluster.first)
         await cascade.prepare()
         yield cascade

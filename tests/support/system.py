@@ -66,12 +66,14 @@ class System:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start_service(self, name: str, **env: str) -> None:
+        """Start `name` (`booking`, or `booking#2` for a second replica of booking)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         out = (self.logs / f"{name}.log").open("ab")
+        port = self.metrics_ports.setdefault(name, free_port())
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
+            [sys.executable, "-m", f"services.{name.split('#', 1)[0]}"],
             cwd=ROOT,
-            env={**self.env, "METRICS_PORT": str(self.metrics_ports[name]), **env},
+            env={**self.env, "METRICS_PORT": str(port), **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
