@@ -12,10 +12,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -91,9 +89,9 @@ class Messaging:
     ) -> None:
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
-        self.broker.subscriber(queue, self.exchange, description=description, no_reply=no_reply)(
-            func
-        )
+        self.broker.subscriber(
+            queue, self.exchange, description=description, no_reply=no_reply, decoder=_decode
+        )(func)
 
     def documents_publishing(self, *event_types: type[Event]) -> None:
         """Name what this service publishes, so that its AsyncAPI document lists it.
@@ -193,35 +191,29 @@ class Messaging:
             return False
 
 
+class UndecodableBody(Exception):
+    """The body cannot be decoded at all: not UTF-8, not JSON, nested deeper than
+    the interpreter's recursion limit, an integer of more than 4300 digits."""
+
+
+async def _decode(message: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream's own decoding, with whatever it raises named for what it is: the
+    body's fault, which no retry can fix (`JSONDecodeError` is one of many)."""
+    try:
+        return await decode(message)
+    except (ValueError, RecursionError) as error:
+        raise UndecodableBody(f"{type(error).__name__}: {error}") from error
+
+
 def is_poison(error: BaseException) -> bool:
-    """A message that no retry can fix: not JSON, or not the contract's shape.
-
-    Decoding can fail with more than `JSONDecodeError`: a body nested deeper
-    than the interpreter's recursion limit raises `RecursionError`, an integer
-    with more than 4300 digits a plain `ValueError`. Whatever the JSON decoder
-    raises is the body's fault.
-    """
-    if isinstance(error, ValidationError | json.JSONDecodeError | UnicodeDecodeError):
-        return True
-    return isinstance(error, RecursionError | ValueError) and _raised_decoding_json(error)
-
-
-def _raised_decoding_json(error: BaseException) -> bool:
-    frame = error.__traceback__
-    while frame is not None:
-        if Path(frame.tb_frame.f_code.co_filename).parent == _JSON_PACKAGE:
-            return True
-        frame = frame.tb_next
-    return False
-
-
-_JSON_PACKAGE = Path(json.__file__).parent
+    """A message that no retry can fix: not decodable, or not the contract's shape."""
+    return isinstance(error, ValidationError | UndecodableBody)
 
 
 def describe(error: BaseException) -> str:
     if isinstance(error, ValidationError):
         return f"invalid message: {describe_validation_error(error, skip_model=True)}"
-    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError) or is_poison(error):
+    if isinstance(error, UndecodableBody):
         return f"body is not JSON: {error}"
     return f"{type(error).__name__}: {error}"
 
