@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -13,6 +14,7 @@ from tests.conftest import derived
 from tests.support.outbound import OutboundRecorder
 from tests.support.smtp import RecordingSMTPServer
 from tests.support.system import System
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +59,31 @@ async def system(
     )
     try:
         await system.start()
+        await _first_tick_swept(system)
         yield system
     finally:
         system.stop()
+
+
+async def _first_tick_swept(system: System) -> None:
+    """Until booking has handled the scheduler's start-up tick.
+
+    The scheduler ticks as it starts, possibly before booking's queue is bound;
+    its outbox then retries with backoff, and the tick could land seconds later,
+    in the middle of a test whose past sessions it would sweep with its own
+    `tick_at`. Tests send their own ticks; this one is out of the way first.
+    """
+    url = f"http://127.0.0.1:{system.metrics_ports['booking']}/metrics"
+    handled = re.compile(
+        r'mentorship_messages_handled_total\{[^}]*routing_key="sweep\.tick"[^}]*\} [1-9]'
+    )
+
+    async def metrics() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(url)).text
+
+    text = await eventually(metrics, lambda text: handled.search(text) is not None, within=30)
+    assert handled.search(text), "booking never handled the scheduler's start-up tick"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
