@@ -28,7 +28,7 @@ from contracts.rpc import (
 )
 from services.attendance import handlers
 from services.attendance.domain import Policy
-from services.kit.runtime import Answers, Consumes, ServiceRuntime
+from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,10 +46,10 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Consumes(SubscriptionActivated, handlers.add_subscription),
             Consumes(SubscriptionRenewed, handlers.renew_subscription),
             Consumes(SubscriptionEnded, handlers.end_subscription),
-            Consumes(BookingsScheduled, handlers.add_bookings),
-            Consumes(BookingsCancelled, handlers.cancel_bookings),
-            Consumes(SessionJoined, handlers.record_join),
-            Consumes(BookingUnattended, handlers.record_absence),
+            ConsumesBatches(BookingsScheduled, handlers.add_bookings),
+            ConsumesBatches(BookingsCancelled, handlers.cancel_bookings),
+            ConsumesBatches(SessionJoined, handlers.record_joins),
+            ConsumesBatches(BookingUnattended, handlers.record_absences),
         ],
         answers=[
             Answers(ListSubscribers, handlers.list_subscribers),

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 from contracts import (
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
+    Event,
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
@@ -31,6 +34,8 @@ from services.kit import inbox, outbox
 from services.kit.database import Tx
 from services.kit.errors import SubscriptionNotKnownYet
 
+F = TypeVar("F")
+
 
 async def _known(tx: Tx, subscription_id: UUID) -> Record:
     """The subscription's record, locked; retried until its activation has been handled
@@ -45,6 +50,27 @@ async def _carry_out(tx: Tx, before: Record, change: Change) -> str:
     await store.save_record(tx, before, change.record)
     await outbox.add(tx, change.events)
     return change.outcome
+
+
+async def _decide_each(
+    tx: Tx, facts: Sequence[tuple[UUID, F]], decide: Callable[[Record, F], Change]
+) -> list[str]:
+    """Apply facts (each with its subscription) in order, as one by one would: each
+    record loaded and locked once, decided on in memory, saved and announced set-based."""
+    records = await store.load_records(tx, (subscription_id for subscription_id, _ in facts))
+    before = dict(records)
+    events: list[Event] = []
+    outcomes = []
+    for subscription_id, fact in facts:
+        if subscription_id not in records:  # its batch is split; this fact is retried alone
+            raise SubscriptionNotKnownYet(str(subscription_id))
+        change = decide(records[subscription_id], fact)
+        records[subscription_id] = change.record
+        events += change.events
+        outcomes.append(change.outcome)
+    await store.save_records(tx, [(before[i], r) for i, r in records.items() if r != before[i]])
+    await outbox.add(tx, events)
+    return outcomes
 
 
 # --- the schedule and subscriptions --------------------------------------------------
@@ -67,33 +93,35 @@ async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> st
 
 # The schedule copy decides nothing: it may arrive before the activation, and is kept
 # set-based. A cancellation waits for the lock, so a decision never sees half of it.
-async def add_bookings(tx: Tx, msg: BookingsScheduled, policy: Policy) -> str:
-    added = await store.add_bookings(tx, msg.subscription_id, msg.mentee_id, msg.bookings)
-    return f"{added} bookings added to the schedule"
+async def add_bookings(tx: Tx, msgs: Sequence[BookingsScheduled], policy: Policy) -> list[str]:
+    added = [await store.add_bookings(tx, m.subscription_id, m.mentee_id, m.bookings) for m in msgs]
+    return [f"{n} bookings added to the schedule" for n in added]
 
 
-async def cancel_bookings(tx: Tx, msg: BookingsCancelled, policy: Policy) -> str:
-    await store.lock_subscription(tx, msg.subscription_id)
-    cancelled = await store.cancel_bookings(tx, msg.booking_ids)
-    return f"{cancelled} bookings cancelled ({msg.reason})"
+async def cancel_bookings(tx: Tx, msgs: Sequence[BookingsCancelled], policy: Policy) -> list[str]:
+    await store.lock_subscriptions(tx, (m.subscription_id for m in msgs))
+    cancelled = await store.cancel_bookings(tx, [b for m in msgs for b in m.booking_ids])
+    return [f"{len(cancelled & set(m.booking_ids))} bookings cancelled ({m.reason})" for m in msgs]
 
 
 # --- marks and the absence policy ----------------------------------------------------
 
 
-async def record_join(tx: Tx, msg: SessionJoined, policy: Policy) -> str:
+async def record_joins(tx: Tx, msgs: Sequence[SessionJoined], policy: Policy) -> list[str]:
     """A join inside the booking's window marks the mentee present."""
-    subscription_id = await store.subscription_of_booking(tx, msg.booking_id)
-    if subscription_id is None:
-        return "not marked: unknown booking"
-    record = await _known(tx, subscription_id)  # the booking is read again under the lock
-    return await _carry_out(tx, record, record.record_join(msg, policy))
+    owners = await store.subscriptions_of_bookings(tx, (m.booking_id for m in msgs))
+    known = [(owners[m.booking_id], m) for m in msgs if m.booking_id in owners]
+    # Each booking is read again under its subscription's lock, with the record.
+    decided = iter(await _decide_each(tx, known, lambda r, m: r.record_join(m, policy)))
+    return [
+        next(decided) if m.booking_id in owners else "not marked: unknown booking" for m in msgs
+    ]
 
 
-async def record_absence(tx: Tx, msg: BookingUnattended, policy: Policy) -> str:
+async def record_absences(tx: Tx, msgs: Sequence[BookingUnattended], policy: Policy) -> list[str]:
     """The sweep found no attendance: unless attendance holds a mark, record an absence."""
-    record = await _known(tx, msg.subscription_id)
-    return await _carry_out(tx, record, record.record_absence(msg, policy))
+    facts = [(m.subscription_id, m) for m in msgs]
+    return await _decide_each(tx, facts, lambda r, m: r.record_absence(m, policy))
 
 
 # --- the mentor's reads and commands -------------------------------------------------

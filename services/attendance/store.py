@@ -3,7 +3,7 @@ loaded and saved as a `Record`, and the read models of the mentor's reads."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from uuid import UUID
@@ -19,14 +19,12 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    cast,
-    column,
     false,
     func,
     select,
+    text,
     true,
     update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.dialects.postgresql import insert
@@ -89,8 +87,6 @@ _STATE = [
     "consecutive_absences",
 ]
 _RECORD_COLUMNS = [subscriptions.c[f.name] for f in fields(Record) if f.name in subscriptions.c]
-# What a decision may change of a session (Session's fields, `revision` as mark_revision).
-_MARKS = ["cancelled", "attended", "marked_by", "marked_at", "mark_revision"]
 _SESSION_COLUMNS = [
     bookings.c.booking_id,
     bookings.c.starts_at,
@@ -133,19 +129,41 @@ async def lock_subscription(tx: Tx, subscription_id: UUID) -> None:
 
 
 async def load_record(tx: Tx, subscription_id: UUID) -> Record | None:
-    """The subscription's attendance, its row locked until the transaction ends, so
-    that decisions about one subscription are taken one at a time (two consumers of
-    a queue can run side by side). The sessions are read once the lock is held: they
-    hold every mark committed before."""
+    """The subscription's attendance, its row locked until the transaction ends (see
+    `load_records`)."""
+    return (await load_records(tx, [subscription_id])).get(subscription_id)
+
+
+async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, Record]:
+    """The attendance of each known subscription, in two statements. Their rows are
+    locked, in id order, until the transaction ends, so that decisions about one
+    subscription are taken one at a time (consumers of several queues, and replicas,
+    run side by side). The sessions are read once the locks are held: they hold
+    every mark committed before."""
+    ids = sorted(set(subscription_ids))
+    rows = (
+        await tx.execute(
+            select(*_RECORD_COLUMNS)
+            .where(subscriptions.c.subscription_id.in_(ids))
+            .order_by(subscriptions.c.subscription_id)
+            .with_for_update()
+        )
+    ).all()
+    if not rows:
+        return {}
+    sessions: dict[UUID, list[Session]] = {row.subscription_id: [] for row in rows}
     result = await tx.execute(
-        select(*_RECORD_COLUMNS)
-        .where(subscriptions.c.subscription_id == subscription_id)
-        .with_for_update()
+        select(bookings.c.subscription_id, *_SESSION_COLUMNS)
+        .where(bookings.c.subscription_id.in_(list(sessions)))
+        .order_by(bookings.c.subscription_id, bookings.c.starts_at, bookings.c.booking_id)
     )
-    row = result.first()
-    if row is None:
-        return None
-    return Record(**row._mapping, sessions=await sessions_of(tx, subscription_id))
+    for r in result:
+        values_ = dict(r._mapping)
+        sessions[values_.pop("subscription_id")].append(Session(**values_))
+    return {
+        row.subscription_id: Record(**row._mapping, sessions=tuple(sessions[row.subscription_id]))
+        for row in rows
+    }
 
 
 async def sessions_of(tx: Tx, subscription_id: UUID) -> tuple[Session, ...]:
@@ -169,84 +187,165 @@ async def subscription_of_booking(tx: Tx, booking_id: UUID) -> UUID | None:
 
 
 async def save_record(tx: Tx, before: Record, after: Record) -> None:
-    """Write what a change changed: the state, when it differs, and the sessions that
-    differ, one statement each (a session new to the schedule copy is added first)."""
-    state = {name: getattr(after, name) for name in _STATE}
-    if state != {name: getattr(before, name) for name in _STATE}:
+    await save_records(tx, [(before, after)])
+
+
+async def save_records(tx: Tx, changes: Sequence[tuple[Record, Record]]) -> None:
+    """Write what changes changed, one statement per kind for all records: the states
+    that differ, the sessions new to the schedule copy, then the marks that differ."""
+    states = [after for before, after in changes if _state(after) != _state(before)]
+    await _save_states(tx, states)
+    added: list[dict[str, object]] = []
+    marked: list[Session] = []
+    for before, after in changes:
+        known = {s.booking_id: s for s in before.sessions}
+        added += [
+            _booking_row(
+                after.subscription_id, after.mentee_id, s.booking_id, s.starts_at, s.ends_at
+            )
+            for s in after.sessions
+            if s.booking_id not in known
+        ]
+        marked += [s for s in after.sessions if known.get(s.booking_id) != s]
+    await _insert_bookings(tx, added)
+    await _save_marks(tx, marked)
+
+
+def _state(record: Record) -> dict[str, object]:
+    return {name: getattr(record, name) for name in _STATE}
+
+
+# Set-based writes take arrays (one per column) rather than a VALUES row per record:
+# one cached, prepared statement whatever the number of rows.
+_SAVE_STATES = text(
+    """
+    UPDATE subscriptions AS s
+    SET cycle_starts_at = v.cycle_starts_at, cycle_ends_at = v.cycle_ends_at,
+        ended = v.ended, is_reprobated = v.is_reprobated, reprobated_at = v.reprobated_at,
+        reactivated_at = v.reactivated_at, warned_for = v.warned_for,
+        consecutive_absences = v.consecutive_absences
+    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:cycle_starts_at AS timestamptz[]),
+                CAST(:cycle_ends_at AS timestamptz[]), CAST(:ended AS boolean[]),
+                CAST(:is_reprobated AS boolean[]), CAST(:reprobated_at AS timestamptz[]),
+                CAST(:reactivated_at AS timestamptz[]), CAST(:warned_for AS text[]),
+                CAST(:consecutive_absences AS integer[]))
+        AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
+             reprobated_at, reactivated_at, warned_for, consecutive_absences)
+    WHERE s.subscription_id = v.subscription_id
+    """
+)
+_SAVE_MARKS = text(
+    """
+    UPDATE bookings AS b
+    SET cancelled = m.cancelled, attended = m.attended, marked_by = m.marked_by,
+        marked_at = m.marked_at, mark_revision = m.mark_revision
+    FROM unnest(CAST(:booking_id AS uuid[]), CAST(:cancelled AS boolean[]),
+                CAST(:attended AS boolean[]), CAST(:marked_by AS text[]),
+                CAST(:marked_at AS timestamptz[]), CAST(:mark_revision AS integer[]))
+        AS m(booking_id, cancelled, attended, marked_by, marked_at, mark_revision)
+    WHERE b.booking_id = m.booking_id
+    """
+)
+_INSERT_BOOKINGS = text(
+    """
+    INSERT INTO bookings (booking_id, subscription_id, mentee_id, starts_at, ends_at)
+    SELECT * FROM unnest(CAST(:booking_id AS uuid[]), CAST(:subscription_id AS uuid[]),
+                         CAST(:mentee_id AS uuid[]), CAST(:starts_at AS timestamptz[]),
+                         CAST(:ends_at AS timestamptz[]))
+    ON CONFLICT DO NOTHING
+    RETURNING booking_id
+    """
+)
+
+
+def _columns(rows: Sequence[dict[str, object]]) -> dict[str, list[object]]:
+    """Rows as one list per column: the parameters of an unnest."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+async def _save_states(tx: Tx, records: Sequence[Record]) -> None:
+    """The streak state of `records`, in one statement."""
+    if records:
+        names = ("subscription_id", *_STATE)
         await tx.execute(
-            update(subscriptions)
-            .where(subscriptions.c.subscription_id == after.subscription_id)
-            .values(**state)
+            _SAVE_STATES, _columns([{n: getattr(r, n) for n in names} for r in records])
         )
-    known = {s.booking_id: s for s in before.sessions}
-    added = [s for s in after.sessions if s.booking_id not in known]
-    await add_bookings(
-        tx,
-        after.subscription_id,
-        after.mentee_id,
-        [
-            BookingRef(booking_id=s.booking_id, starts_at=s.starts_at, ends_at=s.ends_at)
-            for s in added
-        ],
-    )
-    await _save_marks(tx, [s for s in after.sessions if known.get(s.booking_id) != s])
 
 
 async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
-    """The marks (and cancellation) of `sessions`, in one UPDATE … FROM (VALUES …)."""
-    if not sessions:
-        return
-    marks = values(
-        *(column(name, bookings.c[name].type) for name in ("booking_id", *_MARKS)),
-        name="marks",
-    ).data(  # each row in the order of ("booking_id", *_MARKS)
-        [
-            (s.booking_id, s.cancelled, s.attended, s.marked_by, s.marked_at, s.revision)
+    """The marks (and cancellation) of `sessions`, in one statement."""
+    if sessions:
+        rows: list[dict[str, object]] = [
+            {
+                "booking_id": s.booking_id,
+                "cancelled": s.cancelled,
+                "attended": s.attended,
+                "marked_by": s.marked_by,
+                "marked_at": s.marked_at,
+                "mark_revision": s.revision,
+            }
             for s in sessions
         ]
-    )
-    await tx.execute(
-        update(bookings)
-        .where(bookings.c.booking_id == marks.c.booking_id)
-        # Cast: a VALUES column that holds only NULLs is text to PostgreSQL.
-        .values({name: cast(marks.c[name], bookings.c[name].type) for name in _MARKS})
-    )
+        await tx.execute(_SAVE_MARKS, _columns(rows))
 
 
 async def add_bookings(
     tx: Tx, subscription_id: UUID, mentee_id: UUID, refs: Sequence[BookingRef]
 ) -> int:
     """Add bookings to the schedule copy, in one statement; those known stay as they are."""
-    if not refs:
+    rows = [
+        _booking_row(subscription_id, mentee_id, r.booking_id, r.starts_at, r.ends_at) for r in refs
+    ]
+    return await _insert_bookings(tx, rows)
+
+
+def _booking_row(
+    subscription_id: UUID, mentee_id: UUID, booking_id: UUID, starts_at: datetime, ends_at: datetime
+) -> dict[str, object]:
+    return {
+        "booking_id": booking_id,
+        "subscription_id": subscription_id,
+        "mentee_id": mentee_id,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+    }
+
+
+async def _insert_bookings(tx: Tx, rows: Sequence[dict[str, object]]) -> int:
+    if not rows:
         return 0
+    return len((await tx.execute(_INSERT_BOOKINGS, _columns(rows))).all())
+
+
+async def subscriptions_of_bookings(tx: Tx, booking_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+    """Whose each known booking is (read without a lock, as `subscription_of_booking`)."""
     result = await tx.execute(
-        insert(bookings)
-        .values(
-            [
-                {
-                    "booking_id": r.booking_id,
-                    "subscription_id": subscription_id,
-                    "mentee_id": mentee_id,
-                    "starts_at": r.starts_at,
-                    "ends_at": r.ends_at,
-                }
-                for r in refs
-            ]
+        select(bookings.c.booking_id, bookings.c.subscription_id).where(
+            bookings.c.booking_id.in_(set(booking_ids))
         )
-        .on_conflict_do_nothing()
-        .returning(bookings.c.booking_id)
     )
-    return len(result.all())
+    return {r.booking_id: r.subscription_id for r in result}
 
 
-async def cancel_bookings(tx: Tx, booking_ids: Sequence[UUID]) -> int:
+async def lock_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> None:
+    """`lock_subscription` for many, in id order."""
+    await tx.execute(
+        select(subscriptions.c.subscription_id)
+        .where(subscriptions.c.subscription_id.in_(sorted(set(subscription_ids))))
+        .order_by(subscriptions.c.subscription_id)
+        .with_for_update()
+    )
+
+
+async def cancel_bookings(tx: Tx, booking_ids: Sequence[UUID]) -> set[UUID]:
+    """Cancel the bookings not cancelled yet; returns those."""
     result = await tx.execute(
         update(bookings)
         .where(bookings.c.booking_id.in_(booking_ids), bookings.c.cancelled.is_(False))
         .values(cancelled=True)
         .returning(bookings.c.booking_id)
     )
-    return len(result.all())
+    return set(result.scalars())
 
 
 # --- the mentor's reads --------------------------------------------------------------

@@ -22,7 +22,7 @@ from contracts import (
 from contracts.rpc import FindBooking, ListMenteeBookings
 from services.booking import handlers
 from services.booking.domain import Policy
-from services.kit.runtime import Answers, Consumes, ServiceRuntime
+from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,12 +34,12 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
     runtime.register(
         consumes=[
             Consumes(SubscriptionActivated, handlers.activate_subscription),
-            Consumes(SubscriptionRenewed, handlers.renew_subscription),
-            Consumes(SubscriptionEnded, handlers.end_subscription),
+            ConsumesBatches(SubscriptionRenewed, handlers.renew_subscriptions),
+            ConsumesBatches(SubscriptionEnded, handlers.end_subscriptions),
             Consumes(AttendanceMarked, handlers.record_attendance),
             Consumes(SweepTick, handlers.sweep),
-            Consumes(MenteeReprobated, handlers.cancel_for_reprobation),
-            Consumes(MenteeReactivated, handlers.regenerate_bookings),
+            ConsumesBatches(MenteeReprobated, handlers.cancel_for_reprobations),
+            ConsumesBatches(MenteeReactivated, handlers.regenerate_bookings),
         ],
         answers=[
             Answers(ListMenteeBookings, handlers.list_mentee_bookings),

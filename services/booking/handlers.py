@@ -3,10 +3,13 @@ outbox, outcome."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 from uuid import UUID
 
 from contracts import (
     AttendanceMarked,
+    Event,
     MenteeReactivated,
     MenteeReprobated,
     SubscriptionActivated,
@@ -29,6 +32,9 @@ from services.kit.errors import SubscriptionNotKnownYet
 
 SWEEP_BATCH = 5000
 
+# The lifecycle facts about one subscription that booking decides on.
+L = TypeVar("L", SubscriptionRenewed, SubscriptionEnded, MenteeReprobated, MenteeReactivated)
+
 
 async def activate_subscription(tx: Tx, msg: SubscriptionActivated, policy: Policy) -> str:
     """Store the subscription and book every slot occurrence of its cycle."""
@@ -38,41 +44,74 @@ async def activate_subscription(tx: Tx, msg: SubscriptionActivated, policy: Poli
     return await _book_and_cancel(tx, change)
 
 
-async def renew_subscription(tx: Tx, msg: SubscriptionRenewed, policy: Policy) -> str:
+async def renew_subscriptions(
+    tx: Tx, msgs: Sequence[SubscriptionRenewed], policy: Policy
+) -> list[str]:
     """Open the new cycle; book it unless the mentee is reprobated."""
-    subscription = await _locked(tx, msg.subscription_id)
-    return await _carry_out(tx, subscription.renew(msg))
+    return await _decide_each(tx, msgs, lambda s, m: s.renew(m))
 
 
-async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> str:
+async def end_subscriptions(tx: Tx, msgs: Sequence[SubscriptionEnded], policy: Policy) -> list[str]:
     """Cancel every future booking; later renewals are ignored."""
-    subscription = await _locked(tx, msg.subscription_id)
-    return await _carry_out(tx, subscription.end(msg))
+    return await _decide_each(tx, msgs, lambda s, m: s.end(m))
 
 
-async def cancel_for_reprobation(tx: Tx, msg: MenteeReprobated, policy: Policy) -> str:
+async def cancel_for_reprobations(
+    tx: Tx, msgs: Sequence[MenteeReprobated], policy: Policy
+) -> list[str]:
     """Cancel the rest of the cycle. The paid subscription itself is never touched."""
-    subscription = await _locked(tx, msg.subscription_id)
-    return await _carry_out(tx, subscription.reprobate(msg))
+    return await _decide_each(tx, msgs, lambda s, m: s.reprobate(m))
 
 
-async def regenerate_bookings(tx: Tx, msg: MenteeReactivated, policy: Policy) -> str:
+async def regenerate_bookings(
+    tx: Tx, msgs: Sequence[MenteeReactivated], policy: Policy
+) -> list[str]:
     """Book every slot occurrence after the reactivation up to the cycle's end."""
-    subscription = await _locked(tx, msg.subscription_id)
-    return await _carry_out(tx, subscription.reactivate(msg))
+    return await _decide_each(tx, msgs, lambda s, m: s.reactivate(m))
 
 
-async def _locked(tx: Tx, subscription_id: UUID) -> Subscription:
-    subscription = await store.load_subscription(tx, subscription_id)
-    if subscription is None:
-        # The activation travels on another queue: retried until it has been handled.
+async def _decide_each(
+    tx: Tx, msgs: Sequence[L], decide: Callable[[Subscription, L], Change]
+) -> list[str]:
+    """Apply lifecycle facts as one by one would, in rounds in which each subscription
+    has one fact (its first, then its second…): each round loads and locks its
+    subscriptions once, and books, cancels and writes its events set-based."""
+    outcomes: dict[int, str] = {}
+    for facts in _rounds(msgs):
+        loaded = await store.load_subscriptions(tx, (m.subscription_id for _, m in facts))
+        changes = {i: decide(_known(loaded, m.subscription_id), m) for i, m in facts}
+        await store.save_subscriptions(tx, [c.subscription for c in changes.values()])
+        planned = [(c.subscription.subscription_id, c.to_book) for c in changes.values()]
+        booked = await store.add_bookings_of(tx, planned)
+        cancels = [(c.subscription.subscription_id, c.cancel) for c in changes.values()]
+        cancelled = await store.cancel_bookings_of(tx, cancels)
+        events: list[Event] = []
+        for i, c in changes.items():
+            sid = c.subscription.subscription_id
+            events += c.events(booked[sid], cancelled[sid])
+            outcomes[i] = c.outcome(len(booked[sid]), len(cancelled[sid]))
+        await outbox.add(tx, events)
+    return [outcomes[i] for i in range(len(msgs))]
+
+
+def _rounds(msgs: Sequence[L]) -> list[list[tuple[int, L]]]:
+    """The facts (with their position) split so that a subscription appears once per round."""
+    rounds: list[list[tuple[int, L]]] = []
+    seen: dict[UUID, int] = {}
+    for i, msg in enumerate(msgs):
+        k = seen[msg.subscription_id] = seen.get(msg.subscription_id, -1) + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append((i, msg))
+    return rounds
+
+
+def _known(loaded: dict[UUID, Subscription], subscription_id: UUID) -> Subscription:
+    if subscription_id not in loaded:
+        # The activation travels on another queue: retried until it has been handled
+        # (its batch is split, so that this fact alone waits).
         raise SubscriptionNotKnownYet(str(subscription_id))
-    return subscription
-
-
-async def _carry_out(tx: Tx, change: Change) -> str:
-    await store.save_subscription(tx, change.subscription)
-    return await _book_and_cancel(tx, change)
+    return loaded[subscription_id]
 
 
 async def _book_and_cancel(tx: Tx, change: Change) -> str:

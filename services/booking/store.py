@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from uuid import UUID
@@ -293,3 +293,119 @@ async def find_booking(tx: Tx, booking_id: UUID) -> OwnedBooking | None:
     )
     row = result.first()
     return None if row is None else OwnedBooking(**row._mapping)
+
+
+# --- many subscriptions at once (batches) --------------------------------------------
+# Arrays (one per column) rather than a VALUES row each: one cached, prepared
+# statement whatever the number of rows. Each subscription appears once per call.
+
+
+async def load_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, Subscription]:
+    """`load_subscription` for many, in one statement, locked in id order."""
+    rows = await tx.execute(
+        select(*_SUBSCRIPTION_COLUMNS)
+        .where(subscriptions.c.subscription_id.in_(sorted(set(subscription_ids))))
+        .order_by(subscriptions.c.subscription_id)
+        .with_for_update()
+    )
+    return {
+        row.subscription_id: Subscription(**{**row._mapping, "slot": Slot.model_validate(row.slot)})
+        for row in rows
+    }
+
+
+_SAVE_SUBSCRIPTIONS = text(
+    """
+    UPDATE subscriptions AS s
+    SET cycle_starts_at = v.cycle_starts_at, cycle_ends_at = v.cycle_ends_at,
+        status = v.status, reprobated_at = v.reprobated_at, ended_at = v.ended_at
+    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:cycle_starts_at AS timestamptz[]),
+                CAST(:cycle_ends_at AS timestamptz[]), CAST(:status AS text[]),
+                CAST(:reprobated_at AS timestamptz[]), CAST(:ended_at AS timestamptz[]))
+        AS v(subscription_id, cycle_starts_at, cycle_ends_at, status, reprobated_at, ended_at)
+    WHERE s.subscription_id = v.subscription_id
+    """
+)
+
+
+async def save_subscriptions(tx: Tx, changed: Sequence[Subscription]) -> None:
+    """`save_subscription` for many, in one statement."""
+    if changed:
+        await tx.execute(
+            _SAVE_SUBSCRIPTIONS,
+            {
+                "subscription_id": [s.subscription_id for s in changed],
+                "cycle_starts_at": [s.cycle_starts_at for s in changed],
+                "cycle_ends_at": [s.cycle_ends_at for s in changed],
+                "status": [s.status for s in changed],
+                "reprobated_at": [s.reprobated_at for s in changed],
+                "ended_at": [s.ended_at for s in changed],
+            },
+        )
+
+
+_ADD_BOOKINGS = text(
+    """
+    INSERT INTO bookings (booking_id, subscription_id, starts_at, ends_at)
+    SELECT * FROM unnest(CAST(:booking_id AS uuid[]), CAST(:subscription_id AS uuid[]),
+                         CAST(:starts_at AS timestamptz[]), CAST(:ends_at AS timestamptz[]))
+    ON CONFLICT DO NOTHING
+    RETURNING subscription_id, booking_id, starts_at, ends_at
+    """
+)
+
+
+async def add_bookings_of(
+    tx: Tx, planned: Sequence[tuple[UUID, Sequence[PlannedBooking]]]
+) -> dict[UUID, list[PlannedBooking]]:
+    """`add_bookings` for many subscriptions, in one statement; the inserted ones of each."""
+    rows = [(sid, b) for sid, bs in planned for b in bs]
+    inserted: dict[UUID, list[PlannedBooking]] = {sid: [] for sid, _ in planned}
+    if not rows:
+        return inserted
+    result = await tx.execute(
+        _ADD_BOOKINGS,
+        {
+            "booking_id": [b.booking_id for _, b in rows],
+            "subscription_id": [sid for sid, _ in rows],
+            "starts_at": [b.starts_at for _, b in rows],
+            "ends_at": [b.ends_at for _, b in rows],
+        },
+    )
+    for r in result:
+        inserted[r.subscription_id].append(PlannedBooking(r.booking_id, r.starts_at, r.ends_at))
+    return {sid: sorted(bs, key=lambda b: b.starts_at) for sid, bs in inserted.items()}
+
+
+_CANCEL_BOOKINGS = text(
+    """
+    UPDATE bookings AS b
+    SET status = 'cancelled', cancelled_reason = c.reason
+    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:after AS timestamptz[]),
+                CAST(:reason AS text[])) AS c(subscription_id, after, reason)
+    WHERE b.subscription_id = c.subscription_id AND b.starts_at > c.after
+      AND b.status = 'scheduled'
+    RETURNING b.subscription_id, b.booking_id, b.starts_at
+    """
+)
+
+
+async def cancel_bookings_of(
+    tx: Tx, cancellations: Sequence[tuple[UUID, Cancellation | None]]
+) -> dict[UUID, list[UUID]]:
+    """`cancel_bookings` for many subscriptions, in one statement; the cancelled ids of
+    each, in start order."""
+    cancelled: dict[UUID, list[tuple[datetime, UUID]]] = {sid: [] for sid, _ in cancellations}
+    given = [(sid, c) for sid, c in cancellations if c is not None]
+    if given:
+        result = await tx.execute(
+            _CANCEL_BOOKINGS,
+            {
+                "subscription_id": [sid for sid, _ in given],
+                "after": [c.after for _, c in given],
+                "reason": [c.reason for _, c in given],
+            },
+        )
+        for r in result:
+            cancelled[r.subscription_id].append((r.starts_at, r.booking_id))
+    return {sid: [b for _, b in sorted(found)] for sid, found in cancelled.items()}

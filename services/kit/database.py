@@ -34,7 +34,10 @@ class Database:
             settings.database_url(service),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip per transaction): a connection the
+            # server dropped fails its transaction, which is retried like any failure,
+            # and the pool replaces it.
+            pool_pre_ping=False,
         )
 
     @asynccontextmanager

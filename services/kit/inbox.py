@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.dialects.postgresql import insert
 
 from services.kit.database import Tx
@@ -26,3 +27,24 @@ async def claim(tx: Tx, consumer: str, event_id: UUID) -> bool:
         .returning(INBOX.c.event_id)
     )
     return result.first() is not None
+
+
+_CLAIM_MANY = text(
+    """
+    INSERT INTO inbox (consumer, event_id)
+    SELECT :consumer, unnest(CAST(:event_ids AS uuid[]))
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+    """
+)
+
+
+async def claim_many(tx: Tx, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+    """Record that `consumer` handles each of `event_ids`, in one statement; returns
+    those it had not handled before (an id twice in the list is claimed once)."""
+    if not event_ids:
+        return set()
+    result = await tx.execute(
+        _CLAIM_MANY, {"consumer": consumer, "event_ids": list(dict.fromkeys(event_ids))}
+    )
+    return set(result.scalars())

@@ -21,9 +21,15 @@ MESSAGES_DEAD_LETTERED = Counter(
 )
 HANDLER_SECONDS = Histogram(
     "mentorship_handler_seconds",
-    "Time to handle one message, transaction included.",
+    "Time to apply one batch of messages (often one message), transaction included.",
     ["service", "routing_key"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "mentorship_batch_messages",
+    "Messages per applied batch, by routing key.",
+    ["service", "routing_key"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 200, 500),
 )
 OUTBOX_BACKLOG = Gauge("mentorship_outbox_backlog", "Outbox rows not published yet.", ["service"])
 OUTBOX_OLDEST_AGE = Gauge(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from faststream import FastStream
 from faststream.rabbit.annotations import RabbitMessage
@@ -23,6 +25,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from contracts import Event
 from contracts.rpc import Reply, Request
 from services.kit import health, inbox, metrics, outbox
+from services.kit.batching import Batcher
 from services.kit.database import Database, Tx
 from services.kit.logs import configure_logging, get_logger
 from services.kit.messaging import Messaging
@@ -33,16 +36,40 @@ E = TypeVar("E", bound=Event)
 Q = TypeVar("Q", bound=Request)
 N = TypeVar("N")  # what a service's handlers need besides the transaction (policy, templates…)
 
+BatchHandler = Callable[[Tx, Sequence[E], N], Awaitable[Sequence[str]]]
+
 log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class Consumes(Generic[E, N]):
     """`handler` applies one `message` in a transaction and returns a short outcome
-    for the log ("marked present", "outside the window")."""
+    for the log ("marked present", "outside the window"). The messages of a batch
+    are applied one after the other in the batch's one transaction."""
 
     message: type[E]
     handler: Callable[[Tx, E, N], Awaitable[str | None]]
+
+    def for_batches(self) -> BatchHandler[E, N]:
+        handler = self.handler
+
+        async def one_by_one(tx: Tx, msgs: Sequence[E], needs: N) -> list[str]:
+            return [await handler(tx, msg, needs) or "handled" for msg in msgs]
+
+        return one_by_one
+
+
+@dataclass(frozen=True)
+class ConsumesBatches(Generic[E, N]):
+    """`handler` applies a batch of `message`s (new ones, in delivery order) in one
+    transaction, set-based, and returns one outcome per message. Applying a batch
+    must leave what applying its messages one by one, in that order, would."""
+
+    message: type[E]
+    handler: BatchHandler[E, N]
+
+    def for_batches(self) -> BatchHandler[E, N]:
+        return self.handler
 
 
 @dataclass(frozen=True)
@@ -81,7 +108,7 @@ class ServiceRuntime(Generic[N]):
     def register(
         self,
         *,
-        consumes: Sequence[Consumes[Any, N]] = (),
+        consumes: Sequence[Consumes[Any, N] | ConsumesBatches[Any, N]] = (),
         answers: Sequence[Answers[Any, N]] = (),
         publishes: Sequence[type[Event]] = (),
     ) -> None:
@@ -92,25 +119,30 @@ class ServiceRuntime(Generic[N]):
             self._answer(answer)
         self.messaging.documents_publishing(*publishes)
 
-    def _consume(self, consumer: Consumes[Any, N]) -> None:
-        """Run the handler once per event_id (inbox), in the transaction of its effect."""
+    def _consume(self, consumer: Consumes[Any, N] | ConsumesBatches[Any, N]) -> None:
+        """Apply each event_id once (inbox), in batches, each in the transaction of its effect."""
         routing_key = consumer.message.routing_key
         inbox_name = f"{self.name}:{routing_key}"
-        handler = consumer.handler
+        handler = consumer.for_batches()
 
-        async def consume(msg: Any) -> None:
+        async def apply(msgs: Sequence[Any]) -> None:
             with metrics.HANDLER_SECONDS.labels(self.name, routing_key).time():
                 async with self.db.transaction() as tx:
-                    if await inbox.claim(tx, inbox_name, msg.event_id):
-                        outcome = await handler(tx, msg, self.needs) or "handled"
-                        kind = "handled"
-                    else:
-                        outcome = kind = "duplicate"
-            metrics.MESSAGES_HANDLED.labels(self.name, routing_key, kind).inc()
-            log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
+                    fresh = await inbox.claim_many(tx, inbox_name, [m.event_id for m in msgs])
+                    # In subscription order, so that batches of different queues lock
+                    # subscriptions in one order (the sort is stable: per subscription,
+                    # delivery order is kept).
+                    new = _in_lock_order(_first_of_each(msgs, fresh))
+                    outcomes = list(await handler(tx, new, self.needs)) if new else []
+            _report(self.name, routing_key, msgs, new, outcomes)
+
+        batcher = Batcher(apply, max_size=self.settings.batch_size)
+
+        async def consume(msg: Any) -> None:
+            await batcher.submit(msg)
 
         subscriber = _subscriber(consume, f"on_{routing_key}", msg=consumer.message)
-        self.messaging.subscribe(routing_key, subscriber, description=handler.__doc__)
+        self.messaging.subscribe(routing_key, subscriber, description=consumer.handler.__doc__)
 
     def _answer(self, answer: Answers[Any, N]) -> None:
         routing_key = answer.request.routing_key
@@ -216,6 +248,47 @@ def _subscriber(
     )
     func.__name__ = name.replace(".", "_")
     return func
+
+
+def _first_of_each(msgs: Sequence[Any], fresh: set[UUID]) -> list[Any]:
+    """The messages claimed now, each event_id once (a republished event may come twice)."""
+    new = []
+    for msg in msgs:
+        if msg.event_id in fresh:
+            fresh.discard(msg.event_id)
+            new.append(msg)
+    return new
+
+
+def _in_lock_order(msgs: list[Any]) -> list[Any]:
+    return sorted(msgs, key=lambda m: str(getattr(m, "subscription_id", "")))
+
+
+def _report(
+    service: str, routing_key: str, msgs: Sequence[Any], new: Sequence[Any], outcomes: list[str]
+) -> None:
+    """One line per batch at INFO (one per message at DEBUG); a lone message's line
+    says whom it concerned, as before batching."""
+    duplicates = len(msgs) - len(new)
+    metrics.BATCH_SIZE.labels(service, routing_key).observe(len(msgs))
+    metrics.MESSAGES_HANDLED.labels(service, routing_key, "handled").inc(len(new))
+    if duplicates:
+        metrics.MESSAGES_HANDLED.labels(service, routing_key, "duplicate").inc(duplicates)
+    if len(msgs) == 1:
+        outcome = outcomes[0] if outcomes else "duplicate"
+        log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msgs[0]))
+        return
+    for msg, outcome in zip(new, outcomes, strict=False):
+        log.debug("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
+    counted = Counter(outcomes)
+    if duplicates:
+        counted["duplicate"] = duplicates
+    log.info(
+        "batch handled",
+        routing_key=routing_key,
+        messages=len(msgs),
+        outcomes="; ".join(f"{n} x {outcome}" for outcome, n in counted.most_common()),
+    )
 
 
 def _ids(msg: Any) -> dict[str, str]:

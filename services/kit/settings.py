@@ -49,9 +49,12 @@ class Settings(BaseSettings):
     # Loopback unless told otherwise: a container sets 0.0.0.0 for its scraper.
     metrics_host: str = "127.0.0.1"
 
-    # Broker tuning: how many messages one consumer works on at once, and
-    # how often a failing message is retried before it is dead-lettered.
-    prefetch_count: int = 32
+    # Broker tuning: how many messages one consumer holds unacknowledged, how many
+    # of them it applies in one transaction at most (twice the batch keeps the next
+    # batch filling while one commits), and how often a failing message is retried
+    # before it is dead-lettered.
+    prefetch_count: int = 256
+    batch_size: int = 128
     delivery_limit: int = 5
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
