@@ -19,7 +19,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from services.kit.logs import get_logger
+
 T = TypeVar("T")
+log = get_logger(__name__)
 
 Apply = Callable[[Sequence[T]], Awaitable[None]]
 
@@ -57,6 +60,11 @@ class Batcher(Generic[T]):
             if len(batch) == 1:
                 _settle(batch[0][1], error)
                 return
+            log.warning(
+                "batch failed, applying its messages one by one",
+                messages=len(batch),
+                error=f"{type(error).__name__}: {error}"[:500],
+            )
             for item, done in batch:  # split: each alone, the faulty one fails alone
                 try:
                     await self._apply([item])

@@ -129,10 +129,10 @@ class ServiceRuntime(Generic[N]):
             with metrics.HANDLER_SECONDS.labels(self.name, routing_key).time():
                 async with self.db.transaction() as tx:
                     fresh = await inbox.claim_many(tx, inbox_name, [m.event_id for m in msgs])
-                    # In subscription order, so that batches of different queues lock
-                    # subscriptions in one order (the sort is stable: per subscription,
-                    # delivery order is kept).
-                    new = _in_lock_order(_first_of_each(msgs, fresh))
+                    # In delivery order: a batch leaves what its messages one by one
+                    # would. (Batch handlers lock their subscriptions in one statement,
+                    # in id order, so batches of different queues do not deadlock.)
+                    new = _first_of_each(msgs, fresh)
                     outcomes = list(await handler(tx, new, self.needs)) if new else []
             _report(self.name, routing_key, msgs, new, outcomes)
 
@@ -258,10 +258,6 @@ def _first_of_each(msgs: Sequence[Any], fresh: set[UUID]) -> list[Any]:
             fresh.discard(msg.event_id)
             new.append(msg)
     return new
-
-
-def _in_lock_order(msgs: list[Any]) -> list[Any]:
-    return sorted(msgs, key=lambda m: str(getattr(m, "subscription_id", "")))
 
 
 def _report(
