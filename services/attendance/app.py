@@ -43,7 +43,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(
         consumes=[
-            Consumes(SubscriptionActivated, handlers.add_subscription),
+            ConsumesBatches(SubscriptionActivated, handlers.add_subscriptions),
             Consumes(SubscriptionRenewed, handlers.renew_subscription),
             Consumes(SubscriptionEnded, handlers.end_subscription),
             ConsumesBatches(BookingsScheduled, handlers.add_bookings),

@@ -76,9 +76,15 @@ async def _decide_each(
 # --- the schedule and subscriptions --------------------------------------------------
 
 
-async def add_subscription(tx: Tx, msg: SubscriptionActivated, policy: Policy) -> str:
-    created = await store.add_subscription(tx, msg)
-    return "subscription stored" if created else "already known"
+async def add_subscriptions(
+    tx: Tx, msgs: Sequence[SubscriptionActivated], policy: Policy
+) -> list[str]:
+    created = await store.add_subscriptions(tx, msgs)
+    outcomes = []
+    for m in msgs:  # activated twice in one batch: the first is the one stored
+        outcomes.append("subscription stored" if m.subscription_id in created else "already known")
+        created.discard(m.subscription_id)
+    return outcomes
 
 
 async def renew_subscription(tx: Tx, msg: SubscriptionRenewed, policy: Policy) -> str:
@@ -94,8 +100,18 @@ async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> st
 # The schedule copy decides nothing: it may arrive before the activation, and is kept
 # set-based. A cancellation waits for the lock, so a decision never sees half of it.
 async def add_bookings(tx: Tx, msgs: Sequence[BookingsScheduled], policy: Policy) -> list[str]:
-    added = [await store.add_bookings(tx, m.subscription_id, m.mentee_id, m.bookings) for m in msgs]
-    return [f"{n} bookings added to the schedule" for n in added]
+    rows = [
+        store.booking_row(m.subscription_id, m.mentee_id, b.booking_id, b.starts_at, b.ends_at)
+        for m in msgs
+        for b in m.bookings
+    ]
+    added = await store.insert_bookings(tx, rows)
+    outcomes = []
+    for m in msgs:  # a booking listed twice in one batch is added by its first listing
+        mine = {b.booking_id for b in m.bookings} & added
+        added -= mine
+        outcomes.append(f"{len(mine)} bookings added to the schedule")
+    return outcomes
 
 
 async def cancel_bookings(tx: Tx, msgs: Sequence[BookingsCancelled], policy: Policy) -> list[str]:

@@ -27,7 +27,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
-from sqlalchemy.dialects.postgresql import insert
 
 from contracts import BookingRef, SubscriptionActivated
 from services.attendance.domain import Record, Session
@@ -99,23 +98,39 @@ _SESSION_COLUMNS = [
 ]
 
 
-async def add_subscription(tx: Tx, msg: SubscriptionActivated) -> bool:
-    result = await tx.execute(
-        insert(subscriptions)
-        .values(
-            subscription_id=msg.subscription_id,
-            mentee_id=msg.mentee.id,
-            mentee_name=msg.mentee.name,
-            mentee_email=str(msg.mentee.email),
-            mentor_id=msg.mentor.id,
-            slot_timezone=msg.slot.timezone,
-            cycle_starts_at=msg.cycle_starts_at,
-            cycle_ends_at=msg.cycle_ends_at,
-        )
-        .on_conflict_do_nothing()
-        .returning(subscriptions.c.subscription_id)
-    )
-    return result.first() is not None
+_ADD_SUBSCRIPTIONS = text(
+    """
+    INSERT INTO subscriptions (subscription_id, mentee_id, mentee_name, mentee_email,
+                               mentor_id, slot_timezone, cycle_starts_at, cycle_ends_at)
+    SELECT * FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_id AS uuid[]),
+                         CAST(:mentee_name AS text[]), CAST(:mentee_email AS text[]),
+                         CAST(:mentor_id AS uuid[]), CAST(:slot_timezone AS text[]),
+                         CAST(:cycle_starts_at AS timestamptz[]),
+                         CAST(:cycle_ends_at AS timestamptz[]))
+    ON CONFLICT DO NOTHING
+    RETURNING subscription_id
+    """
+)
+
+
+async def add_subscriptions(tx: Tx, msgs: Sequence[SubscriptionActivated]) -> set[UUID]:
+    """Store the activated subscriptions, in one statement; the ids of those new."""
+    if not msgs:
+        return set()
+    rows: list[dict[str, object]] = [
+        {
+            "subscription_id": m.subscription_id,
+            "mentee_id": m.mentee.id,
+            "mentee_name": m.mentee.name,
+            "mentee_email": str(m.mentee.email),
+            "mentor_id": m.mentor.id,
+            "slot_timezone": m.slot.timezone,
+            "cycle_starts_at": m.cycle_starts_at,
+            "cycle_ends_at": m.cycle_ends_at,
+        }
+        for m in msgs
+    ]
+    return set((await tx.execute(_ADD_SUBSCRIPTIONS, _columns(rows))).scalars())
 
 
 async def lock_subscription(tx: Tx, subscription_id: UUID) -> None:
@@ -200,14 +215,14 @@ async def save_records(tx: Tx, changes: Sequence[tuple[Record, Record]]) -> None
     for before, after in changes:
         known = {s.booking_id: s for s in before.sessions}
         added += [
-            _booking_row(
+            booking_row(
                 after.subscription_id, after.mentee_id, s.booking_id, s.starts_at, s.ends_at
             )
             for s in after.sessions
             if s.booking_id not in known
         ]
         marked += [s for s in after.sessions if known.get(s.booking_id) != s]
-    await _insert_bookings(tx, added)
+    await insert_bookings(tx, added)
     await _save_marks(tx, marked)
 
 
@@ -294,12 +309,12 @@ async def add_bookings(
 ) -> int:
     """Add bookings to the schedule copy, in one statement; those known stay as they are."""
     rows = [
-        _booking_row(subscription_id, mentee_id, r.booking_id, r.starts_at, r.ends_at) for r in refs
+        booking_row(subscription_id, mentee_id, r.booking_id, r.starts_at, r.ends_at) for r in refs
     ]
-    return await _insert_bookings(tx, rows)
+    return len(await insert_bookings(tx, rows))
 
 
-def _booking_row(
+def booking_row(
     subscription_id: UUID, mentee_id: UUID, booking_id: UUID, starts_at: datetime, ends_at: datetime
 ) -> dict[str, object]:
     return {
@@ -311,10 +326,12 @@ def _booking_row(
     }
 
 
-async def _insert_bookings(tx: Tx, rows: Sequence[dict[str, object]]) -> int:
+async def insert_bookings(tx: Tx, rows: Sequence[dict[str, object]]) -> set[UUID]:
+    """Add rows (`booking_row`) to the schedule copy, in one statement; those known stay
+    as they are. Returns the ids added."""
     if not rows:
-        return 0
-    return len((await tx.execute(_INSERT_BOOKINGS, _columns(rows))).all())
+        return set()
+    return set((await tx.execute(_INSERT_BOOKINGS, _columns(rows))).scalars())
 
 
 async def subscriptions_of_bookings(tx: Tx, booking_ids: Iterable[UUID]) -> dict[UUID, UUID]:

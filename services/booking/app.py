@@ -33,7 +33,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
     runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
     runtime.register(
         consumes=[
-            Consumes(SubscriptionActivated, handlers.activate_subscription),
+            ConsumesBatches(SubscriptionActivated, handlers.activate_subscriptions),
             ConsumesBatches(SubscriptionRenewed, handlers.renew_subscriptions),
             ConsumesBatches(SubscriptionEnded, handlers.end_subscriptions),
             Consumes(AttendanceMarked, handlers.record_attendance),

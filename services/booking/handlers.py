@@ -36,12 +36,24 @@ SWEEP_BATCH = 5000
 L = TypeVar("L", SubscriptionRenewed, SubscriptionEnded, MenteeReprobated, MenteeReactivated)
 
 
-async def activate_subscription(tx: Tx, msg: SubscriptionActivated, policy: Policy) -> str:
-    """Store the subscription and book every slot occurrence of its cycle."""
-    change = Subscription.activate(msg)
-    if not await store.add_subscription(tx, change.subscription):
-        return "already active, nothing to do"
-    return await _book_and_cancel(tx, change)
+async def activate_subscriptions(
+    tx: Tx, msgs: Sequence[SubscriptionActivated], policy: Policy
+) -> list[str]:
+    """Store each subscription and book every slot occurrence of its cycle."""
+    changes = [Subscription.activate(m) for m in msgs]
+    stored = await store.add_subscriptions(tx, [c.subscription for c in changes])
+    new: dict[UUID, Change] = {}
+    for c in changes:  # activated twice in one batch: the first activation is stored
+        if c.subscription.subscription_id in stored:
+            new.setdefault(c.subscription.subscription_id, c)
+    booked = await store.add_bookings_of(tx, [(sid, c.to_book) for sid, c in new.items()])
+    await outbox.add(tx, [e for sid, c in new.items() for e in c.events(booked[sid], [])])
+    return [
+        c.outcome(len(booked[c.subscription.subscription_id]))
+        if new.get(c.subscription.subscription_id) is c
+        else "already active, nothing to do"
+        for c in changes
+    ]
 
 
 async def renew_subscriptions(

@@ -409,3 +409,41 @@ async def cancel_bookings_of(
         for r in result:
             cancelled[r.subscription_id].append((r.starts_at, r.booking_id))
     return {sid: [b for _, b in sorted(found)] for sid, found in cancelled.items()}
+
+
+_ADD_SUBSCRIPTIONS = text(
+    """
+    INSERT INTO subscriptions (subscription_id, stripe_subscription_id, mentee_id, mentor_id,
+                               slot, cycle_starts_at, cycle_ends_at, status)
+    SELECT subscription_id, stripe_subscription_id, mentee_id, mentor_id, slot::jsonb,
+           cycle_starts_at, cycle_ends_at, status
+    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:stripe_subscription_id AS text[]),
+                CAST(:mentee_id AS uuid[]), CAST(:mentor_id AS uuid[]), CAST(:slot AS text[]),
+                CAST(:cycle_starts_at AS timestamptz[]), CAST(:cycle_ends_at AS timestamptz[]),
+                CAST(:status AS text[]))
+        AS s(subscription_id, stripe_subscription_id, mentee_id, mentor_id, slot,
+             cycle_starts_at, cycle_ends_at, status)
+    ON CONFLICT DO NOTHING
+    RETURNING subscription_id
+    """
+)
+
+
+async def add_subscriptions(tx: Tx, new: Sequence[Subscription]) -> set[UUID]:
+    """`add_subscription` for many, in one statement; the ids of those stored now."""
+    if not new:
+        return set()
+    result = await tx.execute(
+        _ADD_SUBSCRIPTIONS,
+        {
+            "subscription_id": [s.subscription_id for s in new],
+            "stripe_subscription_id": [s.stripe_subscription_id for s in new],
+            "mentee_id": [s.mentee_id for s in new],
+            "mentor_id": [s.mentor_id for s in new],
+            "slot": [s.slot.model_dump_json() for s in new],
+            "cycle_starts_at": [s.cycle_starts_at for s in new],
+            "cycle_ends_at": [s.cycle_ends_at for s in new],
+            "status": [s.status for s in new],
+        },
+    )
+    return set(result.scalars())

@@ -178,7 +178,7 @@ def _runs(facts: Sequence[Event]) -> list[list[Event]]:
 async def seed_attendance(tx: Tx) -> None:
     for i in range(3):
         a = activation(i)
-        await attendance_store.add_subscription(tx, a)
+        await attendance_store.add_subscriptions(tx, [a])
         await attendance_store.add_bookings(tx, a.subscription_id, a.mentee.id, sessions_of(i))
 
 
@@ -285,22 +285,23 @@ def booking_facts() -> list[Event]:
                     reactivated_by=activation(i).mentor.id,
                 )
             )
-    # A second reprobation of subscription 0, after its reactivation.
+    # A second reprobation of subscription 0, after its reactivation; a new subscription
+    # activated twice, and subscription 0 again.
     again = facts[0].model_copy(
         update={"event_id": uuid.UUID(int=50_100), "reprobated_at": MONDAY + HOUR}
     )
-    return [*facts, again]
+    return [*facts, again, activation(3), activation(3), activation(0)]
 
 
 BOOKING_HANDLERS: dict[type[Event], Handler] = {
+    SubscriptionActivated: booking.activate_subscriptions,
     MenteeReprobated: booking.cancel_for_reprobations,
     MenteeReactivated: booking.regenerate_bookings,
 }
 
 
 async def seed_booking(tx: Tx) -> None:
-    for i in range(3):
-        await booking.activate_subscription(tx, activation(i), BOOKING_POLICY)
+    await booking.activate_subscriptions(tx, [activation(i) for i in range(3)], BOOKING_POLICY)
 
 
 async def apply_booking(tx: Tx, facts: Sequence[Event], *, batched: bool) -> list[str]:
