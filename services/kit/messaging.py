@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+import aio_pika
 from aio_pika import IncomingMessage
 from faststream import AckPolicy
 from faststream.exceptions import AckMessage, HandlerException
@@ -50,6 +51,10 @@ class Messaging:
             self.naming.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True
         )
         self.queue_names: list[str] = []
+        self._publishing: (
+            tuple[aio_pika.abc.AbstractRobustConnection, aio_pika.abc.AbstractExchange] | None
+        ) = None
+        self._publishing_lock = asyncio.Lock()
         self.broker = RabbitBroker(
             settings.rabbitmq_url,
             default_channel=Channel(prefetch_count=settings.prefetch_count, on_return_raises=True),
@@ -124,16 +129,44 @@ class Messaging:
             await dlq.bind(dlx, routing_key=f"{name}.dlq")
 
     async def publish(self, routing_key: str, body: bytes, event_id: UUID) -> None:
-        """Publish persistently to the topic exchange; raises unless confirmed and routed."""
-        await self.broker.publish(
-            body,
-            exchange=self.exchange,
+        """Publish persistently to the topic exchange; raises unless confirmed and routed.
+
+        Straight through aio-pika, on a connection of its own: the outbox relay's
+        hot path, where FastStream's per-publish middleware and encoding were a
+        third of a publishing service's CPU. Confirms and returns as FastStream's.
+        """
+        exchange = await self._publishing_exchange()
+        await exchange.publish(
+            aio_pika.Message(
+                body,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=str(event_id),
+                content_type=JSON,
+            ),
             routing_key=routing_key,
-            persist=True,
             mandatory=True,
-            message_id=str(event_id),
-            content_type=JSON,
         )
+
+    async def _publishing_exchange(self) -> aio_pika.abc.AbstractExchange:
+        async with self._publishing_lock:
+            if self._publishing is None:
+                # Robust: reopened, with its channel, after the broker comes back.
+                connection = await aio_pika.connect_robust(
+                    self.settings.rabbitmq_url, client_properties={"connection_name": self.service}
+                )
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                exchange = await channel.declare_exchange(
+                    self.naming.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+                )
+                self._publishing = (connection, exchange)
+            return self._publishing[1]
+
+    async def close(self) -> None:
+        """Close the publishing connection (FastStream closes the broker's own)."""
+        if self._publishing is not None:
+            connection, _ = self._publishing
+            self._publishing = None
+            await connection.close()
 
     async def reply(self, request: Any, body: bytes) -> None:
         """Answer a request on its reply-to address.

@@ -186,7 +186,7 @@ class ServiceRuntime(Generic[N]):
             on_startup=[self._prepare],
             after_startup=[self._start_loops],
             on_shutdown=[self._stop_loops],
-            after_shutdown=[self.db.dispose],
+            after_shutdown=[self.messaging.close, self.db.dispose],
         )
 
     async def _prepare(self) -> None:

@@ -135,6 +135,7 @@ async def _settled(settings: Settings, world: World, ready: object, count: int) 
         await eventually(subscribers, lambda found: len(found) == count, within=20)
     finally:
         await messaging.broker.stop()
+        await messaging.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")

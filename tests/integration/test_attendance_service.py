@@ -73,6 +73,7 @@ async def owners(settings: Settings, attendance: list[ServiceRuntime]) -> AsyncI
         yield Owners(messaging, timeout=5)
     finally:
         await messaging.broker.stop()
+        await messaging.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -68,6 +68,7 @@ async def owners(settings: Settings) -> AsyncIterator[Owners]:
         yield Owners(messaging, timeout=5)
     finally:
         await messaging.broker.stop()
+        await messaging.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

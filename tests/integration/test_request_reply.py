@@ -55,6 +55,7 @@ async def owners(isolated: Settings) -> AsyncIterator[Owners]:
         yield Owners(messaging, timeout=3.0)
     finally:
         await messaging.broker.stop()
+        await messaging.close()
 
 
 async def test_a_reply_comes_back_to_the_asker(
@@ -97,3 +98,4 @@ async def test_a_request_nobody_answers_in_time_is_a_503(settings: Settings) -> 
         assert raised.value.status_code == 503
     finally:
         await messaging.broker.stop()
+        await messaging.close()
