@@ -20,7 +20,6 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from faststream import FastStream
-from faststream.rabbit.annotations import RabbitMessage
 
 from contracts import Event
 from contracts.rpc import Reply, Request
@@ -148,16 +147,17 @@ class ServiceRuntime(Generic[N]):
         routing_key = answer.request.routing_key
         handler = answer.handler
 
-        async def respond(request: Any, message: Any) -> None:
+        async def respond(request: Any) -> None:
+            # From the context, not a `RabbitMessage` parameter: FastStream resolves
+            # that in a thread pool, a thread hop per request.
+            message = self.messaging.broker.context.get_local("message")
             async with self.db.transaction() as tx:
                 reply = await handler(tx, request, self.needs)
             outcome = reply.error.code if reply.error else "ok"
             log.info("request answered", routing_key=routing_key, outcome=outcome)
             await self.messaging.reply(message, reply.model_dump_json().encode())
 
-        subscriber = _subscriber(
-            respond, f"answer_{routing_key}", request=answer.request, message=RabbitMessage
-        )
+        subscriber = _subscriber(respond, f"answer_{routing_key}", request=answer.request)
         self.messaging.subscribe(
             routing_key, subscriber, description=handler.__doc__, no_reply=True
         )
