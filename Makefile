@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench token asyncapi lock clean
+.PHONY: install run demo test lint bench bench-large bench-join bench-broker token asyncapi lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,22 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services contracts
 
+# Figures, not tests: the raw broker baseline, then the sweep cascade with its
+# emails (10,000 subscriptions); bench-large the same with 100,000; bench-join
+# joins through the gateway at 200/s for 60 s.
 bench: $(STAMP)
+	$(PY) bench/broker.py
 	$(PY) bench/sweep.py
+
+bench-large: $(STAMP)
+	$(PY) bench/broker.py --messages 275000
+	$(PY) bench/sweep.py --subscriptions 100000 --modes concurrent
+
+bench-join: $(STAMP)
+	$(PY) bench/join.py
+
+bench-broker: $(STAMP)
+	$(PY) bench/broker.py
 
 token: $(STAMP)
 	@$(PY) -m services.gateway.token --role $(or $(ROLE),mentor) --sub $(or $(SUB),00000000-0000-0000-0000-000000000001)

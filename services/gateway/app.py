@@ -33,12 +33,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.warn_about_dev_secrets()
         await messaging.declare()
-        # Started (not only connected) so that request/reply can consume replies.
+        # Request/reply (services.gateway.rpc) needs only the broker's connection:
+        # it opens a channel of its own on it for the requests and their replies.
         await messaging.broker.start()
         try:
             yield
         finally:
             await messaging.broker.stop()
+            await messaging.close()
 
     app = FastAPI(
         title="Mentorship attendance gateway",

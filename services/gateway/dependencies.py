@@ -1,4 +1,8 @@
-"""What endpoints receive: the owners' client and the clock (both replaceable in tests)."""
+"""What endpoints receive: the owners' client and the clock (both replaceable in tests).
+
+They are `async def` although they never await: FastAPI runs a plain `def`
+dependency in its thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ from services.gateway.owners import Owners
 from services.kit.settings import Settings
 
 
-def get_owners(request: Request) -> Owners:
+async def get_owners(request: Request) -> Owners:
     owners: Owners = request.app.state.owners
     return owners
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:
     """The gateway is an edge: it may read the clock, and hands the time on as data."""
     return datetime.now(UTC)
 

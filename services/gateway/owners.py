@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from contracts import Event
 from contracts.rpc import Reply, Request, RpcError
+from services.gateway.rpc import RpcClient
 from services.kit.logs import get_logger
-from services.kit.messaging import JSON, Messaging
+from services.kit.messaging import Messaging
 
 R = TypeVar("R", bound=Reply)
 
@@ -38,6 +39,7 @@ class Owners:
     def __init__(self, messaging: Messaging, timeout: float) -> None:
         self.messaging = messaging
         self.timeout = timeout
+        self.rpc = RpcClient(messaging, timeout)
 
     async def ask(self, request: Request, reply_type: type[R]) -> R:
         """Send `request` to its owner and return the reply; HTTP errors for error replies."""
@@ -49,13 +51,7 @@ class Owners:
     async def ask_raw(self, request: Request, reply_type: type[R]) -> R:
         """Like `ask`, but an error reply is returned rather than raised."""
         try:
-            response = await self.messaging.broker.request(
-                request.model_dump_json().encode(),
-                exchange=self.messaging.exchange,
-                routing_key=request.routing_key,
-                timeout=self.timeout,
-                content_type=JSON,
-            )
+            body = await self.rpc.request(request.model_dump_json().encode(), request.routing_key)
         except TimeoutError as error:
             raise OwnerUnavailable(
                 f"the {request.owner} service did not answer within {self.timeout:g} s; "
@@ -65,7 +61,7 @@ class Owners:
             log.warning("request failed", routing_key=request.routing_key, error=repr(error))
             raise OwnerUnavailable(f"the {request.owner} service cannot be reached") from error
         try:
-            return reply_type.model_validate_json(response.body)
+            return reply_type.model_validate_json(body)
         except ValidationError as error:
             log.error("malformed reply", routing_key=request.routing_key, error=str(error))
             raise OwnerUnavailable(f"the {request.owner} service sent a malformed reply") from error
