@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +40,13 @@ REASON_HEADER = "x-dead-letter-reason"
 JSON = "application/json"
 
 
+@dataclass(frozen=True)
+class _Publisher:
+    connection: aio_pika.abc.AbstractRobustConnection
+    channel: aio_pika.abc.AbstractChannel
+    exchange: aio_pika.abc.AbstractExchange
+
+
 class Messaging:
     """The broker of one service, with the naming of its namespace."""
 
@@ -51,9 +59,7 @@ class Messaging:
             self.naming.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True
         )
         self.queue_names: list[str] = []
-        self._publishing: (
-            tuple[aio_pika.abc.AbstractRobustConnection, aio_pika.abc.AbstractExchange] | None
-        ) = None
+        self._publishing: _Publisher | None = None
         self._publishing_lock = asyncio.Lock()
         self.broker = RabbitBroker(
             settings.rabbitmq_url,
@@ -148,6 +154,9 @@ class Messaging:
         )
 
     async def _publishing_exchange(self) -> aio_pika.abc.AbstractExchange:
+        return (await self._publisher()).exchange
+
+    async def _publisher(self) -> _Publisher:
         async with self._publishing_lock:
             if self._publishing is None:
                 # Robust: reopened, with its channel, after the broker comes back.
@@ -158,18 +167,19 @@ class Messaging:
                 exchange = await channel.declare_exchange(
                     self.naming.exchange, aio_pika.ExchangeType.TOPIC, durable=True
                 )
-                self._publishing = (connection, exchange)
-            return self._publishing[1]
+                self._publishing = _Publisher(connection, channel, exchange)
+            return self._publishing
 
     async def close(self) -> None:
         """Close the publishing connection (FastStream closes the broker's own)."""
         if self._publishing is not None:
-            connection, _ = self._publishing
+            connection = self._publishing.connection
             self._publishing = None
             await connection.close()
 
     async def reply(self, request: Any, body: bytes) -> None:
-        """Answer a request on its reply-to address.
+        """Answer a request on its reply-to address (through the publishing connection:
+        RabbitMQ routes a direct reply from any channel).
 
         Not mandatory: RabbitMQ (3.10) returns mandatory publishes to direct
         reply-to even when it delivers them, and a requester that gave up is
@@ -177,12 +187,11 @@ class Messaging:
         """
         if not request.reply_to:
             return
-        await self.broker.publish(
-            body,
+        publisher = await self._publisher()
+        await publisher.channel.default_exchange.publish(
+            aio_pika.Message(body, correlation_id=request.correlation_id, content_type=JSON),
             routing_key=request.reply_to,
-            correlation_id=request.correlation_id,
             mandatory=False,
-            content_type=JSON,
         )
 
     async def dead_letter_body(
