@@ -35,15 +35,19 @@ Publish = Callable[[str, bytes, UUID], Awaitable[None]]
 
 # Arrays rather than one VALUES row per event: one cached, prepared statement
 # whatever the number of events; WITH ORDINALITY keeps their order in the ids.
+# The relay's wake-up rides in the same statement (a round trip less per batch).
 _ADD = text(
-    """
-    INSERT INTO outbox (event_id, routing_key, body)
-    SELECT event_id, routing_key, body::jsonb
-    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:routing_keys AS text[]),
-                CAST(:bodies AS text[])) WITH ORDINALITY AS e(event_id, routing_key, body, n)
-    ORDER BY n
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING id
+    f"""
+    WITH added AS (
+        INSERT INTO outbox (event_id, routing_key, body)
+        SELECT event_id, routing_key, body::jsonb
+        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:routing_keys AS text[]),
+                    CAST(:bodies AS text[])) WITH ORDINALITY AS e(event_id, routing_key, body, n)
+        ORDER BY n
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING id
+    )
+    SELECT count(*) AS written, pg_notify('{NOTIFY_CHANNEL}', '') FROM added
     """
 )
 
@@ -65,12 +69,7 @@ async def add(tx: Tx, events: Iterable[Event]) -> int:
             "bodies": [e.model_dump_json() for e in events],
         },
     )
-    written = len(result.all())
-    await tx.execute(_NOTIFY)
-    return written
-
-
-_NOTIFY = text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
+    return int(result.one().written)
 
 
 class OutboxRelay:
