@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
+    # Notifications: emails sent at once, each worker with its own SMTP connection and claims.
+    email_senders: int = 4
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET

@@ -13,7 +13,7 @@ from contracts import (
     SubscriptionActivated,
     SubscriptionRenewed,
 )
-from services.kit.runtime import Consumes, ServiceRuntime
+from services.kit.runtime import Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 from services.notifications import handlers
 from services.notifications.sender import EmailSender
@@ -28,9 +28,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
         consumes=[
             Consumes(SubscriptionActivated, handlers.save_contacts),
             Consumes(SubscriptionRenewed, handlers.extend_cycle),
-            Consumes(MenteeWarned, handlers.queue_emails),
-            Consumes(MenteeReprobated, handlers.queue_emails),
-            Consumes(MenteeReactivated, handlers.queue_emails),
+            ConsumesBatches(MenteeWarned, handlers.queue_all_emails),
+            ConsumesBatches(MenteeReprobated, handlers.queue_all_emails),
+            ConsumesBatches(MenteeReactivated, handlers.queue_all_emails),
         ]
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contracts import SubscriptionActivated, SubscriptionRenewed
 from services.kit.database import Tx
 from services.notifications import store
-from services.notifications.domain import LifecycleEvent
+from services.notifications.domain import Email, LifecycleEvent
 from services.notifications.templates import Templates
+
+WAITING = "contacts not known yet: waiting for subscription.activated"
 
 
 async def save_contacts(tx: Tx, msg: SubscriptionActivated, templates: Templates) -> str:
@@ -33,6 +37,26 @@ async def queue_emails(tx: Tx, msg: LifecycleEvent, templates: Templates) -> str
     if contacts is None:
         # Not dropped and not retried blindly: queued once the contacts arrive.
         await store.wait_for_contacts(tx, msg)
-        return "contacts not known yet: waiting for subscription.activated"
+        return WAITING
     queued = await store.queue_emails(tx, templates.compose(msg, contacts))
     return f"queued {queued} emails"
+
+
+async def queue_all_emails(
+    tx: Tx, msgs: Sequence[LifecycleEvent], templates: Templates
+) -> list[str]:
+    """Email mentee and mentor (for a reactivation: the mentee, mentor in Cc)."""
+    # `queue_emails` for a batch, as one by one would: the subscriptions locked and their
+    # contacts read at once, every email queued and every waiting event kept set-based.
+    await store.lock_subscriptions(tx, (m.subscription_id for m in msgs))
+    known = await store.contacts_of_many(tx, (m.subscription_id for m in msgs))
+    await store.wait_for_contacts_many(tx, [m for m in msgs if m.subscription_id not in known])
+    composed: list[list[Email] | None] = [
+        templates.compose(m, known[m.subscription_id]) if m.subscription_id in known else None
+        for m in msgs
+    ]
+    queued = await store.insert_emails(tx, [e for each in composed if each for e in each])
+    return [
+        WAITING if each is None else f"queued {len({e.message_id for e in each} & queued)} emails"
+        for each in composed
+    ]

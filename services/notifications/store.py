@@ -4,7 +4,7 @@ waiting for their subscription's contacts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from uuid import UUID
@@ -74,6 +74,7 @@ emails = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
     Index("emails_queued", "next_attempt_at", postgresql_where=text("status = 'queued'")),
+    Index("emails_due", "created_at", postgresql_where=text("status = 'queued'")),
 )
 
 waiting_events = Table(
@@ -96,6 +97,22 @@ async def lock_subscription(tx: Tx, subscription_id: UUID) -> None:
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"notifications:{subscription_id}"},
     )
+
+
+_LOCK_MANY = text(
+    """
+    SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
+    FROM unnest(CAST(:keys AS text[])) AS key
+    """
+)
+
+
+async def lock_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> None:
+    """`lock_subscription` for many, in one statement, in the order the kit sorts a
+    batch's messages (ids as strings), so that batches lock in one order."""
+    keys = [f"notifications:{s}" for s in sorted({str(s) for s in subscription_ids})]
+    if keys:
+        await tx.execute(_LOCK_MANY, {"keys": keys})
 
 
 async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
@@ -131,49 +148,113 @@ async def extend_cycle(tx: Tx, subscription_id: UUID, cycle_ends_at: datetime) -
 
 
 async def contacts_of(tx: Tx, subscription_id: UUID) -> Contacts | None:
-    row = (
-        await tx.execute(
-            select(contacts).where(contacts.c.subscription_id == subscription_id).with_for_update()
+    return (await contacts_of_many(tx, [subscription_id])).get(subscription_id)
+
+
+_CONTACTS_OF = text(
+    """
+    SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email, slot,
+           cycle_ends_at
+    FROM contacts WHERE subscription_id = ANY(CAST(:ids AS uuid[]))
+    ORDER BY subscription_id
+    FOR UPDATE
+    """
+)
+
+
+async def contacts_of_many(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, Contacts]:
+    """The known contacts of these subscriptions, row-locked (as `extend_cycle` writes
+    them), in one statement."""
+    ids = sorted(set(subscription_ids))
+    if not ids:
+        return {}
+    result = await tx.execute(_CONTACTS_OF, {"ids": ids})
+    return {
+        row.subscription_id: Contacts(
+            mentee_name=row.mentee_name,
+            mentee_email=row.mentee_email,
+            mentor_name=row.mentor_name,
+            mentor_email=row.mentor_email,
+            slot=Slot.model_validate(_json(row.slot)),
+            cycle_ends_at=row.cycle_ends_at,
         )
-    ).first()
-    if row is None:
-        return None
-    return Contacts(
-        mentee_name=row.mentee_name,
-        mentee_email=row.mentee_email,
-        mentor_name=row.mentor_name,
-        mentor_email=row.mentor_email,
-        slot=Slot.model_validate(row.slot),
-        cycle_ends_at=row.cycle_ends_at,
-    )
+        for row in result
+    }
+
+
+def _json(value: object) -> object:
+    """A JSONB column as read by a `text()` statement (the driver may leave it a string)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# One array per column (a statement SQLAlchemy caches and asyncpg prepares once);
+# JSONB travels as text, cast per row.
+_INSERT_EMAILS = text(
+    """
+    INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient, cc,
+                        subject, text_body, html_body)
+    SELECT message_id, event_id, routing_key, CAST(event_body AS jsonb), recipient, cc,
+           subject, text_body, html_body
+    FROM unnest(CAST(:message_id AS text[]), CAST(:event_id AS uuid[]),
+                CAST(:routing_key AS text[]), CAST(:event_body AS text[]),
+                CAST(:recipient AS text[]), CAST(:cc AS text[]), CAST(:subject AS text[]),
+                CAST(:text_body AS text[]), CAST(:html_body AS text[]))
+        AS e(message_id, event_id, routing_key, event_body, recipient, cc, subject, text_body,
+             html_body)
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+    """
+)
 
 
 async def queue_emails(tx: Tx, queued: Sequence[Email]) -> int:
     """Queue emails; one already recorded for the same (event, recipient) is skipped."""
+    return len(await insert_emails(tx, queued))
+
+
+async def insert_emails(tx: Tx, queued: Sequence[Email]) -> set[str]:
+    """Queue emails in one statement (one wake-up for the sender); one already recorded
+    for the same (event, recipient) is skipped. Returns the Message-IDs queued now."""
     if not queued:
-        return 0
-    rows = [
-        {f.name: getattr(e, f.name) for f in fields(Email) if f.name != "attempts"} for e in queued
-    ]
-    result = await tx.execute(
-        insert(emails).values(rows).on_conflict_do_nothing().returning(emails.c.message_id)
-    )
+        return set()
+    columns: dict[str, list[object]] = {
+        f.name: [getattr(e, f.name) for e in queued] for f in fields(Email) if f.name != "attempts"
+    }
+    columns["event_body"] = [json.dumps(e.event_body) for e in queued]
+    result = await tx.execute(_INSERT_EMAILS, columns)
     await tx.execute(text("SELECT pg_notify('emails', '')"))
-    return len(result.all())
+    return set(result.scalars())
 
 
 async def wait_for_contacts(tx: Tx, event: LifecycleEvent) -> None:
     """Keep an event whose subscription's contacts have not arrived yet."""
-    await tx.execute(
-        insert(waiting_events)
-        .values(
-            event_id=event.event_id,
-            subscription_id=event.subscription_id,
-            routing_key=event.routing_key,
-            body=json.loads(event.model_dump_json()),
+    await wait_for_contacts_many(tx, [event])
+
+
+_INSERT_WAITING = text(
+    """
+    INSERT INTO waiting_events (event_id, subscription_id, routing_key, body)
+    SELECT event_id, subscription_id, routing_key, CAST(body AS jsonb)
+    FROM unnest(CAST(:event_id AS uuid[]), CAST(:subscription_id AS uuid[]),
+                CAST(:routing_key AS text[]), CAST(:body AS text[]))
+        AS w(event_id, subscription_id, routing_key, body)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def wait_for_contacts_many(tx: Tx, events: Sequence[LifecycleEvent]) -> None:
+    """Keep events whose subscriptions' contacts have not arrived yet, in one statement."""
+    if events:
+        await tx.execute(
+            _INSERT_WAITING,
+            {
+                "event_id": [e.event_id for e in events],
+                "subscription_id": [e.subscription_id for e in events],
+                "routing_key": [e.routing_key for e in events],
+                "body": [e.model_dump_json() for e in events],
+            },
         )
-        .on_conflict_do_nothing()
-    )
 
 
 async def take_waiting(tx: Tx, subscription_id: UUID) -> list[LifecycleEvent]:
@@ -205,9 +286,10 @@ _CLAIM = text(
 
 async def claim_due_emails(holder: AsyncConnection, limit: int) -> list[Email]:
     """Queued emails whose time has come, each claimed by a session advisory lock on
-    `holder`, so that replicas share the work. Each email's outcome is then recorded
-    in its own transaction while the claim holds; a crash drops the connection and
-    with it the claims, so the emails are due again at once."""
+    `holder`, so that replicas (and the sending workers of one) share the work. Each
+    email's outcome is then recorded as soon as it is known, while the claim holds; a
+    crash drops the connection and with it the claims, so the emails are due again at
+    once."""
     locked = await holder.execute(_CLAIM, {"limit": limit, "window": limit * 8})
     ids = [row.message_id for row in locked]
     # Read again after locking: another replica may have sent one between this
@@ -231,12 +313,23 @@ async def release_claims(holder: AsyncConnection) -> None:
     await holder.commit()
 
 
+_MARK_SENT = text(
+    """
+    UPDATE emails
+    SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL
+    WHERE message_id = ANY(CAST(:message_ids AS text[]))
+    """
+)
+
+
 async def mark_sent(tx: Tx, message_id: str) -> None:
-    await tx.execute(
-        update(emails)
-        .where(emails.c.message_id == message_id)
-        .values(status="sent", sent_at=func.now(), attempts=emails.c.attempts + 1, last_error=None)
-    )
+    await mark_all_sent(tx, [message_id])
+
+
+async def mark_all_sent(tx: Tx, message_ids: Sequence[str]) -> None:
+    """Record emails the server accepted, in one statement."""
+    if message_ids:
+        await tx.execute(_MARK_SENT, {"message_ids": list(message_ids)})
 
 
 async def mark_retry(tx: Tx, message_id: str, error: str, delay_seconds: float) -> None:

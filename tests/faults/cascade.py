@@ -42,11 +42,12 @@ SUBSCRIPTIONS = 30
 FUTURE = 2
 EMAILS_PER_SUBSCRIPTION = 4  # warning and reprobation, each to mentee and mentor
 
-# The one email a crash may send twice: the SMTP server accepted it, and the
-# sender died (or lost its database) before recording it as sent. The sender
-# records each email right after the server's answer, so the window is one email.
-DUPLICATES_PER_NOTIFICATIONS_CRASH = 1
-DUPLICATES_PER_DATABASE_CRASH = 1
+# The emails a crash may send twice: the SMTP server accepted them, and the sender
+# died (or lost its database) before recording them as sent. Each of the sender's
+# EMAIL_SENDERS workers records its email before it sends the next, so the window
+# is one email per worker.
+DUPLICATES_PER_NOTIFICATIONS_CRASH = Settings().email_senders
+DUPLICATES_PER_DATABASE_CRASH = Settings().email_senders
 
 
 @dataclass

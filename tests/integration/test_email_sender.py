@@ -1,17 +1,18 @@
 """The email sender against the real database, broker and an SMTP server: each email is
-recorded as soon as the server accepts it, replicas never send one email twice, and an
-email that can never be built is dead-lettered at once."""
+recorded as soon as the server accepts it, replicas (and the workers of one) never send
+one email twice, and an email that can never be built is dead-lettered at once."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from services.kit.messaging import REASON_HEADER, Messaging
 from services.kit.settings import Settings
 from services.notifications import store
 from services.notifications.domain import Email
-from services.notifications.sender import EmailSender
+from services.notifications.sender import ClaimsLost, EmailSender
 from tests.conftest import derived
 from tests.support.system import free_port
 
@@ -35,6 +36,7 @@ class Server:
     def __init__(self) -> None:
         self.port = free_port()
         self.accepted: list[str] = []
+        self.peers: set[object] = set()  # the connections emails came over
         self.hold_at: int | None = None  # hold the DATA of the n-th email (1-based)
         self.holding = threading.Event()
         self.release = threading.Event()
@@ -43,6 +45,7 @@ class Server:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self._seen += 1
+        self.peers.add(session.peer)
         text = envelope.content.decode(errors="replace")
         self.accepted.append(next(h for h in text.splitlines() if h.startswith("Message-ID")))
         if self._seen == self.hold_at:
@@ -152,6 +155,54 @@ async def test_two_senders_never_send_the_same_email(
     assert sum(taken) == 50
     assert sorted(smtp.accepted) == sorted(set(smtp.accepted)) and len(smtp.accepted) == 50
     assert await _statuses(db, emails) == ["sent"] * 50
+
+
+async def test_the_workers_of_one_sender_share_the_work_and_send_each_email_once(
+    parts: tuple[Settings, Database, Messaging],
+) -> None:
+    settings, db, messaging = parts
+    emails = _emails(300)
+    await _queue(db, emails)
+    with Server() as smtp:
+        configured = settings.model_copy(update={"smtp_port": smtp.port, "email_senders": 4})
+        running = asyncio.create_task(EmailSender(configured, db, messaging).run())
+        try:
+            for _ in range(300):
+                if await _statuses(db, emails) == ["sent"] * 300:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+    assert await _statuses(db, emails) == ["sent"] * 300
+    assert sorted(smtp.accepted) == sorted(set(smtp.accepted)) and len(smtp.accepted) == 300
+    assert len(smtp.peers) > 1  # over several connections at once
+
+
+async def test_an_email_accepted_while_the_database_is_away_is_recorded_not_resent(
+    parts: tuple[Settings, Database, Messaging], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, db, messaging = parts
+    emails = _emails(3)
+    await _queue(db, emails)
+    recording = EmailSender._record_sent
+    away = [ConnectionError("the database is away")] * 2
+
+    async def flaky(self: EmailSender, accepted: Sequence[Email]) -> None:
+        if away:
+            raise away.pop()
+        await recording(self, accepted)
+
+    monkeypatch.setattr(EmailSender, "_record_sent", flaky)
+    with Server() as smtp:
+        sender = EmailSender(settings.model_copy(update={"smtp_port": smtp.port}), db, messaging)
+        with pytest.raises(ClaimsLost):  # its claims died with the session: it stops
+            await sender.send_due()
+        assert await _statuses(db, emails) == ["sent", "queued", "queued"]
+        while await sender.send_due():
+            pass
+    assert await _statuses(db, emails) == ["sent"] * 3
+    assert sorted(smtp.accepted) == sorted(set(smtp.accepted)) and len(smtp.accepted) == 3
 
 
 async def test_an_email_that_can_never_be_built_is_dead_lettered_at_once(

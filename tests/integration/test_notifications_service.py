@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -19,11 +19,15 @@ from contracts import (
     Slot,
     SubscriptionActivated,
 )
+from services.kit.database import Tx
 from services.kit.messaging import REASON_HEADER
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
+from services.notifications import handlers
 from services.notifications.app import create_runtime
-from services.notifications.store import emails
+from services.notifications.domain import LifecycleEvent
+from services.notifications.store import emails, waiting_events
+from services.notifications.templates import Templates
 from tests.conftest import derived
 from tests.support.listening import publish
 from tests.support.smtp import RecordingSMTPServer
@@ -219,3 +223,58 @@ async def test_a_permanent_rejection_is_recorded_and_dead_lettered(
             dead.append(message)
     assert {d.message_id for d in dead} == {str(warned.event_id)}
     assert all("550" in str(d.headers[REASON_HEADER]) for d in dead)
+
+
+async def test_a_batch_of_lifecycle_events_queues_what_one_by_one_would(
+    notifications: ServiceRuntime,
+) -> None:
+    """The batch handler against the per-message one, on the same input: several
+    subscriptions with contacts (one whose mentee is their own mentor: one address),
+    one without, several events for one subscription, in the kit's lock order."""
+    known, solo, unknown = Mentorship(), Mentorship(), Mentorship()
+    solo.mentor = solo.mentee.model_copy(update={"id": uuid.uuid4()})
+    events: list[LifecycleEvent] = [
+        known.warned(),
+        unknown.warned(),
+        known.reprobated(),
+        solo.reactivated(),
+        unknown.reprobated(),
+        known.reactivated(),
+        solo.warned(),
+    ]
+    events.sort(key=lambda e: str(e.subscription_id))  # stable, as the kit orders a batch
+    templates = Templates()
+
+    async def applied(handle: Callable[[Tx], Awaitable[list[str]]]) -> tuple[object, ...]:
+        async with notifications.db.engine.connect() as tx:
+            await tx.begin()
+            for m in (known, solo):
+                await handlers.save_contacts(tx, m.activated(), templates)
+            outcomes = await handle(tx)
+            ids = [e.event_id for e in events]
+            queued = await tx.execute(
+                select(emails).where(emails.c.event_id.in_(ids)).order_by(emails.c.message_id)
+            )
+            kept = await tx.execute(
+                select(waiting_events)
+                .where(waiting_events.c.event_id.in_(ids))
+                .order_by(waiting_events.c.event_id)
+            )
+            rows = (
+                [{k: v for k, v in r._mapping.items() if k != "created_at"} for r in queued],
+                [dict(r._mapping) for r in kept],
+            )
+            await tx.rollback()  # the other way starts from the same state
+        return outcomes, *rows
+
+    async def one_by_one(tx: Tx) -> list[str]:
+        return [await handlers.queue_emails(tx, e, templates) for e in events]
+
+    async def as_a_batch(tx: Tx) -> list[str]:
+        return await handlers.queue_all_emails(tx, events, templates)
+
+    expected = await applied(one_by_one)
+    outcomes, queued, kept = expected
+    assert len(queued) == 2 + 2 + 1 + 1 + 1  # solo's warning: mentee = mentor, one email
+    assert len(kept) == 2 and "waiting" in str(outcomes)
+    assert await applied(as_a_batch) == expected

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
 from html.parser import HTMLParser
+
+import pytest
 
 from contracts import MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
 from services.notifications import domain
 from services.notifications.domain import Contacts
-from services.notifications.sender import build_message
+from services.notifications.sender import build_message, render_message
 from services.notifications.templates import Templates
 
 CONTACTS = Contacts(
@@ -153,3 +158,60 @@ def test_an_email_has_a_text_and_an_html_part() -> None:
         message["Cc"] == "otto@example.com" and message["Message-ID"] == "<x@mentorship-attendance>"
     )
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_the_bytes_sent_say_what_the_message_says() -> None:
+    """`render_message` (what goes on the wire) against `build_message` (the reference):
+    same headers and parts, once parsed as a receiving server would, ASCII or not."""
+    reprobation = MenteeReprobated(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        missed_booking_ids=[uuid.uuid4()],
+        missed_starts_at=[MISSED],
+        reprobated_at=MISSED,
+    )
+    contacts = [CONTACTS, replace(CONTACTS, mentee_name="João Ñúñez — ☃")]
+    reactivation = MenteeReactivated(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        reactivated_by=MENTOR,
+        reactivated_at=MISSED,
+    )
+    wire = default.clone(linesep="\r\n")
+    for row in [
+        e
+        for c in contacts
+        for ev in (reprobation, reactivation)
+        for e in Templates().compose(ev, c)
+    ]:
+        sent = message_from_bytes(render_message(row, "mentorship@localhost"), policy=default)
+        reference = message_from_bytes(
+            build_message(row, "mentorship@localhost").as_bytes(policy=wire), policy=default
+        )
+        for header in ("From", "To", "Cc", "Subject", "Message-ID"):
+            assert sent[header] == reference[header], header
+        for kind in ("plain", "html"):
+            part, expected = sent.get_body((kind,)), reference.get_body((kind,))
+            assert part is not None and expected is not None
+            assert part.get_content() == expected.get_content()
+
+
+def test_a_header_with_a_line_break_can_never_be_sent() -> None:
+    [row, _] = Templates().compose(
+        MenteeWarned(
+            occurred_at=MISSED,
+            subscription_id=SUBSCRIPTION,
+            booking_id=uuid.uuid4(),
+            mentee_id=MENTEE,
+            mentor_id=MENTOR,
+            consecutive_absences=1,
+            missed_starts_at=MISSED,
+        ),
+        CONTACTS,
+    )
+    with pytest.raises(ValueError):
+        render_message(replace(row, subject="Hi\nBcc: everyone@example.com"), "m@localhost")
