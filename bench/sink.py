@@ -2,62 +2,117 @@
 subscription, how many reached it and when the last one did. Nothing else is kept,
 so 100,000 subscriptions cost a few megabytes.
 
+It runs in a process of its own, as a real mail server would: in the benchmark's
+process it competed with the benchmark's own polling for one interpreter. The
+counts live in shared memory, written by the sink only.
+
 Recipients are `mentee<i>@…` or `mentor<i>@…`, `i` being the subscription's index
 in the run (as `bench/sweep.py` names them).
 """
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 import time
-from array import array
+from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+class _Shared:
+    """What the sink writes and the benchmark reads."""
+
+    def __init__(self, subscriptions: int) -> None:
+        self.count: Synchronized[int] = _CONTEXT.Value("q", 0)
+        self.unknown: Synchronized[int] = _CONTEXT.Value("q", 0)
+        self.first: Synchronized[float] = _CONTEXT.Value("d", 0.0)
+        self.last: Synchronized[float] = _CONTEXT.Value("d", 0.0)
+        self.per_subscription: SynchronizedArray[int] = _CONTEXT.Array("H", subscriptions)
+        self.last_of: SynchronizedArray[float] = _CONTEXT.Array("d", subscriptions)
+
 
 class _Counting:
-    def __init__(self, sink: CountingSink) -> None:
-        self.sink = sink
+    def __init__(self, shared: _Shared) -> None:
+        self.shared = shared
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.sink.received(time.time(), envelope.rcpt_tos)
+        at = time.time()
+        s = self.shared
+        index = _index(envelope.rcpt_tos[0]) if envelope.rcpt_tos else None
+        if index is None or index >= len(s.last_of):
+            s.unknown.value += 1
+        else:
+            s.per_subscription[index] = min(s.per_subscription[index] + 1, 65535)
+            s.last_of[index] = at
+        if s.first.value == 0.0:
+            s.first.value = at
+        s.last.value = at
+        s.count.value += 1  # last: a reader that sees the count sees the rest
         return "250 OK"
+
+
+def _serve(shared: _Shared, port: int, ready: Any, stop: Any) -> None:
+    controller = Controller(_Counting(shared), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
 
 
 class CountingSink:
     def __init__(self, subscriptions: int, port: int) -> None:
         self.port = port
-        self.count = 0
-        self.unknown = 0  # emails to an address that is not one of the run's
-        self.first = 0.0
-        self.last = 0.0
-        self.per_subscription = array("H", bytes(2 * subscriptions))
-        self.last_of = array("d", bytes(8 * subscriptions))
-        self._lock = threading.Lock()
-        self._controller: Controller | None = None
+        self._shared = _Shared(subscriptions)
+        self._ready = _CONTEXT.Event()
+        self._stop = _CONTEXT.Event()
+        self._process: Any = None
 
-    def received(self, at: float, recipients: list[str]) -> None:
-        with self._lock:
-            self.count += 1
-            if self.first == 0.0:
-                self.first = at
-            self.last = at
-            index = _index(recipients[0]) if recipients else None
-            if index is None or index >= len(self.last_of):
-                self.unknown += 1
-                return
-            self.per_subscription[index] = min(self.per_subscription[index] + 1, 65535)
-            self.last_of[index] = at
+    @property
+    def count(self) -> int:
+        return int(self._shared.count.value)
+
+    @property
+    def unknown(self) -> int:
+        return int(self._shared.unknown.value)
+
+    @property
+    def first(self) -> float:
+        return float(self._shared.first.value)
+
+    @property
+    def last(self) -> float:
+        return float(self._shared.last.value)
+
+    @property
+    def per_subscription(self) -> list[int]:
+        return list(self._shared.per_subscription)
+
+    @property
+    def last_of(self) -> list[float]:
+        return list(self._shared.last_of)
 
     def start(self) -> None:
-        self._controller = Controller(_Counting(self), hostname="127.0.0.1", port=self.port)
-        self._controller.start()
+        self._process = _CONTEXT.Process(
+            target=_serve, args=(self._shared, self.port, self._ready, self._stop), daemon=True
+        )
+        self._process.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("the SMTP sink did not start within 30 s")
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else int(self._process.pid)
 
     def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
+        if self._process is not None:
+            self._stop.set()
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
 
 
 def _index(address: str) -> int | None:

@@ -105,6 +105,7 @@ class Result:
     cancel_latencies: list[float] | None = None  # p50, p95, p99
     email_latencies: list[float] | None = None
     peak_rss_mb: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     emails_per_subscription: Counter[int] = field(default_factory=Counter)
     unknown_recipients: int = 0
 
@@ -134,6 +135,15 @@ class Result:
         lines.append(
             f"[{self.mode}] peak RSS (VmHWM, MB): "
             + ", ".join(f"{name} {hwm:.0f}" for name, (hwm, _) in self.peak_rss_mb.items())
+        )
+        total = sum(self.cpu_seconds.values())
+        lines.append(
+            f"[{self.mode}] CPU seconds from the tick until settled ({total:.0f} s in all, "
+            f"{total / self.cascade_seconds:.2f} cores of the machine's {os.cpu_count()}): "
+            + ", ".join(
+                f"{name} {sec:.0f}"
+                for name, sec in sorted(self.cpu_seconds.items(), key=lambda kv: -kv[1])
+            )
         )
         return "\n".join(lines)
 
@@ -307,6 +317,39 @@ def peak_rss_mb(system: System) -> dict[str, tuple[float, float]]:
     return peaks
 
 
+def cpu_seconds(system: System, sink: CountingSink) -> dict[str, float]:
+    """CPU time (user + system) used so far by each service, RabbitMQ, PostgreSQL (all
+    its processes), the SMTP sink and this benchmark, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids: dict[str, list[int]] = {n: [p.pid] for n, p in system.processes.items()}
+    pids["bench"] = [os.getpid()]
+    pids["smtp sink"] = [sink.pid] if sink.pid else []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if name == "beam.smp":
+            pids.setdefault("rabbitmq", []).append(int(entry))
+        elif name.startswith("postgres"):
+            pids.setdefault("postgresql", []).append(int(entry))
+    used: dict[str, float] = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, IndexError, ValueError):
+                continue
+        used[name] = total
+    return used
+
+
 def check_alive(system: System) -> None:
     for name, process in system.processes.items():
         if process.poll() is not None:
@@ -360,6 +403,7 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
         load_seconds = time.monotonic() - started
 
         tick = SweepTick(occurred_at=now, tick_at=now)
+        cpu_before = cpu_seconds(system, sink)
         tick_wall = time.time()
         await publish_all(settings, [tick])
         expected = EMAILS_PER_SUBSCRIPTION * n
@@ -404,6 +448,8 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
             ready=lambda: sink.count >= expected,
         )
         peaks = peak_rss_mb(system)
+        cpu_after = cpu_seconds(system, sink)
+        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
         stages = [
             await tables.written_span(
                 "booking", "booking: sweep, booking.unattended written", "booking.unattended"
@@ -452,6 +498,7 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
             ),
             email_latencies=_quantiles(email_lasts),
             peak_rss_mb=peaks,
+            cpu_seconds=cpu,
             emails_per_subscription=Counter(sink.per_subscription),
             unknown_recipients=sink.unknown,
         )

@@ -30,6 +30,9 @@ class Templates:
             undefined=StrictUndefined,
             trim_blocks=False,
             keep_trailing_newline=True,
+            # Read once: checking every template file's mtime on each render was a
+            # stat() per email part. An edited template is read on restart.
+            auto_reload=False,
         )
 
     def render(self, kind: Kind, recipient: Recipient, values: dict[str, Any]) -> Rendered:
