@@ -26,7 +26,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
     runtime = ServiceRuntime("notifications", settings, MIGRATIONS, Templates())
     runtime.register(
         consumes=[
-            Consumes(SubscriptionActivated, handlers.save_contacts),
+            ConsumesBatches(SubscriptionActivated, handlers.save_all_contacts),
             Consumes(SubscriptionRenewed, handlers.extend_cycle),
             ConsumesBatches(MenteeWarned, handlers.queue_all_emails),
             ConsumesBatches(MenteeReprobated, handlers.queue_all_emails),

@@ -24,6 +24,29 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated, templates: Templates
     return "contacts saved" + (f"; queued {queued} waiting emails" if waiting else "")
 
 
+async def save_all_contacts(
+    tx: Tx, msgs: Sequence[SubscriptionActivated], templates: Templates
+) -> list[str]:
+    """Remember who to write to; then queue what was waiting for these contacts."""
+    # `save_contacts` for a batch: the first activation of a subscription saves its
+    # contacts and takes what waited for them; a repeated one finds nothing waiting.
+    ids = [m.subscription_id for m in msgs]
+    await store.lock_subscriptions(tx, ids)
+    await store.save_contacts_many(tx, msgs)
+    known = await store.contacts_of_many(tx, ids)
+    waiting = await store.take_waiting_many(tx, ids)
+    composed = [[templates.compose(e, known[i]) for e in waiting.pop(i, [])] for i in ids]
+    queued = await store.insert_emails(tx, [e for each in composed for es in each for e in es])
+    return [_contacts_saved(each, queued) for each in composed]
+
+
+def _contacts_saved(waited: list[list[Email]], queued: set[str]) -> str:
+    if not waited:
+        return "contacts saved"
+    count = sum(len({e.message_id for e in emails} & queued) for emails in waited)
+    return f"contacts saved; queued {count} waiting emails"
+
+
 async def extend_cycle(tx: Tx, msg: SubscriptionRenewed, templates: Templates) -> str:
     """Keep the cycle's end, for the sessions a reactivation email lists."""
     extended = await store.extend_cycle(tx, msg.subscription_id, msg.cycle_ends_at)

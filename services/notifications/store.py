@@ -135,6 +135,41 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
     return saved
 
 
+_SAVE_CONTACTS = text(
+    """
+    INSERT INTO contacts (subscription_id, mentee_name, mentee_email, mentor_name,
+                          mentor_email, slot, cycle_ends_at)
+    SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email,
+           slot::jsonb, cycle_ends_at
+    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_name AS text[]),
+                CAST(:mentee_email AS text[]), CAST(:mentor_name AS text[]),
+                CAST(:mentor_email AS text[]), CAST(:slot AS text[]),
+                CAST(:cycle_ends_at AS timestamptz[]))
+        AS c(subscription_id, mentee_name, mentee_email, mentor_name, mentor_email, slot,
+             cycle_ends_at)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+async def save_contacts_many(tx: Tx, msgs: Sequence[SubscriptionActivated]) -> None:
+    """`save_contacts` for many activations, in one statement (the first of an id wins,
+    as one by one)."""
+    if msgs:
+        await tx.execute(
+            _SAVE_CONTACTS,
+            {
+                "subscription_id": [m.subscription_id for m in msgs],
+                "mentee_name": [m.mentee.name for m in msgs],
+                "mentee_email": [str(m.mentee.email) for m in msgs],
+                "mentor_name": [m.mentor.name for m in msgs],
+                "mentor_email": [str(m.mentor.email) for m in msgs],
+                "slot": [m.slot.model_dump_json() for m in msgs],
+                "cycle_ends_at": [m.cycle_ends_at for m in msgs],
+            },
+        )
+
+
 async def extend_cycle(tx: Tx, subscription_id: UUID, cycle_ends_at: datetime) -> bool:
     result = await tx.execute(
         update(contacts)
@@ -266,6 +301,25 @@ async def take_waiting(tx: Tx, subscription_id: UUID) -> list[LifecycleEvent]:
     )
     events = [message_type_for(row.routing_key).model_validate(row.body) for row in result]
     return [e for e in events if isinstance(e, MenteeWarned | MenteeReprobated | MenteeReactivated)]
+
+
+async def take_waiting_many(
+    tx: Tx, subscription_ids: Iterable[UUID]
+) -> dict[UUID, list[LifecycleEvent]]:
+    """`take_waiting` for many subscriptions, in one statement."""
+    result = await tx.execute(
+        delete(waiting_events)
+        .where(waiting_events.c.subscription_id.in_(set(subscription_ids)))
+        .returning(
+            waiting_events.c.subscription_id, waiting_events.c.routing_key, waiting_events.c.body
+        )
+    )
+    taken: dict[UUID, list[LifecycleEvent]] = {}
+    for row in result:
+        event = message_type_for(row.routing_key).model_validate(row.body)
+        if isinstance(event, MenteeWarned | MenteeReprobated | MenteeReactivated):
+            taken.setdefault(row.subscription_id, []).append(event)
+    return taken
 
 
 # The lock is taken outside the ordered window (a subquery with LIMIT is not

@@ -26,7 +26,7 @@ from services.kit.settings import Settings
 from services.notifications import handlers
 from services.notifications.app import create_runtime
 from services.notifications.domain import LifecycleEvent
-from services.notifications.store import emails, waiting_events
+from services.notifications.store import contacts, emails, waiting_events
 from services.notifications.templates import Templates
 from tests.conftest import derived
 from tests.support.listening import publish
@@ -242,7 +242,7 @@ async def test_a_batch_of_lifecycle_events_queues_what_one_by_one_would(
         known.reactivated(),
         solo.warned(),
     ]
-    events.sort(key=lambda e: str(e.subscription_id))  # stable, as the kit orders a batch
+    events.sort(key=lambda e: str(e.subscription_id))  # any order: the kit keeps delivery order
     templates = Templates()
 
     async def applied(handle: Callable[[Tx], Awaitable[list[str]]]) -> tuple[object, ...]:
@@ -277,4 +277,57 @@ async def test_a_batch_of_lifecycle_events_queues_what_one_by_one_would(
     outcomes, queued, kept = expected
     assert len(queued) == 2 + 2 + 1 + 1 + 1  # solo's warning: mentee = mentor, one email
     assert len(kept) == 2 and "waiting" in str(outcomes)
+    assert await applied(as_a_batch) == expected
+
+
+async def test_a_batch_of_activations_saves_and_releases_what_one_by_one_would(
+    notifications: ServiceRuntime,
+) -> None:
+    """Contacts for two subscriptions, one of which had events waiting for them, one
+    activated twice in the batch: the same contacts, emails and outcomes either way."""
+    waited, plain = Mentorship(), Mentorship()
+    early = [waited.warned(), waited.reprobated()]
+    activations = [waited.activated(), plain.activated(), waited.activated()]
+    templates = Templates()
+
+    async def applied(handle: Callable[[Tx], Awaitable[list[str]]]) -> tuple[object, ...]:
+        async with notifications.db.engine.connect() as tx:
+            await tx.begin()
+            await handlers.queue_all_emails(tx, early, templates)  # they wait for contacts
+            outcomes = await handle(tx)
+            queued = await tx.execute(
+                select(emails.c.message_id, emails.c.recipient, emails.c.subject)
+                .where(emails.c.event_id.in_([e.event_id for e in early]))
+                .order_by(emails.c.message_id)
+            )
+            saved = await tx.execute(
+                select(contacts)
+                .where(
+                    contacts.c.subscription_id.in_([waited.subscription_id, plain.subscription_id])
+                )
+                .order_by(contacts.c.subscription_id)
+            )
+            left = await tx.execute(
+                select(waiting_events.c.event_id).where(
+                    waiting_events.c.subscription_id == waited.subscription_id
+                )
+            )
+            rows = ([tuple(r) for r in queued], [tuple(r) for r in saved], list(left))
+            await tx.rollback()
+        return outcomes, *rows
+
+    async def one_by_one(tx: Tx) -> list[str]:
+        return [await handlers.save_contacts(tx, a, templates) for a in activations]
+
+    async def as_a_batch(tx: Tx) -> list[str]:
+        return await handlers.save_all_contacts(tx, activations, templates)
+
+    expected = await applied(one_by_one)
+    outcomes, queued, saved, left = expected
+    assert outcomes == [
+        "contacts saved; queued 4 waiting emails",
+        "contacts saved",
+        "contacts saved",
+    ]
+    assert len(queued) == 4 and len(saved) == 2 and left == []
     assert await applied(as_a_batch) == expected
