@@ -39,6 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import processes
 from contracts import Person, Slot, SubscriptionActivated
 from services.gateway.auth import issue_token
 from services.kit.settings import Settings
@@ -183,19 +184,12 @@ async def wait_loaded(settings: Settings, total: int) -> None:
 
 
 def cpu_seconds(system: System) -> dict[str, float]:
-    """CPU time (user + system) each service process has used so far (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used = {}
-    # The whole machine's busy time (RabbitMQ, PostgreSQL, this benchmark and
-    # whatever else runs here): user, nice, system, irq, softirq, steal.
+    """CPU time each service, RabbitMQ, PostgreSQL and this benchmark used so far, and
+    the whole machine's busy time (user, nice, system, irq, softirq, steal)."""
+    used = processes.cpu_seconds({n: [p.pid] for n, p in system.processes.items()})
     cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    tick = os.sysconf("SC_CLK_TCK")
     used["machine (all processes)"] = sum(int(cpu[i]) for i in (0, 1, 2, 5, 6, 7)) / tick
-    for name, process in system.processes.items():
-        try:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        used[name] = (int(fields[11]) + int(fields[12])) / tick
     return used
 
 

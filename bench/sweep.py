@@ -47,6 +47,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import processes
 from bench.baseline import MESSAGES_PER_BOOKING, TARGET_FRACTION, recent_baseline
 from bench.sink import CountingSink
 from contracts import Event, Person, Slot, SubscriptionActivated, SweepTick
@@ -300,54 +301,11 @@ class Tables:
         return list(value) if value else None
 
 
-def peak_rss_mb(system: System) -> dict[str, tuple[float, float]]:
-    """(VmHWM, VmRSS) in MB of each service process (`python -m services.x`)."""
-    peaks = {}
-    for name, process in system.processes.items():
-        fields: dict[str, float] = {}
-        try:
-            with open(f"/proc/{process.pid}/status") as status:
-                for line in status:
-                    key, _, value = line.partition(":")
-                    if key in ("VmHWM", "VmRSS"):
-                        fields[key] = int(value.split()[0]) / 1024
-        except OSError:
-            continue
-        peaks[name] = (fields.get("VmHWM", 0.0), fields.get("VmRSS", 0.0))
-    return peaks
-
-
-def cpu_seconds(system: System, sink: CountingSink) -> dict[str, float]:
-    """CPU time (user + system) used so far by each service, RabbitMQ, PostgreSQL (all
-    its processes), the SMTP sink and this benchmark, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids: dict[str, list[int]] = {n: [p.pid] for n, p in system.processes.items()}
-    pids["bench"] = [os.getpid()]
-    pids["smtp sink"] = [sink.pid] if sink.pid else []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as comm:
-                name = comm.read().strip()
-        except OSError:
-            continue
-        if name == "beam.smp":
-            pids.setdefault("rabbitmq", []).append(int(entry))
-        elif name.startswith("postgres"):
-            pids.setdefault("postgresql", []).append(int(entry))
-    used: dict[str, float] = {}
-    for name, group in pids.items():
-        total = 0.0
-        for pid in group:
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-            except (OSError, IndexError, ValueError):
-                continue
-        used[name] = total
-    return used
+def _pids(system: System, sink: CountingSink) -> dict[str, list[int]]:
+    pids = {name: [process.pid] for name, process in system.processes.items()}
+    if sink.pid:
+        pids["smtp sink"] = [sink.pid]
+    return pids
 
 
 def check_alive(system: System) -> None:
@@ -403,7 +361,7 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
         load_seconds = time.monotonic() - started
 
         tick = SweepTick(occurred_at=now, tick_at=now)
-        cpu_before = cpu_seconds(system, sink)
+        cpu_before = processes.cpu_seconds(_pids(system, sink))
         tick_wall = time.time()
         await publish_all(settings, [tick])
         expected = EMAILS_PER_SUBSCRIPTION * n
@@ -447,9 +405,8 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
             stall_seconds,
             ready=lambda: sink.count >= expected,
         )
-        peaks = peak_rss_mb(system)
-        cpu_after = cpu_seconds(system, sink)
-        cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
+        peaks = processes.peak_rss_mb({n: p.pid for n, p in system.processes.items()})
+        cpu = processes.cpu_used(cpu_before, processes.cpu_seconds(_pids(system, sink)))
         stages = [
             await tables.written_span(
                 "booking", "booking: sweep, booking.unattended written", "booking.unattended"
