@@ -1,7 +1,9 @@
 """Each service's own PostgreSQL database: created if missing, migrated on start.
 
 Handlers work on SQLAlchemy Core connections (`Tx`): one transaction holds a
-message's inbox record, its effect and the outbox rows it causes.
+message's inbox record, its effect and the outbox rows it causes. The hottest
+statements go to the asyncpg connection underneath (`driver`), in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 from alembic import command
@@ -75,6 +78,20 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def driver(tx: Tx) -> asyncpg.Connection:
+    """The asyncpg connection under `tx`: a statement sent to it directly skips
+    SQLAlchemy's compiling and result wrapping (about 0.13 ms of CPU each) and runs in
+    the same transaction. asyncpg prepares and caches it by its text."""
+    raw = await tx.get_raw_connection()
+    connection = cast(asyncpg.Connection, raw.driver_connection)
+    if tx.in_transaction() and not connection.is_in_transaction():
+        # SQLAlchemy's dialect sends BEGIN only before its own first statement: begin
+        # now, the way it would, or a statement sent here would run (and its row
+        # locks end) on its own.
+        await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+    return connection
 
 
 def _alembic_config(connection: Connection, migrations: Path) -> Config:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData
 from sqlalchemy.dialects.postgresql import insert
 
-from services.kit.database import Tx
+from services.kit.database import Tx, driver
 from services.kit.tables import inbox_table
 
 INBOX = inbox_table(MetaData())
@@ -29,14 +29,12 @@ async def claim(tx: Tx, consumer: str, event_id: UUID) -> bool:
     return result.first() is not None
 
 
-_CLAIM_MANY = text(
-    """
+_CLAIM_MANY = """
     INSERT INTO inbox (consumer, event_id)
-    SELECT :consumer, unnest(CAST(:event_ids AS uuid[]))
+    SELECT $1, unnest($2::uuid[])
     ON CONFLICT DO NOTHING
     RETURNING event_id
-    """
-)
+"""
 
 
 async def claim_many(tx: Tx, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
@@ -44,7 +42,5 @@ async def claim_many(tx: Tx, consumer: str, event_ids: Sequence[UUID]) -> set[UU
     those it had not handled before (an id twice in the list is claimed once)."""
     if not event_ids:
         return set()
-    result = await tx.execute(
-        _CLAIM_MANY, {"consumer": consumer, "event_ids": list(dict.fromkeys(event_ids))}
-    )
-    return set(result.scalars())
+    rows = await (await driver(tx)).fetch(_CLAIM_MANY, consumer, list(dict.fromkeys(event_ids)))
+    return {row[0] for row in rows}

@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, MetaData, Text, cast, func, or_, select, text, update
+from sqlalchemy import ColumnElement, MetaData, func, select, update
 from sqlalchemy.dialects.postgresql import INTERVAL
 
 from contracts import Event
 from services.kit import metrics
-from services.kit.database import Database, Tx
+from services.kit.database import Database, Tx, driver
 from services.kit.logs import get_logger
 from services.kit.tables import outbox_table
 from services.kit.wakeup import Wakeup
@@ -36,20 +36,18 @@ Publish = Callable[[str, bytes, UUID], Awaitable[None]]
 # Arrays rather than one VALUES row per event: one cached, prepared statement
 # whatever the number of events; WITH ORDINALITY keeps their order in the ids.
 # The relay's wake-up rides in the same statement (a round trip less per batch).
-_ADD = text(
-    f"""
+_ADD = f"""
     WITH added AS (
         INSERT INTO outbox (event_id, routing_key, body)
         SELECT event_id, routing_key, body::jsonb
-        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:routing_keys AS text[]),
-                    CAST(:bodies AS text[])) WITH ORDINALITY AS e(event_id, routing_key, body, n)
+        FROM unnest($1::uuid[], $2::text[], $3::text[])
+             WITH ORDINALITY AS e(event_id, routing_key, body, n)
         ORDER BY n
         ON CONFLICT (event_id) DO NOTHING
         RETURNING id
     )
     SELECT count(*) AS written, pg_notify('{NOTIFY_CHANNEL}', '') FROM added
-    """
-)
+"""
 
 
 async def add(tx: Tx, events: Iterable[Event]) -> int:
@@ -61,15 +59,26 @@ async def add(tx: Tx, events: Iterable[Event]) -> int:
     events = list(events)
     if not events:
         return 0
-    result = await tx.execute(
+    written = await (await driver(tx)).fetchval(
         _ADD,
-        {
-            "event_ids": [e.event_id for e in events],
-            "routing_keys": [e.routing_key for e in events],
-            "bodies": [e.model_dump_json() for e in events],
-        },
+        [e.event_id for e in events],
+        [e.routing_key for e in events],
+        [e.model_dump_json() for e in events],
     )
-    return int(result.one().written)
+    return int(written)
+
+
+# Unsent rows in id order, locked; the body as stored (no decoding into dicts to
+# encode them again).
+_TAKE = """
+    SELECT id, event_id, routing_key, body::text AS body
+    FROM outbox
+    WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+"""
+_MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 
 
 class OutboxRelay:
@@ -115,45 +124,24 @@ class OutboxRelay:
     async def publish_batch(self) -> tuple[int, int]:
         """Publish one batch; returns (sent, taken)."""
         async with self.db.transaction() as tx:
-            rows = (
-                await tx.execute(
-                    select(
-                        OUTBOX.c.id,
-                        OUTBOX.c.event_id,
-                        OUTBOX.c.routing_key,
-                        # As stored: no decoding into dicts to encode them again.
-                        cast(OUTBOX.c.body, Text).label("body"),
-                    )
-                    .where(
-                        OUTBOX.c.sent_at.is_(None),
-                        or_(
-                            OUTBOX.c.next_attempt_at.is_(None),
-                            OUTBOX.c.next_attempt_at <= func.now(),
-                        ),
-                    )
-                    .order_by(OUTBOX.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            raw = await driver(tx)
+            rows = await raw.fetch(_TAKE, self.batch_size)
             if not rows:
                 return 0, 0
             # Publishing concurrently pipelines the confirms on one channel;
             # frames still leave in id order.
             results = await asyncio.gather(
-                *(self.publish(r.routing_key, r.body.encode(), r.event_id) for r in rows),
+                *(self.publish(r["routing_key"], r["body"].encode(), r["event_id"]) for r in rows),
                 return_exceptions=True,
             )
-            sent_ids = [r.id for r, res in zip(rows, results, strict=True) if res is None]
+            sent_ids = [r["id"] for r, res in zip(rows, results, strict=True) if res is None]
             failed = [(r, res) for r, res in zip(rows, results, strict=True) if res is not None]
             if sent_ids:
-                await tx.execute(
-                    update(OUTBOX).where(OUTBOX.c.id.in_(sent_ids)).values(sent_at=func.now())
-                )
+                await raw.execute(_MARK_SENT, sent_ids)
             for row, error in failed:
                 await tx.execute(
                     update(OUTBOX)
-                    .where(OUTBOX.c.id == row.id)
+                    .where(OUTBOX.c.id == row["id"])
                     .values(
                         attempts=OUTBOX.c.attempts + 1,
                         last_error=repr(error)[:2000],
@@ -162,8 +150,8 @@ class OutboxRelay:
                 )
                 log.warning(
                     "outbox publish failed",
-                    routing_key=row.routing_key,
-                    event_id=str(row.event_id),
+                    routing_key=row["routing_key"],
+                    event_id=str(row["event_id"]),
                     error=repr(error),
                 )
         self.published += len(sent_ids)
