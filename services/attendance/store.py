@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import BookingRef, SubscriptionActivated
 from services.attendance.domain import Record, Session
-from services.kit.database import Tx
+from services.kit.database import Tx, driver
 
 metadata = MetaData()
 
@@ -85,7 +85,6 @@ _STATE = [
     "warned_for",
     "consecutive_absences",
 ]
-_RECORD_COLUMNS = [subscriptions.c[f.name] for f in fields(Record) if f.name in subscriptions.c]
 _SESSION_COLUMNS = [
     bookings.c.booking_id,
     bookings.c.starts_at,
@@ -149,34 +148,49 @@ async def load_record(tx: Tx, subscription_id: UUID) -> Record | None:
     return (await load_records(tx, [subscription_id])).get(subscription_id)
 
 
+_RECORD_NAMES = [f.name for f in fields(Record) if f.name in subscriptions.c]
+_SESSION_NAMES = [
+    "booking_id",
+    "starts_at",
+    "ends_at",
+    "cancelled",
+    "attended",
+    "marked_by",
+    "marked_at",
+    "mark_revision AS revision",
+]
+# The hot path's reads, sent to the driver as they are (see `driver`).
+_LOCK_RECORDS = f"""
+    SELECT {", ".join(_RECORD_NAMES)} FROM subscriptions
+    WHERE subscription_id = ANY($1::uuid[])
+    ORDER BY subscription_id
+    FOR UPDATE
+"""
+_SESSIONS_OF_RECORDS = f"""
+    SELECT subscription_id, {", ".join(_SESSION_NAMES)} FROM bookings
+    WHERE subscription_id = ANY($1::uuid[])
+    ORDER BY subscription_id, starts_at, booking_id
+"""
+
+
 async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, Record]:
     """The attendance of each known subscription, in two statements. Their rows are
     locked, in id order, until the transaction ends, so that decisions about one
     subscription are taken one at a time (consumers of several queues, and replicas,
     run side by side). The sessions are read once the locks are held: they hold
     every mark committed before."""
-    ids = sorted(set(subscription_ids))
-    rows = (
-        await tx.execute(
-            select(*_RECORD_COLUMNS)
-            .where(subscriptions.c.subscription_id.in_(ids))
-            .order_by(subscriptions.c.subscription_id)
-            .with_for_update()
-        )
-    ).all()
+    raw = await driver(tx)
+    rows = await raw.fetch(_LOCK_RECORDS, sorted(set(subscription_ids)))
     if not rows:
         return {}
-    sessions: dict[UUID, list[Session]] = {row.subscription_id: [] for row in rows}
-    result = await tx.execute(
-        select(bookings.c.subscription_id, *_SESSION_COLUMNS)
-        .where(bookings.c.subscription_id.in_(list(sessions)))
-        .order_by(bookings.c.subscription_id, bookings.c.starts_at, bookings.c.booking_id)
-    )
-    for r in result:
-        values_ = dict(r._mapping)
+    sessions: dict[UUID, list[Session]] = {row["subscription_id"]: [] for row in rows}
+    for r in await raw.fetch(_SESSIONS_OF_RECORDS, list(sessions)):
+        values_ = dict(r.items())
         sessions[values_.pop("subscription_id")].append(Session(**values_))
     return {
-        row.subscription_id: Record(**row._mapping, sessions=tuple(sessions[row.subscription_id]))
+        row["subscription_id"]: Record(
+            **dict(row.items()), sessions=tuple(sessions[row["subscription_id"]])
+        )
         for row in rows
     }
 
@@ -232,45 +246,34 @@ def _state(record: Record) -> dict[str, object]:
 
 # Set-based writes take arrays (one per column) rather than a VALUES row per record:
 # one cached, prepared statement whatever the number of rows.
-_SAVE_STATES = text(
-    """
+_SAVE_STATES = """
     UPDATE subscriptions AS s
     SET cycle_starts_at = v.cycle_starts_at, cycle_ends_at = v.cycle_ends_at,
         ended = v.ended, is_reprobated = v.is_reprobated, reprobated_at = v.reprobated_at,
         reactivated_at = v.reactivated_at, warned_for = v.warned_for,
         consecutive_absences = v.consecutive_absences
-    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:cycle_starts_at AS timestamptz[]),
-                CAST(:cycle_ends_at AS timestamptz[]), CAST(:ended AS boolean[]),
-                CAST(:is_reprobated AS boolean[]), CAST(:reprobated_at AS timestamptz[]),
-                CAST(:reactivated_at AS timestamptz[]), CAST(:warned_for AS text[]),
-                CAST(:consecutive_absences AS integer[]))
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::boolean[],
+                $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::integer[])
         AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
              reprobated_at, reactivated_at, warned_for, consecutive_absences)
     WHERE s.subscription_id = v.subscription_id
-    """
-)
-_SAVE_MARKS = text(
-    """
+"""
+_SAVE_MARKS = """
     UPDATE bookings AS b
     SET cancelled = m.cancelled, attended = m.attended, marked_by = m.marked_by,
         marked_at = m.marked_at, mark_revision = m.mark_revision
-    FROM unnest(CAST(:booking_id AS uuid[]), CAST(:cancelled AS boolean[]),
-                CAST(:attended AS boolean[]), CAST(:marked_by AS text[]),
-                CAST(:marked_at AS timestamptz[]), CAST(:mark_revision AS integer[]))
+    FROM unnest($1::uuid[], $2::boolean[], $3::boolean[], $4::text[], $5::timestamptz[],
+                $6::integer[])
         AS m(booking_id, cancelled, attended, marked_by, marked_at, mark_revision)
     WHERE b.booking_id = m.booking_id
-    """
-)
-_INSERT_BOOKINGS = text(
-    """
+"""
+_INSERT_BOOKINGS = """
     INSERT INTO bookings (booking_id, subscription_id, mentee_id, starts_at, ends_at)
-    SELECT * FROM unnest(CAST(:booking_id AS uuid[]), CAST(:subscription_id AS uuid[]),
-                         CAST(:mentee_id AS uuid[]), CAST(:starts_at AS timestamptz[]),
-                         CAST(:ends_at AS timestamptz[]))
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[],
+                         $5::timestamptz[])
     ON CONFLICT DO NOTHING
     RETURNING booking_id
-    """
-)
+"""
 
 
 def _columns(rows: Sequence[dict[str, object]]) -> dict[str, list[object]]:
@@ -282,9 +285,8 @@ async def _save_states(tx: Tx, records: Sequence[Record]) -> None:
     """The streak state of `records`, in one statement."""
     if records:
         names = ("subscription_id", *_STATE)
-        await tx.execute(
-            _SAVE_STATES, _columns([{n: getattr(r, n) for n in names} for r in records])
-        )
+        columns = _columns([{n: getattr(r, n) for n in names} for r in records])
+        await (await driver(tx)).execute(_SAVE_STATES, *columns.values())
 
 
 async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
@@ -301,7 +303,7 @@ async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
             }
             for s in sessions
         ]
-        await tx.execute(_SAVE_MARKS, _columns(rows))
+        await (await driver(tx)).execute(_SAVE_MARKS, *_columns(rows).values())
 
 
 async def add_bookings(
@@ -331,17 +333,18 @@ async def insert_bookings(tx: Tx, rows: Sequence[dict[str, object]]) -> set[UUID
     as they are. Returns the ids added."""
     if not rows:
         return set()
-    return set((await tx.execute(_INSERT_BOOKINGS, _columns(rows))).scalars())
+    # In the column order of the statement (`booking_row`'s).
+    added = await (await driver(tx)).fetch(_INSERT_BOOKINGS, *_columns(rows).values())
+    return {row[0] for row in added}
 
 
 async def subscriptions_of_bookings(tx: Tx, booking_ids: Iterable[UUID]) -> dict[UUID, UUID]:
     """Whose each known booking is (read without a lock, as `subscription_of_booking`)."""
-    result = await tx.execute(
-        select(bookings.c.booking_id, bookings.c.subscription_id).where(
-            bookings.c.booking_id.in_(set(booking_ids))
-        )
+    rows = await (await driver(tx)).fetch(
+        "SELECT booking_id, subscription_id FROM bookings WHERE booking_id = ANY($1::uuid[])",
+        list(set(booking_ids)),
     )
-    return {r.booking_id: r.subscription_id for r in result}
+    return {r["booking_id"]: r["subscription_id"] for r in rows}
 
 
 async def lock_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> None:
