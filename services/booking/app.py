@@ -36,7 +36,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             ConsumesBatches(SubscriptionActivated, handlers.activate_subscriptions),
             ConsumesBatches(SubscriptionRenewed, handlers.renew_subscriptions),
             ConsumesBatches(SubscriptionEnded, handlers.end_subscriptions),
-            Consumes(AttendanceMarked, handlers.record_attendance),
+            ConsumesBatches(AttendanceMarked, handlers.record_attendance),
             Consumes(SweepTick, handlers.sweep),
             ConsumesBatches(MenteeReprobated, handlers.cancel_for_reprobations),
             ConsumesBatches(MenteeReactivated, handlers.regenerate_bookings),

@@ -136,15 +136,23 @@ async def _book_and_cancel(tx: Tx, change: Change) -> str:
     return change.outcome(len(booked), len(cancelled))
 
 
-async def record_attendance(tx: Tx, msg: AttendanceMarked, policy: Policy) -> str:
-    """Record attendance's mark on the booking (attendance is the source of truth)."""
-    booking = await store.load_booking(tx, msg.booking_id)
-    if booking is None:
-        return "unknown booking, mark ignored"
-    change = booking.record(msg)
-    if change.applied:
-        await store.save_mark(tx, change.booking)
-    return change.outcome
+async def record_attendance(tx: Tx, msgs: Sequence[AttendanceMarked], policy: Policy) -> list[str]:
+    """Record attendance's marks on the bookings (attendance is the source of truth):
+    each booking locked once, the marks applied in order, saved in one statement."""
+    bookings = await store.load_bookings(tx, (m.booking_id for m in msgs))
+    changed: dict[UUID, domain.Booking] = {}
+    outcomes = []
+    for msg in msgs:
+        booking = bookings.get(msg.booking_id)
+        if booking is None:
+            outcomes.append("unknown booking, mark ignored")
+            continue
+        change = booking.record(msg)
+        if change.applied:
+            bookings[msg.booking_id] = changed[msg.booking_id] = change.booking
+        outcomes.append(change.outcome)
+    await store.save_marks(tx, list(changed.values()))
+    return outcomes
 
 
 async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:

@@ -34,7 +34,7 @@ from services.booking.domain import (
     Subscription,
     SweptBooking,
 )
-from services.kit.database import Tx
+from services.kit.database import Tx, driver
 
 metadata = MetaData()
 
@@ -207,27 +207,43 @@ async def cancel_bookings(
     return [r.booking_id for r in sorted(result, key=lambda r: r.starts_at)]
 
 
-async def load_booking(tx: Tx, booking_id: UUID) -> Booking | None:
-    """The booking and the mark it holds, its row locked until the transaction ends."""
-    result = await tx.execute(
-        select(*_BOOKING_COLUMNS).where(bookings.c.booking_id == booking_id).with_for_update()
-    )
-    row = result.first()
-    return None if row is None else Booking(**row._mapping)
+_BOOKING_NAMES = ", ".join(f.name for f in fields(Booking))
+_LOCK_BOOKINGS = f"""
+    SELECT {_BOOKING_NAMES} FROM bookings
+    WHERE booking_id = ANY($1::uuid[])
+    ORDER BY booking_id
+    FOR UPDATE
+"""
+_SAVE_MARKS = """
+    UPDATE bookings AS b
+    SET status = m.status, attended = m.attended, marked_by = m.marked_by,
+        marked_at = m.marked_at, mark_revision = m.mark_revision
+    FROM unnest($1::uuid[], $2::text[], $3::boolean[], $4::text[], $5::timestamptz[],
+                $6::integer[])
+        AS m(booking_id, status, attended, marked_by, marked_at, mark_revision)
+    WHERE b.booking_id = m.booking_id
+"""
 
 
-async def save_mark(tx: Tx, booking: Booking) -> None:
-    await tx.execute(
-        update(bookings)
-        .where(bookings.c.booking_id == booking.booking_id)
-        .values(
-            status=booking.status,
-            attended=booking.attended,
-            marked_by=booking.marked_by,
-            marked_at=booking.marked_at,
-            mark_revision=booking.mark_revision,
+async def load_bookings(tx: Tx, booking_ids: Iterable[UUID]) -> dict[UUID, Booking]:
+    """The bookings and the marks they hold, in one statement; their rows locked, in id
+    order, until the transaction ends."""
+    rows = await (await driver(tx)).fetch(_LOCK_BOOKINGS, sorted(set(booking_ids)))
+    return {row["booking_id"]: Booking(**dict(row.items())) for row in rows}
+
+
+async def save_marks(tx: Tx, marked: Sequence[Booking]) -> None:
+    """The marks (and the status they give) of `marked`, in one statement."""
+    if marked:
+        await (await driver(tx)).execute(
+            _SAVE_MARKS,
+            [b.booking_id for b in marked],
+            [b.status for b in marked],
+            [b.attended for b in marked],
+            [b.marked_by for b in marked],
+            [b.marked_at for b in marked],
+            [b.mark_revision for b in marked],
         )
-    )
 
 
 _SWEEP = text(
@@ -279,20 +295,17 @@ async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[MenteeBooking]:
     return [MenteeBooking.model_validate(dict(r._mapping)) for r in result]
 
 
+_FIND_BOOKING = """
+    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.status
+    FROM bookings AS b JOIN subscriptions AS s USING (subscription_id)
+    WHERE b.booking_id = $1
+"""
+
+
 async def find_booking(tx: Tx, booking_id: UUID) -> OwnedBooking | None:
-    result = await tx.execute(
-        select(
-            bookings.c.booking_id,
-            bookings.c.subscription_id,
-            subscriptions.c.mentee_id,
-            subscriptions.c.mentor_id,
-            bookings.c.status,
-        )
-        .join(subscriptions, subscriptions.c.subscription_id == bookings.c.subscription_id)
-        .where(bookings.c.booking_id == booking_id)
-    )
-    row = result.first()
-    return None if row is None else OwnedBooking(**row._mapping)
+    """Whose a booking is, and its status: asked for every join, so sent as it is."""
+    row = await (await driver(tx)).fetchrow(_FIND_BOOKING, booking_id)
+    return None if row is None else OwnedBooking(**dict(row.items()))
 
 
 # --- many subscriptions at once (batches) --------------------------------------------
