@@ -20,7 +20,6 @@ from sqlalchemy import (
     Text,
     delete,
     func,
-    or_,
     select,
     text,
     update,
@@ -70,11 +69,11 @@ emails = Table(
     Column("status", String(10), nullable=False, server_default="queued"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
-    Column("next_attempt_at", DateTime(timezone=True)),
+    # When the sender may try it (next): its creation at first, later its retry's time.
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
     Index("emails_queued", "next_attempt_at", postgresql_where=text("status = 'queued'")),
-    Index("emails_due", "created_at", postgresql_where=text("status = 'queued'")),
 )
 
 waiting_events = Table(
@@ -327,9 +326,9 @@ async def take_waiting_many(
 _CLAIM = text(
     """
     SELECT message_id FROM (
-        SELECT message_id, created_at FROM emails
-        WHERE status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-        ORDER BY created_at
+        SELECT message_id, next_attempt_at FROM emails
+        WHERE status = 'queued' AND next_attempt_at <= now()
+        ORDER BY next_attempt_at
         LIMIT :window
     ) AS due
     WHERE pg_try_advisory_lock(hashtextextended('notifications-email:' || message_id, 0))
@@ -353,9 +352,9 @@ async def claim_due_emails(holder: AsyncConnection, limit: int) -> list[Email]:
         .where(
             emails.c.message_id.in_(ids),
             emails.c.status == "queued",
-            or_(emails.c.next_attempt_at.is_(None), emails.c.next_attempt_at <= func.now()),
+            emails.c.next_attempt_at <= func.now(),
         )
-        .order_by(emails.c.created_at)
+        .order_by(emails.c.next_attempt_at)
     )
     taken = [Email(**{f.name: row._mapping[f.name] for f in fields(Email)}) for row in result]
     await holder.commit()
