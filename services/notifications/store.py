@@ -36,7 +36,7 @@ from contracts import (
     SubscriptionActivated,
     message_type_for,
 )
-from services.kit.database import Tx
+from services.kit.database import Tx, driver
 from services.notifications.domain import Contacts, Email, LifecycleEvent
 
 metadata = MetaData()
@@ -343,6 +343,15 @@ async def claim_due_emails(holder: AsyncConnection, limit: int) -> list[Email]:
     email's outcome is then recorded as soon as it is known, while the claim holds; a
     crash drops the connection and with it the claims, so the emails are due again at
     once."""
+    # The claim must walk the index in order and stop early, whatever the statistics
+    # say: a queue's are stale by nature (and this machine's server runs without
+    # autovacuum), and with them PostgreSQL chose a bitmap scan that read and sorted
+    # every queued email (2 s per claim at 300,000 queued). For this transaction only.
+    if not holder.in_transaction():
+        await holder.begin()
+    await (await driver(holder)).execute(
+        "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
+    )
     locked = await holder.execute(_CLAIM, {"limit": limit, "window": limit * 8})
     ids = [row.message_id for row in locked]
     # Read again after locking: another replica may have sent one between this
