@@ -43,7 +43,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         ],
         answers=[
             Answers(ListMenteeBookings, handlers.list_mentee_bookings),
-            Answers(FindBooking, handlers.find_booking),
+            Answers(FindBooking, handlers.find_booking, one_read=True),
         ],
         publishes=[BookingsScheduled, BookingsCancelled, BookingUnattended],
     )

@@ -73,10 +73,13 @@ class ConsumesBatches(Generic[E, N]):
 
 @dataclass(frozen=True)
 class Answers(Generic[Q, N]):
-    """`handler` answers one `request` (RabbitMQ request/reply) in a transaction."""
+    """`handler` answers one `request` (RabbitMQ request/reply) in a transaction; with
+    `one_read`, a handler that only reads, in one statement sent to the driver, gets a
+    connection outside any transaction (see `Database.reading`)."""
 
     request: type[Q]
     handler: Callable[[Tx, Q, N], Awaitable[Reply]]
+    one_read: bool = False
 
 
 class ServiceRuntime(Generic[N]):
@@ -146,12 +149,13 @@ class ServiceRuntime(Generic[N]):
     def _answer(self, answer: Answers[Any, N]) -> None:
         routing_key = answer.request.routing_key
         handler = answer.handler
+        connection = self.db.reading if answer.one_read else self.db.transaction
 
         async def respond(request: Any) -> None:
             # From the context, not a `RabbitMessage` parameter: FastStream resolves
             # that in a thread pool, a thread hop per request.
             message = self.messaging.broker.context.get_local("message")
-            async with self.db.transaction() as tx:
+            async with connection() as tx:
                 reply = await handler(tx, request, self.needs)
             outcome = reply.error.code if reply.error else "ok"
             log.info("request answered", routing_key=routing_key, outcome=outcome)
