@@ -20,6 +20,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from contracts import (
+    AttendanceMarked,
     BookingRef,
     BookingsCancelled,
     BookingUnattended,
@@ -38,6 +39,7 @@ from services.attendance.domain import Policy as AttendancePolicy
 from services.booking import handlers as booking
 from services.booking.app import MIGRATIONS as BOOKING_MIGRATIONS
 from services.booking.domain import Policy as BookingPolicy
+from services.booking.domain import Subscription
 from services.kit.database import Database, Tx
 from services.kit.errors import SubscriptionNotKnownYet
 from services.kit.settings import Settings
@@ -290,13 +292,45 @@ def booking_facts() -> list[Event]:
     again = facts[0].model_copy(
         update={"event_id": uuid.UUID(int=50_100), "reprobated_at": MONDAY + HOUR}
     )
-    return [*facts, again, activation(3), activation(3), activation(0)]
+    return [*facts, again, activation(3), activation(3), activation(0), *marks()]
+
+
+def marks() -> list[AttendanceMarked]:
+    """Attendance's marks for subscription 1's first bookings: a later revision over an
+    earlier one (and the other way round), marks without a revision, an unknown booking."""
+    first, second, third = [b.booking_id for b in Subscription.activate(activation(1)).to_book][:3]
+    subscription_id = activation(1).subscription_id
+
+    def mark(
+        n: int, booking_id: uuid.UUID, attended: bool, revision: int | None
+    ) -> AttendanceMarked:
+        return AttendanceMarked(
+            event_id=uuid.UUID(int=70_000 + n),
+            occurred_at=MONDAY,
+            booking_id=booking_id,
+            subscription_id=subscription_id,
+            attended=attended,
+            marked_by="system" if revision == 1 else "mentor",
+            marked_at=MONDAY + timedelta(minutes=n),
+            revision=revision,
+        )
+
+    return [
+        mark(0, first, False, 1),
+        mark(1, first, True, 2),
+        mark(2, second, True, 2),
+        mark(3, second, False, 1),
+        mark(4, third, True, None),
+        mark(5, third, False, None),
+        mark(6, uuid.UUID(int=99_999), True, 1),
+    ]
 
 
 BOOKING_HANDLERS: dict[type[Event], Handler] = {
     SubscriptionActivated: booking.activate_subscriptions,
     MenteeReprobated: booking.cancel_for_reprobations,
     MenteeReactivated: booking.regenerate_bookings,
+    AttendanceMarked: booking.record_attendance,
 }
 
 
@@ -338,3 +372,6 @@ async def test_a_booking_batch_leaves_what_one_by_one_leaves_in_any_order(
         assert found == expected
     routing_keys = {e[1] for _, events in expected["outbox"] for e in events}
     assert {"bookings.cancelled", "bookings.scheduled"} <= routing_keys
+    # The batch kept a later revision over an earlier one that came after it, as one
+    # by one did.
+    assert "kept mark revision 2 over 1" in one_by_one
