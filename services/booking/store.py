@@ -91,7 +91,6 @@ bookings = Table(
 
 # Reads select the columns named as the fields of the value they return.
 _SUBSCRIPTION_COLUMNS = [subscriptions.c[f.name] for f in fields(Subscription)]
-_BOOKING_COLUMNS = [bookings.c[f.name] for f in fields(Booking)]
 
 
 @dataclass(frozen=True)
