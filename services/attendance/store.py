@@ -85,16 +85,6 @@ _STATE = [
     "warned_for",
     "consecutive_absences",
 ]
-_SESSION_COLUMNS = [
-    bookings.c.booking_id,
-    bookings.c.starts_at,
-    bookings.c.ends_at,
-    bookings.c.cancelled,
-    bookings.c.attended,
-    bookings.c.marked_by,
-    bookings.c.marked_at,
-    bookings.c.mark_revision.label("revision"),
-]
 
 
 _ADD_SUBSCRIPTIONS = text(
@@ -179,17 +169,13 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
     subscription are taken one at a time (consumers of several queues, and replicas,
     run side by side). The sessions are read once the locks are held: they hold
     every mark committed before."""
-    raw = await driver(tx)
-    rows = await raw.fetch(_LOCK_RECORDS, sorted(set(subscription_ids)))
+    rows = await (await driver(tx)).fetch(_LOCK_RECORDS, sorted(set(subscription_ids)))
     if not rows:
         return {}
-    sessions: dict[UUID, list[Session]] = {row["subscription_id"]: [] for row in rows}
-    for r in await raw.fetch(_SESSIONS_OF_RECORDS, list(sessions)):
-        values_ = dict(r.items())
-        sessions[values_.pop("subscription_id")].append(Session(**values_))
+    sessions = await _sessions_of_many(tx, [row["subscription_id"] for row in rows])
     return {
         row["subscription_id"]: Record(
-            **dict(row.items()), sessions=tuple(sessions[row["subscription_id"]])
+            **dict(row.items()), sessions=sessions[row["subscription_id"]]
         )
         for row in rows
     }
@@ -197,12 +183,18 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
 
 async def sessions_of(tx: Tx, subscription_id: UUID) -> tuple[Session, ...]:
     """Every booking of the subscription with its mark, by start."""
-    result = await tx.execute(
-        select(*_SESSION_COLUMNS)
-        .where(bookings.c.subscription_id == subscription_id)
-        .order_by(bookings.c.starts_at, bookings.c.booking_id)
-    )
-    return tuple(Session(**r._mapping) for r in result)
+    return (await _sessions_of_many(tx, [subscription_id]))[subscription_id]
+
+
+async def _sessions_of_many(
+    tx: Tx, subscription_ids: Sequence[UUID]
+) -> dict[UUID, tuple[Session, ...]]:
+    """Every booking of each subscription with its mark, by start, in one statement."""
+    sessions: dict[UUID, list[Session]] = {i: [] for i in subscription_ids}
+    for r in await (await driver(tx)).fetch(_SESSIONS_OF_RECORDS, list(sessions)):
+        values_ = dict(r.items())
+        sessions[values_.pop("subscription_id")].append(Session(**values_))
+    return {i: tuple(found) for i, found in sessions.items()}
 
 
 async def subscription_of_booking(tx: Tx, booking_id: UUID) -> UUID | None:
