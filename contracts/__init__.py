@@ -4,6 +4,7 @@ Every service imports its message types from here and nowhere else.
 """
 
 from contracts.messages import (
+    MENTOR_MARK_STATUSES,
     MESSAGE_TYPES,
     AttendanceMarked,
     BookingRef,
@@ -11,6 +12,7 @@ from contracts.messages import (
     BookingsScheduled,
     BookingUnattended,
     Event,
+    MarkStatus,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -22,10 +24,12 @@ from contracts.messages import (
     SubscriptionRenewed,
     SweepTick,
     message_type_for,
+    status_of,
 )
 from contracts.naming import Naming
 
 __all__ = [
+    "MENTOR_MARK_STATUSES",
     "MESSAGE_TYPES",
     "AttendanceMarked",
     "BookingRef",
@@ -33,6 +37,7 @@ __all__ = [
     "BookingsCancelled",
     "BookingsScheduled",
     "Event",
+    "MarkStatus",
     "MenteeReactivated",
     "MenteeReprobated",
     "MenteeWarned",
@@ -45,4 +50,5 @@ __all__ = [
     "SubscriptionRenewed",
     "SweepTick",
     "message_type_for",
+    "status_of",
 ]

@@ -8,9 +8,9 @@ A new field is always optional with a default; fields are never renamed.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -57,16 +57,21 @@ NAME_MAX_LENGTH = 200
 _NOT_IN_A_NAME = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
-def _printable_name(value: str) -> str:
-    if any(unicodedata.category(char) in _NOT_IN_A_NAME for char in value):
-        raise ValueError("a name must not contain line breaks or other control characters")
-    return value
+def _one_line(refusal: str) -> Callable[[str], str]:
+    """A validator of one-line texts: none of their characters a control character."""
+
+    def printable(value: str) -> str:
+        if any(unicodedata.category(char) in _NOT_IN_A_NAME for char in value):
+            raise ValueError(refusal)
+        return value
+
+    return printable
 
 
 _Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH),
-    AfterValidator(_printable_name),
+    AfterValidator(_one_line("a name must not contain line breaks or other control characters")),
 ]
 
 
@@ -235,14 +240,59 @@ class SessionJoined(Event):
     joined_at: AwareDatetime
 
 
+MarkStatus = Literal[
+    "present", "late", "absent", "excused", "mentor_no_show", "cancelled_in_time", "cancelled_late"
+]
+# The statuses a mentor may give a session by hand; the cancellations are the mentee's.
+MentorMarkStatus = Literal["present", "late", "absent", "excused", "mentor_no_show"]
+MENTOR_MARK_STATUSES: tuple[MarkStatus, ...] = get_args(MentorMarkStatus)
+REASON_MAX_LENGTH = 500
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=REASON_MAX_LENGTH),
+    AfterValidator(_one_line("a reason must be one line, without control characters")),
+]
+
+
+def status_of(attended: bool) -> MarkStatus:
+    """The status a mark of a producer older than statuses means."""
+    return "present" if attended else "absent"
+
+
+def contradiction(status: MarkStatus | None, attended: bool | None) -> str | None:
+    """What is wrong with a mark given as a status and/or `attended`, if anything."""
+    if status is None and attended is None:
+        return 'give the mark: "status" (or "attended")'
+    if status is not None and attended is not None and (status in ("present", "late")) != attended:
+        return f'"attended": {str(attended).lower()} contradicts "status": "{status}"'
+    return None
+
+
 class AttendanceMarked(Event):
     routing_key: ClassVar[str] = "attendance.marked"
 
     booking_id: UUID
     subscription_id: UUID
-    attended: bool
+    attended: bool = Field(
+        description="Whether the mentee was there: true for `present` and `late`, false "
+        "for every other status (kept for consumers older than `status`)."
+    )
     marked_by: Literal["system", "mentor"]
     marked_at: AwareDatetime
+    status: MarkStatus | None = Field(
+        default=None,
+        description="The mark (added; optional): present, late, absent, excused, "
+        "mentor_no_show, cancelled_in_time or cancelled_late. Absent from older producers: "
+        "then `attended` true means present, false absent.",
+    )
+    reason: Reason | None = Field(
+        default=None, description="Why the mentor marked it so (added; optional)."
+    )
+
+    @property
+    def mark_status(self) -> MarkStatus:
+        return self.status or status_of(self.attended)
+
     revision: int | None = Field(
         default=None,
         ge=1,

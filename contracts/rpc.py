@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from contracts.messages import MarkStatus, Reason, contradiction, status_of
 
 ErrorCode = Literal["not_found", "forbidden", "conflict", "invalid"]
 
@@ -44,6 +46,11 @@ class MenteeBooking(_Model):
     ends_at: AwareDatetime
     status: Literal["scheduled", "attended", "unattended", "cancelled"]
     attended: bool | None = Field(description="null while no attendance is recorded")
+    mark: MarkStatus | None = Field(
+        default=None,
+        description="the attendance mark (present, late, absent, excused, mentor_no_show, "
+        "cancelled_in_time, cancelled_late); null while none is recorded",
+    )
 
 
 class ListMenteeBookings(Request):
@@ -100,8 +107,10 @@ class BookingAttendance(_Model):
     ends_at: AwareDatetime
     cancelled: bool
     attended: bool | None = None
+    status: MarkStatus | None = Field(default=None, description="the mark; null while unmarked")
     marked_by: Literal["system", "mentor"] | None = None
     marked_at: AwareDatetime | None = None
+    reason: str | None = Field(default=None, description="the mentor's reason for the mark")
 
 
 class SubscriberDetail(SubscriberSummary):
@@ -134,7 +143,8 @@ class SubscriberReply(Reply):
 
 
 class MarkAttendance(Request):
-    """A mentor marks a booking attended or absent (`marked_by: mentor`)."""
+    """A mentor marks a booking (`marked_by: mentor`) with a status, or, as before
+    statuses, attended or absent."""
 
     routing_key: ClassVar[str] = "rpc.mark_attendance"
     owner: ClassVar[str] = "attendance"
@@ -142,8 +152,21 @@ class MarkAttendance(Request):
     request_id: UUID = Field(description="idempotency key; also the event_id of the mark")
     mentor_id: UUID
     booking_id: UUID
-    attended: bool
+    attended: bool | None = None
+    status: MarkStatus | None = None
+    reason: Reason | None = None
     marked_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _one_mark(self) -> MarkAttendance:
+        problem = contradiction(self.status, self.attended)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def mark_status(self) -> MarkStatus:
+        return self.status or status_of(bool(self.attended))
 
 
 class ReactivateMentee(Request):

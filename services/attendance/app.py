@@ -39,6 +39,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         warn_after=settings.warn_after_absences,
         reprobate_after=settings.reprobate_after_absences,
         join_opens_before=timedelta(minutes=settings.join_opens_minutes_before),
+        late_after=timedelta(minutes=settings.late_after_minutes),
+        late_counts_as_absence=settings.late_counts_as_absence,
     )
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(

@@ -1,27 +1,30 @@
-"""Attendance's rules, pure (no SQL, no broker, no clock): the join window, whose
-mark stands, the absence streak and what it calls for, held by `Record`, one
-subscription's attendance, which applies one fact at a time and says what follows.
+"""Attendance's rules, pure (no SQL, no broker, no clock): the join window, what a
+mark's status does to the absence streak, whose mark stands, and what the history of
+marks calls for, held by `Record`, one subscription's attendance, which applies one
+fact at a time and says what follows.
 
-The consecutive count follows session order, never message arrival order: it
-is recomputed from every marked session of the subscription each time a mark
-changes. Sessions not marked yet (past but not swept, or future) are skipped,
-so an absence that arrives late slots into its place and the recount finds
-the same streak as if it had arrived in order.
+Consequences are a function of the session history, never of the order in which
+facts arrive: after every mark the history is walked again in session order, and
+only as far as it is settled (up to the first live session with no mark yet, which
+a join, a mentor or the sweep will mark). So an absence that arrives early waits
+for the sessions before it, and one that arrives late slots into its place: the
+warnings and the reprobation are those that delivery in session order gives.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 from uuid import UUID
 
 from contracts import (
     AttendanceMarked,
     BookingUnattended,
     Event,
+    MarkStatus,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -29,11 +32,16 @@ from contracts import (
     SubscriptionEnded,
     SubscriptionRenewed,
 )
+from contracts.messages import MENTOR_MARK_STATUSES
 from contracts.rpc import MarkAttendance, ReactivateMentee
 from services.kit.ids import derived_id
 
 MarkedBy = Literal["system", "mentor"]
 StreakKey = str
+Effect = Literal["counts", "resets", "neutral"]
+
+STATUSES: tuple[MarkStatus, ...] = get_args(MarkStatus)
+ATTENDED: frozenset[MarkStatus] = frozenset({"present", "late"})
 
 _EVENTS = uuid.UUID("5d1e0f7a-8c8b-4f7e-9a7c-3f2b1e6d4c90")
 
@@ -48,6 +56,30 @@ class Policy:
     warn_after: int = 1
     reprobate_after: int = 2
     join_opens_before: timedelta = timedelta(minutes=15)
+    # A join later than this after the start marks `late`.
+    late_after: timedelta = timedelta(minutes=10)
+    late_counts_as_absence: bool = False
+
+
+def streak_effect(status: MarkStatus, policy: Policy) -> Effect:
+    """What a session with this mark does to the absence streak.
+
+    Being there resets it; missing it, or cancelling too late, counts; a session
+    the mentee could not be blamed for (excused, the mentor did not come,
+    cancelled with notice) is neutral: the streak goes on across it unchanged.
+    """
+    if status == "late":
+        return "counts" if policy.late_counts_as_absence else "resets"
+    if status == "present":
+        return "resets"
+    if status in ("absent", "cancelled_late"):
+        return "counts"
+    return "neutral"
+
+
+def counting_statuses(policy: Policy) -> frozenset[MarkStatus]:
+    """The statuses that count as absences under `policy`."""
+    return frozenset(s for s in STATUSES if streak_effect(s, policy) == "counts")
 
 
 def join_window_contains(
@@ -57,21 +89,42 @@ def join_window_contains(
     return starts_at - opens_before <= joined_at < ends_at
 
 
-def mark_stands_against(new_by: MarkedBy, old_by: MarkedBy | None) -> bool:
-    """Whether an existing mark keeps a new mark of `new_by` from replacing it.
-
-    A mentor's mark replaces anything; the system never replaces a mentor's.
-    """
-    return old_by == "mentor" and new_by == "system"
+def join_status(starts_at: datetime, joined_at: datetime, policy: Policy) -> MarkStatus:
+    """A join inside the window is `late` once `late_after` has passed since the start."""
+    return "late" if joined_at > starts_at + policy.late_after else "present"
 
 
 @dataclass(frozen=True)
 class Mark:
-    """An attendance mark: attended or absent, by whom, when."""
+    """An attendance mark: its status, by whom, when, and the mentor's reason."""
 
-    attended: bool
+    status: MarkStatus
     by: MarkedBy
     at: datetime
+    reason: str | None = None
+
+    @property
+    def attended(self) -> bool:
+        return self.status in ATTENDED
+
+
+def mark_stands_against(new: Mark, old: Mark | None) -> bool:
+    """Whether the mark a session holds keeps `new` from replacing it.
+
+    A mentor's mark stands against the system's, and against an older one of the
+    mentor's. Of the system's marks, a join's stands against an absence report and
+    against a later join (the first join says whether the mentee was late), so the
+    mark a session ends with does not depend on the order the facts arrive in.
+    """
+    if old is None:
+        return False
+    if old.by == "mentor":
+        return new.by == "system" or new.at < old.at
+    if new.by == "mentor":
+        return False
+    if old.attended:
+        return not new.attended or new.at >= old.at
+    return not new.attended  # the same absence reported again
 
 
 @dataclass(frozen=True)
@@ -82,28 +135,42 @@ class Session:
     starts_at: datetime
     ends_at: datetime
     cancelled: bool = False
-    attended: bool | None = None  # None: not marked yet
+    status: MarkStatus | None = None  # None: not marked yet
     marked_by: MarkedBy | None = None
     marked_at: datetime | None = None
+    reason: str | None = None
     # How many marks attendance has applied to it: attendance.marked's `revision`.
     revision: int = 0
+
+    @property
+    def attended(self) -> bool | None:
+        """The mark as attended or not (`attendance.marked`'s `attended`); None: unmarked."""
+        return None if self.status is None else self.status in ATTENDED
+
+    @property
+    def mark(self) -> Mark | None:
+        if self.status is None or self.marked_by is None or self.marked_at is None:
+            return None
+        return Mark(self.status, self.marked_by, self.marked_at, self.reason)
 
     def marked(self, mark: Mark) -> Session:
         return replace(
             self,
-            attended=mark.attended,
+            status=mark.status,
             marked_by=mark.by,
             marked_at=mark.at,
+            reason=mark.reason,
             revision=self.revision + 1,
         )
 
 
 @dataclass(frozen=True)
 class Streak:
-    """The absences since the last attended session (or the last reactivation)."""
+    """Absences in session order with nothing but neutral sessions between them, since
+    the last reset (an attended session, or the last reactivation)."""
 
     anchor: datetime | None
-    absences: tuple[Session, ...]
+    absences: tuple[Session, ...] = ()
 
     @property
     def count(self) -> int:
@@ -114,45 +181,59 @@ class Streak:
         """Identifies the streak, so each threshold is acted on once per streak."""
         return self.anchor.isoformat() if self.anchor else "start"
 
+    def known_at(self, count: int) -> datetime:
+        """When the streak's first `count` absences were all marked: when a threshold
+        at `count` was reached, whatever order the marks arrived in."""
+        return max(s.marked_at for s in self.absences[:count] if s.marked_at is not None)
 
-def current_streak(sessions: Iterable[Session], reactivated_at: datetime | None) -> Streak:
-    counted = [s for s in sessions if not s.cancelled and s.attended is not None]
-    attended = [s.starts_at for s in counted if s.attended]
-    anchors = [*attended, *([reactivated_at] if reactivated_at else [])]
-    anchor = max(anchors) if anchors else None
-    absences = sorted(
-        (s for s in counted if s.attended is False and (anchor is None or s.starts_at > anchor)),
-        key=lambda s: s.starts_at,
-    )
-    return Streak(anchor=anchor, absences=tuple(absences))
+
+def settled_streaks(
+    sessions: Iterable[Session], reactivated_at: datetime | None, policy: Policy
+) -> tuple[Streak, ...]:
+    """Every streak of the settled history, in session order; the last is the one the
+    history ends in (possibly empty).
+
+    The history starts after the last reactivation and is settled up to the first live
+    session without a mark: what comes after it is kept, but decides nothing yet.
+    Cancelled sessions are no part of it, unless cancelling was their mark.
+    """
+    streaks = [Streak(reactivated_at)]
+    for s in sorted(sessions, key=lambda s: (s.starts_at, s.booking_id)):
+        if reactivated_at is not None and s.starts_at <= reactivated_at:
+            continue
+        if s.cancelled and s.status not in ("cancelled_in_time", "cancelled_late"):
+            continue
+        if s.status is None:
+            break
+        effect = streak_effect(s.status, policy)
+        if effect == "counts":
+            streaks[-1] = replace(streaks[-1], absences=(*streaks[-1].absences, s))
+        elif effect == "resets":
+            streaks.append(Streak(s.starts_at))
+    return tuple(streaks)
 
 
 @dataclass(frozen=True)
-class Decision:
-    warn: bool
-    reprobate: bool
+class Consequences:
+    """What a settled history calls for: a warning for each streak that reached the
+    warning threshold, and the streak that reached the reprobation threshold, if any
+    (the history after it calls for nothing more)."""
+
+    warn: tuple[Streak, ...] = ()
+    reprobate: Streak | None = None
 
 
-def decide(
-    policy: Policy,
-    streak: Streak,
-    *,
-    after_absence: bool,
-    warned_for: StreakKey | None,
-    is_reprobated: bool,
-) -> Decision:
-    """What the streak calls for. Only a new absence acts on thresholds: a mark
-    that turns an absence into attendance shortens the streak (and can stop a
-    pending reprobation) but never warns or reprobates by itself."""
-    if not after_absence:
-        return Decision(warn=False, reprobate=False)
-    return Decision(
-        warn=streak.count == policy.warn_after and warned_for != streak.key,
-        reprobate=streak.count >= policy.reprobate_after and not is_reprobated,
-    )
+def consequences(streaks: Iterable[Streak], policy: Policy) -> Consequences:
+    warn: list[Streak] = []
+    for streak in streaks:
+        if streak.count >= policy.warn_after:
+            warn.append(streak)
+        if streak.count >= policy.reprobate_after:
+            return Consequences(tuple(warn), streak)
+    return Consequences(tuple(warn))
 
 
-RefusalCode = Literal["not_found", "forbidden", "conflict"]
+RefusalCode = Literal["not_found", "forbidden", "conflict", "invalid"]
 
 
 @dataclass(frozen=True)
@@ -199,12 +280,12 @@ class Record:
     cycle_ends_at: datetime
     ended: bool = False
     is_reprobated: bool = False
-    # The `detected_at` (or the mentor's `marked_at`) of the absence that tipped the count.
+    # When the absences that tipped the count were all known (`Streak.known_at`).
     reprobated_at: datetime | None = None
     # The last reactivation: absences before it no longer count.
     reactivated_at: datetime | None = None
-    # The streak a warning was sent for, so it is sent once.
-    warned_for: StreakKey | None = None
+    # The streaks a warning was sent for, so that each is warned about once.
+    warned_streaks: frozenset[StreakKey] = field(default_factory=frozenset)
     # Kept with every recount, for the mentor's reads.
     consecutive_absences: int = 0
     sessions: tuple[Session, ...] = ()  # by starts_at
@@ -228,8 +309,8 @@ class Record:
     # --- marks -----------------------------------------------------------------------
 
     def record_join(self, msg: SessionJoined, policy: Policy) -> Change:
-        """A join inside the booking's window marks the mentee present, unless the
-        booking already holds a mark that stands."""
+        """A join inside the booking's window marks the mentee present, or late after
+        `late_after`, unless the booking holds a mark that stands."""
         session = self.session(msg.booking_id)
         if session is None:
             return Change(self, outcome="not marked: unknown booking")
@@ -241,64 +322,71 @@ class Record:
             session.starts_at, session.ends_at, msg.joined_at, policy.join_opens_before
         ):
             return Change(self, outcome="not marked: joined outside the session's window")
-        if session.attended:
-            return Change(self, outcome="already marked present")
-        if mark_stands_against("system", session.marked_by):
-            return Change(self, outcome="not marked: the mentor's mark stands")
-        mark = Mark(True, "system", msg.joined_at)
+        mark = Mark(join_status(session.starts_at, msg.joined_at, policy), "system", msg.joined_at)
+        if mark_stands_against(mark, session.mark):
+            if session.marked_by == "mentor":
+                return Change(self, outcome="not marked: the mentor's mark stands")
+            return Change(self, outcome=f"already marked {session.status}")
         return self._announced(session, mark, policy, _event_id("joined", msg.event_id))
 
     def record_absence(self, msg: BookingUnattended, policy: Policy) -> Change:
         """The sweep found no attendance: unless the booking holds a mark, an absence.
-        Booking reported it, so the absence is not announced back."""
+        Booking reported it, and records the same absence itself, so it is not
+        announced back."""
         # The schedule copy may lag behind: the report carries all the session needs.
         session = self.session(msg.booking_id) or Session(
             msg.booking_id, msg.starts_at, msg.ends_at
         )
-        if session.attended is not None:
+        if session.status is not None:
             return Change(self, outcome="attendance already marked: the mark stands")
         if session.cancelled:
             return Change(self, outcome="booking cancelled: no absence")
-        change = self._marked(session, Mark(False, "system", msg.detected_at), policy)
+        change = self._marked(session, Mark("absent", "system", msg.detected_at), policy)
         return replace(change, outcome=f"absence recorded; {change.outcome}")
 
     def mark(self, request: MarkAttendance, policy: Policy) -> Change | Refusal:
-        """A mentor's mark: overrides any mark and recounts the streak; an absence acts
-        on the thresholds as the sweep's does."""
+        """A mentor's mark: stands against the system's and the mentor's older ones,
+        and the history is recounted."""
         refusal = only_their_mentor(
             self.mentor_id, request.mentor_id, "this booking is not one of your mentees'"
         )
         if refusal is not None:
             return refusal
+        status = request.mark_status
+        if status not in MENTOR_MARK_STATUSES:
+            return Refusal("invalid", f"a mentor may not mark a session {status}")
         session = self.session(request.booking_id)
         if session is None:
             return Refusal("not_found", "no such booking")
         if session.cancelled:
             return Refusal("conflict", "the booking is cancelled")
-        mark = Mark(request.attended, "mentor", request.marked_at)
+        mark = Mark(status, "mentor", request.marked_at, request.reason)
+        if mark_stands_against(mark, session.mark):
+            return Change(self, outcome="not marked: a later mark of the mentor's stands")
         return self._announced(session, mark, policy, request.request_id)
 
     def _marked(self, session: Session, mark: Mark, policy: Policy) -> Change:
-        """Hold the mark, recount the streak, and act on the thresholds."""
+        """Hold the mark, walk the settled history again, and act on what it calls for
+        and has not been acted on."""
         record = self._holding(session.marked(mark))
-        streak = current_streak(record.sessions, record.reactivated_at)
-        decision = decide(
-            policy,
-            streak,
-            after_absence=not mark.attended,
-            warned_for=self.warned_for,
-            is_reprobated=self.is_reprobated,
-        )
-        record = replace(record, consecutive_absences=streak.count)
+        streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
+        called_for = consequences(streaks, policy)
+        record = replace(record, consecutive_absences=streaks[-1].count)
         events: list[Event] = []
-        if decision.warn:
-            record = replace(record, warned_for=streak.key)
-            events.append(self._warned(session, streak, mark.at))
-        if decision.reprobate:
-            record = replace(record, is_reprobated=True, reprobated_at=mark.at)
-            events.append(self._reprobated(streak, mark.at))
-        acted = [n for n, d in (("warned", decision.warn), ("reprobated", decision.reprobate)) if d]
-        outcome = f"{streak.count} consecutive absences" + (
+        acted = []
+        # A reprobated mentee has no sessions left to warn about.
+        for streak in () if self.is_reprobated else called_for.warn:
+            if streak.key not in record.warned_streaks:
+                record = replace(record, warned_streaks=record.warned_streaks | {streak.key})
+                events.append(self._warned(streak, policy))
+                acted.append("warned")
+        reprobating = called_for.reprobate
+        if reprobating is not None and not self.is_reprobated:
+            at = reprobating.known_at(policy.reprobate_after)
+            record = replace(record, is_reprobated=True, reprobated_at=at)
+            events.append(self._reprobated(reprobating, policy, at))
+            acted.append("reprobated")
+        outcome = f"{record.consecutive_absences} consecutive absences" + (
             f", {' and '.join(acted)}" if acted else ""
         )
         return Change(record, tuple(events), outcome)
@@ -312,12 +400,13 @@ class Record:
             booking_id=session.booking_id,
             subscription_id=self.subscription_id,
             attended=mark.attended,
+            status=mark.status,
             marked_by=mark.by,
             marked_at=mark.at,
+            reason=mark.reason,
             revision=session.marked(mark).revision,
         )
-        outcome = "marked present" if mark.attended else "marked absent"
-        return Change(change.record, (announcement, *change.events), outcome)
+        return Change(change.record, (announcement, *change.events), f"marked {mark.status}")
 
     def _holding(self, session: Session) -> Record:
         """The record with `session` in place of the one with its booking id, or added
@@ -328,19 +417,23 @@ class Record:
             sessions = [session if s.booking_id == session.booking_id else s for s in self.sessions]
         return replace(self, sessions=tuple(sessions))
 
-    def _warned(self, trigger: Session, streak: Streak, at: datetime) -> MenteeWarned:
+    def _warned(self, streak: Streak, policy: Policy) -> MenteeWarned:
+        """The warning about the absence that reached the threshold: in session order,
+        so that a warning about an older absence names that session."""
+        trigger = streak.absences[policy.warn_after - 1]
         return MenteeWarned(
             event_id=_event_id("warned", self.subscription_id, streak.key),
-            occurred_at=at,
+            occurred_at=streak.known_at(policy.warn_after),
             subscription_id=self.subscription_id,
             booking_id=trigger.booking_id,
             mentee_id=self.mentee_id,
             mentor_id=self.mentor_id,
-            consecutive_absences=streak.count,
+            consecutive_absences=policy.warn_after,
             missed_starts_at=trigger.starts_at,
         )
 
-    def _reprobated(self, streak: Streak, at: datetime) -> MenteeReprobated:
+    def _reprobated(self, streak: Streak, policy: Policy, at: datetime) -> MenteeReprobated:
+        missed = streak.absences[: policy.reprobate_after]
         return MenteeReprobated(
             # One reprobation per reactivation period: a replay derives the same id.
             event_id=_event_id("reprobated", self.subscription_id, self.reactivated_at),
@@ -348,8 +441,8 @@ class Record:
             subscription_id=self.subscription_id,
             mentee_id=self.mentee_id,
             mentor_id=self.mentor_id,
-            missed_booking_ids=[s.booking_id for s in streak.absences],
-            missed_starts_at=[s.starts_at for s in streak.absences],
+            missed_booking_ids=[s.booking_id for s in missed],
+            missed_starts_at=[s.starts_at for s in missed],
             reprobated_at=at,
         )
 
@@ -367,7 +460,6 @@ class Record:
             is_reprobated=False,
             reprobated_at=None,
             reactivated_at=request.requested_at,
-            warned_for=None,
             consecutive_absences=0,
         )
         event = MenteeReactivated(

@@ -29,7 +29,14 @@ from contracts.rpc import (
     SubscribersReply,
 )
 from services.attendance import replies, store
-from services.attendance.domain import Change, Policy, Record, Refusal, only_their_mentor
+from services.attendance.domain import (
+    Change,
+    Policy,
+    Record,
+    Refusal,
+    counting_statuses,
+    only_their_mentor,
+)
 from services.kit import inbox, outbox
 from services.kit.database import Tx
 from services.kit.errors import SubscriptionNotKnownYet
@@ -144,7 +151,9 @@ async def record_absences(tx: Tx, msgs: Sequence[BookingUnattended], policy: Pol
 
 
 async def list_subscribers(tx: Tx, request: ListSubscribers, policy: Policy) -> SubscribersReply:
-    subscribers = await store.subscribers_of(tx, request.mentor_id, request.now)
+    subscribers = await store.subscribers_of(
+        tx, request.mentor_id, request.now, counting_statuses(policy)
+    )
     return SubscribersReply(subscribers=[replies.summary(s, policy) for s in subscribers])
 
 
@@ -190,7 +199,7 @@ async def reactivate(tx: Tx, request: ReactivateMentee, policy: Policy) -> Subsc
 async def _detail(
     tx: Tx, subscription_id: UUID, mentor_id: UUID, now: datetime, policy: Policy
 ) -> SubscriberDetail | Refusal:
-    subscriber = await store.subscriber(tx, subscription_id, now)
+    subscriber = await store.subscriber(tx, subscription_id, now, counting_statuses(policy))
     if subscriber is None:
         return Refusal("not_found", "no such subscription")
     refusal = only_their_mentor(subscriber.mentor_id, mentor_id)

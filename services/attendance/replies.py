@@ -42,8 +42,10 @@ def detail(subscriber: Subscriber, sessions: Iterable[Session], policy: Policy) 
             ends_at=s.ends_at,
             cancelled=s.cancelled,
             attended=s.attended,
+            status=s.status,
             marked_by=s.marked_by,
             marked_at=s.marked_at,
+            reason=s.reason,
         )
         for s in sessions
     ]

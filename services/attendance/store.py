@@ -3,7 +3,7 @@ loaded and saved as a `Record`, and the read models of the mentor's reads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from uuid import UUID
@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     and_,
     false,
     func,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import BookingRef, SubscriptionActivated
@@ -51,8 +53,8 @@ subscriptions = Table(
     Column("reprobated_at", DateTime(timezone=True)),
     # The last reactivation: absences before it no longer count.
     Column("reactivated_at", DateTime(timezone=True)),
-    # The streak a warning was sent for (Streak.key), so it is sent once.
-    Column("warned_for", String(64)),
+    # The streaks a warning was sent for (Streak.key), so each is warned about once.
+    Column("warned_streaks", ARRAY(Text), nullable=False, server_default="{}"),
     # Kept with every recount, for the mentor's reads.
     Column("consecutive_absences", Integer, nullable=False, server_default="0"),
 )
@@ -66,9 +68,12 @@ bookings = Table(
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("cancelled", Boolean, nullable=False, server_default=false()),
+    # The mark's status (domain.STATUSES); `attended` is whether it is present or late.
+    Column("status", String(20)),
     Column("attended", Boolean),
     Column("marked_by", String(20)),
     Column("marked_at", DateTime(timezone=True)),
+    Column("mark_reason", Text),
     # How many marks attendance has applied (Session.revision, attendance.marked's revision).
     Column("mark_revision", Integer, nullable=False, server_default="0"),
     Index("attendance_bookings_by_subscription", "subscription_id", "starts_at"),
@@ -82,7 +87,7 @@ _STATE = [
     "is_reprobated",
     "reprobated_at",
     "reactivated_at",
-    "warned_for",
+    "warned_streaks",
     "consecutive_absences",
 ]
 
@@ -144,9 +149,10 @@ _SESSION_NAMES = [
     "starts_at",
     "ends_at",
     "cancelled",
-    "attended",
+    "status",
     "marked_by",
     "marked_at",
+    "mark_reason AS reason",
     "mark_revision AS revision",
 ]
 # The hot path's reads, sent to the driver as they are (see `driver`).
@@ -175,7 +181,8 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
     sessions = await _sessions_of_many(tx, [row["subscription_id"] for row in rows])
     return {
         row["subscription_id"]: Record(
-            **dict(row.items()), sessions=sessions[row["subscription_id"]]
+            **{**dict(row.items()), "warned_streaks": frozenset(row["warned_streaks"])},
+            sessions=sessions[row["subscription_id"]],
         )
         for row in rows
     }
@@ -242,21 +249,24 @@ _SAVE_STATES = """
     UPDATE subscriptions AS s
     SET cycle_starts_at = v.cycle_starts_at, cycle_ends_at = v.cycle_ends_at,
         ended = v.ended, is_reprobated = v.is_reprobated, reprobated_at = v.reprobated_at,
-        reactivated_at = v.reactivated_at, warned_for = v.warned_for,
+        reactivated_at = v.reactivated_at,
+        warned_streaks = string_to_array(v.warned_streaks, E'\\n'),
         consecutive_absences = v.consecutive_absences
     FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::boolean[],
                 $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::integer[])
         AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
-             reprobated_at, reactivated_at, warned_for, consecutive_absences)
+             reprobated_at, reactivated_at, warned_streaks, consecutive_absences)
     WHERE s.subscription_id = v.subscription_id
 """
 _SAVE_MARKS = """
     UPDATE bookings AS b
-    SET cancelled = m.cancelled, attended = m.attended, marked_by = m.marked_by,
-        marked_at = m.marked_at, mark_revision = m.mark_revision
-    FROM unnest($1::uuid[], $2::boolean[], $3::boolean[], $4::text[], $5::timestamptz[],
-                $6::integer[])
-        AS m(booking_id, cancelled, attended, marked_by, marked_at, mark_revision)
+    SET cancelled = m.cancelled, status = m.status, attended = m.attended,
+        marked_by = m.marked_by, marked_at = m.marked_at, mark_reason = m.mark_reason,
+        mark_revision = m.mark_revision
+    FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::boolean[], $5::text[],
+                $6::timestamptz[], $7::text[], $8::integer[])
+        AS m(booking_id, cancelled, status, attended, marked_by, marked_at, mark_reason,
+             mark_revision)
     WHERE b.booking_id = m.booking_id
 """
 _INSERT_BOOKINGS = """
@@ -277,7 +287,17 @@ async def _save_states(tx: Tx, records: Sequence[Record]) -> None:
     """The streak state of `records`, in one statement."""
     if records:
         names = ("subscription_id", *_STATE)
-        columns = _columns([{n: getattr(r, n) for n in names} for r in records])
+        # unnest takes no array of arrays of different lengths: each set travels as one
+        # line-separated text (a key is an ISO time or "start", never a line break).
+        columns = _columns(
+            [
+                {
+                    **{n: getattr(r, n) for n in names},
+                    "warned_streaks": "\n".join(sorted(r.warned_streaks)),
+                }
+                for r in records
+            ]
+        )
         await (await driver(tx)).execute(_SAVE_STATES, *columns.values())
 
 
@@ -288,9 +308,11 @@ async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
             {
                 "booking_id": s.booking_id,
                 "cancelled": s.cancelled,
+                "status": s.status,
                 "attended": s.attended,
                 "marked_by": s.marked_by,
                 "marked_at": s.marked_at,
+                "mark_reason": s.reason,
                 "mark_revision": s.revision,
             }
             for s in sessions
@@ -383,17 +405,26 @@ class Subscriber:
     last_attended_at: datetime | None
 
 
-async def subscribers_of(tx: Tx, mentor_id: UUID, now: datetime) -> list[Subscriber]:
-    return await _subscribers(tx, subscriptions.c.mentor_id == mentor_id, now)
+async def subscribers_of(
+    tx: Tx, mentor_id: UUID, now: datetime, counting: Collection[str]
+) -> list[Subscriber]:
+    return await _subscribers(tx, subscriptions.c.mentor_id == mentor_id, now, counting)
 
 
-async def subscriber(tx: Tx, subscription_id: UUID, now: datetime) -> Subscriber | None:
-    found = await _subscribers(tx, subscriptions.c.subscription_id == subscription_id, now)
+async def subscriber(
+    tx: Tx, subscription_id: UUID, now: datetime, counting: Collection[str]
+) -> Subscriber | None:
+    found = await _subscribers(
+        tx, subscriptions.c.subscription_id == subscription_id, now, counting
+    )
     return found[0] if found else None
 
 
-async def _subscribers(tx: Tx, which: ColumnElement[bool], now: datetime) -> list[Subscriber]:
-    """One row per subscription with its counts, in one statement (no query per subscriber)."""
+async def _subscribers(
+    tx: Tx, which: ColumnElement[bool], now: datetime, counting: Collection[str]
+) -> list[Subscriber]:
+    """One row per subscription with its counts, in one statement (no query per
+    subscriber); an absence is a session whose status is one of `counting`."""
     b = bookings.c
     live = b.cancelled.is_(False)
     in_cycle = and_(
@@ -404,7 +435,7 @@ async def _subscribers(tx: Tx, which: ColumnElement[bool], now: datetime) -> lis
         select(
             *(subscriptions.c[f.name] for f in fields(Subscriber) if f.name in subscriptions.c),
             func.count(b.booking_id)
-            .filter(and_(live, in_cycle, b.attended.is_(False)))
+            .filter(and_(live, in_cycle, b.status.in_(sorted(counting))))
             .label("absences"),
             func.count(b.booking_id).filter(upcoming).label("upcoming_bookings"),
             func.min(b.starts_at).filter(upcoming).label("next_booking_at"),

@@ -18,6 +18,7 @@ from contracts import (
     BookingsScheduled,
     BookingUnattended,
     Event,
+    MarkStatus,
     MenteeReactivated,
     MenteeReprobated,
     Slot,
@@ -280,11 +281,14 @@ class Booking:
     Which mark wins (a mentor's over the system's) is attendance's rule, not this
     one's: attendance numbers the marks it makes for a booking (`revision`), and a
     booking keeps the one with the highest revision, whatever order they arrive in.
+    The absence the sweep records itself has no revision: any mark of attendance's
+    replaces it.
     """
 
     booking_id: UUID
     status: BookingStatus
     attended: bool | None = None
+    mark_status: MarkStatus | None = None
     marked_by: MarkedBy | None = None
     marked_at: datetime | None = None
     mark_revision: int | None = None
@@ -299,11 +303,12 @@ class Booking:
             # A cancelled booking stays cancelled; it still records the mark.
             status=self.status if self.status == "cancelled" else _status_of(msg.attended),
             attended=msg.attended,
+            mark_status=msg.mark_status,
             marked_by=msg.marked_by,
             marked_at=msg.marked_at,
             mark_revision=msg.revision,
         )
-        return MarkChange(marked, True, "marked attended" if msg.attended else "marked absent")
+        return MarkChange(marked, True, f"marked {msg.mark_status}")
 
     def _holds_a_later_mark_than(self, msg: AttendanceMarked) -> bool:
         # A mark without a revision comes from a producer older than revisions (or

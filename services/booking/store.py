@@ -69,6 +69,8 @@ bookings = Table(
     # scheduled | attended | unattended | cancelled
     Column("status", String(20), nullable=False, server_default="scheduled"),
     Column("attended", Boolean),
+    # Attendance's status of the mark (present, late, absent, excused, …).
+    Column("mark_status", String(20)),
     Column("marked_by", String(20)),
     Column("marked_at", DateTime(timezone=True)),
     Column("detected_at", DateTime(timezone=True)),
@@ -215,11 +217,11 @@ _LOCK_BOOKINGS = f"""
 """
 _SAVE_MARKS = """
     UPDATE bookings AS b
-    SET status = m.status, attended = m.attended, marked_by = m.marked_by,
-        marked_at = m.marked_at, mark_revision = m.mark_revision
-    FROM unnest($1::uuid[], $2::text[], $3::boolean[], $4::text[], $5::timestamptz[],
-                $6::integer[])
-        AS m(booking_id, status, attended, marked_by, marked_at, mark_revision)
+    SET status = m.status, attended = m.attended, mark_status = m.mark_status,
+        marked_by = m.marked_by, marked_at = m.marked_at, mark_revision = m.mark_revision
+    FROM unnest($1::uuid[], $2::text[], $3::boolean[], $4::text[], $5::text[],
+                $6::timestamptz[], $7::integer[])
+        AS m(booking_id, status, attended, mark_status, marked_by, marked_at, mark_revision)
     WHERE b.booking_id = m.booking_id
 """
 
@@ -239,6 +241,7 @@ async def save_marks(tx: Tx, marked: Sequence[Booking]) -> None:
             [b.booking_id for b in marked],
             [b.status for b in marked],
             [b.attended for b in marked],
+            [b.mark_status for b in marked],
             [b.marked_by for b in marked],
             [b.marked_at for b in marked],
             [b.mark_revision for b in marked],
@@ -255,7 +258,10 @@ _SWEEP = text(
         FOR UPDATE SKIP LOCKED
     )
     UPDATE bookings AS b
-    SET status = 'unattended', detected_at = :tick_at
+    SET status = 'unattended', detected_at = :tick_at,
+        -- The absence attendance records for it, unless it holds a mark booking has
+        -- not received yet: that mark, announced with a revision, replaces this one.
+        attended = false, mark_status = 'absent', marked_by = 'system', marked_at = :tick_at
     FROM due, subscriptions AS s
     WHERE b.booking_id = due.booking_id AND s.subscription_id = b.subscription_id
     RETURNING b.booking_id, b.subscription_id, b.starts_at, b.ends_at, s.mentee_id, s.mentor_id
@@ -286,6 +292,7 @@ async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[MenteeBooking]:
             bookings.c.ends_at,
             bookings.c.status,
             bookings.c.attended,
+            bookings.c.mark_status.label("mark"),
         )
         .join(subscriptions, subscriptions.c.subscription_id == bookings.c.subscription_id)
         .where(subscriptions.c.mentee_id == mentee_id)

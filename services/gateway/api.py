@@ -11,9 +11,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import SessionJoined, SweepTick
+from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus, Reason, contradiction
 from contracts.rpc import (
     BookingFound,
     FindBooking,
@@ -64,9 +65,32 @@ class Accepted(BaseModel):
 
 
 class AttendanceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"attended": True}})
+    """A status (with an optional reason), or, as before statuses, `attended`."""
 
-    attended: bool = Field(description="true: attended; false: absent")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"status": "excused", "reason": "ill, told me ahead"}},
+    )
+
+    status: MentorMarkStatus | None = Field(
+        default=None,
+        description="present, late, absent, excused (neutral: neither counts nor resets the "
+        "streak) or mentor_no_show (the mentor did not come: never held against the mentee)",
+    )
+    attended: bool | None = Field(
+        default=None, description="as before statuses: true is present, false absent"
+    )
+    reason: Reason | None = Field(
+        default=None,
+        description=f"why, shown in the history; one line, at most {REASON_MAX_LENGTH} characters",
+    )
+
+    @model_validator(mode="after")
+    def _one_mark(self) -> AttendanceBody:
+        problem = contradiction(self.status, self.attended)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class Subscribers(BaseModel):
@@ -150,7 +174,8 @@ async def subscriber(
 @router.post(
     "/mentor/bookings/{booking_id}/attendance",
     tags=["mentor"],
-    summary="Mark a booking attended or absent (overrides the system's mark)",
+    summary="Mark a booking present, late, absent, excused or mentor_no_show "
+    "(overrides the system's mark)",
     response_model=SubscriberDetail,
     responses={
         401: UNAUTHORIZED,
@@ -169,6 +194,8 @@ async def mark_attendance(
         mentor_id=caller.user_id,
         booking_id=booking_id,
         attended=body.attended,
+        status=body.status,
+        reason=body.reason,
         marked_at=now,
     )
     return _subscriber(await owners.ask(request, SubscriberChanged))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +13,10 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
+from contracts import MENTOR_MARK_STATUSES
+from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
 from contracts.rpc import (
     GetSubscriber,
     ListSubscribers,
@@ -60,8 +63,26 @@ def when(moment: datetime | None, zone: str = "UTC", *, named: bool = True) -> s
     return f"{text} ({place(zone)})" if named else text
 
 
+STATUS_WORDS: dict[str, str] = {
+    "present": "present",
+    "late": "late",
+    "absent": "absent",
+    "excused": "excused",
+    "mentor_no_show": "mentor no-show",
+    "cancelled_in_time": "cancelled in time",
+    "cancelled_late": "cancelled late",
+}
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status, status)
+
+
 templates.env.filters["when"] = when
 templates.env.filters["place"] = place
+templates.env.filters["status_words"] = status_words
+templates.env.globals["mentor_statuses"] = MENTOR_MARK_STATUSES
+templates.env.globals["reason_max_length"] = REASON_MAX_LENGTH
 
 
 class PageError(Exception):
@@ -181,11 +202,19 @@ async def subscriber_panel(
     )
 
 
-async def _panel(request: Request, owners: OwnersDep, command: Any, now: datetime) -> HTMLResponse:
+View = Literal["panel", "row"]
+
+
+async def _panel(
+    request: Request, owners: OwnersDep, command: Any, now: datetime, view: View = "panel"
+) -> HTMLResponse:
+    """The subscriber after `command`: the detail page's panel, or the list's row."""
     try:
         reply = await owners.ask(command, SubscriberChanged)
     except HTTPException as error:
         return _fragment_error(request, error)
+    if view == "row":
+        return templates.TemplateResponse(request, "_subscriber_row.html", {"s": reply.subscriber})
     return templates.TemplateResponse(
         request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now}
     )
@@ -194,11 +223,16 @@ async def _panel(request: Request, owners: OwnersDep, command: Any, now: datetim
 @router.post(
     "/subscribers/{subscription_id}/reactivate",
     response_class=HTMLResponse,
-    summary="Reactivate (returns the updated subscriber panel)",
+    summary="Reactivate (returns the updated subscriber panel, or the list's row with `view=row`)",
     responses=CHANGE_REFUSED,
 )
 async def reactivate(
-    subscription_id: UUID, request: Request, caller: ChangingMentor, owners: OwnersDep, now: Now
+    subscription_id: UUID,
+    request: Request,
+    caller: ChangingMentor,
+    owners: OwnersDep,
+    now: Now,
+    view: Annotated[View, Form()] = "panel",
 ) -> HTMLResponse:
     command = ReactivateMentee(
         request_id=uuid4(),
@@ -206,13 +240,14 @@ async def reactivate(
         subscription_id=subscription_id,
         requested_at=now,
     )
-    return await _panel(request, owners, command, now)
+    return await _panel(request, owners, command, now, view)
 
 
 @router.post(
     "/bookings/{booking_id}/attendance",
     response_class=HTMLResponse,
-    summary="Mark attended or absent (returns the updated subscriber panel)",
+    summary="Mark present, late, absent, excused or mentor no-show, with an optional "
+    "reason (returns the updated subscriber panel)",
     responses=CHANGE_REFUSED,
 )
 async def mark(
@@ -221,15 +256,26 @@ async def mark(
     caller: ChangingMentor,
     owners: OwnersDep,
     now: Now,
-    attended: Annotated[bool, Form()],
+    status: Annotated[MentorMarkStatus | None, Form()] = None,
+    attended: Annotated[bool | None, Form()] = None,
+    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
 ) -> HTMLResponse:
-    command = MarkAttendance(
-        request_id=uuid4(),
-        mentor_id=caller.user_id,
-        booking_id=booking_id,
-        attended=attended,
-        marked_at=now,
-    )
+    try:
+        command = MarkAttendance(
+            request_id=uuid4(),
+            mentor_id=caller.user_id,
+            booking_id=booking_id,
+            attended=attended,
+            status=status,
+            # An empty field is no reason.
+            reason=reason.strip() or None,
+            marked_at=now,
+        )
+    except ValidationError as error:
+        message = "; ".join(e["msg"] for e in error.errors())
+        return templates.TemplateResponse(
+            request, "_error.html", {"message": message}, status_code=422
+        )
     return await _panel(request, owners, command, now)
 
 

@@ -261,7 +261,7 @@ def describe(error: BaseException) -> str:
 
 
 def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
-    class DeadLetterMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+    class DeadLetterMiddleware(BaseMiddleware):  # type: ignore[type-arg,unused-ignore]
         msg: IncomingMessage
 
         async def after_processed(

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 3600
     sweep_grace_minutes: int = 15
     join_opens_minutes_before: int = 15
+    # A join this long after the start marks `late`; a late session resets the streak
+    # unless it counts as an absence.
+    late_after_minutes: int = 10
+    late_counts_as_absence: bool = False
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
 

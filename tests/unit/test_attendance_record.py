@@ -196,7 +196,7 @@ def test_a_first_absence_warns() -> None:
     [warned] = events
     assert isinstance(warned, MenteeWarned)
     assert warned.consecutive_absences == 1 and warned.booking_id == record.sessions[0].booking_id
-    assert after.consecutive_absences == 1 and after.warned_for == "start"
+    assert after.consecutive_absences == 1 and after.warned_streaks == {"start"}
     assert not after.is_reprobated
 
 
@@ -245,12 +245,22 @@ def test_the_thresholds_are_the_policys() -> None:
     assert isinstance(events[0], MenteeWarned) and events[0].consecutive_absences == 2
 
 
-def test_cancelled_and_unmarked_sessions_do_not_count() -> None:
+def test_cancelled_sessions_do_not_count() -> None:
     record = subscription()
     sessions = list(record.sessions)
-    sessions[2] = replace(sessions[2], cancelled=True, attended=False, marked_by="system")
+    sessions[1] = replace(sessions[1], cancelled=True, status="absent", marked_by="system")
     record = replace(record, sessions=tuple(sessions))
-    after, _ = run(record, absent(record, 0), absent(record, 3))  # week 1 not swept yet
+    after, events = run(record, absent(record, 0), absent(record, 2))
+    assert after.consecutive_absences == 2 and kinds(events)[-1] == "mentee.reprobated"
+
+
+def test_an_unmarked_session_holds_the_decisions_after_it_until_it_is_marked() -> None:
+    record = subscription()
+    waiting, held = run(record, absent(record, 1))  # week 0 not swept yet
+    assert held == [] and waiting.consecutive_absences == 0
+    assert waiting.sessions[1].status == "absent"
+    after, events = run(waiting, absent(record, 0))
+    assert kinds(events) == ["mentee.warned", "mentee.reprobated"]
     assert after.consecutive_absences == 2
 
 
@@ -362,7 +372,10 @@ def test_reactivation_starts_the_streak_over_and_a_later_absence_warns_again() -
     assert isinstance(event, MenteeReactivated) and event.event_id == request.request_id
     assert event.reactivated_by == MENTOR and event.reactivated_at == request.requested_at
     assert not reactivated.is_reprobated and reactivated.reprobated_at is None
-    assert reactivated.consecutive_absences == 0 and reactivated.warned_for is None
+    assert (
+        reactivated.consecutive_absences == 0
+        and reactivated.warned_streaks == reprobated.warned_streaks
+    )
 
     after, later = run(reactivated, absent(record, 2), absent(record, 3))
     assert kinds(later) == ["mentee.warned", "mentee.reprobated"]

@@ -334,11 +334,22 @@ def test_a_mark_records_attendance_and_its_revision() -> None:
         booking_id=BOOKING,
         status="attended",
         attended=True,
+        mark_status="present",
         marked_by="system",
         marked_at=MARKED_AT + timedelta(minutes=1),
         mark_revision=1,
     )
-    assert change.outcome == "marked attended"
+    assert change.outcome == "marked present"
+
+
+def test_a_mark_keeps_attendances_status() -> None:
+    excused = mark(False, 2).model_copy(update={"status": "excused"})
+    booking = scheduled().record(excused).booking
+    assert (booking.status, booking.attended, booking.mark_status) == (
+        "unattended",
+        False,
+        "excused",
+    )
     absent = scheduled().record(mark(False, 1))
     assert (absent.booking.status, absent.outcome) == ("unattended", "marked absent")
 

@@ -1,0 +1,211 @@
+"""Fair marks end to end: late joins, the mentor's statuses and reasons, neutral
+sessions, consequences that follow the session history, every mark reaching booking;
+every service its own process, the real broker, database and an SMTP server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from contracts import AttendanceMarked, MenteeReprobated, MenteeWarned, SweepTick
+from services.kit.settings import Settings
+from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, mentee_bookings, people, subscriber
+from tests.support.listening import listening, publish
+from tests.support.smtp import RecordingSMTPServer
+from tests.support.system import System
+from tests.support.waiting import eventually
+from tests.support.world import user, weekly_subscription
+
+pytestmark = pytest.mark.e2e
+
+
+async def mark(
+    gateway: httpx.AsyncClient, mentor_headers: dict[str, str], booking_id: str, **body: Any
+) -> httpx.Response:
+    return await gateway.post(
+        f"/api/mentor/bookings/{booking_id}/attendance", json=body, headers=mentor_headers
+    )
+
+
+def by_start(bookings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(bookings, key=lambda b: b["starts_at"])
+
+
+async def test_a_join_after_late_after_minutes_marks_late(
+    settings: Settings, system: System, gateway: httpx.AsyncClient
+) -> None:
+    mentee, mentor = people(settings)
+    now = datetime.now(UTC)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(minutes=12),  # LATE_AFTER_MINUTES is 10
+        past_sessions=1,
+        future_sessions=1,
+    )
+    current, _ = by_start(await activate(settings, gateway, subscription, mentee, 2))
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        response = await gateway.post(
+            f"/api/bookings/{current['booking_id']}/join", headers=mentee.headers
+        )
+        assert response.status_code == 202, response.text
+        [marked] = await bus.wait_for(AttendanceMarked, booking_id=UUID(current["booking_id"]))
+    assert (marked.status, marked.attended, marked.marked_by) == ("late", True, "system")
+
+    [booking, _] = by_start(
+        await eventually(
+            lambda: mentee_bookings(gateway, mentee),
+            lambda bs: any(b["mark"] is not None for b in bs),
+        )
+    )
+    assert (booking["status"], booking["attended"], booking["mark"]) == ("attended", True, "late")
+    detail = await subscriber(gateway, mentor, subscription)
+    [session, _] = by_start(detail["bookings"])
+    assert session["status"] == "late"
+    assert detail["consecutive_absences"] == 0  # late resets the streak by default
+
+
+async def test_absent_excused_absent_reprobates_the_excused_session_is_neutral(
+    settings: Settings, system: System, gateway: httpx.AsyncClient, smtp: RecordingSMTPServer
+) -> None:
+    mentee, mentor = people(settings)
+    now = datetime.now(UTC)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(hours=3),
+        past_sessions=3,
+        future_sessions=1,
+    )
+    first, excused, last, _ = by_start(await activate(settings, gateway, subscription, mentee, 4))
+    sid = subscription.subscription_id
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        response = await mark(
+            gateway, mentor.headers, excused["booking_id"], status="excused", reason="ill"
+        )
+        assert response.status_code == 200, response.text
+        [marked] = await bus.wait_for(AttendanceMarked, booking_id=UUID(excused["booking_id"]))
+        assert (marked.status, marked.reason) == ("excused", "ill")
+        await publish(settings, SweepTick(occurred_at=now, tick_at=now))
+        [reprobated] = await bus.wait_for(MenteeReprobated, subscription_id=sid)
+    assert reprobated.missed_booking_ids == [UUID(first["booking_id"]), UUID(last["booking_id"])]
+
+    bookings = await eventually(
+        lambda: mentee_bookings(gateway, mentee),
+        lambda bs: any(b["status"] == "cancelled" for b in bs),
+    )
+    marks = [(b["status"], b["attended"], b["mark"]) for b in by_start(bookings)]
+    # Every mark reaches booking, the swept absences included.
+    assert marks == [
+        ("unattended", False, "absent"),
+        ("unattended", False, "excused"),
+        ("unattended", False, "absent"),
+        ("cancelled", None, None),
+    ]
+    detail = await subscriber(gateway, mentor, subscription)
+    assert (detail["is_reprobated"], detail["consecutive_absences"], detail["absences"]) == (
+        True,
+        2,
+        2,
+    )
+    for person in (mentee, mentor):
+        subjects = [m["Subject"] for m in await smtp.wait_for(person.person.email, 2)]
+        assert len(subjects) == 2, subjects  # the warning, then the reprobation
+
+
+async def test_absent_present_absent_found_out_of_order_warns_twice_and_does_not_reprobate(
+    settings: Settings, system: System, gateway: httpx.AsyncClient, smtp: RecordingSMTPServer
+) -> None:
+    """The mentor marks the second session present before the sweep finds the first
+    and the third: the consequences are those of session order."""
+    mentee, mentor = people(settings)
+    now = datetime.now(UTC)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(hours=3),
+        past_sessions=3,
+        future_sessions=1,
+    )
+    first, present, last, _ = by_start(await activate(settings, gateway, subscription, mentee, 4))
+    sid = subscription.subscription_id
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        response = await mark(gateway, mentor.headers, present["booking_id"], status="present")
+        assert response.status_code == 200, response.text
+        await bus.wait_for(AttendanceMarked, booking_id=UUID(present["booking_id"]))
+        await publish(settings, SweepTick(occurred_at=now, tick_at=now))
+        warnings = await bus.wait_for(MenteeWarned, 2, subscription_id=sid)
+        assert await bus.wait_for(MenteeReprobated, within=2, subscription_id=sid) == []
+    assert sorted((w.missed_starts_at, w.booking_id) for w in warnings) == [
+        (datetime.fromisoformat(first["starts_at"]), UUID(first["booking_id"])),
+        (datetime.fromisoformat(last["starts_at"]), UUID(last["booking_id"])),
+    ]
+    detail = await subscriber(gateway, mentor, subscription)
+    assert (detail["is_reprobated"], detail["consecutive_absences"], detail["absences"]) == (
+        False,
+        1,
+        2,
+    )
+    emails = await smtp.wait_for(mentee.person.email, 2)
+    assert len(emails) == 2, [m["Subject"] for m in emails]
+
+
+@pytest.mark.parametrize(
+    ("body", "status_code", "says"),
+    [
+        ({"status": "cancelled_late"}, 422, "status"),
+        ({"status": "sleeping"}, 422, "status"),
+        ({}, 422, "give the mark"),
+        ({"status": "present", "attended": False}, 422, "contradicts"),
+        ({"status": "excused", "reason": "line one\nline two"}, 422, "one line"),
+        ({"status": "excused", "reason": "x" * 501}, 422, "500"),
+    ],
+    ids=["cancellation", "unknown", "empty", "contradiction", "two-line-reason", "long-reason"],
+)
+async def test_a_mark_a_mentor_may_not_give_is_a_clear_422(
+    settings: Settings,
+    system: System,
+    gateway: httpx.AsyncClient,
+    body: dict[str, Any],
+    status_code: int,
+    says: str,
+) -> None:
+    mentee, mentor = people(settings)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=datetime.now(UTC),
+        session_started_ago=timedelta(hours=3),
+        past_sessions=1,
+        future_sessions=0,
+    )
+    [booking] = await activate(settings, gateway, subscription, mentee, 1)
+    response = await mark(gateway, mentor.headers, booking["booking_id"], **body)
+    assert response.status_code == status_code, response.text
+    assert says in response.text
+
+
+async def test_another_mentor_may_not_mark_the_session(
+    settings: Settings, system: System, gateway: httpx.AsyncClient
+) -> None:
+    mentee, mentor = people(settings)
+    stranger = user(settings.jwt_secret, "mentor", "Ines Other")
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=datetime.now(UTC),
+        session_started_ago=timedelta(hours=3),
+        past_sessions=1,
+        future_sessions=0,
+    )
+    [booking] = await activate(settings, gateway, subscription, mentee, 1)
+    response = await mark(gateway, stranger.headers, booking["booking_id"], status="excused")
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"] == "this booking is not one of your mentees'"

@@ -1,0 +1,288 @@
+"""Mark statuses and what they do to the streak, late joins, the mentor's marks, and
+consequences that are a function of the session history, not of arrival order."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts import AttendanceMarked, Event, MarkStatus, MenteeReprobated, MenteeWarned
+from contracts.rpc import MarkAttendance
+from services.attendance.domain import (
+    STATUSES,
+    Effect,
+    Policy,
+    Record,
+    Refusal,
+    streak_effect,
+)
+from tests.unit.test_attendance_record import (
+    MENTOR,
+    POLICY,
+    Fact,
+    absent,
+    joined,
+    kinds,
+    mentor_marks,
+    run,
+    subscription,
+)
+
+EXPECTED_EFFECT: dict[MarkStatus, tuple[Effect, Effect]] = {
+    # status: (effect by default, effect with LATE_COUNTS_AS_ABSENCE)
+    "present": ("resets", "resets"),
+    "late": ("resets", "counts"),
+    "absent": ("counts", "counts"),
+    "cancelled_late": ("counts", "counts"),
+    "excused": ("neutral", "neutral"),
+    "mentor_no_show": ("neutral", "neutral"),
+    "cancelled_in_time": ("neutral", "neutral"),
+}
+
+
+def test_the_rule_table_covers_every_status() -> None:
+    assert set(EXPECTED_EFFECT) == set(STATUSES)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("late_counts", [False, True], ids=["late-resets", "late-counts"])
+def test_what_each_status_does_to_the_streak(status: MarkStatus, late_counts: bool) -> None:
+    policy = Policy(late_counts_as_absence=late_counts)
+    assert streak_effect(status, policy) == EXPECTED_EFFECT[status][late_counts]
+
+
+def status_mark(
+    record: Record, week: int, status: MarkStatus, reason: str | None = None
+) -> MarkAttendance:
+    return MarkAttendance(
+        request_id=uuid.uuid4(),
+        mentor_id=MENTOR,
+        booking_id=record.sessions[week].booking_id,
+        status=status,
+        reason=reason,
+        marked_at=record.sessions[week].ends_at + timedelta(hours=1),
+    )
+
+
+# --- neutral, counting and resetting sessions in a row -------------------------------
+
+
+def test_absent_excused_absent_reprobates_the_excused_session_is_neutral() -> None:
+    record = subscription()
+    after, events = run(
+        record, absent(record, 0), status_mark(record, 1, "excused"), absent(record, 2)
+    )
+    assert [e.routing_key for e in events if not isinstance(e, AttendanceMarked)] == [
+        "mentee.warned",
+        "mentee.reprobated",
+    ]
+    reprobated = events[-1]
+    assert isinstance(reprobated, MenteeReprobated)
+    assert reprobated.missed_booking_ids == [
+        record.sessions[0].booking_id,
+        record.sessions[2].booking_id,
+    ]
+    assert after.is_reprobated and after.consecutive_absences == 2
+
+
+def test_absent_present_absent_warns_twice_and_does_not_reprobate() -> None:
+    record = subscription()
+    after, events = run(
+        record, absent(record, 0), status_mark(record, 1, "present"), absent(record, 2)
+    )
+    assert kinds(events) == ["mentee.warned", "attendance.marked", "mentee.warned"]
+    assert not after.is_reprobated and after.consecutive_absences == 1
+
+
+@pytest.mark.parametrize("neutral", ["excused", "mentor_no_show"])
+def test_a_neutral_mark_neither_counts_nor_resets(neutral: MarkStatus) -> None:
+    record = subscription()
+    after, events = run(record, status_mark(record, 0, neutral))
+    assert kinds(events) == ["attendance.marked"]
+    assert after.consecutive_absences == 0
+
+
+def test_a_late_cancellation_counts_and_one_in_time_is_neutral() -> None:
+    record = subscription()
+    sessions = list(record.sessions)
+    sessions[0] = replace(
+        sessions[0],
+        cancelled=True,
+        status="cancelled_late",
+        marked_by="system",
+        marked_at=sessions[0].starts_at - timedelta(hours=1),
+    )
+    sessions[1] = replace(
+        sessions[1],
+        cancelled=True,
+        status="cancelled_in_time",
+        marked_by="system",
+        marked_at=sessions[1].starts_at - timedelta(days=2),
+    )
+    record = replace(record, sessions=tuple(sessions))
+    after, events = run(record, absent(record, 2))
+    assert kinds(events) == ["mentee.warned", "mentee.reprobated"]
+    assert after.consecutive_absences == 2
+
+
+# --- late joins ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("after_start", "status"),
+    [
+        (timedelta(minutes=-5), "present"),
+        (timedelta(minutes=10), "present"),
+        (timedelta(minutes=10, seconds=1), "late"),
+        (timedelta(minutes=59), "late"),
+    ],
+    ids=["early", "at-late-after", "just-after", "last-minute"],
+)
+def test_a_join_after_late_after_marks_late(after_start: timedelta, status: MarkStatus) -> None:
+    record = subscription()
+    after, [marked] = run(record, joined(record, 0, after_start))
+    assert isinstance(marked, AttendanceMarked)
+    assert (marked.status, marked.attended) == (status, True)
+    assert after.sessions[0].status == status
+
+
+def test_late_resets_the_streak_unless_the_policy_counts_it() -> None:
+    record = subscription()
+    facts: list[Fact] = [absent(record, 0), joined(record, 1, timedelta(minutes=30))]
+    resets, _ = run(record, *facts)
+    counts, events = run(record, *facts, policy=replace(POLICY, late_counts_as_absence=True))
+    assert not resets.is_reprobated and resets.consecutive_absences == 0
+    assert counts.is_reprobated and kinds(events)[-1] == "mentee.reprobated"
+
+
+def test_the_first_join_decides_whatever_order_the_joins_arrive_in() -> None:
+    record = subscription()
+    early, late = joined(record, 0, timedelta(minutes=2)), joined(record, 0, timedelta(minutes=20))
+    in_order, _ = run(record, early, late)
+    reversed_, _ = run(record, late, early)
+    assert in_order.sessions[0].status == reversed_.sessions[0].status == "present"
+
+
+# --- the mentor's marks --------------------------------------------------------------
+
+
+def test_a_mentors_mark_carries_its_status_and_reason() -> None:
+    record = subscription()
+    _, [marked] = run(record, status_mark(record, 0, "excused", reason="sick, told me ahead"))
+    assert isinstance(marked, AttendanceMarked)
+    assert (marked.status, marked.attended, marked.marked_by, marked.reason) == (
+        "excused",
+        False,
+        "mentor",
+        "sick, told me ahead",
+    )
+
+
+@pytest.mark.parametrize("status", ["cancelled_in_time", "cancelled_late"])
+def test_a_mentor_may_not_set_a_cancellation(status: MarkStatus) -> None:
+    record = subscription()
+    refused = record.mark(status_mark(record, 0, status), POLICY)
+    assert refused == Refusal("invalid", f"a mentor may not mark a session {status}")
+
+
+def test_an_older_mark_of_the_mentors_does_not_replace_a_newer_one() -> None:
+    record = subscription()
+    newer = status_mark(record, 0, "excused")
+    older = status_mark(record, 0, "absent").model_copy(
+        update={"marked_at": newer.marked_at - timedelta(minutes=5)}
+    )
+    after, _ = run(record, newer, older)
+    assert after.sessions[0].status == "excused"
+
+
+def test_the_attended_flag_of_older_clients_still_marks() -> None:
+    record = subscription()
+    after, _ = run(record, mentor_marks(record, 0, attended=False))
+    assert after.sessions[0].status == "absent"
+
+
+# --- consequences follow the history, not the arrival order ----------------------------
+
+
+def test_a_first_absence_recorded_after_a_later_attended_session_still_warns() -> None:
+    """The measured defect: the mentor marks session 2 attended, then the sweep finds
+    sessions 1 and 3: two warnings, the first naming session 1, as in session order."""
+    record = subscription()
+    _, events = run(record, status_mark(record, 1, "present"), absent(record, 0), absent(record, 2))
+    warnings = [e for e in events if isinstance(e, MenteeWarned)]
+    assert [w.booking_id for w in warnings] == [
+        record.sessions[0].booking_id,
+        record.sessions[2].booking_id,
+    ]
+    assert warnings[0].missed_starts_at == record.sessions[0].starts_at
+    assert not any(isinstance(e, MenteeReprobated) for e in events)
+
+
+SYSTEM_FACTS = ("join", "late_join", "absent")
+FACT_KINDS = (*SYSTEM_FACTS, "present", "late", "absent_by_mentor", "excused", "mentor_no_show")
+
+
+def fact_for(record: Record, week: int, kind: str) -> Fact:
+    if kind == "join":
+        return joined(record, week)
+    if kind == "late_join":
+        return joined(record, week, timedelta(minutes=25))
+    if kind == "absent":
+        return absent(record, week)
+    status: MarkStatus = "absent" if kind == "absent_by_mentor" else kind  # type: ignore[assignment]
+    return status_mark(record, week, status)
+
+
+def fact_time(fact: Fact) -> object:
+    return getattr(fact, "joined_at", None) or getattr(fact, "detected_at", None) or fact.marked_at  # type: ignore[union-attr]
+
+
+def by_id(events: list[Event]) -> dict[uuid.UUID, Event]:
+    return {e.event_id: e for e in events}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kinds_=st.lists(st.sampled_from(FACT_KINDS), min_size=1, max_size=6),
+    redelivered=st.lists(st.integers(min_value=0, max_value=5), max_size=3),
+    thresholds=st.sampled_from([(1, 2), (1, 3), (2, 2), (2, 3)]),
+    late_counts=st.booleans(),
+    data=st.data(),
+)
+def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_order(
+    kinds_: list[str],
+    redelivered: list[int],
+    thresholds: tuple[int, int],
+    late_counts: bool,
+    data: st.DataObject,
+) -> None:
+    record = subscription(weeks=len(kinds_))
+    policy = replace(
+        POLICY,
+        warn_after=thresholds[0],
+        reprobate_after=thresholds[1],
+        late_counts_as_absence=late_counts,
+    )
+    facts = [fact_for(record, week, kind) for week, kind in enumerate(kinds_)]
+    # The system's reports may be delivered again (the handlers' inbox drops most
+    # redeliveries, not all: a consumer of several queues sees a fact once per queue).
+    # A mentor's request is deduplicated by its request id before it reaches the record.
+    facts += [facts[i] for i in redelivered if i < len(kinds_) and kinds_[i] in SYSTEM_FACTS]
+    in_session_order = sorted(
+        facts,
+        key=lambda f: (record.session(f.booking_id).starts_at, fact_time(f)),  # type: ignore[union-attr]
+    )
+    arrival = data.draw(st.permutations(facts))
+
+    expected, expected_events = run(record, *in_session_order, policy=policy)
+    actual, actual_events = run(record, *arrival, policy=policy)
+
+    assert [s.status for s in actual.sessions] == [s.status for s in expected.sessions]
+    assert actual == expected
+    assert by_id(actual_events) == by_id(expected_events)
+    assert len(actual_events) == len(expected_events)
