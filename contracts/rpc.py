@@ -179,6 +179,66 @@ class ReactivateMentee(Request):
     requested_at: AwareDatetime
 
 
+class HistoryLine(_Model):
+    """A mark changed (`old_status` → `new_status`), or a warning, reprobation or
+    reactivation (the subscriber's status before → after)."""
+
+    kind: Literal["mark", "warning", "reprobation", "reactivation"]
+    at: AwareDatetime = Field(description="when it happened (the fact's own time)")
+    actor: Literal["system", "mentor", "mentee"]
+    actor_id: UUID | None = Field(default=None, description="the mentor's or mentee's id")
+    booking_id: UUID | None = None
+    session_starts_at: AwareDatetime | None = Field(
+        default=None, description="the start of the session it is about"
+    )
+    old_status: str | None = None
+    new_status: str | None = None
+    reason: str | None = None
+
+
+class GetHistory(Request):
+    """A subscription's append-only history, for its mentor."""
+
+    routing_key: ClassVar[str] = "rpc.get_history"
+    owner: ClassVar[str] = "attendance"
+
+    mentor_id: UUID
+    subscription_id: UUID
+
+
+class HistoryReply(Reply):
+    timezone: str = Field(default="UTC", description="the slot's IANA time zone")
+    history: list[HistoryLine] = Field(default_factory=list)
+
+
+class ExportedSession(_Model):
+    mentee_name: str
+    mentee_email: str
+    timezone: str = Field(description="the slot's IANA time zone")
+    booking_id: UUID
+    starts_at: AwareDatetime
+    cancelled: bool
+    status: MarkStatus | None = None
+    marked_by: Literal["system", "mentor", "mentee"] | None = None
+    marked_at: AwareDatetime | None = None
+    reason: str | None = None
+
+
+class ExportAttendance(Request):
+    """Every booking of a mentor's subscriptions starting in [starts_from, starts_before)."""
+
+    routing_key: ClassVar[str] = "rpc.export_attendance"
+    owner: ClassVar[str] = "attendance"
+
+    mentor_id: UUID
+    starts_from: AwareDatetime
+    starts_before: AwareDatetime
+
+
+class AttendanceExport(Reply):
+    sessions: list[ExportedSession] = Field(default_factory=list)
+
+
 class SubscriberChanged(Reply):
     """Reply to a mentor command: the subscriber as it is after the command."""
 

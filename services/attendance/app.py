@@ -21,6 +21,8 @@ from contracts import (
     SubscriptionRenewed,
 )
 from contracts.rpc import (
+    ExportAttendance,
+    GetHistory,
     GetSubscriber,
     ListSubscribers,
     MarkAttendance,
@@ -58,6 +60,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(GetSubscriber, handlers.get_subscriber),
             Answers(MarkAttendance, handlers.mark_attendance),
             Answers(ReactivateMentee, handlers.reactivate),
+            Answers(GetHistory, handlers.get_history),
+            Answers(ExportAttendance, handlers.export_attendance),
         ],
         publishes=[AttendanceMarked, MenteeWarned, MenteeReprobated, MenteeReactivated],
     )

@@ -254,14 +254,37 @@ def only_their_mentor(
     return None if asked_by == mentor_id else Refusal("forbidden", detail)
 
 
+HistoryKind = Literal["mark", "warning", "reprobation", "reactivation"]
+Actor = Literal["system", "mentor", "mentee"]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a subscription's append-only history: a mark changed (from
+    `old_status` to `new_status`), or a warning, reprobation or reactivation (the
+    subscriber's status before and after), who did it, when, and why."""
+
+    subscription_id: UUID
+    kind: HistoryKind
+    at: datetime
+    actor: Actor
+    actor_id: UUID | None = None
+    booking_id: UUID | None = None
+    old_status: str | None = None
+    new_status: str | None = None
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class Change:
     """What one fact does to a record: the record after it, the events it causes (in
-    the order they are written), and what happened in words, for the log."""
+    the order they are written), the lines it adds to the history, and what happened
+    in words, for the log."""
 
     record: Record
     events: tuple[Event, ...] = ()
     outcome: str = ""
+    history: tuple[HistoryEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -373,23 +396,52 @@ class Record:
         called_for = consequences(streaks, policy)
         record = replace(record, consecutive_absences=streaks[-1].count)
         events: list[Event] = []
+        history = [self._entry("mark", mark.at, mark.by, session.booking_id, mark.reason)]
+        history[0] = replace(history[0], old_status=session.status, new_status=mark.status)
         acted = []
         # A reprobated mentee has no sessions left to warn about.
         for streak in () if self.is_reprobated else called_for.warn:
             if streak.key not in record.warned_streaks:
                 record = replace(record, warned_streaks=record.warned_streaks | {streak.key})
-                events.append(self._warned(streak, policy))
+                warned = self._warned(streak, policy)
+                events.append(warned)
+                history.append(
+                    self._entry("warning", warned.occurred_at, booking_id=warned.booking_id)
+                )
                 acted.append("warned")
         reprobating = called_for.reprobate
         if reprobating is not None and not self.is_reprobated:
             at = reprobating.known_at(policy.reprobate_after)
             record = replace(record, is_reprobated=True, reprobated_at=at)
             events.append(self._reprobated(reprobating, policy, at))
+            history.append(self._entry("reprobation", at, new_status="reprobated"))
             acted.append("reprobated")
         outcome = f"{record.consecutive_absences} consecutive absences" + (
             f", {' and '.join(acted)}" if acted else ""
         )
-        return Change(record, tuple(events), outcome)
+        return Change(record, tuple(events), outcome, tuple(history))
+
+    def _entry(
+        self,
+        kind: HistoryKind,
+        at: datetime,
+        actor: Actor = "system",
+        booking_id: UUID | None = None,
+        reason: str | None = None,
+        new_status: str | None = None,
+    ) -> HistoryEntry:
+        """A line of history; a mentor's is theirs, the mentee's is the mentee's."""
+        actor_id = {"mentor": self.mentor_id, "mentee": self.mentee_id}.get(actor)
+        return HistoryEntry(
+            self.subscription_id,
+            kind,
+            at,
+            actor,
+            actor_id,
+            booking_id,
+            new_status=new_status,
+            reason=reason,
+        )
 
     def _announced(self, session: Session, mark: Mark, policy: Policy, event_id: UUID) -> Change:
         """A mark booking does not know yet: attendance.marked, then what the mark causes."""
@@ -406,7 +458,9 @@ class Record:
             reason=mark.reason,
             revision=session.marked(mark).revision,
         )
-        return Change(change.record, (announcement, *change.events), f"marked {mark.status}")
+        return replace(
+            change, events=(announcement, *change.events), outcome=f"marked {mark.status}"
+        )
 
     def _holding(self, session: Session) -> Record:
         """The record with `session` in place of the one with its booking id, or added
@@ -471,7 +525,11 @@ class Record:
             reactivated_by=request.mentor_id,
             reactivated_at=request.requested_at,
         )
-        return Change(reactivated, (event,), "reactivated")
+        entry = replace(
+            self._entry("reactivation", request.requested_at, "mentor", new_status="active"),
+            old_status="reprobated",
+        )
+        return Change(reactivated, (event,), "reactivated", (entry,))
 
 
 SubscriberStatus = Literal["active", "warned", "reprobated", "ended"]

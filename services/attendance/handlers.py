@@ -19,7 +19,11 @@ from contracts import (
     SubscriptionRenewed,
 )
 from contracts.rpc import (
+    AttendanceExport,
+    ExportAttendance,
+    GetHistory,
     GetSubscriber,
+    HistoryReply,
     ListSubscribers,
     MarkAttendance,
     ReactivateMentee,
@@ -31,6 +35,7 @@ from contracts.rpc import (
 from services.attendance import replies, store
 from services.attendance.domain import (
     Change,
+    HistoryEntry,
     Policy,
     Record,
     Refusal,
@@ -55,6 +60,7 @@ async def _known(tx: Tx, subscription_id: UUID) -> Record:
 
 async def _carry_out(tx: Tx, before: Record, change: Change) -> str:
     await store.save_record(tx, before, change.record)
+    await store.append_history(tx, change.history)
     await outbox.add(tx, change.events)
     return change.outcome
 
@@ -67,6 +73,7 @@ async def _decide_each(
     records = await store.load_records(tx, (subscription_id for subscription_id, _ in facts))
     before = dict(records)
     events: list[Event] = []
+    history: list[HistoryEntry] = []
     outcomes = []
     for subscription_id, fact in facts:
         if subscription_id not in records:  # its batch is split; this fact is retried alone
@@ -74,8 +81,10 @@ async def _decide_each(
         change = decide(records[subscription_id], fact)
         records[subscription_id] = change.record
         events += change.events
+        history += change.history
         outcomes.append(change.outcome)
     await store.save_records(tx, [(before[i], r) for i, r in records.items() if r != before[i]])
+    await store.append_history(tx, history)
     await outbox.add(tx, events)
     return outcomes
 
@@ -162,6 +171,26 @@ async def get_subscriber(tx: Tx, request: GetSubscriber, policy: Policy) -> Subs
     if isinstance(detail, Refusal):
         return SubscriberReply(error=replies.error(detail))
     return SubscriberReply(subscriber=detail)
+
+
+async def get_history(tx: Tx, request: GetHistory, policy: Policy) -> HistoryReply:
+    """The subscription's history, for its mentor only."""
+    owner = await store.owner_of(tx, request.subscription_id)
+    if owner is None:
+        return HistoryReply(error=replies.error(Refusal("not_found", "no such subscription")))
+    refusal = only_their_mentor(owner.mentor_id, request.mentor_id)
+    if refusal is not None:
+        return HistoryReply(error=replies.error(refusal))
+    lines = await store.history_of(tx, request.subscription_id)
+    return HistoryReply(timezone=owner.slot_timezone, history=replies.history(lines))
+
+
+async def export_attendance(tx: Tx, request: ExportAttendance, policy: Policy) -> AttendanceExport:
+    """The mentor's own sessions in the range, whoever's subscriber they are."""
+    sessions = await store.sessions_of_mentor(
+        tx, request.mentor_id, request.starts_from, request.starts_before
+    )
+    return AttendanceExport(sessions=replies.exported(sessions))
 
 
 async def mark_attendance(tx: Tx, request: MarkAttendance, policy: Policy) -> SubscriberChanged:

@@ -4,10 +4,12 @@ models and the domain's refusals, as the request/reply contract's models."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 
+from contracts import rpc
 from contracts.rpc import BookingAttendance, RpcError, SubscriberDetail, SubscriberSummary
 from services.attendance.domain import Policy, Refusal, Session, subscriber_status
-from services.attendance.store import Subscriber
+from services.attendance.store import ExportedSession, HistoryLine, Subscriber
 
 
 def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
@@ -50,6 +52,26 @@ def detail(subscriber: Subscriber, sessions: Iterable[Session], policy: Policy) 
         for s in sessions
     ]
     return SubscriberDetail(**summary(subscriber, policy).model_dump(), bookings=bookings)
+
+
+def history(lines: Iterable[HistoryLine]) -> list[rpc.HistoryLine]:
+    return [
+        rpc.HistoryLine(
+            **{f.name: getattr(line.entry, f.name) for f in fields(line.entry)},
+            session_starts_at=line.session_starts_at,
+        )
+        for line in lines
+    ]
+
+
+def exported(sessions: Iterable[ExportedSession]) -> list[rpc.ExportedSession]:
+    return [
+        rpc.ExportedSession(
+            **{f.name: getattr(s, f.name) for f in fields(s) if f.name != "slot_timezone"},
+            timezone=s.slot_timezone,
+        )
+        for s in sessions
+    ]
 
 
 def error(refusal: Refusal) -> RpcError:

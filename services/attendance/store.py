@@ -9,10 +9,12 @@ from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ColumnElement,
     DateTime,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -31,7 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import BookingRef, SubscriptionActivated
-from services.attendance.domain import Record, Session
+from services.attendance.domain import HistoryEntry, Record, Session
 from services.kit.database import Tx, driver
 
 metadata = MetaData()
@@ -77,6 +79,22 @@ bookings = Table(
     # How many marks attendance has applied (Session.revision, attendance.marked's revision).
     Column("mark_revision", Integer, nullable=False, server_default="0"),
     Index("attendance_bookings_by_subscription", "subscription_id", "starts_at"),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("entry_id", BigInteger, Identity(), primary_key=True),
+    Column("subscription_id", PGUUID(as_uuid=True), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(10), nullable=False),
+    Column("actor_id", PGUUID(as_uuid=True)),
+    Column("booking_id", PGUUID(as_uuid=True)),
+    Column("old_status", String(20)),
+    Column("new_status", String(20)),
+    Column("reason", Text),
+    Index("history_of_subscription", "subscription_id", "at", "entry_id"),
 )
 
 # What a decision may change, besides the sessions: written back by save_record.
@@ -451,3 +469,106 @@ async def _subscribers(
         .order_by(subscriptions.c.mentee_name, subscriptions.c.subscription_id)
     )
     return [Subscriber(**r._mapping) for r in await tx.execute(query)]
+
+
+# --- the history -----------------------------------------------------------------------
+
+_HISTORY_NAMES = [f.name for f in fields(HistoryEntry)]
+_APPEND_HISTORY = f"""
+    INSERT INTO history ({", ".join(_HISTORY_NAMES)})
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::uuid[],
+                         $6::uuid[], $7::text[], $8::text[], $9::text[])
+"""
+
+
+async def append_history(tx: Tx, entries: Sequence[HistoryEntry]) -> None:
+    """Add `entries` to the history, in one statement (the table takes no other write)."""
+    if entries:
+        columns = [[getattr(e, name) for e in entries] for name in _HISTORY_NAMES]
+        await (await driver(tx)).execute(_APPEND_HISTORY, *columns)
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """A history entry as the mentor reads it, with the start of its session."""
+
+    entry: HistoryEntry
+    session_starts_at: datetime | None
+
+
+async def history_of(tx: Tx, subscription_id: UUID) -> list[HistoryLine]:
+    """The subscription's history, oldest first."""
+    h = history.c
+    result = await tx.execute(
+        select(*(h[name] for name in _HISTORY_NAMES), bookings.c.starts_at)
+        .select_from(history.outerjoin(bookings, bookings.c.booking_id == h.booking_id))
+        .where(h.subscription_id == subscription_id)
+        .order_by(h.at, h.entry_id)
+    )
+    return [
+        HistoryLine(HistoryEntry(**{n: row._mapping[n] for n in _HISTORY_NAMES}), row.starts_at)
+        for row in result
+    ]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose subscription it is, and the zone its times are read in."""
+
+    mentor_id: UUID
+    slot_timezone: str
+
+
+async def owner_of(tx: Tx, subscription_id: UUID) -> Owner | None:
+    result = await tx.execute(
+        select(subscriptions.c.mentor_id, subscriptions.c.slot_timezone).where(
+            subscriptions.c.subscription_id == subscription_id
+        )
+    )
+    row = result.one_or_none()
+    return None if row is None else Owner(**row._mapping)
+
+
+# --- the mentor's export ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedSession:
+    """One booking of a mentor's, as the attendance export lists it."""
+
+    mentee_name: str
+    mentee_email: str
+    slot_timezone: str
+    booking_id: UUID
+    starts_at: datetime
+    cancelled: bool
+    status: str | None
+    marked_by: str | None
+    marked_at: datetime | None
+    reason: str | None
+
+
+async def sessions_of_mentor(
+    tx: Tx, mentor_id: UUID, starts_from: datetime, starts_before: datetime
+) -> list[ExportedSession]:
+    """Every booking of the mentor's subscriptions starting in [starts_from, starts_before),
+    by start, in one statement."""
+    b, s = bookings.c, subscriptions.c
+    result = await tx.execute(
+        select(
+            s.mentee_name,
+            s.mentee_email,
+            s.slot_timezone,
+            b.booking_id,
+            b.starts_at,
+            b.cancelled,
+            b.status,
+            b.marked_by,
+            b.marked_at,
+            b.mark_reason.label("reason"),
+        )
+        .select_from(bookings.join(subscriptions, s.subscription_id == b.subscription_id))
+        .where(s.mentor_id == mentor_id, b.starts_at >= starts_from, b.starts_at < starts_before)
+        .order_by(b.starts_at, s.mentee_name, b.booking_id)
+    )
+    return [ExportedSession(**row._mapping) for row in result]

@@ -6,11 +6,12 @@ event, and shape the answer. Ownership is decided by the owner of the data.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import SessionJoined, SweepTick
@@ -18,7 +19,10 @@ from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus, Reason, cont
 from contracts.rpc import (
     BookingFound,
     FindBooking,
+    GetHistory,
     GetSubscriber,
+    HistoryLine,
+    HistoryReply,
     ListMenteeBookings,
     ListSubscribers,
     MarkAttendance,
@@ -31,6 +35,7 @@ from contracts.rpc import (
     SubscribersReply,
     SubscriberSummary,
 )
+from services.gateway import export
 from services.gateway.auth import Admin, Mentee, Mentor
 from services.gateway.dependencies import Now, OwnersDep
 
@@ -169,6 +174,57 @@ async def subscriber(
 ) -> SubscriberDetail:
     request = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
     return _subscriber(await owners.ask(request, SubscriberReply))
+
+
+class History(BaseModel):
+    timezone: str = Field(description="the slot's IANA time zone")
+    history: list[HistoryLine] = Field(description="oldest first; lines are never changed")
+
+
+@router.get(
+    "/mentor/subscribers/{subscription_id}/history",
+    tags=["mentor"],
+    summary="One subscriber's history: every mark change, warning, reprobation and "
+    "reactivation, with the old and new status, who, when and why",
+    response_model=History,
+    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND, 422: INVALID, 503: UNAVAILABLE},
+)
+async def history(subscription_id: UUID, caller: Mentor, owners: OwnersDep) -> History:
+    request = GetHistory(mentor_id=caller.user_id, subscription_id=subscription_id)
+    reply = await owners.ask(request, HistoryReply)
+    return History(timezone=reply.timezone, history=reply.history)
+
+
+CSV = {
+    "description": "one row per booking: " + ", ".join(export.COLUMNS),
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
+
+
+@router.get(
+    "/mentor/attendance.csv",
+    tags=["mentor"],
+    summary="The caller's sessions starting from `from` to `to` (UTC days, both included), "
+    "as CSV, with times in each slot's zone",
+    response_class=Response,
+    responses={
+        200: CSV,
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        422: _error(
+            "a malformed or reversed range, or more than 366 days", '"to" is before "from"'
+        ),
+        503: UNAVAILABLE,
+    },
+)
+async def attendance_csv(
+    caller: Mentor,
+    owners: OwnersDep,
+    now: Now,
+    starts_on: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
+    ends_on: Annotated[date, Query(alias="to", description="last day, YYYY-MM-DD")],
+) -> Response:
+    return await export.download(owners, caller.user_id, starts_on, ends_on, now)
 
 
 @router.post(

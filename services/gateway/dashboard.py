@@ -3,14 +3,14 @@ page swaps in after a mark or a reactivation (no reload, no front-end build)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
 from contracts.rpc import (
+    GetHistory,
     GetSubscriber,
+    HistoryReply,
     ListSubscribers,
     MarkAttendance,
     ReactivateMentee,
@@ -26,6 +28,7 @@ from contracts.rpc import (
     SubscriberReply,
     SubscribersReply,
 )
+from services.gateway import export
 from services.gateway.auth import Caller, current_page_caller, dev_sign_in_enabled
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.security import forgery_refusal, session_csrf_token
@@ -163,8 +166,15 @@ async def subscribers_page(
         )
     except HTTPException as error:
         raise PageError(error.status_code, "Subscribers unavailable", _words(error)) from error
+    today = now.date()
     return templates.TemplateResponse(
-        request, "subscribers.html", {"subscribers": reply.subscribers}
+        request,
+        "subscribers.html",
+        {
+            "subscribers": reply.subscribers,
+            "export_from": today - timedelta(days=30),
+            "export_to": today,
+        },
     )
 
 
@@ -177,10 +187,11 @@ async def subscriber_page(
     request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
     try:
         reply = await owners.ask(request_, SubscriberReply)
+        history = await _history(owners, caller, subscription_id)
     except HTTPException as error:
         raise PageError(error.status_code, "Subscriber unavailable", _words(error)) from error
     return templates.TemplateResponse(
-        request, "subscriber.html", {"subscriber": reply.subscriber, "now": now}
+        request, "subscriber.html", {"subscriber": reply.subscriber, "now": now, **history}
     )
 
 
@@ -195,28 +206,45 @@ async def subscriber_panel(
     request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
     try:
         reply = await owners.ask(request_, SubscriberReply)
+        history = await _history(owners, caller, subscription_id)
     except HTTPException as error:
         return _fragment_error(request, error)
     return templates.TemplateResponse(
-        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now}
+        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now, **history}
     )
+
+
+async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> dict[str, Any]:
+    """The subscriber's history, newest first, as the panel shows it."""
+    reply = await owners.ask(
+        GetHistory(mentor_id=caller.user_id, subscription_id=subscription_id), HistoryReply
+    )
+    return {"history": list(reversed(reply.history))}
 
 
 View = Literal["panel", "row"]
 
 
 async def _panel(
-    request: Request, owners: OwnersDep, command: Any, now: datetime, view: View = "panel"
+    request: Request,
+    owners: OwnersDep,
+    caller: Caller,
+    command: Any,
+    now: datetime,
+    view: View = "panel",
 ) -> HTMLResponse:
     """The subscriber after `command`: the detail page's panel, or the list's row."""
     try:
         reply = await owners.ask(command, SubscriberChanged)
+        if view == "row" or reply.subscriber is None:
+            return templates.TemplateResponse(
+                request, "_subscriber_row.html", {"s": reply.subscriber}
+            )
+        history = await _history(owners, caller, reply.subscriber.subscription_id)
     except HTTPException as error:
         return _fragment_error(request, error)
-    if view == "row":
-        return templates.TemplateResponse(request, "_subscriber_row.html", {"s": reply.subscriber})
     return templates.TemplateResponse(
-        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now}
+        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now, **history}
     )
 
 
@@ -240,7 +268,7 @@ async def reactivate(
         subscription_id=subscription_id,
         requested_at=now,
     )
-    return await _panel(request, owners, command, now, view)
+    return await _panel(request, owners, caller, command, now, view)
 
 
 @router.post(
@@ -276,7 +304,25 @@ async def mark(
         return templates.TemplateResponse(
             request, "_error.html", {"message": message}, status_code=422
         )
-    return await _panel(request, owners, command, now)
+    return await _panel(request, owners, caller, command, now)
+
+
+@router.get(
+    "/attendance.csv",
+    summary="The mentor's sessions from `from` to `to` (UTC days, both included), as CSV",
+    response_class=Response,
+)
+async def attendance_csv(
+    caller: PageMentor,
+    owners: OwnersDep,
+    now: Now,
+    starts_on: Annotated[date, Query(alias="from")],
+    ends_on: Annotated[date, Query(alias="to")],
+) -> Response:
+    try:
+        return await export.download(owners, caller.user_id, starts_on, ends_on, now)
+    except HTTPException as error:
+        raise PageError(error.status_code, "Export unavailable", _words(error)) from error
 
 
 def install(app: FastAPI) -> None:

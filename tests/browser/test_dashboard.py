@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -318,6 +320,12 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     await expect(corrected.locator(".reason")).to_have_text("“ill, told me ahead”")
     # Excused is neutral: the other absence still counts.
     await expect(page.locator("#consecutive")).to_have_text("1")
+    # The history, newest first, says what the mark was, what it is, who changed it and why.
+    latest = page.locator("table.history tbody tr").first
+    await expect(latest.locator(".what")).to_have_text("absent → excused")
+    await expect(latest.locator(".by")).to_have_text("you")
+    await expect(latest).to_contain_text("ill, told me ahead")
+    await expect(page.locator("table.history .what", has_text="reprobated")).to_have_count(1)
 
     await page.get_by_role("button", name="Reactivate Rita Reprobated").click()
     await expect(page.locator("#status")).to_have_text("active")
@@ -381,4 +389,31 @@ async def test_a_mentor_reactivates_from_the_list_without_a_reload(
             break
         await asyncio.sleep(1)
     await expect(lena.locator(".next")).not_to_have_text("—")
+    await context.close()
+
+
+async def test_a_mentor_downloads_their_attendance_as_csv(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    context = await signed_in(browser, base, w.mentor)
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/mentorship/subscribers")
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name="Download CSV").click()
+    download = await downloading.value
+    assert download.suggested_filename.startswith("attendance-")
+    path = await download.path()
+    text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+    header, *rows = csv.reader(io.StringIO(text))
+    assert header[:5] == ["mentee", "mentee_email", "session_starts_at", "timezone", "status"]
+    # Every past session of this mentor's subscribers (the last 30 days), none of another's.
+    assert sorted(r[0] for r in rows) == sorted(
+        ["Lena Listed"] * 2 + ["Rita Reprobated"] * 2 + ["Walter Warned"]
+    )
+    walter = next(r for r in rows if r[0] == "Walter Warned")
+    assert (walter[3], walter[4], walter[5]) == ("America/Sao_Paulo", "absent", "system")
+    started = w.subs["warned"].cycle_starts_at + timedelta(minutes=1)
+    assert datetime.fromisoformat(walter[2]) == started
+    assert walter[2].endswith("-03:00")  # in the slot's zone
     await context.close()

@@ -4,6 +4,8 @@ every service its own process, the real broker, database and an SMTP server."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -209,3 +211,67 @@ async def test_another_mentor_may_not_mark_the_session(
     response = await mark(gateway, stranger.headers, booking["booking_id"], status="excused")
     assert response.status_code == 403, response.text
     assert response.json()["detail"] == "this booking is not one of your mentees'"
+
+
+async def test_the_history_after_a_correction_and_the_csv_export(
+    settings: Settings, system: System, gateway: httpx.AsyncClient
+) -> None:
+    mentee, mentor = people(settings)
+    stranger = user(settings.jwt_secret, "mentor", "Ines Other")
+    now = datetime.now(UTC)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(hours=3),
+        past_sessions=1,
+        future_sessions=1,
+    )
+    missed, _ = by_start(await activate(settings, gateway, subscription, mentee, 2))
+    sid = subscription.subscription_id
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        await publish(settings, SweepTick(occurred_at=now, tick_at=now))
+        await bus.wait_for(MenteeWarned, subscription_id=sid)
+    corrected = await mark(
+        gateway, mentor.headers, missed["booking_id"], status="excused", reason="ill"
+    )
+    assert corrected.status_code == 200, corrected.text
+
+    path = f"/api/mentor/subscribers/{sid}/history"
+    response = await gateway.get(path, headers=mentor.headers)
+    assert response.status_code == 200, response.text
+    lines = [
+        (h["kind"], h["old_status"], h["new_status"], h["actor"], h["actor_id"], h["reason"])
+        for h in response.json()["history"]
+    ]
+    assert lines == [
+        ("mark", None, "absent", "system", None, None),
+        ("warning", None, None, "system", None, None),
+        ("mark", "absent", "excused", "mentor", str(mentor.person.id), "ill"),
+    ]
+    assert (await gateway.get(path, headers=stranger.headers)).status_code == 403
+    unknown = await gateway.get(
+        f"/api/mentor/subscribers/{UUID(int=1)}/history", headers=mentor.headers
+    )
+    assert unknown.status_code == 404
+
+    today = now.date()
+    export = await gateway.get(
+        "/api/mentor/attendance.csv",
+        params={"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()},
+        headers=mentor.headers,
+    )
+    assert export.status_code == 200, export.text
+    assert export.headers["content-type"].startswith("text/csv")
+    header, *rows = csv.reader(io.StringIO(export.text))
+    assert header[:5] == ["mentee", "mentee_email", "session_starts_at", "timezone", "status"]
+    assert [(r[0], r[4], r[5], r[7]) for r in rows] == [
+        ("Maria Mentee", "excused", "mentor", "ill")
+    ]
+    reversed_ = await gateway.get(
+        "/api/mentor/attendance.csv",
+        params={"from": today.isoformat(), "to": (today - timedelta(days=1)).isoformat()},
+        headers=mentor.headers,
+    )
+    assert reversed_.status_code == 422
+    assert reversed_.json()["detail"] == '"to" is before "from"'

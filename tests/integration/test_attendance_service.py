@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -24,7 +25,9 @@ from contracts import (
     SubscriptionActivated,
 )
 from contracts.rpc import (
+    GetHistory,
     GetSubscriber,
+    HistoryReply,
     ListSubscribers,
     MarkAttendance,
     ReactivateMentee,
@@ -359,3 +362,47 @@ async def test_each_mark_is_announced_with_the_bookings_next_revision(
     assert corrected.subscriber is not None
     [booking] = [b for b in corrected.subscriber.bookings if b.attended is not None]
     assert (booking.marked_by, booking.attended) == ("mentor", False)
+
+
+async def test_the_history_keeps_every_change_with_its_actor_and_cannot_be_rewritten(
+    settings: Settings, owners: Owners, bus: Listener
+) -> None:
+    m = Mentorship()
+    await known(settings, owners, m)
+    await publish(settings, m.unattended(0))
+    await bus.wait_for(MenteeWarned, subscription_id=m.subscription_id)
+    correction = m.marked_by_mentor(0, attended=False).model_copy(
+        update={"attended": None, "status": "excused", "reason": "ill, told me ahead"}
+    )
+    await owners.ask(correction, SubscriberChanged)
+
+    reply = await owners.ask(
+        GetHistory(mentor_id=m.mentor.id, subscription_id=m.subscription_id), HistoryReply
+    )
+    lines = [
+        (h.kind, h.old_status, h.new_status, h.actor, h.actor_id, h.reason) for h in reply.history
+    ]
+    assert lines == [
+        ("mark", None, "absent", "system", None, None),
+        ("warning", None, None, "system", None, None),
+        ("mark", "absent", "excused", "mentor", m.mentor.id, "ill, told me ahead"),
+    ]
+    assert {h.session_starts_at for h in reply.history} == {m.sessions[0].starts_at}
+    assert reply.history[-1].at == correction.marked_at
+
+    stranger = await owners.ask_raw(
+        GetHistory(mentor_id=uuid.uuid4(), subscription_id=m.subscription_id), HistoryReply
+    )
+    unknown = await owners.ask_raw(
+        GetHistory(mentor_id=m.mentor.id, subscription_id=uuid.uuid4()), HistoryReply
+    )
+    assert stranger.error is not None and stranger.error.code == "forbidden"
+    assert unknown.error is not None and unknown.error.code == "not_found"
+
+    conn = await asyncpg.connect(settings.database_url("attendance").replace("+asyncpg", ""))
+    try:
+        for statement in ("UPDATE history SET reason = 'rewritten'", "DELETE FROM history"):
+            with pytest.raises(asyncpg.RaiseError, match="append-only"):
+                await conn.execute(statement)
+    finally:
+        await conn.close()

@@ -22,7 +22,9 @@ from fastapi import FastAPI
 
 from contracts.rpc import (
     BookingAttendance,
+    GetHistory,
     GetSubscriber,
+    HistoryReply,
     ListSubscribers,
     MarkAttendance,
     ReactivateMentee,
@@ -92,6 +94,8 @@ class FakeOwners:
             return SubscribersReply(subscribers=[subscriber()])
         if isinstance(request, GetSubscriber):
             return SubscriberReply(subscriber=subscriber())
+        if isinstance(request, GetHistory):
+            return HistoryReply()
         assert isinstance(request, ReactivateMentee | MarkAttendance)
         assert reply_type is SubscriberChanged
         return SubscriberChanged(subscriber=subscriber())

@@ -31,10 +31,16 @@ from schemathesis import GenerationMode
 
 from contracts import Event
 from contracts.rpc import (
+    AttendanceExport,
     BookingAttendance,
     BookingFound,
+    ExportAttendance,
+    ExportedSession,
     FindBooking,
+    GetHistory,
     GetSubscriber,
+    HistoryLine,
+    HistoryReply,
     ListMenteeBookings,
     ListSubscribers,
     MarkAttendance,
@@ -138,6 +144,23 @@ class FakeOwners(Owners):
             reply = SubscriberReply(subscriber=_detail(request.subscription_id))
         elif isinstance(request, MarkAttendance | ReactivateMentee):
             reply = SubscriberChanged(subscriber=_detail(uuid.uuid4()))
+        elif isinstance(request, GetHistory):
+            reply = HistoryReply(
+                history=[HistoryLine(kind="mark", at=NOW, actor="system", new_status="absent")]
+            )
+        elif isinstance(request, ExportAttendance):
+            reply = AttendanceExport(
+                sessions=[
+                    ExportedSession(
+                        mentee_name="Maria",
+                        mentee_email="maria@example.com",
+                        timezone="America/Sao_Paulo",
+                        booking_id=uuid.uuid4(),
+                        starts_at=request.starts_from,
+                        cancelled=False,
+                    )
+                ]
+            )
         else:
             raise AssertionError(f"unexpected request {request!r}")
         assert isinstance(reply, reply_type)

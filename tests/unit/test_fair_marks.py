@@ -26,9 +26,11 @@ from tests.unit.test_attendance_record import (
     POLICY,
     Fact,
     absent,
+    apply,
     joined,
     kinds,
     mentor_marks,
+    reactivation,
     run,
     subscription,
 )
@@ -286,3 +288,50 @@ def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_o
     assert actual == expected
     assert by_id(actual_events) == by_id(expected_events)
     assert len(actual_events) == len(expected_events)
+
+
+# --- the history ---------------------------------------------------------------------
+
+
+def history_of(record: Record, *facts: Fact) -> list[tuple[object, ...]]:
+    lines = []
+    for fact in facts:
+        change = apply(record, fact)
+        record = change.record
+        lines += [
+            (h.kind, h.booking_id, h.old_status, h.new_status, h.actor, h.actor_id, h.reason)
+            for h in change.history
+        ]
+    return lines
+
+
+def test_the_history_has_every_mark_change_and_consequence_with_its_actor() -> None:
+    record = subscription()
+    first, second = (s.booking_id for s in record.sessions[:2])
+    correction = status_mark(record, 0, "excused", reason="ill")
+    assert history_of(record, absent(record, 0), absent(record, 1), correction) == [
+        ("mark", first, None, "absent", "system", None, None),
+        ("warning", first, None, None, "system", None, None),
+        ("mark", second, None, "absent", "system", None, None),
+        ("reprobation", None, None, "reprobated", "system", None, None),
+        ("mark", first, "absent", "excused", "mentor", MENTOR, "ill"),
+    ]
+
+
+def test_a_reactivation_and_a_refused_or_standing_fact_in_the_history() -> None:
+    record = subscription()
+    reprobated, _ = run(record, absent(record, 0), absent(record, 1))
+    at = record.sessions[2].starts_at - timedelta(days=1)
+    change = reprobated.reactivate(reactivation(at))
+    assert not isinstance(change, Refusal)
+    [entry] = change.history
+    assert (entry.kind, entry.old_status, entry.new_status, entry.actor, entry.at) == (
+        "reactivation",
+        "reprobated",
+        "active",
+        "mentor",
+        at,
+    )
+    assert entry.actor_id == MENTOR
+    # A fact that changes nothing writes no history.
+    assert history_of(reprobated, absent(record, 0)) == []

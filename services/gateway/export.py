@@ -1,0 +1,90 @@
+"""The mentor's attendance export: a date range checked, the sessions asked of
+attendance, and one CSV row per booking with its times in the slot's own zone."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from fastapi import HTTPException, status
+from fastapi.responses import Response
+
+from contracts.rpc import AttendanceExport, ExportAttendance, ExportedSession
+from services.gateway.owners import Owners
+
+MAX_DAYS = 366
+COLUMNS = [
+    "mentee",
+    "mentee_email",
+    "session_starts_at",
+    "timezone",
+    "status",
+    "marked_by",
+    "marked_at",
+    "reason",
+]
+
+
+def days(starts_on: date, ends_on: date) -> tuple[datetime, datetime]:
+    """Sessions starting from `starts_on` to `ends_on`, both included (UTC days)."""
+    if ends_on < starts_on:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, '"to" is before "from"')
+    if (ends_on - starts_on).days >= MAX_DAYS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"export at most {MAX_DAYS} days at a time"
+        )
+    start = datetime.combine(starts_on, time(), UTC)
+    return start, datetime.combine(ends_on, time(), UTC) + timedelta(days=1)
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str:
+    return "" if moment is None else moment.astimezone(zone).isoformat()
+
+
+def _status(session: ExportedSession, now: datetime) -> str:
+    if session.status is not None:
+        return session.status
+    if session.cancelled:
+        return "cancelled"
+    return "upcoming" if session.starts_at > now else "not marked"
+
+
+def attendance_csv(sessions: list[ExportedSession], now: datetime) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for s in sessions:
+        zone = ZoneInfo(s.timezone)
+        writer.writerow(
+            [
+                s.mentee_name,
+                s.mentee_email,
+                _local(s.starts_at, zone),
+                s.timezone,
+                _status(s, now),
+                s.marked_by or "",
+                _local(s.marked_at, zone),
+                s.reason or "",
+            ]
+        )
+    return out.getvalue()
+
+
+async def download(
+    owners: Owners, mentor_id: UUID, starts_on: date, ends_on: date, now: datetime
+) -> Response:
+    """The CSV of the mentor's sessions in the range, as a file to save."""
+    starts_from, starts_before = days(starts_on, ends_on)
+    request = ExportAttendance(
+        mentor_id=mentor_id, starts_from=starts_from, starts_before=starts_before
+    )
+    reply = await owners.ask(request, AttendanceExport)
+    name = f"attendance-{starts_on.isoformat()}-{ends_on.isoformat()}.csv"
+    return Response(
+        attendance_csv(reply.sessions, now),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
