@@ -215,6 +215,24 @@ class BookingsCancelled(Event):
     reason: Literal["reprobation", "subscription_ended"]
 
 
+class BookingCancelled(Event):
+    """The mentee cancelled one booking ahead of its start (added). `status` says whether
+    they gave enough notice (`CANCEL_NOTICE_HOURS`): in time is neutral to the absence
+    streak, late counts as an absence. Not `bookings.cancelled`, whose reasons are
+    booking's own."""
+
+    routing_key: ClassVar[str] = "booking.cancelled"
+
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    cancelled_at: AwareDatetime
+    status: Literal["cancelled_in_time", "cancelled_late"]
+
+
 class BookingUnattended(Event):
     """The sweep found a past booking with no attendance recorded."""
 
@@ -350,6 +368,7 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     SubscriptionEnded,
     BookingsScheduled,
     BookingsCancelled,
+    BookingCancelled,
     SessionJoined,
     AttendanceMarked,
     SweepTick,

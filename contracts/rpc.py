@@ -64,6 +64,28 @@ class MenteeBookingsReply(Reply):
     bookings: list[MenteeBooking] = Field(default_factory=list)
 
 
+class CancelBooking(Request):
+    """A mentee cancels one of their bookings ahead of its start."""
+
+    routing_key: ClassVar[str] = "rpc.cancel_booking"
+    owner: ClassVar[str] = "booking"
+
+    request_id: UUID = Field(description="idempotency key; also the event_id of booking.cancelled")
+    mentee_id: UUID
+    booking_id: UUID
+    requested_at: AwareDatetime
+
+
+class BookingCancellation(Reply):
+    booking_id: UUID | None = None
+    starts_at: AwareDatetime | None = None
+    status: Literal["cancelled_in_time", "cancelled_late"] | None = Field(
+        default=None,
+        description="cancelled_in_time: at least CANCEL_NOTICE_HOURS ahead, neutral to the "
+        "absence streak; cancelled_late: with less notice, counts as an absence",
+    )
+
+
 class FindBooking(Request):
     """Who owns a booking: lets the gateway answer 404/403 before a join."""
 
@@ -108,7 +130,7 @@ class BookingAttendance(_Model):
     cancelled: bool
     attended: bool | None = None
     status: MarkStatus | None = Field(default=None, description="the mark; null while unmarked")
-    marked_by: Literal["system", "mentor"] | None = None
+    marked_by: Literal["system", "mentor", "mentee"] | None = None
     marked_at: AwareDatetime | None = None
     reason: str | None = Field(default=None, description="the mentor's reason for the mark")
 

@@ -9,6 +9,7 @@ from faststream import FastStream
 
 from contracts import (
     AttendanceMarked,
+    BookingCancelled,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
@@ -54,6 +55,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             ConsumesBatches(BookingsCancelled, handlers.cancel_bookings),
             ConsumesBatches(SessionJoined, handlers.record_joins),
             ConsumesBatches(BookingUnattended, handlers.record_absences),
+            ConsumesBatches(BookingCancelled, handlers.record_cancellations),
         ],
         answers=[
             Answers(ListSubscribers, handlers.list_subscribers),

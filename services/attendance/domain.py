@@ -22,6 +22,7 @@ from uuid import UUID
 
 from contracts import (
     AttendanceMarked,
+    BookingCancelled,
     BookingUnattended,
     Event,
     MarkStatus,
@@ -36,7 +37,7 @@ from contracts.messages import MENTOR_MARK_STATUSES
 from contracts.rpc import MarkAttendance, ReactivateMentee
 from services.kit.ids import derived_id
 
-MarkedBy = Literal["system", "mentor"]
+MarkedBy = Literal["system", "mentor", "mentee"]
 StreakKey = str
 Effect = Literal["counts", "resets", "neutral"]
 
@@ -366,6 +367,19 @@ class Record:
             return Change(self, outcome="booking cancelled: no absence")
         change = self._marked(session, Mark("absent", "system", msg.detected_at), policy)
         return replace(change, outcome=f"absence recorded; {change.outcome}")
+
+    def record_cancellation(self, msg: BookingCancelled, policy: Policy) -> Change:
+        """The mentee cancelled ahead (booking decided in time or late): the session is
+        cancelled and holds the cancellation as its mark, whatever it held before.
+        Booking announced it, so it is not announced back."""
+        session = self.session(msg.booking_id) or Session(
+            msg.booking_id, msg.starts_at, msg.ends_at
+        )
+        if session.cancelled and session.status == msg.status:
+            return Change(self, outcome="cancellation already recorded")
+        mark = Mark(msg.status, "mentee", msg.cancelled_at)
+        change = self._marked(replace(session, cancelled=True), mark, policy)
+        return replace(change, outcome=f"{msg.status}; {change.outcome}")
 
     def mark(self, request: MarkAttendance, policy: Policy) -> Change | Refusal:
         """A mentor's mark: stands against the system's and the mentor's older ones,

@@ -9,6 +9,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from contracts import (
+    BookingCancelled,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
@@ -148,6 +149,14 @@ async def record_joins(tx: Tx, msgs: Sequence[SessionJoined], policy: Policy) ->
     return [
         next(decided) if m.booking_id in owners else "not marked: unknown booking" for m in msgs
     ]
+
+
+async def record_cancellations(
+    tx: Tx, msgs: Sequence[BookingCancelled], policy: Policy
+) -> list[str]:
+    """The mentee cancelled ahead: the session holds the cancellation, in time or late."""
+    facts = [(m.subscription_id, m) for m in msgs]
+    return await _decide_each(tx, facts, lambda r, m: r.record_cancellation(m, policy))
 
 
 async def record_absences(tx: Tx, msgs: Sequence[BookingUnattended], policy: Policy) -> list[str]:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     and_,
     false,
     func,
+    or_,
     select,
     text,
     true,
@@ -445,6 +446,8 @@ async def _subscribers(
     subscriber); an absence is a session whose status is one of `counting`."""
     b = bookings.c
     live = b.cancelled.is_(False)
+    # A cancelled session counts only when cancelling was its mark (a late cancellation).
+    cancelling = b.status.in_(["cancelled_in_time", "cancelled_late"])
     in_cycle = and_(
         b.starts_at >= subscriptions.c.cycle_starts_at, b.starts_at < subscriptions.c.cycle_ends_at
     )
@@ -453,7 +456,7 @@ async def _subscribers(
         select(
             *(subscriptions.c[f.name] for f in fields(Subscriber) if f.name in subscriptions.c),
             func.count(b.booking_id)
-            .filter(and_(live, in_cycle, b.status.in_(sorted(counting))))
+            .filter(and_(in_cycle, b.status.in_(sorted(counting)), or_(live, cancelling)))
             .label("absences"),
             func.count(b.booking_id).filter(upcoming).label("upcoming_bookings"),
             func.min(b.starts_at).filter(upcoming).label("next_booking_at"),

@@ -9,6 +9,7 @@ from faststream import FastStream
 
 from contracts import (
     AttendanceMarked,
+    BookingCancelled,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
@@ -19,7 +20,7 @@ from contracts import (
     SubscriptionRenewed,
     SweepTick,
 )
-from contracts.rpc import FindBooking, ListMenteeBookings
+from contracts.rpc import CancelBooking, FindBooking, ListMenteeBookings
 from services.booking import handlers
 from services.booking.domain import Policy
 from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
@@ -29,7 +30,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
-    policy = Policy(sweep_grace=timedelta(minutes=settings.sweep_grace_minutes))
+    policy = Policy(
+        sweep_grace=timedelta(minutes=settings.sweep_grace_minutes),
+        cancel_notice=timedelta(hours=settings.cancel_notice_hours),
+    )
     runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
     runtime.register(
         consumes=[
@@ -44,8 +48,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         answers=[
             Answers(ListMenteeBookings, handlers.list_mentee_bookings),
             Answers(FindBooking, handlers.find_booking, one_read=True),
+            Answers(CancelBooking, handlers.cancel_booking),
         ],
-        publishes=[BookingsScheduled, BookingsCancelled, BookingUnattended],
+        publishes=[BookingsScheduled, BookingsCancelled, BookingCancelled, BookingUnattended],
     )
     return runtime
 

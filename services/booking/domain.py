@@ -13,6 +13,7 @@ from uuid import UUID
 
 from contracts import (
     AttendanceMarked,
+    BookingCancelled,
     BookingRef,
     BookingsCancelled,
     BookingsScheduled,
@@ -26,9 +27,10 @@ from contracts import (
     SubscriptionEnded,
     SubscriptionRenewed,
 )
+from contracts.rpc import CancelBooking
 from services.kit.ids import derived_id
 
-MarkedBy = Literal["system", "mentor"]
+MarkedBy = Literal["system", "mentor", "mentee"]
 SubscriptionStatus = Literal["active", "reprobated", "ended"]
 BookingStatus = Literal["scheduled", "attended", "unattended", "cancelled"]
 CancelReason = Literal["reprobation", "subscription_ended"]
@@ -44,9 +46,11 @@ def _event_id(*parts: object) -> UUID:
 
 @dataclass(frozen=True)
 class Policy:
-    """How long after a session ends the sweep waits before calling it unattended."""
+    """How long after a session ends the sweep waits before calling it unattended, and
+    how long before its start a mentee's cancellation is in time."""
 
     sweep_grace: timedelta = timedelta(minutes=15)
+    cancel_notice: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -357,3 +361,55 @@ def unattended(swept: Iterable[SweptBooking], tick_at: datetime) -> list[Booking
         )
         for b in swept
     ]
+
+
+# --- a mentee's cancellation ---------------------------------------------------------
+
+RefusalCode = Literal["not_found", "forbidden", "conflict"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request that is not carried out, and why (the reply's error)."""
+
+    code: RefusalCode
+    detail: str
+
+
+@dataclass(frozen=True)
+class OwnedBooking:
+    """A booking with whose it is and when it takes place."""
+
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+    status: BookingStatus
+
+
+def cancel_by_mentee(
+    booking: OwnedBooking, request: CancelBooking, policy: Policy
+) -> BookingCancelled | Refusal:
+    """Only the booking's mentee cancels it, and only before it starts: at least
+    `cancel_notice` ahead it is cancelled in time, later it is cancelled late."""
+    if booking.mentee_id != request.mentee_id:
+        return Refusal("forbidden", "this booking is not yours")
+    if booking.status == "cancelled":
+        return Refusal("conflict", "the booking is already cancelled")
+    if booking.status != "scheduled" or booking.starts_at <= request.requested_at:
+        return Refusal("conflict", "the session has already started")
+    in_time = booking.starts_at - request.requested_at >= policy.cancel_notice
+    return BookingCancelled(
+        event_id=request.request_id,
+        occurred_at=request.requested_at,
+        booking_id=booking.booking_id,
+        subscription_id=booking.subscription_id,
+        mentee_id=booking.mentee_id,
+        mentor_id=booking.mentor_id,
+        starts_at=booking.starts_at,
+        ends_at=booking.ends_at,
+        cancelled_at=request.requested_at,
+        status="cancelled_in_time" if in_time else "cancelled_late",
+    )

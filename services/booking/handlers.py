@@ -18,7 +18,9 @@ from contracts import (
     SweepTick,
 )
 from contracts.rpc import (
+    BookingCancellation,
     BookingFound,
+    CancelBooking,
     FindBooking,
     ListMenteeBookings,
     MenteeBookingsReply,
@@ -26,7 +28,7 @@ from contracts.rpc import (
 )
 from services.booking import domain, store
 from services.booking.domain import Change, Policy, Subscription
-from services.kit import metrics, outbox
+from services.kit import inbox, metrics, outbox
 from services.kit.database import Tx
 from services.kit.errors import SubscriptionNotKnownYet
 
@@ -181,6 +183,24 @@ async def list_mentee_bookings(
     tx: Tx, request: ListMenteeBookings, policy: Policy
 ) -> MenteeBookingsReply:
     return MenteeBookingsReply(bookings=await store.mentee_bookings(tx, request.mentee_id))
+
+
+async def cancel_booking(tx: Tx, request: CancelBooking, policy: Policy) -> BookingCancellation:
+    """The mentee cancels ahead: booking.cancelled, in time or late (attendance counts it)."""
+    booking = await store.lock_owned_booking(tx, request.booking_id)
+    if booking is None:
+        return BookingCancellation(error=RpcError(code="not_found", detail="no such booking"))
+    cancelled = domain.cancel_by_mentee(booking, request, policy)
+    if isinstance(cancelled, domain.Refusal):
+        return BookingCancellation(error=RpcError(code=cancelled.code, detail=cancelled.detail))
+    # A request delivered twice finds the booking cancelled (refused above); the claim
+    # keeps the event written once even so.
+    if await inbox.claim(tx, "booking:rpc.cancel_booking", request.request_id):
+        await store.cancel_by_mentee(tx, cancelled)
+        await outbox.add(tx, [cancelled])
+    return BookingCancellation(
+        booking_id=booking.booking_id, starts_at=booking.starts_at, status=cancelled.status
+    )
 
 
 async def find_booking(tx: Tx, request: FindBooking, policy: Policy) -> BookingFound:

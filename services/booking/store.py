@@ -24,8 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
-from contracts import Slot
+from contracts import BookingCancelled, Slot
 from contracts.rpc import MenteeBooking
+from services.booking import domain
 from services.booking.domain import (
     Booking,
     BookingStatus,
@@ -306,6 +307,36 @@ _FIND_BOOKING = """
     FROM bookings AS b JOIN subscriptions AS s USING (subscription_id)
     WHERE b.booking_id = $1
 """
+
+
+_LOCK_OWNED_BOOKING = """
+    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.starts_at, b.ends_at,
+           b.status
+    FROM bookings AS b JOIN subscriptions AS s USING (subscription_id)
+    WHERE b.booking_id = $1
+    FOR UPDATE OF b
+"""
+
+
+async def lock_owned_booking(tx: Tx, booking_id: UUID) -> domain.OwnedBooking | None:
+    """The booking with whose it is, its row locked until the transaction ends."""
+    row = await (await driver(tx)).fetchrow(_LOCK_OWNED_BOOKING, booking_id)
+    return None if row is None else domain.OwnedBooking(**dict(row.items()))
+
+
+async def cancel_by_mentee(tx: Tx, cancellation: BookingCancelled) -> None:
+    """The booking cancelled, holding the cancellation as its mark."""
+    await (await driver(tx)).execute(
+        """
+        UPDATE bookings
+        SET status = 'cancelled', cancelled_reason = $2, mark_status = $2,
+            marked_by = 'mentee', marked_at = $3, attended = false
+        WHERE booking_id = $1
+        """,
+        cancellation.booking_id,
+        cancellation.status,
+        cancellation.cancelled_at,
+    )
 
 
 async def find_booking(tx: Tx, booking_id: UUID) -> OwnedBooking | None:

@@ -7,7 +7,7 @@ event, and shape the answer. Ownership is decided by the owner of the data.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contracts import SessionJoined, SweepTick
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus, Reason, contradiction
 from contracts.rpc import (
+    BookingCancellation,
     BookingFound,
+    CancelBooking,
     FindBooking,
     GetHistory,
     GetSubscriber,
@@ -148,6 +150,42 @@ async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) ->
     )
     await owners.publish(event)
     return Accepted(event_id=event.event_id)
+
+
+class Cancelled(BaseModel):
+    booking_id: UUID
+    starts_at: datetime
+    status: Literal["cancelled_in_time", "cancelled_late"] = Field(
+        description="cancelled_in_time: at least CANCEL_NOTICE_HOURS before the start, "
+        "neutral to the absence streak; cancelled_late: later, counts as an absence"
+    )
+
+
+@router.post(
+    "/bookings/{booking_id}/cancel",
+    tags=["mentee"],
+    summary="Cancel a booking ahead of its start (in time, or late: counts as an absence)",
+    response_model=Cancelled,
+    responses={
+        401: UNAUTHORIZED,
+        403: _error("not the caller's booking", "this booking is not yours"),
+        404: _error("unknown booking", "no such booking"),
+        409: _error(
+            "already cancelled, or the session has started", "the booking is already cancelled"
+        ),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) -> Cancelled:
+    """Booking decides and publishes `booking.cancelled`; the mentor is emailed."""
+    request = CancelBooking(
+        request_id=uuid4(), mentee_id=caller.user_id, booking_id=booking_id, requested_at=now
+    )
+    reply = await owners.ask(request, BookingCancellation)
+    if reply.booking_id is None or reply.starts_at is None or reply.status is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from booking")
+    return Cancelled(booking_id=reply.booking_id, starts_at=reply.starts_at, status=reply.status)
 
 
 @router.get(

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # unless it counts as an absence.
     late_after_minutes: int = 10
     late_counts_as_absence: bool = False
+    # A mentee's cancellation at least this long before the start is in time.
+    cancel_notice_hours: float = 24
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
 

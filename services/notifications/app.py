@@ -7,6 +7,7 @@ from pathlib import Path
 from faststream import FastStream
 
 from contracts import (
+    BookingCancelled,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -31,6 +32,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
             ConsumesBatches(MenteeWarned, handlers.queue_all_emails),
             ConsumesBatches(MenteeReprobated, handlers.queue_all_emails),
             ConsumesBatches(MenteeReactivated, handlers.queue_all_emails),
+            ConsumesBatches(BookingCancelled, handlers.queue_all_emails),
         ]
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)

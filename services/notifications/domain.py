@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from contracts import MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
+from contracts import BookingCancelled, MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
 
-Kind = Literal["warned", "reprobated", "reactivated"]
-LifecycleEvent = MenteeWarned | MenteeReprobated | MenteeReactivated
+Kind = Literal["warned", "reprobated", "reactivated", "cancelled"]
+LifecycleEvent = MenteeWarned | MenteeReprobated | MenteeReactivated | BookingCancelled
 
 _MESSAGE_IDS = uuid.UUID("8e0c7d7b-1f5a-4d0e-b3c9-6a2d5f4e1b08")
 MAX_ATTEMPTS = 12
@@ -52,8 +52,13 @@ class Recipient:
 
 
 def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
-    """Warnings and reprobations: mentee and mentor. Reactivation: the mentee, mentor in Cc."""
+    """Warnings and reprobations: mentee and mentor. Reactivation: the mentee, mentor in
+    Cc. A mentee's cancellation: the mentor, mentee in Cc."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
+    if kind == "cancelled":
+        return [
+            Recipient(contacts.mentor_name, contacts.mentor_email, True, cc=contacts.mentee_email)
+        ]
     if kind == "reactivated":
         return [
             Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
@@ -66,6 +71,8 @@ def kind_of(event: LifecycleEvent) -> Kind:
         return "warned"
     if isinstance(event, MenteeReprobated):
         return "reprobated"
+    if isinstance(event, BookingCancelled):
+        return "cancelled"
     return "reactivated"
 
 
@@ -86,6 +93,9 @@ def template_values(event: LifecycleEvent, contacts: Contacts) -> dict[str, Any]
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
+    elif isinstance(event, BookingCancelled):
+        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["in_time"] = event.status == "cancelled_in_time"
     else:
         values["sessions"] = [
             local_time(t, contacts.slot) for t in booked_sessions(contacts, event.reactivated_at)

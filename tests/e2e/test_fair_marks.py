@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -13,14 +14,14 @@ from uuid import UUID
 import httpx
 import pytest
 
-from contracts import AttendanceMarked, MenteeReprobated, MenteeWarned, SweepTick
+from contracts import AttendanceMarked, BookingCancelled, MenteeReprobated, MenteeWarned, SweepTick
 from services.kit.settings import Settings
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, mentee_bookings, people, subscriber
 from tests.support.listening import listening, publish
 from tests.support.smtp import RecordingSMTPServer
 from tests.support.system import System
 from tests.support.waiting import eventually
-from tests.support.world import user, weekly_subscription
+from tests.support.world import User, user, weekly_subscription
 
 pytestmark = pytest.mark.e2e
 
@@ -275,3 +276,83 @@ async def test_the_history_after_a_correction_and_the_csv_export(
     )
     assert reversed_.status_code == 422
     assert reversed_.json()["detail"] == '"to" is before "from"'
+
+
+async def test_a_mentee_cancels_in_time_and_late_and_the_mentor_is_told(
+    settings: Settings, system: System, gateway: httpx.AsyncClient, smtp: RecordingSMTPServer
+) -> None:
+    mentee, mentor = people(settings)
+    other = user(settings.jwt_secret, "mentee", "Olga Other")
+    now = datetime.now(UTC)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(hours=-2),  # the first session starts in 2 hours
+        past_sessions=1,
+        future_sessions=2,
+    )
+    soon, next_week, last = by_start(await activate(settings, gateway, subscription, mentee, 3))
+    others = weekly_subscription(
+        other,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(hours=3),
+        past_sessions=1,
+        future_sessions=0,
+    )
+    [started] = await activate(settings, gateway, others, other, 1)
+    sid = subscription.subscription_id
+
+    def cancel(booking: dict[str, Any], who: User = mentee) -> Awaitable[httpx.Response]:
+        return gateway.post(f"/api/bookings/{booking['booking_id']}/cancel", headers=who.headers)
+
+    async with listening(settings, [*LIFECYCLE_KEYS, "booking.cancelled"]) as bus:
+        late = await cancel(soon)  # CANCEL_NOTICE_HOURS is 24
+        in_time = await cancel(next_week)
+        assert (late.status_code, late.json()["status"]) == (200, "cancelled_late"), late.text
+        assert (in_time.status_code, in_time.json()["status"]) == (200, "cancelled_in_time")
+        cancelled = await bus.wait_for(BookingCancelled, 2, subscription_id=sid)
+        assert sorted(c.status for c in cancelled) == ["cancelled_in_time", "cancelled_late"]
+        # A late cancellation counts as an absence: the first one warns.
+        [warned] = await bus.wait_for(MenteeWarned, subscription_id=sid)
+        assert warned.booking_id == UUID(soon["booking_id"])
+
+    refusals = [
+        (await cancel(next_week), 409, "the booking is already cancelled"),
+        (await cancel(started, other), 409, "the session has already started"),
+        (await cancel(last, other), 403, "this booking is not yours"),
+        (await cancel(last, mentor), 403, None),
+        (await cancel({"booking_id": UUID(int=7)}), 404, "no such booking"),
+    ]
+    for response, status_code, says in refusals:
+        assert response.status_code == status_code, response.text
+        assert says is None or response.json()["detail"] == says
+
+    # The mentor: both cancellations (the mentee in Cc) and the warning.
+    emails = await smtp.wait_for(mentor.person.email, 3)
+    notices = [m for m in emails if "cancelled the session" in m["Subject"]]
+    assert len(notices) == 2 and all(m["Cc"] == mentee.person.email for m in notices)
+    bodies = sorted(m.get_body(("plain",)).get_content() for m in notices)  # type: ignore[union-attr]
+    assert sum("does not count as an absence" in b for b in bodies) == 1
+    assert sum("it counts as an absence" in b for b in bodies) == 1
+    detail = await eventually(
+        lambda: subscriber(gateway, mentor, subscription),
+        lambda d: sum(b["cancelled"] for b in d["bookings"]) == 2,
+    )
+    assert [b["status"] for b in by_start(detail["bookings"])] == [
+        "cancelled_late",
+        "cancelled_in_time",
+        None,
+    ]
+    assert (detail["consecutive_absences"], detail["absences"], detail["upcoming_bookings"]) == (
+        1,
+        1,
+        1,
+    )
+    marks = [(b["status"], b["mark"]) for b in by_start(await mentee_bookings(gateway, mentee))]
+    assert marks == [
+        ("cancelled", "cancelled_late"),
+        ("cancelled", "cancelled_in_time"),
+        ("scheduled", None),
+    ]

@@ -33,7 +33,9 @@ from contracts import Event
 from contracts.rpc import (
     AttendanceExport,
     BookingAttendance,
+    BookingCancellation,
     BookingFound,
+    CancelBooking,
     ExportAttendance,
     ExportedSession,
     FindBooking,
@@ -144,6 +146,10 @@ class FakeOwners(Owners):
             reply = SubscriberReply(subscriber=_detail(request.subscription_id))
         elif isinstance(request, MarkAttendance | ReactivateMentee):
             reply = SubscriberChanged(subscriber=_detail(uuid.uuid4()))
+        elif isinstance(request, CancelBooking):
+            reply = BookingCancellation(
+                booking_id=request.booking_id, starts_at=NOW, status="cancelled_in_time"
+            )
         elif isinstance(request, GetHistory):
             reply = HistoryReply(
                 history=[HistoryLine(kind="mark", at=NOW, actor="system", new_status="absent")]

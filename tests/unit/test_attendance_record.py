@@ -11,6 +11,7 @@ import pytest
 
 from contracts import (
     AttendanceMarked,
+    BookingCancelled,
     BookingUnattended,
     Event,
     MenteeReactivated,
@@ -39,7 +40,7 @@ POLICY = Policy(warn_after=1, reprobate_after=2, join_opens_before=OPENS)
 MENTEE = uuid.uuid4()
 MENTOR = uuid.uuid4()
 
-Fact = BookingUnattended | SessionJoined | MarkAttendance | ReactivateMentee
+Fact = BookingUnattended | SessionJoined | MarkAttendance | ReactivateMentee | BookingCancelled
 
 
 def subscription(weeks: int = 4) -> Record:
@@ -112,6 +113,8 @@ def apply(record: Record, fact: Fact, policy: Policy = POLICY) -> Change:
         change = record.record_join(fact, policy)
     elif isinstance(fact, MarkAttendance):
         change = record.mark(fact, policy)
+    elif isinstance(fact, BookingCancelled):
+        change = record.record_cancellation(fact, policy)
     else:
         change = record.reactivate(fact)
     assert isinstance(change, Change), change

@@ -1,6 +1,6 @@
 """Booking's domain without a database: one subscription's lifecycle (what each fact
-books or cancels, and the events that say so) and which of attendance's marks a
-booking keeps."""
+books or cancels, and the events that say so), which of attendance's marks a
+booking keeps, and a mentee's cancellation."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from contracts import (
     AttendanceMarked,
+    BookingCancelled,
     BookingsCancelled,
     BookingsScheduled,
     MenteeReactivated,
@@ -25,12 +26,18 @@ from contracts import (
     SubscriptionEnded,
     SubscriptionRenewed,
 )
+from contracts.rpc import CancelBooking
 from services.booking.domain import (
     Booking,
+    BookingStatus,
     Cancellation,
     Change,
+    OwnedBooking,
+    Policy,
+    Refusal,
     Subscription,
     SweptBooking,
+    cancel_by_mentee,
     unattended,
 )
 
@@ -388,3 +395,76 @@ def test_a_cancelled_booking_stays_cancelled_but_keeps_the_mark() -> None:
     cancelled = Booking(booking_id=BOOKING, status="cancelled")
     booking = apply(cancelled, mark(True, 1))
     assert (booking.status, booking.attended, booking.mark_revision) == ("cancelled", True, 1)
+
+
+# --- a mentee's cancellation ------------------------------------------------------------
+
+STARTS = datetime(2026, 3, 23, 18, tzinfo=UTC)
+MENTEE_ID, MENTOR_ID = uuid.uuid4(), uuid.uuid4()
+
+
+def owned(status: BookingStatus = "scheduled") -> OwnedBooking:
+    return OwnedBooking(
+        BOOKING, SUBSCRIPTION, MENTEE_ID, MENTOR_ID, STARTS, STARTS + timedelta(hours=1), status
+    )
+
+
+def cancelling(before_start: timedelta, mentee_id: UUID = MENTEE_ID) -> CancelBooking:
+    return CancelBooking(
+        request_id=uuid.uuid4(),
+        mentee_id=mentee_id,
+        booking_id=BOOKING,
+        requested_at=STARTS - before_start,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before_start", "status"),
+    [
+        (timedelta(days=3), "cancelled_in_time"),
+        (timedelta(hours=24), "cancelled_in_time"),
+        (timedelta(hours=23, minutes=59), "cancelled_late"),
+        (timedelta(minutes=1), "cancelled_late"),
+    ],
+    ids=["days-ahead", "exactly-the-notice", "a-minute-short", "a-minute-before"],
+)
+def test_a_mentee_cancels_in_time_with_the_notice_and_late_without(
+    before_start: timedelta, status: str
+) -> None:
+    request = cancelling(before_start)
+    cancelled = cancel_by_mentee(owned(), request, Policy())
+    assert isinstance(cancelled, BookingCancelled)
+    assert (cancelled.status, cancelled.event_id, cancelled.cancelled_at) == (
+        status,
+        request.request_id,
+        request.requested_at,
+    )
+    assert (cancelled.mentor_id, cancelled.starts_at) == (MENTOR_ID, STARTS)
+
+
+@pytest.mark.parametrize(
+    ("booking", "request_", "refusal"),
+    [
+        (
+            owned(),
+            cancelling(timedelta(days=2), uuid.uuid4()),
+            ("forbidden", "this booking is not yours"),
+        ),
+        (
+            owned("cancelled"),
+            cancelling(timedelta(days=2)),
+            ("conflict", "the booking is already cancelled"),
+        ),
+        (owned(), cancelling(timedelta(0)), ("conflict", "the session has already started")),
+        (
+            owned("unattended"),
+            cancelling(-timedelta(days=1)),
+            ("conflict", "the session has already started"),
+        ),
+    ],
+    ids=["someone-elses", "cancelled-twice", "at-the-start", "past"],
+)
+def test_cancelling_someone_elses_a_cancelled_or_a_started_booking_is_refused(
+    booking: OwnedBooking, request_: CancelBooking, refusal: tuple[str, str]
+) -> None:
+    assert cancel_by_mentee(booking, request_, Policy()) == Refusal(*refusal)  # type: ignore[arg-type]

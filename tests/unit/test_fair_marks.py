@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts import AttendanceMarked, Event, MarkStatus, MenteeReprobated, MenteeWarned
+from contracts import (
+    AttendanceMarked,
+    BookingCancelled,
+    Event,
+    MarkStatus,
+    MenteeReprobated,
+    MenteeWarned,
+)
 from contracts.rpc import MarkAttendance
 from services.attendance.domain import (
     STATUSES,
@@ -22,6 +29,7 @@ from services.attendance.domain import (
     streak_effect,
 )
 from tests.unit.test_attendance_record import (
+    MENTEE,
     MENTOR,
     POLICY,
     Fact,
@@ -109,27 +117,47 @@ def test_a_neutral_mark_neither_counts_nor_resets(neutral: MarkStatus) -> None:
     assert after.consecutive_absences == 0
 
 
+def cancellation(record: Record, week: int, status: MarkStatus) -> BookingCancelled:
+    s = record.sessions[week]
+    ahead = timedelta(days=2) if status == "cancelled_in_time" else timedelta(hours=1)
+    return BookingCancelled(
+        occurred_at=s.starts_at - ahead,
+        booking_id=s.booking_id,
+        subscription_id=record.subscription_id,
+        mentee_id=record.mentee_id,
+        mentor_id=record.mentor_id,
+        starts_at=s.starts_at,
+        ends_at=s.ends_at,
+        cancelled_at=s.starts_at - ahead,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
 def test_a_late_cancellation_counts_and_one_in_time_is_neutral() -> None:
     record = subscription()
-    sessions = list(record.sessions)
-    sessions[0] = replace(
-        sessions[0],
-        cancelled=True,
-        status="cancelled_late",
-        marked_by="system",
-        marked_at=sessions[0].starts_at - timedelta(hours=1),
+    after, events = run(
+        record,
+        cancellation(record, 0, "cancelled_late"),
+        cancellation(record, 1, "cancelled_in_time"),
+        absent(record, 2),
     )
-    sessions[1] = replace(
-        sessions[1],
-        cancelled=True,
-        status="cancelled_in_time",
-        marked_by="system",
-        marked_at=sessions[1].starts_at - timedelta(days=2),
-    )
-    record = replace(record, sessions=tuple(sessions))
-    after, events = run(record, absent(record, 2))
-    assert kinds(events) == ["mentee.warned", "mentee.reprobated"]
+    assert kinds(events) == ["mentee.warned", "mentee.reprobated"]  # none announced back
     assert after.consecutive_absences == 2
+    assert [(s.cancelled, s.status, s.marked_by) for s in after.sessions[:2]] == [
+        (True, "cancelled_late", "mentee"),
+        (True, "cancelled_in_time", "mentee"),
+    ]
+
+
+def test_a_cancellation_stands_against_a_join_and_is_recorded_once() -> None:
+    record = subscription()
+    late = cancellation(record, 0, "cancelled_late")
+    cancelled, _ = run(record, late)
+    assert apply(cancelled, joined(record, 0)).outcome == "not marked: the booking is cancelled"
+    again = apply(cancelled, late)
+    assert again.record == cancelled and again.history == ()
+    [entry] = apply(record, late).history[:1]
+    assert (entry.actor, entry.actor_id, entry.new_status) == ("mentee", MENTEE, "cancelled_late")
 
 
 # --- late joins ------------------------------------------------------------------------
@@ -225,7 +253,7 @@ def test_a_first_absence_recorded_after_a_later_attended_session_still_warns() -
     assert not any(isinstance(e, MenteeReprobated) for e in events)
 
 
-SYSTEM_FACTS = ("join", "late_join", "absent")
+SYSTEM_FACTS = ("join", "late_join", "absent", "cancelled_in_time", "cancelled_late")
 FACT_KINDS = (*SYSTEM_FACTS, "present", "late", "absent_by_mentor", "excused", "mentor_no_show")
 
 
@@ -236,12 +264,17 @@ def fact_for(record: Record, week: int, kind: str) -> Fact:
         return joined(record, week, timedelta(minutes=25))
     if kind == "absent":
         return absent(record, week)
+    if kind.startswith("cancelled"):
+        return cancellation(record, week, kind)  # type: ignore[arg-type]
     status: MarkStatus = "absent" if kind == "absent_by_mentor" else kind  # type: ignore[assignment]
     return status_mark(record, week, status)
 
 
 def fact_time(fact: Fact) -> object:
-    return getattr(fact, "joined_at", None) or getattr(fact, "detected_at", None) or fact.marked_at  # type: ignore[union-attr]
+    for name in ("joined_at", "detected_at", "cancelled_at", "marked_at"):
+        if hasattr(fact, name):
+            return getattr(fact, name)
+    raise AssertionError(fact)
 
 
 def by_id(events: list[Event]) -> dict[uuid.UUID, Event]:

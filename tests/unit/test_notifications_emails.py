@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from contracts import MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
+from contracts import BookingCancelled, MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
 from services.notifications import domain
 from services.notifications.domain import Contacts
 from services.notifications.sender import build_message, render_message
@@ -119,6 +119,34 @@ def test_a_reactivation_goes_to_the_mentee_with_the_mentor_in_copy_and_lists_the
     ]
     assert "Monday 13 April 2026 at 18:00" in to_mentee.text_body
     assert "Monday 20 April 2026 at 18:00" in well_formed_text(to_mentee.html_body)
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        ("cancelled_in_time", "it does not count as an absence"),
+        ("cancelled_late", "it counts as an absence"),
+    ],
+)
+def test_a_cancellation_goes_to_the_mentor_with_the_mentee_in_copy(status: str, says: str) -> None:
+    cancellation = BookingCancelled(
+        occurred_at=MISSED - timedelta(days=2),
+        booking_id=uuid.uuid4(),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        starts_at=MISSED,
+        ends_at=MISSED + timedelta(hours=1),
+        cancelled_at=MISSED - timedelta(days=2),
+        status=status,  # type: ignore[arg-type]
+    )
+    [to_mentor] = Templates().compose(cancellation, CONTACTS)
+    assert to_mentor.recipient == "otto@example.com" and to_mentor.cc == "maria@example.com"
+    assert to_mentor.subject == (
+        "Maria <Mentee> cancelled the session on Monday 6 April 2026 at 18:00 (Europe/Lisbon)"
+    )
+    assert says in to_mentor.text_body and says in well_formed_text(to_mentor.html_body)
+    assert "Maria &lt;Mentee&gt;" in to_mentor.html_body
 
 
 def test_the_message_id_is_the_same_for_the_same_event_and_recipient() -> None:
