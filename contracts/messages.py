@@ -254,8 +254,16 @@ class SessionJoined(Event):
     routing_key: ClassVar[str] = "session.joined"
 
     booking_id: UUID
-    mentee_id: UUID
+    mentee_id: UUID = Field(description="The booking's mentee (also when the mentor joined).")
     joined_at: AwareDatetime
+    role: Literal["mentee", "mentor"] = Field(
+        default="mentee",
+        description="Who joined (added; optional): a mentor's join marks no attendance; "
+        "with TRACK_MENTOR_JOINS, a session the mentor never joined is a mentor no-show.",
+    )
+    mentor_id: UUID | None = Field(
+        default=None, description="The mentor who joined, when `role` is mentor (added)."
+    )
 
 
 MarkStatus = Literal[
@@ -352,6 +360,21 @@ class MenteeReprobated(Event):
     )
 
 
+class MentorMissed(Event):
+    """A session the mentor did not come to (added): marked `mentor_no_show`, by the
+    sweep (TRACK_MENTOR_JOINS: the mentor never joined) or by the mentor. Never held
+    against the mentee, who is sent an apology. Once per booking."""
+
+    routing_key: ClassVar[str] = "mentor.missed"
+
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: AwareDatetime
+    marked_by: Literal["system", "mentor"]
+
+
 class MenteeReactivated(Event):
     routing_key: ClassVar[str] = "mentee.reactivated"
 
@@ -376,6 +399,7 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     MenteeWarned,
     MenteeReprobated,
     MenteeReactivated,
+    MentorMissed,
 )
 
 _BY_ROUTING_KEY = {t.routing_key: t for t in MESSAGE_TYPES}

@@ -112,6 +112,9 @@ class SubscriberSummary(_Model):
     mentee_name: str
     mentee_email: str
     absences: int = Field(description="absences in the current cycle")
+    mentor_no_shows: int = Field(
+        default=0, description="sessions of the current cycle the mentor did not come to"
+    )
     consecutive_absences: int
     is_reprobated: bool
     status: Literal["active", "warned", "reprobated", "ended"]

@@ -16,6 +16,7 @@ from contracts import (
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
+    MentorMissed,
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
@@ -44,6 +45,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         join_opens_before=timedelta(minutes=settings.join_opens_minutes_before),
         late_after=timedelta(minutes=settings.late_after_minutes),
         late_counts_as_absence=settings.late_counts_as_absence,
+        track_mentor_joins=settings.track_mentor_joins,
     )
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(
@@ -65,7 +67,13 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(GetHistory, handlers.get_history),
             Answers(ExportAttendance, handlers.export_attendance),
         ],
-        publishes=[AttendanceMarked, MenteeWarned, MenteeReprobated, MenteeReactivated],
+        publishes=[
+            AttendanceMarked,
+            MenteeWarned,
+            MenteeReprobated,
+            MenteeReactivated,
+            MentorMissed,
+        ],
     )
     return runtime
 

@@ -29,6 +29,7 @@ from contracts import (
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
+    MentorMissed,
     SessionJoined,
     SubscriptionEnded,
     SubscriptionRenewed,
@@ -60,6 +61,8 @@ class Policy:
     # A join later than this after the start marks `late`.
     late_after: timedelta = timedelta(minutes=10)
     late_counts_as_absence: bool = False
+    # A session the mentor never joined is the mentor's no-show, not the mentee's absence.
+    track_mentor_joins: bool = False
 
 
 def streak_effect(status: MarkStatus, policy: Policy) -> Effect:
@@ -142,6 +145,8 @@ class Session:
     reason: str | None = None
     # How many marks attendance has applied to it: attendance.marked's `revision`.
     revision: int = 0
+    # The mentor's first join inside the window, if any.
+    mentor_joined_at: datetime | None = None
 
     @property
     def attended(self) -> bool | None:
@@ -335,6 +340,8 @@ class Record:
     def record_join(self, msg: SessionJoined, policy: Policy) -> Change:
         """A join inside the booking's window marks the mentee present, or late after
         `late_after`, unless the booking holds a mark that stands."""
+        if msg.role == "mentor":
+            return self.record_mentor_join(msg, policy)
         session = self.session(msg.booking_id)
         if session is None:
             return Change(self, outcome="not marked: unknown booking")
@@ -353,10 +360,33 @@ class Record:
             return Change(self, outcome=f"already marked {session.status}")
         return self._announced(session, mark, policy, _event_id("joined", msg.event_id))
 
+    def record_mentor_join(self, msg: SessionJoined, policy: Policy) -> Change:
+        """The mentor's first join inside the window is kept: with `track_mentor_joins`
+        it is what tells an absent mentee from an absent mentor. A join that arrives
+        after the sweep took the mentor for absent turns that into the mentee's absence."""
+        session = self.session(msg.booking_id)
+        if session is None:
+            return Change(self, outcome="not recorded: unknown booking")
+        if msg.mentor_id is not None and msg.mentor_id != self.mentor_id:
+            return Change(self, outcome="not recorded: the booking is another mentor's")
+        if not join_window_contains(
+            session.starts_at, session.ends_at, msg.joined_at, policy.join_opens_before
+        ):
+            return Change(self, outcome="not recorded: joined outside the session's window")
+        if session.mentor_joined_at is not None and session.mentor_joined_at <= msg.joined_at:
+            return Change(self, outcome="the mentor's join is already recorded")
+        joined = replace(session, mentor_joined_at=msg.joined_at)
+        swept = session.mark
+        if swept is not None and swept.status == "mentor_no_show" and swept.by == "system":
+            mark = Mark("absent", "system", swept.at)
+            return self._announced(joined, mark, policy, _event_id("mentor joined", msg.event_id))
+        return Change(self._holding(joined), outcome="the mentor's join recorded")
+
     def record_absence(self, msg: BookingUnattended, policy: Policy) -> Change:
-        """The sweep found no attendance: unless the booking holds a mark, an absence.
-        Booking reported it, and records the same absence itself, so it is not
-        announced back."""
+        """The sweep found no attendance: unless the booking holds a mark, an absence, or
+        with `track_mentor_joins`, if the mentor never joined, the mentor's no-show.
+        Booking reported it, and records an absence itself, so an absence is not
+        announced back; a no-show is."""
         # The schedule copy may lag behind: the report carries all the session needs.
         session = self.session(msg.booking_id) or Session(
             msg.booking_id, msg.starts_at, msg.ends_at
@@ -365,6 +395,9 @@ class Record:
             return Change(self, outcome="attendance already marked: the mark stands")
         if session.cancelled:
             return Change(self, outcome="booking cancelled: no absence")
+        if policy.track_mentor_joins and session.mentor_joined_at is None:
+            mark = Mark("mentor_no_show", "system", msg.detected_at)
+            return self._announced(session, mark, policy, _event_id("no-show", msg.event_id))
         change = self._marked(session, Mark("absent", "system", msg.detected_at), policy)
         return replace(change, outcome=f"absence recorded; {change.outcome}")
 
@@ -423,6 +456,8 @@ class Record:
                     self._entry("warning", warned.occurred_at, booking_id=warned.booking_id)
                 )
                 acted.append("warned")
+        if mark.status == "mentor_no_show" and session.status != "mentor_no_show":
+            events.append(self._mentor_missed(session, mark))
         reprobating = called_for.reprobate
         if reprobating is not None and not self.is_reprobated:
             at = reprobating.known_at(policy.reprobate_after)
@@ -498,6 +533,19 @@ class Record:
             mentor_id=self.mentor_id,
             consecutive_absences=policy.warn_after,
             missed_starts_at=trigger.starts_at,
+        )
+
+    def _mentor_missed(self, session: Session, mark: Mark) -> MentorMissed:
+        return MentorMissed(
+            # One apology per booking, however often the mark changes.
+            event_id=_event_id("mentor missed", session.booking_id),
+            occurred_at=mark.at,
+            booking_id=session.booking_id,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            starts_at=session.starts_at,
+            marked_by="mentor" if mark.by == "mentor" else "system",
         )
 
     def _reprobated(self, streak: Streak, policy: Policy, at: datetime) -> MenteeReprobated:

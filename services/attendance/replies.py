@@ -20,6 +20,7 @@ def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
         mentee_name=s.mentee_name,
         mentee_email=s.mentee_email,
         absences=s.absences,
+        mentor_no_shows=s.mentor_no_shows,
         consecutive_absences=s.consecutive_absences,
         is_reprobated=s.is_reprobated,
         status=subscriber_status(

@@ -77,6 +77,7 @@ bookings = Table(
     Column("marked_by", String(20)),
     Column("marked_at", DateTime(timezone=True)),
     Column("mark_reason", Text),
+    Column("mentor_joined_at", DateTime(timezone=True)),
     # How many marks attendance has applied (Session.revision, attendance.marked's revision).
     Column("mark_revision", Integer, nullable=False, server_default="0"),
     Index("attendance_bookings_by_subscription", "subscription_id", "starts_at"),
@@ -173,6 +174,7 @@ _SESSION_NAMES = [
     "marked_at",
     "mark_reason AS reason",
     "mark_revision AS revision",
+    "mentor_joined_at",
 ]
 # The hot path's reads, sent to the driver as they are (see `driver`).
 _LOCK_RECORDS = f"""
@@ -281,11 +283,11 @@ _SAVE_MARKS = """
     UPDATE bookings AS b
     SET cancelled = m.cancelled, status = m.status, attended = m.attended,
         marked_by = m.marked_by, marked_at = m.marked_at, mark_reason = m.mark_reason,
-        mark_revision = m.mark_revision
+        mark_revision = m.mark_revision, mentor_joined_at = m.mentor_joined_at
     FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::boolean[], $5::text[],
-                $6::timestamptz[], $7::text[], $8::integer[])
+                $6::timestamptz[], $7::text[], $8::integer[], $9::timestamptz[])
         AS m(booking_id, cancelled, status, attended, marked_by, marked_at, mark_reason,
-             mark_revision)
+             mark_revision, mentor_joined_at)
     WHERE b.booking_id = m.booking_id
 """
 _INSERT_BOOKINGS = """
@@ -333,6 +335,7 @@ async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
                 "marked_at": s.marked_at,
                 "mark_reason": s.reason,
                 "mark_revision": s.revision,
+                "mentor_joined_at": s.mentor_joined_at,
             }
             for s in sessions
         ]
@@ -419,6 +422,7 @@ class Subscriber:
     is_reprobated: bool
     consecutive_absences: int
     absences: int  # in the current cycle
+    mentor_no_shows: int  # in the current cycle
     upcoming_bookings: int
     next_booking_at: datetime | None
     last_attended_at: datetime | None
@@ -458,6 +462,9 @@ async def _subscribers(
             func.count(b.booking_id)
             .filter(and_(in_cycle, b.status.in_(sorted(counting)), or_(live, cancelling)))
             .label("absences"),
+            func.count(b.booking_id)
+            .filter(and_(live, in_cycle, b.status == "mentor_no_show"))
+            .label("mentor_no_shows"),
             func.count(b.booking_id).filter(upcoming).label("upcoming_bookings"),
             func.min(b.starts_at).filter(upcoming).label("next_booking_at"),
             func.max(b.starts_at).filter(b.attended.is_(true())).label("last_attended_at"),

@@ -152,6 +152,42 @@ async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) ->
     return Accepted(event_id=event.event_id)
 
 
+@router.post(
+    "/mentor/bookings/{booking_id}/join",
+    tags=["mentor"],
+    summary="The mentor joins a session (with TRACK_MENTOR_JOINS, a session the mentor "
+    "never joined is the mentor's no-show)",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses={
+        401: UNAUTHORIZED,
+        403: _error("not one of the caller's sessions", "this booking is not one of your mentees'"),
+        404: _error("unknown booking", "no such booking"),
+        409: _error("the booking is cancelled", "the booking is cancelled"),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def mentor_join(booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now) -> Accepted:
+    """Publishes `session.joined` with `role: mentor` and `joined_at` = now; it marks no
+    attendance."""
+    found = await owners.ask(FindBooking(booking_id=booking_id), BookingFound)
+    if found.mentor_id != caller.user_id or found.mentee_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this booking is not one of your mentees'")
+    if found.status == "cancelled":
+        raise HTTPException(status.HTTP_409_CONFLICT, "the booking is cancelled")
+    event = SessionJoined(
+        occurred_at=now,
+        booking_id=booking_id,
+        mentee_id=found.mentee_id,
+        joined_at=now,
+        role="mentor",
+        mentor_id=caller.user_id,
+    )
+    await owners.publish(event)
+    return Accepted(event_id=event.event_id)
+
+
 class Cancelled(BaseModel):
     booking_id: UUID
     starts_at: datetime

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # unless it counts as an absence.
     late_after_minutes: int = 10
     late_counts_as_absence: bool = False
+    # Mentors join through the gateway too; a session the mentor never joined is then
+    # the mentor's no-show, never the mentee's absence.
+    track_mentor_joins: bool = False
     # A mentee's cancellation at least this long before the start is in time.
     cancel_notice_hours: float = 24
     warn_after_absences: int = 1

@@ -11,6 +11,7 @@ from contracts import (
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
+    MentorMissed,
     SubscriptionActivated,
     SubscriptionRenewed,
 )
@@ -33,6 +34,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
             ConsumesBatches(MenteeReprobated, handlers.queue_all_emails),
             ConsumesBatches(MenteeReactivated, handlers.queue_all_emails),
             ConsumesBatches(BookingCancelled, handlers.queue_all_emails),
+            ConsumesBatches(MentorMissed, handlers.queue_all_emails),
         ]
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)

@@ -8,10 +8,19 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from contracts import BookingCancelled, MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
+from contracts import (
+    BookingCancelled,
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
+    MentorMissed,
+    Slot,
+)
 
-Kind = Literal["warned", "reprobated", "reactivated", "cancelled"]
-LifecycleEvent = MenteeWarned | MenteeReprobated | MenteeReactivated | BookingCancelled
+Kind = Literal["warned", "reprobated", "reactivated", "cancelled", "mentor_missed"]
+LifecycleEvent = (
+    MenteeWarned | MenteeReprobated | MenteeReactivated | BookingCancelled | MentorMissed
+)
 
 _MESSAGE_IDS = uuid.UUID("8e0c7d7b-1f5a-4d0e-b3c9-6a2d5f4e1b08")
 MAX_ATTEMPTS = 12
@@ -53,13 +62,14 @@ class Recipient:
 
 def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
     """Warnings and reprobations: mentee and mentor. Reactivation: the mentee, mentor in
-    Cc. A mentee's cancellation: the mentor, mentee in Cc."""
+    Cc. A mentee's cancellation: the mentor, mentee in Cc. A mentor's no-show: the
+    apology to the mentee, mentor in Cc."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
     if kind == "cancelled":
         return [
             Recipient(contacts.mentor_name, contacts.mentor_email, True, cc=contacts.mentee_email)
         ]
-    if kind == "reactivated":
+    if kind in ("reactivated", "mentor_missed"):
         return [
             Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
         ]
@@ -73,6 +83,8 @@ def kind_of(event: LifecycleEvent) -> Kind:
         return "reprobated"
     if isinstance(event, BookingCancelled):
         return "cancelled"
+    if isinstance(event, MentorMissed):
+        return "mentor_missed"
     return "reactivated"
 
 
@@ -93,6 +105,8 @@ def template_values(event: LifecycleEvent, contacts: Contacts) -> dict[str, Any]
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
+    elif isinstance(event, MentorMissed):
+        values["session_at"] = local_time(event.starts_at, contacts.slot)
     elif isinstance(event, BookingCancelled):
         values["session_at"] = local_time(event.starts_at, contacts.slot)
         values["in_time"] = event.status == "cancelled_in_time"

@@ -173,7 +173,9 @@ async def test_attendance_killed_with_a_batch_in_hand_records_every_absence_once
         "SELECT count(*) FROM outbox WHERE routing_key = 'mentee.warned'"
     )
     assert (handled, warnings) == (SUBSCRIPTIONS, SUBSCRIPTIONS)
-    assert await world.fetchval("SELECT count(*) FROM subscriptions WHERE warned_for IS NULL") == 0
+    assert (
+        await world.fetchval("SELECT count(*) FROM subscriptions WHERE warned_streaks = '{}'") == 0
+    )
 
 
 @pytest.mark.asyncio(loop_scope="session")

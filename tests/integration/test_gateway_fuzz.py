@@ -7,7 +7,7 @@ services and the broker are replaced by fakes that answer at once, so the
 cases reach the handlers and their answers; each caller carries a valid token
 of the role its endpoint needs. The check: no answer is a 5xx.
 
-`GATEWAY_FUZZ_EXAMPLES` sets the cases per operation and mode (default 100);
+`GATEWAY_FUZZ_EXAMPLES` sets the cases per operation and mode (default 60);
 the run is derandomized, so a failure here fails the same way again.
 """
 
@@ -62,7 +62,7 @@ from services.gateway.owners import Owners
 from services.kit.settings import Settings
 from tests.conftest import derived
 
-EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "60"))
 MENTEE = uuid.UUID("6d1b6c2e-46b1-4f0e-9b8e-0a4c3f4f9a11")
 MENTOR = uuid.UUID("0e3f2f0d-2c7e-4b55-8f1e-6f4b1d2c3a22")
 ADMIN = uuid.UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")

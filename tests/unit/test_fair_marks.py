@@ -18,6 +18,8 @@ from contracts import (
     MarkStatus,
     MenteeReprobated,
     MenteeWarned,
+    MentorMissed,
+    SessionJoined,
 )
 from contracts.rpc import MarkAttendance
 from services.attendance.domain import (
@@ -109,12 +111,22 @@ def test_absent_present_absent_warns_twice_and_does_not_reprobate() -> None:
     assert not after.is_reprobated and after.consecutive_absences == 1
 
 
-@pytest.mark.parametrize("neutral", ["excused", "mentor_no_show"])
-def test_a_neutral_mark_neither_counts_nor_resets(neutral: MarkStatus) -> None:
+@pytest.mark.parametrize(
+    ("neutral", "announced"),
+    [
+        ("excused", ["attendance.marked"]),
+        ("mentor_no_show", ["attendance.marked", "mentor.missed"]),
+    ],
+)
+def test_a_neutral_mark_neither_counts_nor_resets(
+    neutral: MarkStatus, announced: list[str]
+) -> None:
     record = subscription()
-    after, events = run(record, status_mark(record, 0, neutral))
-    assert kinds(events) == ["attendance.marked"]
-    assert after.consecutive_absences == 0
+    after, events = run(
+        record, absent(record, 0), status_mark(record, 1, neutral), absent(record, 2)
+    )
+    assert kinds(events) == ["mentee.warned", *announced, "mentee.reprobated"]
+    assert after.consecutive_absences == 2 and after.is_reprobated
 
 
 def cancellation(record: Record, week: int, status: MarkStatus) -> BookingCancelled:
@@ -368,3 +380,98 @@ def test_a_reactivation_and_a_refused_or_standing_fact_in_the_history() -> None:
     assert entry.actor_id == MENTOR
     # A fact that changes nothing writes no history.
     assert history_of(reprobated, absent(record, 0)) == []
+
+
+# --- the mentor's joins and no-shows -------------------------------------------------------
+
+TRACKING = replace(POLICY, track_mentor_joins=True)
+
+
+def mentor_joined(
+    record: Record, week: int, after_start: timedelta = timedelta(minutes=1)
+) -> SessionJoined:
+    at = record.sessions[week].starts_at + after_start
+    return SessionJoined(
+        occurred_at=at,
+        booking_id=record.sessions[week].booking_id,
+        mentee_id=record.mentee_id,
+        joined_at=at,
+        role="mentor",
+        mentor_id=MENTOR,
+    )
+
+
+def test_with_tracking_a_session_the_mentor_never_joined_is_their_no_show() -> None:
+    record = subscription()
+    after, events = run(record, absent(record, 0), absent(record, 1), policy=TRACKING)
+    assert kinds(events) == [
+        "attendance.marked",
+        "mentor.missed",
+        "attendance.marked",
+        "mentor.missed",
+    ]
+    assert [s.status for s in after.sessions[:2]] == ["mentor_no_show"] * 2
+    assert after.consecutive_absences == 0 and not after.is_reprobated
+    missed = events[1]
+    assert isinstance(missed, MentorMissed)
+    assert (missed.booking_id, missed.starts_at, missed.marked_by) == (
+        record.sessions[0].booking_id,
+        record.sessions[0].starts_at,
+        "system",
+    )
+
+
+def test_with_tracking_an_absence_after_the_mentors_join_counts() -> None:
+    record = subscription()
+    after, events = run(
+        record, mentor_joined(record, 0), absent(record, 0), absent(record, 1), policy=TRACKING
+    )
+    assert kinds(events) == ["mentee.warned", "attendance.marked", "mentor.missed"]
+    assert [s.status for s in after.sessions[:2]] == ["absent", "mentor_no_show"]
+
+
+def test_without_tracking_the_mentors_joins_change_nothing() -> None:
+    record = subscription()
+    _, events = run(record, absent(record, 0), absent(record, 1))
+    assert kinds(events) == ["mentee.warned", "mentee.reprobated"]
+    joined_first, _ = run(record, mentor_joined(record, 0))
+    assert joined_first.sessions[0].status is None
+    assert joined_first.sessions[0].mentor_joined_at is not None
+
+
+def test_a_mentors_join_arriving_after_the_sweep_makes_the_no_show_an_absence() -> None:
+    record = subscription()
+    after, events = run(record, absent(record, 0), mentor_joined(record, 0), policy=TRACKING)
+    assert kinds(events) == [
+        "attendance.marked",
+        "mentor.missed",
+        "attendance.marked",
+        "mentee.warned",
+    ]
+    marked = events[2]
+    assert isinstance(marked, AttendanceMarked) and marked.status == "absent"
+    assert after.sessions[0].status == "absent" and after.consecutive_absences == 1
+
+
+def test_a_mentors_join_outside_the_window_or_for_another_mentor_is_not_recorded() -> None:
+    record = subscription()
+    early = apply(record, mentor_joined(record, 0, -timedelta(hours=1)))
+    stranger = apply(
+        record, mentor_joined(record, 0).model_copy(update={"mentor_id": uuid.uuid4()})
+    )
+    assert early.record == record and stranger.record == record
+    assert stranger.outcome == "not recorded: the booking is another mentor's"
+
+
+def test_one_apology_per_booking_however_often_the_mentor_marks_their_no_show() -> None:
+    record = subscription()
+    first = status_mark(record, 0, "mentor_no_show")
+    present = status_mark(record, 0, "present").model_copy(
+        update={"marked_at": first.marked_at + timedelta(minutes=1)}
+    )
+    again = first.model_copy(
+        update={"request_id": uuid.uuid4(), "marked_at": first.marked_at + timedelta(minutes=2)}
+    )
+    _, events = run(record, first, present, again)
+    missed = [e for e in events if isinstance(e, MentorMissed)]
+    assert len({e.event_id for e in missed}) == 1 and missed[0].marked_by == "mentor"

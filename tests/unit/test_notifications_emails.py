@@ -11,7 +11,14 @@ from html.parser import HTMLParser
 
 import pytest
 
-from contracts import BookingCancelled, MenteeReactivated, MenteeReprobated, MenteeWarned, Slot
+from contracts import (
+    BookingCancelled,
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
+    MentorMissed,
+    Slot,
+)
 from services.notifications import domain
 from services.notifications.domain import Contacts
 from services.notifications.sender import build_message, render_message
@@ -147,6 +154,26 @@ def test_a_cancellation_goes_to_the_mentor_with_the_mentee_in_copy(status: str, 
     )
     assert says in to_mentor.text_body and says in well_formed_text(to_mentor.html_body)
     assert "Maria &lt;Mentee&gt;" in to_mentor.html_body
+
+
+def test_a_mentors_no_show_sends_the_mentee_an_apology_with_the_mentor_in_copy() -> None:
+    missed = MentorMissed(
+        occurred_at=MISSED + timedelta(hours=2),
+        booking_id=uuid.uuid4(),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        starts_at=MISSED,
+        marked_by="system",
+    )
+    [apology] = Templates().compose(missed, CONTACTS)
+    assert apology.recipient == "maria@example.com" and apology.cc == "otto@example.com"
+    assert apology.subject == (
+        "Sorry: Otto Mentor could not make it to your session on "
+        "Monday 6 April 2026 at 18:00 (Europe/Lisbon)"
+    )
+    assert "does not count as an absence" in apology.text_body
+    assert "does not count as an absence" in well_formed_text(apology.html_body)
 
 
 def test_the_message_id_is_the_same_for_the_same_event_and_recipient() -> None:
