@@ -37,6 +37,8 @@ def days(starts_on: date, ends_on: date) -> tuple[datetime, datetime]:
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"export at most {MAX_DAYS} days at a time"
         )
     start = datetime.combine(starts_on, time(), UTC)
+    if ends_on == date.max:  # the day after it is not a date
+        return start, datetime.max.replace(tzinfo=UTC)
     return start, datetime.combine(ends_on, time(), UTC) + timedelta(days=1)
 
 

@@ -275,6 +275,12 @@ async def test_the_history_after_a_correction_and_the_csv_export(
         headers=mentor.headers,
     )
     assert reversed_.status_code == 422
+    end_of_time = await gateway.get(
+        "/api/mentor/attendance.csv",
+        params={"from": "9999-12-31", "to": "9999-12-31"},
+        headers=mentor.headers,
+    )
+    assert end_of_time.status_code == 200 and len(end_of_time.text.splitlines()) == 1
     assert reversed_.json()["detail"] == '"to" is before "from"'
 
 

@@ -60,6 +60,10 @@ def test_the_range_is_whole_utc_days_both_included() -> None:
     )
 
 
+def test_the_last_day_there_is_can_end_a_range() -> None:
+    assert days(date.max, date.max)[1] == datetime.max.replace(tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("starts_on", "ends_on", "says"),
     [
