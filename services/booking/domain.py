@@ -377,7 +377,7 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class OwnedBooking:
+class CancellableBooking:
     """A booking with whose it is and when it takes place."""
 
     booking_id: UUID
@@ -390,7 +390,7 @@ class OwnedBooking:
 
 
 def cancel_by_mentee(
-    booking: OwnedBooking, request: CancelBooking, policy: Policy
+    booking: CancellableBooking, request: CancelBooking, policy: Policy
 ) -> BookingCancelled | Refusal:
     """Only the booking's mentee cancels it, and only before it starts: at least
     `cancel_notice` ahead it is cancelled in time, later it is cancelled late."""

@@ -318,10 +318,10 @@ _LOCK_OWNED_BOOKING = """
 """
 
 
-async def lock_owned_booking(tx: Tx, booking_id: UUID) -> domain.OwnedBooking | None:
+async def lock_owned_booking(tx: Tx, booking_id: UUID) -> domain.CancellableBooking | None:
     """The booking with whose it is, its row locked until the transaction ends."""
     row = await (await driver(tx)).fetchrow(_LOCK_OWNED_BOOKING, booking_id)
-    return None if row is None else domain.OwnedBooking(**dict(row.items()))
+    return None if row is None else domain.CancellableBooking(**dict(row.items()))
 
 
 async def cancel_by_mentee(tx: Tx, cancellation: BookingCancelled) -> None:

@@ -30,9 +30,9 @@ from contracts.rpc import CancelBooking
 from services.booking.domain import (
     Booking,
     BookingStatus,
+    CancellableBooking,
     Cancellation,
     Change,
-    OwnedBooking,
     Policy,
     Refusal,
     Subscription,
@@ -403,8 +403,8 @@ STARTS = datetime(2026, 3, 23, 18, tzinfo=UTC)
 MENTEE_ID, MENTOR_ID = uuid.uuid4(), uuid.uuid4()
 
 
-def owned(status: BookingStatus = "scheduled") -> OwnedBooking:
-    return OwnedBooking(
+def owned(status: BookingStatus = "scheduled") -> CancellableBooking:
+    return CancellableBooking(
         BOOKING, SUBSCRIPTION, MENTEE_ID, MENTOR_ID, STARTS, STARTS + timedelta(hours=1), status
     )
 
@@ -465,6 +465,6 @@ def test_a_mentee_cancels_in_time_with_the_notice_and_late_without(
     ids=["someone-elses", "cancelled-twice", "at-the-start", "past"],
 )
 def test_cancelling_someone_elses_a_cancelled_or_a_started_booking_is_refused(
-    booking: OwnedBooking, request_: CancelBooking, refusal: tuple[str, str]
+    booking: CancellableBooking, request_: CancelBooking, refusal: tuple[str, str]
 ) -> None:
     assert cancel_by_mentee(booking, request_, Policy()) == Refusal(*refusal)  # type: ignore[arg-type]
