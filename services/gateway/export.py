@@ -42,6 +42,16 @@ def days(starts_on: date, ends_on: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(ends_on, time(), UTC) + timedelta(days=1)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str | None) -> str:
+    """People's words as a spreadsheet shows them, never as a formula it runs."""
+    text = value or ""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
     return "" if moment is None else moment.astimezone(zone).isoformat()
 
@@ -62,14 +72,14 @@ def attendance_csv(sessions: list[ExportedSession], now: datetime) -> str:
         zone = ZoneInfo(s.timezone)
         writer.writerow(
             [
-                s.mentee_name,
-                s.mentee_email,
+                _text(s.mentee_name),
+                _text(s.mentee_email),
                 _local(s.starts_at, zone),
                 s.timezone,
                 _status(s, now),
                 s.marked_by or "",
                 _local(s.marked_at, zone),
-                s.reason or "",
+                _text(s.reason),
             ]
         )
     return out.getvalue()

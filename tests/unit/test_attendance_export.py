@@ -52,6 +52,14 @@ def test_one_row_per_booking_with_times_in_the_slots_zone() -> None:
     assert [r[4] for r in rows[2:]] == ["not marked", "cancelled", "upcoming"]
 
 
+def test_no_cell_of_peoples_words_is_a_formula_to_a_spreadsheet() -> None:
+    hostile = session(
+        NOW, status="excused", marked_by="mentor", marked_at=NOW, reason="=HYPERLINK(1)"
+    ).model_copy(update={"mentee_name": "@SUM(A1)", "mentee_email": "+1@example.com"})
+    [_, row] = list(csv.reader(io.StringIO(attendance_csv([hostile], NOW))))
+    assert (row[0], row[1], row[7]) == ("'@SUM(A1)", "'+1@example.com", "'=HYPERLINK(1)")
+
+
 def test_the_range_is_whole_utc_days_both_included() -> None:
     starts_from, starts_before = days(date(2026, 3, 1), date(2026, 3, 31))
     assert (starts_from, starts_before) == (
