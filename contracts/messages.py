@@ -230,7 +230,7 @@ class BookingCancelled(Event):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     cancelled_at: AwareDatetime
-    status: Literal["cancelled_in_time", "cancelled_late"]
+    status: CancellationStatus
 
 
 class BookingUnattended(Event):
@@ -266,6 +266,7 @@ class SessionJoined(Event):
     )
 
 
+CancellationStatus = Literal["cancelled_in_time", "cancelled_late"]
 MarkStatus = Literal[
     "present", "late", "absent", "excused", "mentor_no_show", "cancelled_in_time", "cancelled_late"
 ]

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from contracts.messages import MarkStatus, Reason, contradiction, status_of
+from contracts.messages import CancellationStatus, MarkStatus, Reason, contradiction, status_of
 
 ErrorCode = Literal["not_found", "forbidden", "conflict", "invalid"]
 
@@ -79,7 +79,7 @@ class CancelBooking(Request):
 class BookingCancellation(Reply):
     booking_id: UUID | None = None
     starts_at: AwareDatetime | None = None
-    status: Literal["cancelled_in_time", "cancelled_late"] | None = Field(
+    status: CancellationStatus | None = Field(
         default=None,
         description="cancelled_in_time: at least CANCEL_NOTICE_HOURS ahead, neutral to the "
         "absence streak; cancelled_late: with less notice, counts as an absence",

@@ -34,7 +34,7 @@ from contracts import (
     SubscriptionEnded,
     SubscriptionRenewed,
 )
-from contracts.messages import MENTOR_MARK_STATUSES
+from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
 from contracts.rpc import MarkAttendance, ReactivateMentee
 from services.kit.ids import derived_id
 
@@ -44,6 +44,8 @@ Effect = Literal["counts", "resets", "neutral"]
 
 STATUSES: tuple[MarkStatus, ...] = get_args(MarkStatus)
 ATTENDED: frozenset[MarkStatus] = frozenset({"present", "late"})
+# A cancelled session takes part in the history only when cancelling was its mark.
+CANCELLATIONS: frozenset[MarkStatus] = frozenset(get_args(CancellationStatus))
 
 _EVENTS = uuid.UUID("5d1e0f7a-8c8b-4f7e-9a7c-3f2b1e6d4c90")
 
@@ -207,7 +209,7 @@ def settled_streaks(
     for s in sorted(sessions, key=lambda s: (s.starts_at, s.booking_id)):
         if reactivated_at is not None and s.starts_at <= reactivated_at:
             continue
-        if s.cancelled and s.status not in ("cancelled_in_time", "cancelled_late"):
+        if s.cancelled and s.status not in CANCELLATIONS:
             continue
         if s.status is None:
             break

@@ -27,14 +27,13 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import BookingRef, SubscriptionActivated
-from services.attendance.domain import HistoryEntry, Record, Session
+from services.attendance.domain import ATTENDED, CANCELLATIONS, HistoryEntry, Record, Session
 from services.kit.database import Tx, driver
 
 metadata = MetaData()
@@ -71,9 +70,8 @@ bookings = Table(
     Column("starts_at", DateTime(timezone=True), nullable=False),
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("cancelled", Boolean, nullable=False, server_default=false()),
-    # The mark's status (domain.STATUSES); `attended` is whether it is present or late.
+    # The mark's status (domain.STATUSES); None while unmarked.
     Column("status", String(20)),
-    Column("attended", Boolean),
     Column("marked_by", String(20)),
     Column("marked_at", DateTime(timezone=True)),
     Column("mark_reason", Text),
@@ -281,13 +279,13 @@ _SAVE_STATES = """
 """
 _SAVE_MARKS = """
     UPDATE bookings AS b
-    SET cancelled = m.cancelled, status = m.status, attended = m.attended,
-        marked_by = m.marked_by, marked_at = m.marked_at, mark_reason = m.mark_reason,
-        mark_revision = m.mark_revision, mentor_joined_at = m.mentor_joined_at
-    FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::boolean[], $5::text[],
-                $6::timestamptz[], $7::text[], $8::integer[], $9::timestamptz[])
-        AS m(booking_id, cancelled, status, attended, marked_by, marked_at, mark_reason,
-             mark_revision, mentor_joined_at)
+    SET cancelled = m.cancelled, status = m.status, marked_by = m.marked_by,
+        marked_at = m.marked_at, mark_reason = m.mark_reason, mark_revision = m.mark_revision,
+        mentor_joined_at = m.mentor_joined_at
+    FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::timestamptz[],
+                $6::text[], $7::integer[], $8::timestamptz[])
+        AS m(booking_id, cancelled, status, marked_by, marked_at, mark_reason, mark_revision,
+             mentor_joined_at)
     WHERE b.booking_id = m.booking_id
 """
 _INSERT_BOOKINGS = """
@@ -330,7 +328,6 @@ async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
                 "booking_id": s.booking_id,
                 "cancelled": s.cancelled,
                 "status": s.status,
-                "attended": s.attended,
                 "marked_by": s.marked_by,
                 "marked_at": s.marked_at,
                 "mark_reason": s.reason,
@@ -451,7 +448,7 @@ async def _subscribers(
     b = bookings.c
     live = b.cancelled.is_(False)
     # A cancelled session counts only when cancelling was its mark (a late cancellation).
-    cancelling = b.status.in_(["cancelled_in_time", "cancelled_late"])
+    cancelling = b.status.in_(sorted(CANCELLATIONS))
     in_cycle = and_(
         b.starts_at >= subscriptions.c.cycle_starts_at, b.starts_at < subscriptions.c.cycle_ends_at
     )
@@ -467,7 +464,7 @@ async def _subscribers(
             .label("mentor_no_shows"),
             func.count(b.booking_id).filter(upcoming).label("upcoming_bookings"),
             func.min(b.starts_at).filter(upcoming).label("next_booking_at"),
-            func.max(b.starts_at).filter(b.attended.is_(true())).label("last_attended_at"),
+            func.max(b.starts_at).filter(b.status.in_(sorted(ATTENDED))).label("last_attended_at"),
         )
         .select_from(
             subscriptions.outerjoin(

@@ -7,7 +7,7 @@ event, and shape the answer. Ownership is decided by the owner of the data.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -15,7 +15,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import SessionJoined, SweepTick
-from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus, Reason, contradiction
+from contracts.messages import (
+    REASON_MAX_LENGTH,
+    CancellationStatus,
+    MentorMarkStatus,
+    Reason,
+    contradiction,
+)
 from contracts.rpc import (
     BookingCancellation,
     BookingFound,
@@ -191,7 +197,7 @@ async def mentor_join(booking_id: UUID, caller: Mentor, owners: OwnersDep, now: 
 class Cancelled(BaseModel):
     booking_id: UUID
     starts_at: datetime
-    status: Literal["cancelled_in_time", "cancelled_late"] = Field(
+    status: CancellationStatus = Field(
         description="cancelled_in_time: at least CANCEL_NOTICE_HOURS before the start, "
         "neutral to the absence streak; cancelled_late: later, counts as an absence"
     )

@@ -105,11 +105,11 @@ def template_values(event: LifecycleEvent, contacts: Contacts) -> dict[str, Any]
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
-    elif isinstance(event, MentorMissed):
+    elif isinstance(event, MentorMissed | BookingCancelled):
         values["session_at"] = local_time(event.starts_at, contacts.slot)
-    elif isinstance(event, BookingCancelled):
-        values["session_at"] = local_time(event.starts_at, contacts.slot)
-        values["in_time"] = event.status == "cancelled_in_time"
+        values["in_time"] = isinstance(event, BookingCancelled) and (
+            event.status == "cancelled_in_time"
+        )
     else:
         values["sessions"] = [
             local_time(t, contacts.slot) for t in booked_sessions(contacts, event.reactivated_at)

@@ -128,7 +128,7 @@ class World:
 
     async def absences_recorded(self) -> int:
         return await self.fetchval(
-            "SELECT count(*) FROM bookings WHERE attended IS FALSE AND subscription_id = ANY($1)",
+            "SELECT count(*) FROM bookings WHERE status = 'absent' AND subscription_id = ANY($1)",
             [s.subscription_id for s in self.subscriptions],
         )
 
