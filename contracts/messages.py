@@ -233,6 +233,24 @@ class BookingCancelled(Event):
     status: CancellationStatus
 
 
+class BookingReminderDue(Event):
+    """A session starts within one of the `REMINDER_HOURS_BEFORE` offsets and has not
+    been reminded for it (added): found by the sweep tick, once per booking and offset.
+    When several offsets fall due at one tick (a late booking, a late tick), only the
+    nearest is announced; the others are recorded as passed."""
+
+    routing_key: ClassVar[str] = "booking.reminder_due"
+
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    hours_before: int = Field(ge=1, description="The offset that fell due.")
+    due_at: AwareDatetime = Field(description="The `tick_at` of the sweep that found it.")
+
+
 class BookingUnattended(Event):
     """The sweep found a past booking with no attendance recorded."""
 
@@ -393,6 +411,7 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     BookingsScheduled,
     BookingsCancelled,
     BookingCancelled,
+    BookingReminderDue,
     SessionJoined,
     AttendanceMarked,
     SweepTick,

@@ -10,6 +10,7 @@ from faststream import FastStream
 from contracts import (
     AttendanceMarked,
     BookingCancelled,
+    BookingReminderDue,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
@@ -33,6 +34,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
     policy = Policy(
         sweep_grace=timedelta(minutes=settings.sweep_grace_minutes),
         cancel_notice=timedelta(hours=settings.cancel_notice_hours),
+        reminder_hours=settings.reminder_hours_before,
     )
     runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
     runtime.register(
@@ -50,7 +52,13 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(FindBooking, handlers.find_booking, one_read=True),
             Answers(CancelBooking, handlers.cancel_booking),
         ],
-        publishes=[BookingsScheduled, BookingsCancelled, BookingCancelled, BookingUnattended],
+        publishes=[
+            BookingsScheduled,
+            BookingsCancelled,
+            BookingCancelled,
+            BookingUnattended,
+            BookingReminderDue,
+        ],
     )
     return runtime
 

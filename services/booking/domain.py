@@ -15,6 +15,7 @@ from contracts import (
     AttendanceMarked,
     BookingCancelled,
     BookingRef,
+    BookingReminderDue,
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
@@ -46,11 +47,13 @@ def _event_id(*parts: object) -> UUID:
 
 @dataclass(frozen=True)
 class Policy:
-    """How long after a session ends the sweep waits before calling it unattended, and
-    how long before its start a mentee's cancellation is in time."""
+    """How long after a session ends the sweep waits before calling it unattended, how
+    long before its start a mentee's cancellation is in time, and how many hours before
+    its start a session is reminded (none: no reminders)."""
 
     sweep_grace: timedelta = timedelta(minutes=15)
     cancel_notice: timedelta = timedelta(hours=24)
+    reminder_hours: tuple[int, ...] = (24,)
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,49 @@ def unattended(swept: Iterable[SweptBooking], tick_at: datetime) -> list[Booking
             detected_at=tick_at,
         )
         for b in swept
+    ]
+
+
+# --- reminders ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    """A booking's offset that the sweep has just recorded as due (once per booking and
+    offset: the store's unique key)."""
+
+    booking_id: UUID
+    hours_before: int
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+def reminders(due: Iterable[DueReminder], tick_at: datetime) -> list[BookingReminderDue]:
+    """booking.reminder_due per booking, for the nearest of the offsets that fell due at
+    this tick: a session booked two hours ahead, with reminders at 24 and 1 hours, gets
+    one reminder now (the 24-hour one passes unsent with it) and the 1-hour one later.
+    Ids are functions of the booking and offset, so a replayed tick writes the same."""
+    nearest: dict[UUID, DueReminder] = {}
+    for r in due:
+        if r.booking_id not in nearest or r.hours_before < nearest[r.booking_id].hours_before:
+            nearest[r.booking_id] = r
+    return [
+        BookingReminderDue(
+            event_id=_event_id("reminder", r.booking_id, r.hours_before),
+            occurred_at=tick_at,
+            booking_id=r.booking_id,
+            subscription_id=r.subscription_id,
+            mentee_id=r.mentee_id,
+            mentor_id=r.mentor_id,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            hours_before=r.hours_before,
+            due_at=tick_at,
+        )
+        for r in sorted(nearest.values(), key=lambda r: (r.starts_at, r.booking_id))
     ]
 
 

@@ -159,11 +159,16 @@ async def record_attendance(tx: Tx, msgs: Sequence[AttendanceMarked], policy: Po
 
 async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:
     """Every booking that ended `sweep_grace` before the tick with no attendance becomes
-    unattended (tick_at is now)."""
+    unattended, and every session starting within a reminder offset is reminded once
+    (tick_at is now)."""
     with metrics.SWEEP_SECONDS.time():
         swept = await _sweep(tx, msg, policy)
+        reminded = await _remind(tx, msg, policy)
     metrics.BOOKINGS_SWEPT.inc(swept)
-    return f"swept {swept} bookings" if swept else "nothing due"
+    metrics.REMINDERS_DUE.inc(reminded)
+    done = [f"swept {swept} bookings"] if swept else []
+    done += [f"{reminded} reminders due"] if reminded else []
+    return "; ".join(done) or "nothing due"
 
 
 async def _sweep(tx: Tx, msg: SweepTick, policy: Policy) -> int:
@@ -177,6 +182,19 @@ async def _sweep(tx: Tx, msg: SweepTick, policy: Policy) -> int:
         swept += len(batch)
         if len(batch) < SWEEP_BATCH:
             return swept
+
+
+async def _remind(tx: Tx, msg: SweepTick, policy: Policy) -> int:
+    reminded = 0
+    while True:
+        looked_at, due = await store.record_reminders_due(
+            tx, tick_at=msg.tick_at, hours=policy.reminder_hours, batch=SWEEP_BATCH
+        )
+        events = domain.reminders(due, msg.tick_at)
+        await outbox.add(tx, events)
+        reminded += len(events)
+        if looked_at < SWEEP_BATCH:
+            return reminded
 
 
 async def list_mentee_bookings(

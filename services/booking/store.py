@@ -31,6 +31,7 @@ from services.booking.domain import (
     Booking,
     BookingStatus,
     Cancellation,
+    DueReminder,
     PlannedBooking,
     Subscription,
     SweptBooking,
@@ -90,6 +91,17 @@ bookings = Table(
     # The sweep's scan: only scheduled bookings, by end time.
     Index("bookings_due", "ends_at", postgresql_where=text("status = 'scheduled'")),
     Index("bookings_by_subscription", "subscription_id", "starts_at"),
+    # The reminders' scan: only scheduled bookings, by start.
+    Index("bookings_upcoming", "starts_at", postgresql_where=text("status = 'scheduled'")),
+)
+
+# One row per booking and offset the sweep found due: a reminder is announced once.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("booking_id", PGUUID(as_uuid=True), ForeignKey("bookings.booking_id"), primary_key=True),
+    Column("hours_before", Integer, primary_key=True),
+    Column("due_at", DateTime(timezone=True), nullable=False),
 )
 
 # Reads select the columns named as the fields of the value they return.
@@ -281,6 +293,57 @@ async def sweep_batch(
     )
     swept = [SweptBooking(**r._mapping) for r in result]  # RETURNING names the fields
     return sorted(swept, key=lambda b: (b.subscription_id, b.starts_at))
+
+
+# An offset of a scheduled booking is due from `hours_before` ahead of its start until the
+# start. The bookings are taken `batch` at a time, each with every offset due now, and
+# share-locked in id order (as marks lock them): a cancellation committing meanwhile is
+# waited for, and the cancelled booking is then left out.
+_REMINDERS_DUE = """
+    WITH hours AS (SELECT unnest($2::integer[]) AS hours_before),
+    candidates AS (
+        SELECT b.booking_id, b.subscription_id, b.starts_at, b.ends_at FROM bookings AS b
+        WHERE b.status = 'scheduled' AND b.starts_at > $1
+          AND b.starts_at <= $1 + make_interval(hours => $3)
+          AND EXISTS (
+              SELECT 1 FROM hours AS h
+              WHERE b.starts_at <= $1 + make_interval(hours => h.hours_before)
+                AND NOT EXISTS (SELECT 1 FROM reminders AS r
+                                WHERE r.booking_id = b.booking_id
+                                  AND r.hours_before = h.hours_before))
+        ORDER BY b.booking_id
+        LIMIT $4
+        FOR SHARE OF b
+    ),
+    due AS (
+        SELECT c.*, h.hours_before FROM candidates AS c CROSS JOIN hours AS h
+        WHERE c.starts_at <= $1 + make_interval(hours => h.hours_before)
+    ),
+    recorded AS (
+        INSERT INTO reminders (booking_id, hours_before, due_at)
+        SELECT booking_id, hours_before, $1 FROM due
+        ON CONFLICT DO NOTHING
+        RETURNING booking_id, hours_before
+    )
+    SELECT r.booking_id, r.hours_before, d.subscription_id, s.mentee_id, s.mentor_id,
+           d.starts_at, d.ends_at
+    FROM recorded AS r
+    JOIN due AS d USING (booking_id, hours_before)
+    JOIN subscriptions AS s ON s.subscription_id = d.subscription_id
+"""
+
+
+async def record_reminders_due(
+    tx: Tx, *, tick_at: datetime, hours: Sequence[int], batch: int
+) -> tuple[int, list[DueReminder]]:
+    """Record, for up to `batch` bookings, every offset due at `tick_at` and not recorded
+    before, in one statement; returns how many bookings it looked at (fewer than
+    `batch`: none left) and the offsets recorded now."""
+    if not hours:
+        return 0, []
+    rows = await (await driver(tx)).fetch(_REMINDERS_DUE, tick_at, list(hours), max(hours), batch)
+    due = [DueReminder(**dict(row.items())) for row in rows]
+    return len({r.booking_id for r in due}), due
 
 
 async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[MenteeBooking]:

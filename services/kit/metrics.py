@@ -49,3 +49,7 @@ SWEEP_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 BOOKINGS_SWEPT = Counter("mentorship_bookings_swept_total", "Bookings the sweep marked unattended.")
+
+REMINDERS_DUE = Counter(
+    "mentorship_reminders_due_total", "Reminders the sweep found due (booking.reminder_due)."
+)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.naming import DEFAULT_NAMESPACE, Naming
 
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     track_mentor_joins: bool = False
     # A mentee's cancellation at least this long before the start is in time.
     cancel_notice_hours: float = 24
+    # Hours before a session at which the sweep reminds mentee and mentor, e.g. "24,1";
+    # empty: no reminders.
+    reminder_hours_before: Annotated[tuple[int, ...], NoDecode] = (24,)
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
 
@@ -69,6 +74,17 @@ class Settings(BaseSettings):
     delivery_limit: int = 5
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
+
+    @field_validator("reminder_hours_before", mode="before")
+    @classmethod
+    def _hours_list(cls, value: object) -> object:
+        """A comma-separated list in the environment ("24,1"); each a whole hour > 0."""
+        if not isinstance(value, str):
+            return value
+        hours = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(h.isdigit() and int(h) > 0 for h in hours):
+            raise ValueError(f"expected whole hours > 0 separated by commas, got {value!r}")
+        return tuple(sorted({int(h) for h in hours}, reverse=True))
 
     @property
     def naming(self) -> Naming:
