@@ -8,6 +8,8 @@ from faststream import FastStream
 
 from contracts import (
     BookingCancelled,
+    BookingReminderDue,
+    BookingsCancelled,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -35,6 +37,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
             ConsumesBatches(MenteeReactivated, handlers.queue_all_emails),
             ConsumesBatches(BookingCancelled, handlers.queue_all_emails),
             ConsumesBatches(MentorMissed, handlers.queue_all_emails),
+            ConsumesBatches(BookingReminderDue, handlers.queue_all_emails),
+            ConsumesBatches(BookingsCancelled, handlers.withdraw_invitations),
         ]
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -10,6 +11,8 @@ from uuid import UUID
 
 from contracts import (
     BookingCancelled,
+    BookingReminderDue,
+    BookingsCancelled,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -17,10 +20,40 @@ from contracts import (
     Slot,
 )
 
-Kind = Literal["warned", "reprobated", "reactivated", "cancelled", "mentor_missed"]
+Kind = Literal[
+    "warned", "reprobated", "reactivated", "cancelled", "mentor_missed", "reminder", "removed"
+]
 LifecycleEvent = (
-    MenteeWarned | MenteeReprobated | MenteeReactivated | BookingCancelled | MentorMissed
+    MenteeWarned
+    | MenteeReprobated
+    | MenteeReactivated
+    | BookingCancelled
+    | MentorMissed
+    | BookingReminderDue
 )
+LIFECYCLE_EVENTS = (
+    MenteeWarned,
+    MenteeReprobated,
+    MenteeReactivated,
+    BookingCancelled,
+    MentorMissed,
+    BookingReminderDue,
+)
+# What a booking email is about; `removed` is about the invited sessions that booking
+# cancelled (reprobation, subscription end), which the event alone does not carry.
+EmailSubject = LifecycleEvent | BookingsCancelled
+
+Method = Literal["REQUEST", "CANCEL"]
+
+
+@dataclass(frozen=True)
+class Session:
+    """One booked session as a calendar sees it."""
+
+    booking_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
 
 _MESSAGE_IDS = uuid.UUID("8e0c7d7b-1f5a-4d0e-b3c9-6a2d5f4e1b08")
 MAX_ATTEMPTS = 12
@@ -49,6 +82,8 @@ class Email:
     subject: str
     text_body: str
     html_body: str
+    # The iCalendar invitation (or its withdrawal) attached, for emails about bookings.
+    calendar: str | None = None
     attempts: int = 0
 
 
@@ -61,22 +96,27 @@ class Recipient:
 
 
 def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
-    """Warnings and reprobations: mentee and mentor. Reactivation: the mentee, mentor in
-    Cc. A mentee's cancellation: the mentor, mentee in Cc. A mentor's no-show: the
-    apology to the mentee, mentor in Cc."""
+    """Warnings, reprobations and reminders: mentee and mentor. Reactivation: the mentee,
+    mentor in Cc. A mentee's cancellation: the mentor, mentee in Cc. A mentor's no-show:
+    the apology to the mentee, mentor in Cc. Sessions removed from the calendar: the
+    mentee, mentor in Cc."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
     if kind == "cancelled":
         return [
             Recipient(contacts.mentor_name, contacts.mentor_email, True, cc=contacts.mentee_email)
         ]
-    if kind in ("reactivated", "mentor_missed"):
+    if kind in ("reactivated", "mentor_missed", "removed"):
         return [
             Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
         ]
     return [mentee, Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)]
 
 
-def kind_of(event: LifecycleEvent) -> Kind:
+def kind_of(event: EmailSubject) -> Kind:
+    if isinstance(event, BookingReminderDue):
+        return "reminder"
+    if isinstance(event, BookingsCancelled):
+        return "removed"
     if isinstance(event, MenteeWarned):
         return "warned"
     if isinstance(event, MenteeReprobated):
@@ -88,13 +128,26 @@ def kind_of(event: LifecycleEvent) -> Kind:
     return "reactivated"
 
 
-def template_values(event: LifecycleEvent, contacts: Contacts) -> dict[str, Any]:
-    """What an email about `event` says besides the greeting, times in the slot's zone."""
+def template_values(
+    event: EmailSubject, contacts: Contacts, sessions: Sequence[Session] = ()
+) -> dict[str, Any]:
+    """What an email about `event` says besides the greeting, times in the slot's zone
+    (`sessions`: those a `removed` email withdraws)."""
     values: dict[str, Any] = {
         "mentee_name": contacts.mentee_name,
         "mentor_name": contacts.mentor_name,
     }
-    if isinstance(event, MenteeWarned):
+    if isinstance(event, BookingsCancelled):
+        values["sessions"] = [local_time(s.starts_at, contacts.slot) for s in sessions]
+        values["because"] = (
+            "you were reprobated after consecutive absences"
+            if event.reason == "reprobation"
+            else "the subscription ended"
+        )
+    elif isinstance(event, BookingReminderDue):
+        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["hours_before"] = event.hours_before
+    elif isinstance(event, MenteeWarned):
         values["missed_at"] = (
             local_time(event.missed_starts_at, contacts.slot)
             if event.missed_starts_at
@@ -115,6 +168,29 @@ def template_values(event: LifecycleEvent, contacts: Contacts) -> dict[str, Any]
             local_time(t, contacts.slot) for t in booked_sessions(contacts, event.reactivated_at)
         ]
     return values
+
+
+def invitation_of(
+    event: EmailSubject, sessions: Sequence[Session] = ()
+) -> tuple[Method, list[Session]] | None:
+    """The calendar part an email about `event` carries: the invitation to the session a
+    reminder is about, the withdrawal of a session the mentee cancelled or of the invited
+    sessions booking cancelled; none for the others."""
+    if isinstance(event, BookingReminderDue):
+        return "REQUEST", [Session(event.booking_id, event.starts_at, event.ends_at)]
+    if isinstance(event, BookingCancelled):
+        return "CANCEL", [Session(event.booking_id, event.starts_at, event.ends_at)]
+    if isinstance(event, BookingsCancelled):
+        return "CANCEL", list(sessions)
+    return None
+
+
+def withdrawn_sessions(msg: BookingsCancelled, withdrawn: dict[UUID, Session]) -> list[Session]:
+    """The invited sessions among those `msg` cancelled, in start order."""
+    return sorted(
+        (withdrawn[b] for b in msg.booking_ids if b in withdrawn),
+        key=lambda s: (s.starts_at, s.booking_id),
+    )
 
 
 def message_id(event_id: UUID, recipient: str) -> str:

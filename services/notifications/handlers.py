@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
-from contracts import SubscriptionActivated, SubscriptionRenewed
+from contracts import (
+    BookingCancelled,
+    BookingReminderDue,
+    BookingsCancelled,
+    SubscriptionActivated,
+    SubscriptionRenewed,
+)
 from services.kit.database import Tx
-from services.notifications import store
-from services.notifications.domain import Email, LifecycleEvent
+from services.notifications import domain, store
+from services.notifications.domain import Contacts, Email, LifecycleEvent, Session
 from services.notifications.templates import Templates
 
 WAITING = "contacts not known yet: waiting for subscription.activated"
+NO_REMINDER = "booking already cancelled: no reminder"
 
 
 async def save_contacts(tx: Tx, msg: SubscriptionActivated, templates: Templates) -> str:
@@ -18,9 +26,11 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated, templates: Templates
     await store.lock_subscription(tx, msg.subscription_id)
     contacts = await store.save_contacts(tx, msg)
     waiting = await store.take_waiting(tx, msg.subscription_id)
+    skipped = await _keep_calendar(tx, waiting)
     queued = 0
     for event in waiting:
-        queued += await store.queue_emails(tx, templates.compose(event, contacts))
+        if event.event_id not in skipped:
+            queued += await store.queue_emails(tx, templates.compose(event, contacts))
     return "contacts saved" + (f"; queued {queued} waiting emails" if waiting else "")
 
 
@@ -35,7 +45,11 @@ async def save_all_contacts(
     await store.save_contacts_many(tx, msgs)
     known = await store.contacts_of_many(tx, ids)
     waiting = await store.take_waiting_many(tx, ids)
-    composed = [[templates.compose(e, known[i]) for e in waiting.pop(i, [])] for i in ids]
+    skipped = await _keep_calendar(tx, [e for events in waiting.values() for e in events])
+    composed = [
+        [templates.compose(e, known[i]) for e in waiting.pop(i, []) if e.event_id not in skipped]
+        for i in ids
+    ]
     queued = await store.insert_emails(tx, [e for each in composed for es in each for e in es])
     return [_contacts_saved(each, queued) for each in composed]
 
@@ -61,6 +75,8 @@ async def queue_emails(tx: Tx, msg: LifecycleEvent, templates: Templates) -> str
         # Not dropped and not retried blindly: queued once the contacts arrive.
         await store.wait_for_contacts(tx, msg)
         return WAITING
+    if await _keep_calendar(tx, [msg]):
+        return NO_REMINDER
     queued = await store.queue_emails(tx, templates.compose(msg, contacts))
     return f"queued {queued} emails"
 
@@ -75,12 +91,78 @@ async def queue_all_emails(
     await store.lock_subscriptions(tx, (m.subscription_id for m in msgs))
     known = await store.contacts_of_many(tx, (m.subscription_id for m in msgs))
     await store.wait_for_contacts_many(tx, [m for m in msgs if m.subscription_id not in known])
+    skipped = await _keep_calendar(tx, [m for m in msgs if m.subscription_id in known])
     composed: list[list[Email] | None] = [
-        templates.compose(m, known[m.subscription_id]) if m.subscription_id in known else None
+        templates.compose(m, known[m.subscription_id])
+        if m.subscription_id in known and m.event_id not in skipped
+        else None
         for m in msgs
     ]
     queued = await store.insert_emails(tx, [e for each in composed if each for e in each])
     return [
-        WAITING if each is None else f"queued {len({e.message_id for e in each} & queued)} emails"
-        for each in composed
+        (NO_REMINDER if m.event_id in skipped else WAITING)
+        if each is None
+        else f"queued {len({e.message_id for e in each} & queued)} emails"
+        for m, each in zip(msgs, composed, strict=True)
     ]
+
+
+async def withdraw_invitations(
+    tx: Tx, msgs: Sequence[BookingsCancelled], templates: Templates
+) -> list[str]:
+    """Booking cancelled sessions (reprobation, subscription end): those a reminder had
+    invited to a calendar are withdrawn, by an email to the mentee (mentor in Cc) whose
+    calendar part cancels them. Sessions never invited need no email."""
+    await store.lock_subscriptions(tx, (m.subscription_id for m in msgs))
+    withdrawn = await store.withdraw_invitations(
+        tx, [(m.subscription_id, b) for m in msgs for b in m.booking_ids]
+    )
+    invited = [domain.withdrawn_sessions(m, withdrawn) for m in msgs]
+    known = await store.contacts_of_many(
+        tx, (m.subscription_id for m, s in zip(msgs, invited, strict=True) if s)
+    )
+    composed = [
+        _withdrawal(templates, m, known.get(m.subscription_id), sessions)
+        for m, sessions in zip(msgs, invited, strict=True)
+    ]
+    queued = await store.insert_emails(tx, [e for each in composed for e in each])
+    return [
+        f"withdrew {len(s)} invitations; queued {len({e.message_id for e in each} & queued)} emails"
+        if s
+        else "no invitation to withdraw"
+        for s, each in zip(invited, composed, strict=True)
+    ]
+
+
+def _withdrawal(
+    templates: Templates,
+    msg: BookingsCancelled,
+    contacts: Contacts | None,
+    sessions: list[Session],
+) -> list[Email]:
+    # Invited sessions imply known contacts (a reminder waits for them); kept safe anyway.
+    if not sessions or contacts is None:
+        return []
+    return templates.compose(msg, contacts, sessions)
+
+
+async def _keep_calendar(tx: Tx, events: Sequence[LifecycleEvent]) -> set[UUID]:
+    """Record what booking emails put in calendars: a reminder invites its session, a
+    mentee's cancellation withdraws it. Returns the reminders not to send: their booking
+    is already known to be cancelled (the cancellation overtook the reminder)."""
+    reminders = [e for e in events if isinstance(e, BookingReminderDue)]
+    cancelled = await store.cancelled_invitations(tx, (r.booking_id for r in reminders))
+    skipped = {r.event_id for r in reminders if r.booking_id in cancelled}
+    await store.record_invited(
+        tx,
+        [
+            (r.subscription_id, Session(r.booking_id, r.starts_at, r.ends_at))
+            for r in reminders
+            if r.event_id not in skipped
+        ],
+    )
+    await store.withdraw_invitations(
+        tx,
+        [(e.subscription_id, e.booking_id) for e in events if isinstance(e, BookingCancelled)],
+    )
+    return skipped

@@ -28,16 +28,15 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from contracts import (
-    MenteeReactivated,
-    MenteeReprobated,
-    MenteeWarned,
-    Slot,
-    SubscriptionActivated,
-    message_type_for,
-)
+from contracts import Slot, SubscriptionActivated, message_type_for
 from services.kit.database import Tx, driver
-from services.notifications.domain import Contacts, Email, LifecycleEvent
+from services.notifications.domain import (
+    LIFECYCLE_EVENTS,
+    Contacts,
+    Email,
+    LifecycleEvent,
+    Session,
+)
 
 metadata = MetaData()
 
@@ -65,6 +64,8 @@ emails = Table(
     Column("subject", Text, nullable=False),
     Column("text_body", Text, nullable=False),
     Column("html_body", Text, nullable=False),
+    # The iCalendar part attached (booking emails only).
+    Column("calendar", Text),
     # queued | sent | failed
     Column("status", String(10), nullable=False, server_default="queued"),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -74,6 +75,19 @@ emails = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
     Index("emails_queued", "next_attempt_at", postgresql_where=text("status = 'queued'")),
+)
+
+# The sessions an email invited to a calendar, and those cancelled: a cancellation
+# withdraws what was invited, and keeps a reminder that arrives after it from inviting.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("booking_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("subscription_id", PGUUID(as_uuid=True), nullable=False),
+    # invited | cancelled
+    Column("status", String(10), nullable=False),
+    Column("starts_at", DateTime(timezone=True)),
+    Column("ends_at", DateTime(timezone=True)),
 )
 
 waiting_events = Table(
@@ -226,15 +240,16 @@ def _json(value: object) -> object:
 _INSERT_EMAILS = text(
     """
     INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient, cc,
-                        subject, text_body, html_body)
+                        subject, text_body, html_body, calendar)
     SELECT message_id, event_id, routing_key, CAST(event_body AS jsonb), recipient, cc,
-           subject, text_body, html_body
+           subject, text_body, html_body, calendar
     FROM unnest(CAST(:message_id AS text[]), CAST(:event_id AS uuid[]),
                 CAST(:routing_key AS text[]), CAST(:event_body AS text[]),
                 CAST(:recipient AS text[]), CAST(:cc AS text[]), CAST(:subject AS text[]),
-                CAST(:text_body AS text[]), CAST(:html_body AS text[]))
+                CAST(:text_body AS text[]), CAST(:html_body AS text[]),
+                CAST(:calendar AS text[]))
         AS e(message_id, event_id, routing_key, event_body, recipient, cc, subject, text_body,
-             html_body)
+             html_body, calendar)
     ON CONFLICT DO NOTHING
     RETURNING message_id
     """
@@ -299,7 +314,7 @@ async def take_waiting(tx: Tx, subscription_id: UUID) -> list[LifecycleEvent]:
         .returning(waiting_events.c.routing_key, waiting_events.c.body)
     )
     events = [message_type_for(row.routing_key).model_validate(row.body) for row in result]
-    return [e for e in events if isinstance(e, MenteeWarned | MenteeReprobated | MenteeReactivated)]
+    return [e for e in events if isinstance(e, LIFECYCLE_EVENTS)]
 
 
 async def take_waiting_many(
@@ -316,9 +331,73 @@ async def take_waiting_many(
     taken: dict[UUID, list[LifecycleEvent]] = {}
     for row in result:
         event = message_type_for(row.routing_key).model_validate(row.body)
-        if isinstance(event, MenteeWarned | MenteeReprobated | MenteeReactivated):
+        if isinstance(event, LIFECYCLE_EVENTS):
             taken.setdefault(row.subscription_id, []).append(event)
     return taken
+
+
+# --- calendar invitations ------------------------------------------------------------
+
+
+async def cancelled_invitations(tx: Tx, booking_ids: Iterable[UUID]) -> set[UUID]:
+    """Which of these bookings are known to be cancelled (no invitation for them)."""
+    ids = list(set(booking_ids))
+    if not ids:
+        return set()
+    rows = await (await driver(tx)).fetch(
+        "SELECT booking_id FROM invitations WHERE booking_id = ANY($1::uuid[])"
+        " AND status = 'cancelled'",
+        ids,
+    )
+    return {row["booking_id"] for row in rows}
+
+
+async def record_invited(tx: Tx, invited: Sequence[tuple[UUID, Session]]) -> None:
+    """The sessions (of these subscriptions) an email invites to a calendar, in one
+    statement; a cancelled one stays cancelled."""
+    if invited:
+        await (await driver(tx)).execute(
+            """
+            INSERT INTO invitations (booking_id, subscription_id, status, starts_at, ends_at)
+            SELECT b, s, 'invited', st, en
+            FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])
+                AS i(b, s, st, en)
+            ON CONFLICT (booking_id) DO NOTHING
+            """,
+            [session.booking_id for _, session in invited],
+            [subscription_id for subscription_id, _ in invited],
+            [session.starts_at for _, session in invited],
+            [session.ends_at for _, session in invited],
+        )
+
+
+async def withdraw_invitations(
+    tx: Tx, cancelled: Sequence[tuple[UUID, UUID]]
+) -> dict[UUID, Session]:
+    """Record these (subscription, booking) as cancelled, in two statements; returns, by
+    booking id, the sessions that had been invited: their calendar entries are to be
+    withdrawn."""
+    if not cancelled:
+        return {}
+    db = await driver(tx)
+    rows = await db.fetch(
+        """
+        UPDATE invitations SET status = 'cancelled'
+        WHERE booking_id = ANY($1::uuid[]) AND status = 'invited'
+        RETURNING booking_id, starts_at, ends_at
+        """,
+        [booking_id for _, booking_id in cancelled],
+    )
+    await db.execute(
+        """
+        INSERT INTO invitations (booking_id, subscription_id, status)
+        SELECT b, s, 'cancelled' FROM unnest($1::uuid[], $2::uuid[]) AS c(s, b)
+        ON CONFLICT (booking_id) DO NOTHING
+        """,
+        [subscription_id for subscription_id, _ in cancelled],
+        [booking_id for _, booking_id in cancelled],
+    )
+    return {r["booking_id"]: Session(r["booking_id"], r["starts_at"], r["ends_at"]) for r in rows}
 
 
 # The lock is taken outside the ordered window (a subquery with LIMIT is not

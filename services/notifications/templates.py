@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.notifications import domain
-from services.notifications.domain import Contacts, Email, Kind, LifecycleEvent, Recipient
+from services.notifications import calendar, domain
+from services.notifications.calendar import Party
+from services.notifications.domain import (
+    Contacts,
+    Email,
+    EmailSubject,
+    Kind,
+    Recipient,
+    Session,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -48,10 +57,14 @@ class Templates:
             html=self.env.get_template(f"{kind}.html").render({**context, "subject": subject}),
         )
 
-    def compose(self, event: LifecycleEvent, contacts: Contacts) -> list[Email]:
-        """Every email `event` calls for, rendered and addressed."""
+    def compose(
+        self, event: EmailSubject, contacts: Contacts, sessions: Sequence[Session] = ()
+    ) -> list[Email]:
+        """Every email `event` calls for, rendered and addressed, with its calendar part
+        (`sessions`: those a `removed` email withdraws)."""
         kind = domain.kind_of(event)
-        values = domain.template_values(event, contacts)
+        values = domain.template_values(event, contacts, sessions)
+        ics = _invitation(event, contacts, sessions)
         body = json.loads(event.model_dump_json())
         emails = []
         for recipient in domain.recipients(kind, contacts):
@@ -67,6 +80,23 @@ class Templates:
                     subject=rendered.subject,
                     text_body=rendered.text,
                     html_body=rendered.html,
+                    calendar=ics,
                 )
             )
         return emails
+
+
+def _invitation(event: EmailSubject, contacts: Contacts, sessions: Sequence[Session]) -> str | None:
+    """The same calendar part for every recipient: the mentor invites the mentee."""
+    invited = domain.invitation_of(event, sessions)
+    if invited is None:
+        return None
+    method, invited_sessions = invited
+    return calendar.invitation(
+        method,
+        invited_sessions,
+        organizer=Party(contacts.mentor_name, contacts.mentor_email),
+        attendee=Party(contacts.mentee_name, contacts.mentee_email),
+        summary=f"Mentorship session: {contacts.mentee_name} with {contacts.mentor_name}",
+        stamp=event.occurred_at,
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -90,3 +91,24 @@ async def _first_tick_swept(system: System) -> None:
 async def gateway(system: System) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=system.gateway_url, timeout=15) as client:
         yield client
+
+
+@asynccontextmanager
+async def system_with(
+    settings: Settings, smtp: RecordingSMTPServer, env: Mapping[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Booking, attendance, notifications and the gateway under settings of a module's
+    own (`env`), with no scheduler: the tests send their own ticks. Yields a client of
+    its gateway."""
+    system = System(
+        settings,
+        smtp_port=smtp.port,
+        extra_env=dict(env),
+        services=("booking", "attendance", "notifications"),
+    )
+    try:
+        await system.start()
+        async with httpx.AsyncClient(base_url=system.gateway_url, timeout=15) as client:
+            yield client
+    finally:
+        system.stop()

@@ -15,11 +15,11 @@ import pytest_asyncio
 from contracts import MenteeReprobated, MenteeWarned, MentorMissed, SweepTick
 from services.kit.settings import Settings
 from tests.conftest import derived
+from tests.e2e.conftest import system_with
 from tests.e2e.test_fair_marks import by_start, mark
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, mentee_bookings, people, subscriber
 from tests.support.listening import listening, publish
 from tests.support.smtp import RecordingSMTPServer
-from tests.support.system import System
 from tests.support.waiting import eventually
 from tests.support.world import user, weekly_subscription
 
@@ -38,18 +38,8 @@ async def gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Booking, attendance, notifications and the gateway, tracking mentors' joins (no
     scheduler: the tests send their own ticks)."""
-    system = System(
-        tracking_settings,
-        smtp_port=smtp.port,
-        extra_env={"TRACK_MENTOR_JOINS": "true"},
-        services=("booking", "attendance", "notifications"),
-    )
-    try:
-        await system.start()
-        async with httpx.AsyncClient(base_url=system.gateway_url, timeout=15) as client:
-            yield client
-    finally:
-        system.stop()
+    async with system_with(tracking_settings, smtp, {"TRACK_MENTOR_JOINS": "true"}) as client:
+        yield client
 
 
 async def test_a_session_the_mentor_never_joined_is_their_no_show_and_the_mentee_gets_an_apology(

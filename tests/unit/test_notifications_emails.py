@@ -206,6 +206,7 @@ def test_an_email_has_a_text_and_an_html_part() -> None:
             "message_id": "<x@mentorship-attendance>",
             "text_body": "plain",
             "html_body": "<p>rich</p>",
+            "calendar": None,
         },
     )()
     message = build_message(row, "mentorship@localhost")
