@@ -41,7 +41,7 @@ async def outbound() -> AsyncIterator[OutboundRecorder]:
 @pytest.fixture(scope="session")
 def settings(settings: Settings) -> Settings:
     """The whole system in a namespace of its own, untouched by the in-process suites."""
-    return derived(settings, "e2e")
+    return derived(settings, "e2e", for_session=True)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
