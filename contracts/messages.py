@@ -400,8 +400,21 @@ class MenteeReactivated(Event):
     subscription_id: UUID
     mentee_id: UUID
     mentor_id: UUID
-    reactivated_by: UUID
+    reactivated_by: UUID = Field(
+        description="The mentor who reactivated; for a lift by `REPROBATION_ENDS` (see "
+        "`lifted_by`), the subscription's mentor."
+    )
     reactivated_at: AwareDatetime
+    lifted_by: Literal["mentor", "renewal", "expiry"] = Field(
+        default="mentor",
+        description="What lifted the reprobation (added): the mentor, a paid renewal "
+        "(`at_renewal`) or the days passing (`after_days:N`).",
+    )
+    cycle_ends_at: AwareDatetime | None = Field(
+        default=None,
+        description="The end of the cycle the reactivation books up to, as attendance "
+        "knows it (added; optional): a renewal may reach other services later.",
+    )
 
 
 MESSAGE_TYPES: tuple[type[Event], ...] = (

@@ -124,6 +124,16 @@ class SubscriberSummary(_Model):
     timezone: str = Field(
         default="UTC", description="the slot's IANA time zone, in which to show session times"
     )
+    reprobation_ends: str = Field(
+        default="on_reactivation",
+        description="what lifts a reprobation besides the mentor (REPROBATION_ENDS): "
+        "on_reactivation, at_renewal or after_days:N",
+    )
+    reprobation_lifts_at: AwareDatetime | None = Field(
+        default=None,
+        description="while reprobated: when it lifts on its own (after_days: that day; "
+        "at_renewal: the cycle's end, when the renewal is due); null if only the mentor can",
+    )
 
 
 class BookingAttendance(_Model):

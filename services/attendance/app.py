@@ -21,6 +21,7 @@ from contracts import (
     SubscriptionActivated,
     SubscriptionEnded,
     SubscriptionRenewed,
+    SweepTick,
 )
 from contracts.rpc import (
     ExportAttendance,
@@ -46,6 +47,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         late_after=timedelta(minutes=settings.late_after_minutes),
         late_counts_as_absence=settings.late_counts_as_absence,
         track_mentor_joins=settings.track_mentor_joins,
+        reprobation_ends=settings.reprobation_ends_policy,
     )
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(
@@ -58,6 +60,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             ConsumesBatches(SessionJoined, handlers.record_joins),
             ConsumesBatches(BookingUnattended, handlers.record_absences),
             ConsumesBatches(BookingCancelled, handlers.record_cancellations),
+            Consumes(SweepTick, handlers.lift_expired_reprobations),
         ],
         answers=[
             Answers(ListSubscribers, handlers.list_subscribers),

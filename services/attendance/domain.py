@@ -35,6 +35,7 @@ from contracts import (
     SubscriptionRenewed,
 )
 from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
+from contracts.policy import ON_REACTIVATION, ReprobationEnds
 from contracts.rpc import MarkAttendance, ReactivateMentee
 from services.kit.ids import derived_id
 
@@ -65,6 +66,22 @@ class Policy:
     late_counts_as_absence: bool = False
     # A session the mentor never joined is the mentor's no-show, not the mentee's absence.
     track_mentor_joins: bool = False
+    # What lifts a reprobation besides the mentor.
+    reprobation_ends: ReprobationEnds = ON_REACTIVATION
+
+
+def reprobation_lifts_at(
+    policy: Policy, reprobated_at: datetime | None, cycle_ends_at: datetime
+) -> datetime | None:
+    """When a reprobation applied at `reprobated_at` lifts on its own: `after_days`
+    after it; `at_renewal`, at the renewal expected when the cycle ends; never by itself
+    `on_reactivation` (nor when there is no reprobation)."""
+    ends = policy.reprobation_ends
+    if reprobated_at is None or ends.kind == "on_reactivation":
+        return None
+    if ends.kind == "after_days":
+        return reprobated_at + timedelta(days=ends.days)
+    return cycle_ends_at
 
 
 def streak_effect(status: MarkStatus, policy: Policy) -> Effect:
@@ -326,12 +343,25 @@ class Record:
 
     # --- the subscription's cycle ----------------------------------------------------
 
-    def renew(self, msg: SubscriptionRenewed) -> Change:
+    def renew(self, msg: SubscriptionRenewed, policy: Policy) -> Change:
+        """A new cycle; with `at_renewal`, it lifts a reprobation applied before it
+        began, from the cycle's start (a reprobation within the new cycle stands)."""
         if msg.cycle_ends_at <= self.cycle_ends_at:
             return Change(self, outcome="cycle already covered")
         renewed = replace(
             self, cycle_starts_at=msg.cycle_starts_at, cycle_ends_at=msg.cycle_ends_at
         )
+        if (
+            policy.reprobation_ends.kind == "at_renewal"
+            and renewed.is_reprobated
+            and not renewed.ended
+            and renewed.reprobated_at is not None
+            and renewed.reprobated_at < msg.cycle_starts_at
+        ):
+            lifted = renewed._lifted(
+                msg.cycle_starts_at, "renewal", f"lifted by the renewal of {msg.cycle_starts_at}"
+            )
+            return replace(lifted, outcome="cycle renewed; reprobation lifted")
         return Change(renewed, outcome="cycle renewed")
 
     def end(self, msg: SubscriptionEnded) -> Change:
@@ -573,24 +603,55 @@ class Record:
             return refusal
         if not self.is_reprobated:
             return Refusal("conflict", "the mentee is not reprobated")
+        return self._lifted(request.requested_at, "mentor", event_id=request.request_id)
+
+    def lift_expired(self, tick_at: datetime, policy: Policy) -> Change:
+        """With `after_days:N`, the first tick N days after the reprobation lifts it, as
+        of those N days (not of the tick), so a replayed or late tick lifts the same."""
+        due = reprobation_lifts_at(policy, self.reprobated_at, self.cycle_ends_at)
+        if (
+            policy.reprobation_ends.kind != "after_days"
+            or not self.is_reprobated
+            or self.ended
+            or due is None
+            or due > tick_at
+        ):
+            return Change(self, outcome="no reprobation to lift")
+        days = policy.reprobation_ends.days
+        change = self._lifted(due, "expiry", f"lifted {days} days after the reprobation")
+        return replace(change, outcome=f"reprobation lifted after {days} days")
+
+    def _lifted(
+        self,
+        at: datetime,
+        by: Literal["mentor", "renewal", "expiry"],
+        reason: str | None = None,
+        event_id: UUID | None = None,
+    ) -> Change:
+        """Active again from `at`: absences before it no longer count, and booking books
+        the sessions after it until the cycle ends."""
         reactivated = replace(
             self,
             is_reprobated=False,
             reprobated_at=None,
-            reactivated_at=request.requested_at,
+            reactivated_at=at,
             consecutive_absences=0,
         )
         event = MenteeReactivated(
-            event_id=request.request_id,
-            occurred_at=request.requested_at,
+            # A lift by policy: one per reprobation, whichever replay or tick applies it.
+            event_id=event_id or _event_id("lifted", self.subscription_id, self.reprobated_at),
+            occurred_at=at,
             subscription_id=self.subscription_id,
             mentee_id=self.mentee_id,
             mentor_id=self.mentor_id,
-            reactivated_by=request.mentor_id,
-            reactivated_at=request.requested_at,
+            reactivated_by=self.mentor_id,
+            reactivated_at=at,
+            lifted_by=by,
+            cycle_ends_at=self.cycle_ends_at,
         )
+        actor: Actor = "mentor" if by == "mentor" else "system"
         entry = replace(
-            self._entry("reactivation", request.requested_at, "mentor", new_status="active"),
+            self._entry("reactivation", at, actor, reason=reason, new_status="active"),
             old_status="reprobated",
         )
         return Change(reactivated, (event,), "reactivated", (entry,))

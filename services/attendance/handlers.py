@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from contracts import (
     SubscriptionActivated,
     SubscriptionEnded,
     SubscriptionRenewed,
+    SweepTick,
 )
 from contracts.rpc import (
     AttendanceExport,
@@ -48,6 +49,8 @@ from services.kit.database import Tx
 from services.kit.errors import SubscriptionNotKnownYet
 
 F = TypeVar("F")
+
+LIFT_BATCH = 500  # reprobations a tick lifts per round
 
 
 async def _known(tx: Tx, subscription_id: UUID) -> Record:
@@ -106,7 +109,7 @@ async def add_subscriptions(
 
 async def renew_subscription(tx: Tx, msg: SubscriptionRenewed, policy: Policy) -> str:
     record = await _known(tx, msg.subscription_id)
-    return await _carry_out(tx, record, record.renew(msg))
+    return await _carry_out(tx, record, record.renew(msg, policy))
 
 
 async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> str:
@@ -163,6 +166,25 @@ async def record_absences(tx: Tx, msgs: Sequence[BookingUnattended], policy: Pol
     """The sweep found no attendance: unless attendance holds a mark, record an absence."""
     facts = [(m.subscription_id, m) for m in msgs]
     return await _decide_each(tx, facts, lambda r, m: r.record_absence(m, policy))
+
+
+async def lift_expired_reprobations(tx: Tx, msg: SweepTick, policy: Policy) -> str:
+    """With REPROBATION_ENDS=after_days:N, the tick lifts every reprobation applied N
+    days before it, a round of records at a time."""
+    ends = policy.reprobation_ends
+    if ends.kind != "after_days":
+        return f"reprobations end {ends.kind}: none lifted by a tick"
+    applied_by = msg.tick_at - timedelta(days=ends.days)
+    lifted = 0
+    while ids := await store.reprobations_applied_by(tx, applied_by, LIFT_BATCH):
+        outcomes = await _decide_each(
+            tx, [(i, msg) for i in ids], lambda r, m: r.lift_expired(m.tick_at, policy)
+        )
+        done = sum(o.startswith("reprobation lifted") for o in outcomes)
+        lifted += done
+        if len(ids) < LIFT_BATCH or not done:
+            break
+    return f"lifted {lifted} reprobations" if lifted else "no reprobation due to lift"
 
 
 # --- the mentor's reads and commands -------------------------------------------------

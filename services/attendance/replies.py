@@ -8,7 +8,13 @@ from dataclasses import fields
 
 from contracts import rpc
 from contracts.rpc import BookingAttendance, RpcError, SubscriberDetail, SubscriberSummary
-from services.attendance.domain import Policy, Refusal, Session, subscriber_status
+from services.attendance.domain import (
+    Policy,
+    Refusal,
+    Session,
+    reprobation_lifts_at,
+    subscriber_status,
+)
 from services.attendance.store import ExportedSession, HistoryLine, Subscriber
 
 
@@ -33,6 +39,10 @@ def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
         next_booking_at=s.next_booking_at,
         last_attended_at=s.last_attended_at,
         timezone=s.slot_timezone,
+        reprobation_ends=str(policy.reprobation_ends),
+        reprobation_lifts_at=reprobation_lifts_at(policy, s.reprobated_at, s.cycle_ends_at)
+        if s.is_reprobated and not s.ended
+        else None,
     )
 
 

@@ -59,6 +59,12 @@ subscriptions = Table(
     Column("warned_streaks", ARRAY(Text), nullable=False, server_default="{}"),
     # Kept with every recount, for the mentor's reads.
     Column("consecutive_absences", Integer, nullable=False, server_default="0"),
+    # The reprobations a tick may lift (after_days:N).
+    Index(
+        "subscriptions_reprobated",
+        "reprobated_at",
+        postgresql_where=text("is_reprobated AND NOT ended"),
+    ),
 )
 
 bookings = Table(
@@ -205,6 +211,21 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
         )
         for row in rows
     }
+
+
+async def reprobations_applied_by(tx: Tx, applied_by: datetime, batch: int) -> list[UUID]:
+    """Up to `batch` subscriptions, in id order, whose mentee was reprobated at or
+    before `applied_by` and still is (not locked: `load_records` locks them)."""
+    rows = await (await driver(tx)).fetch(
+        """
+        SELECT subscription_id FROM subscriptions
+        WHERE is_reprobated AND NOT ended AND reprobated_at <= $1
+        ORDER BY subscription_id LIMIT $2
+        """,
+        applied_by,
+        batch,
+    )
+    return [row["subscription_id"] for row in rows]
 
 
 async def sessions_of(tx: Tx, subscription_id: UUID) -> tuple[Session, ...]:
@@ -417,6 +438,8 @@ class Subscriber:
     slot_timezone: str
     ended: bool
     is_reprobated: bool
+    reprobated_at: datetime | None
+    cycle_ends_at: datetime
     consecutive_absences: int
     absences: int  # in the current cycle
     mentor_no_shows: int  # in the current cycle

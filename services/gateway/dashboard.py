@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
+from contracts.policy import ReprobationEnds
 from contracts.rpc import (
     GetHistory,
     GetSubscriber,
@@ -71,7 +72,18 @@ def status_words(status: str) -> str:
     return "mentor no-show" if status == "mentor_no_show" else status.replace("_", " ")
 
 
+def reprobation_ends(policy: str) -> str:
+    """REPROBATION_ENDS as the mentor reads it: what lifts a reprobation."""
+    ends = ReprobationEnds.parse(policy)
+    if ends.kind == "at_renewal":
+        return "at the next paid renewal, or when you reactivate"
+    if ends.kind == "after_days":
+        return f"{ends.days} days after it is applied, or when you reactivate"
+    return "when you reactivate"
+
+
 templates.env.filters["when"] = when
+templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place
 templates.env.filters["status_words"] = status_words
 templates.env.globals["mentor_statuses"] = MENTOR_MARK_STATUSES

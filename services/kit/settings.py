@@ -9,6 +9,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.naming import DEFAULT_NAMESPACE, Naming
+from contracts.policy import ReprobationEnds
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_change_me"
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     reminder_hours_before: Annotated[tuple[int, ...], NoDecode] = (24,)
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
+    # What lifts a reprobation besides the mentor: on_reactivation (nothing), at_renewal,
+    # or after_days:N.
+    reprobation_ends: str = "on_reactivation"
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
@@ -85,6 +89,15 @@ class Settings(BaseSettings):
         if not all(h.isdigit() and int(h) > 0 for h in hours):
             raise ValueError(f"expected whole hours > 0 separated by commas, got {value!r}")
         return tuple(sorted({int(h) for h in hours}, reverse=True))
+
+    @field_validator("reprobation_ends")
+    @classmethod
+    def _reprobation_ends(cls, value: str) -> str:
+        return str(ReprobationEnds.parse(value))
+
+    @property
+    def reprobation_ends_policy(self) -> ReprobationEnds:
+        return ReprobationEnds.parse(self.reprobation_ends)
 
     @property
     def naming(self) -> Naming:

@@ -164,9 +164,14 @@ def template_values(
             event.status == "cancelled_in_time"
         )
     else:
+        # Attendance says up to when it books: the renewal that lifted it may not have
+        # reached these contacts yet.
+        until = event.cycle_ends_at or contacts.cycle_ends_at
         values["sessions"] = [
-            local_time(t, contacts.slot) for t in booked_sessions(contacts, event.reactivated_at)
+            local_time(t, contacts.slot)
+            for t in booked_sessions(contacts, event.reactivated_at, until)
         ]
+        values["lifted_by"] = event.lifted_by
     return values
 
 
@@ -205,12 +210,13 @@ def local_time(moment: datetime, slot: Slot) -> str:
     return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({slot.timezone})"
 
 
-def booked_sessions(contacts: Contacts, reactivated_at: datetime) -> list[datetime]:
-    """The sessions a reactivation books (the contract's rule, as booking applies it)."""
-    return [
-        start
-        for start, _ in contacts.slot.occurrences_after(reactivated_at, contacts.cycle_ends_at)
-    ]
+def booked_sessions(
+    contacts: Contacts, reactivated_at: datetime, until: datetime | None = None
+) -> list[datetime]:
+    """The sessions a reactivation books (the contract's rule, as booking applies it),
+    up to `until` (the cycle's end the contacts know, by default)."""
+    ends_at = until or contacts.cycle_ends_at
+    return [start for start, _ in contacts.slot.occurrences_after(reactivated_at, ends_at)]
 
 
 def retry_delay_seconds(attempts: int, jitter: float) -> float:

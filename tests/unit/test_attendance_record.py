@@ -433,9 +433,9 @@ def test_a_renewal_extends_the_cycle_once_and_an_end_is_kept() -> None:
         cycle_starts_at=record.cycle_ends_at,
         cycle_ends_at=later,
     )
-    renewed = record.renew(renewal)
+    renewed = record.renew(renewal, POLICY)
     assert renewed.record.cycle_ends_at == later and renewed.outcome == "cycle renewed"
-    again = renewed.record.renew(renewal)
+    again = renewed.record.renew(renewal, POLICY)
     assert again.record == renewed.record and again.outcome == "cycle already covered"
     ended = record.end(
         SubscriptionEnded(occurred_at=later, subscription_id=record.subscription_id, ended_at=later)

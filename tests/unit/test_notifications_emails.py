@@ -129,6 +129,34 @@ def test_a_reactivation_goes_to_the_mentee_with_the_mentor_in_copy_and_lists_the
 
 
 @pytest.mark.parametrize(
+    ("lifted_by", "says"),
+    [
+        ("mentor", "Otto Mentor has reactivated your mentorship."),
+        ("renewal", "Your subscription has renewed, which lifts your reprobation"),
+        ("expiry", "Your reprobation has run its time"),
+    ],
+)
+def test_a_lift_by_policy_says_what_lifted_it_and_books_up_to_the_cycle_it_names(
+    lifted_by: str, says: str
+) -> None:
+    # A renewal's lift: attendance's cycle is a week longer than these contacts know.
+    reactivation = MenteeReactivated(
+        occurred_at=MISSED + timedelta(hours=1),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        reactivated_by=MENTOR,
+        reactivated_at=MISSED + timedelta(hours=1),
+        lifted_by=lifted_by,
+        cycle_ends_at=CONTACTS.cycle_ends_at + timedelta(weeks=1),
+    )
+    [to_mentee] = Templates().compose(reactivation, CONTACTS)
+    text = " ".join(to_mentee.text_body.split())
+    assert says in text and says in well_formed_text(to_mentee.html_body)
+    assert "Monday 27 April 2026 at 18:00" in text  # in the cycle the event names
+
+
+@pytest.mark.parametrize(
     ("status", "says"),
     [
         ("cancelled_in_time", "it does not count as an absence"),
