@@ -379,6 +379,50 @@ class MenteeReprobated(Event):
     )
 
 
+class MenteeReprobationPending(Event):
+    """The absences reached the reprobation threshold while `REPROBATION_REVIEW_HOURS`
+    > 0 (added): the reprobation waits for the mentor's review until `due_at`. The
+    mentor may waive it, or correct a mark, which withdraws it if the streak falls
+    below the threshold; the first sweep tick at or after `due_at` applies what is still
+    pending (`mentee.reprobated`, with `reprobated_at` = `due_at`)."""
+
+    routing_key: ClassVar[str] = "mentee.reprobation_pending"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    missed_booking_ids: list[UUID]
+    missed_starts_at: list[AwareDatetime]
+    reached_at: AwareDatetime = Field(description="When the absences were all known.")
+    due_at: AwareDatetime
+
+
+class MenteeReprobationWaived(Event):
+    """The mentor waived a pending reprobation (added): the absences before `waived_at`
+    no longer count towards one."""
+
+    routing_key: ClassVar[str] = "mentee.reprobation_waived"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    waived_by: UUID
+    waived_at: AwareDatetime
+    reason: str
+
+
+class MenteeReprobationWithdrawn(Event):
+    """A correction brought the streak below the threshold while the reprobation was
+    pending (added): it will not be applied."""
+
+    routing_key: ClassVar[str] = "mentee.reprobation_withdrawn"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    withdrawn_at: AwareDatetime
+
+
 class MentorMissed(Event):
     """A session the mentor did not come to (added): marked `mentor_no_show`, by the
     sweep (TRACK_MENTOR_JOINS: the mentor never joined) or by the mentor. Never held
@@ -431,6 +475,9 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     BookingUnattended,
     MenteeWarned,
     MenteeReprobated,
+    MenteeReprobationPending,
+    MenteeReprobationWaived,
+    MenteeReprobationWithdrawn,
     MenteeReactivated,
     MentorMissed,
 )

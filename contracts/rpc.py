@@ -129,6 +129,11 @@ class SubscriberSummary(_Model):
         description="what lifts a reprobation besides the mentor (REPROBATION_ENDS): "
         "on_reactivation, at_renewal or after_days:N",
     )
+    reprobation_pending_until: AwareDatetime | None = Field(
+        default=None,
+        description="while a reprobation waits for the mentor's review "
+        "(REPROBATION_REVIEW_HOURS): when the first tick after it applies it",
+    )
     reprobation_lifts_at: AwareDatetime | None = Field(
         default=None,
         description="while reprobated: when it lifts on its own (after_days: that day; "
@@ -214,11 +219,28 @@ class ReactivateMentee(Request):
     requested_at: AwareDatetime
 
 
+class WaiveReprobation(Request):
+    """The mentor waives a pending reprobation, with a reason (added)."""
+
+    routing_key: ClassVar[str] = "rpc.waive_reprobation"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(
+        description="idempotency key; also the event_id of mentee.reprobation_waived"
+    )
+    mentor_id: UUID
+    subscription_id: UUID
+    reason: Reason
+    requested_at: AwareDatetime
+
+
 class HistoryLine(_Model):
     """A mark changed (`old_status` → `new_status`), or a warning, reprobation or
     reactivation (the subscriber's status before → after)."""
 
-    kind: Literal["mark", "warning", "reprobation", "reactivation"]
+    kind: Literal[
+        "mark", "warning", "reprobation", "reactivation", "pending", "waiver", "withdrawal"
+    ]
     at: AwareDatetime = Field(description="when it happened (the fact's own time)")
     actor: Literal["system", "mentor", "mentee"]
     actor_id: UUID | None = Field(default=None, description="the mentor's or mentee's id")

@@ -15,6 +15,9 @@ from contracts import (
     BookingUnattended,
     MenteeReactivated,
     MenteeReprobated,
+    MenteeReprobationPending,
+    MenteeReprobationWaived,
+    MenteeReprobationWithdrawn,
     MenteeWarned,
     MentorMissed,
     SessionJoined,
@@ -30,6 +33,7 @@ from contracts.rpc import (
     ListSubscribers,
     MarkAttendance,
     ReactivateMentee,
+    WaiveReprobation,
 )
 from services.attendance import handlers
 from services.attendance.domain import Policy
@@ -48,6 +52,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         late_counts_as_absence=settings.late_counts_as_absence,
         track_mentor_joins=settings.track_mentor_joins,
         reprobation_ends=settings.reprobation_ends_policy,
+        review_window=timedelta(hours=settings.reprobation_review_hours),
     )
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(
@@ -60,13 +65,14 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             ConsumesBatches(SessionJoined, handlers.record_joins),
             ConsumesBatches(BookingUnattended, handlers.record_absences),
             ConsumesBatches(BookingCancelled, handlers.record_cancellations),
-            Consumes(SweepTick, handlers.lift_expired_reprobations),
+            Consumes(SweepTick, handlers.on_tick),
         ],
         answers=[
             Answers(ListSubscribers, handlers.list_subscribers),
             Answers(GetSubscriber, handlers.get_subscriber),
             Answers(MarkAttendance, handlers.mark_attendance),
             Answers(ReactivateMentee, handlers.reactivate),
+            Answers(WaiveReprobation, handlers.waive_reprobation),
             Answers(GetHistory, handlers.get_history),
             Answers(ExportAttendance, handlers.export_attendance),
         ],
@@ -76,6 +82,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             MenteeReprobated,
             MenteeReactivated,
             MentorMissed,
+            MenteeReprobationPending,
+            MenteeReprobationWaived,
+            MenteeReprobationWithdrawn,
         ],
     )
     return runtime

@@ -28,6 +28,9 @@ from contracts import (
     MarkStatus,
     MenteeReactivated,
     MenteeReprobated,
+    MenteeReprobationPending,
+    MenteeReprobationWaived,
+    MenteeReprobationWithdrawn,
     MenteeWarned,
     MentorMissed,
     SessionJoined,
@@ -36,7 +39,7 @@ from contracts import (
 )
 from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
 from contracts.policy import ON_REACTIVATION, ReprobationEnds
-from contracts.rpc import MarkAttendance, ReactivateMentee
+from contracts.rpc import MarkAttendance, ReactivateMentee, WaiveReprobation
 from services.kit.ids import derived_id
 
 MarkedBy = Literal["system", "mentor", "mentee"]
@@ -68,6 +71,8 @@ class Policy:
     track_mentor_joins: bool = False
     # What lifts a reprobation besides the mentor.
     reprobation_ends: ReprobationEnds = ON_REACTIVATION
+    # How long a reached reprobation waits for the mentor's review; none: applied at once.
+    review_window: timedelta = timedelta()
 
 
 def reprobation_lifts_at(
@@ -279,7 +284,9 @@ def only_their_mentor(
     return None if asked_by == mentor_id else Refusal("forbidden", detail)
 
 
-HistoryKind = Literal["mark", "warning", "reprobation", "reactivation"]
+HistoryKind = Literal[
+    "mark", "warning", "reprobation", "reactivation", "pending", "waiver", "withdrawal"
+]
 Actor = Literal["system", "mentor", "mentee"]
 
 
@@ -330,8 +337,10 @@ class Record:
     is_reprobated: bool = False
     # When the absences that tipped the count were all known (`Streak.known_at`).
     reprobated_at: datetime | None = None
-    # The last reactivation: absences before it no longer count.
+    # The last reactivation (or waiver): absences before it no longer count.
     reactivated_at: datetime | None = None
+    # While a reached reprobation waits for the mentor's review: when it is applied.
+    reprobation_due_at: datetime | None = None
     # The streaks a warning was sent for, so that each is warned about once.
     warned_streaks: frozenset[StreakKey] = field(default_factory=frozenset)
     # Kept with every recount, for the mentor's reads.
@@ -491,16 +500,120 @@ class Record:
         if mark.status == "mentor_no_show" and session.status != "mentor_no_show":
             events.append(self._mentor_missed(session, mark))
         reprobating = called_for.reprobate
-        if reprobating is not None and not self.is_reprobated:
+        if reprobating is not None and not self.is_reprobated and self.reprobation_due_at is None:
             at = reprobating.known_at(policy.reprobate_after)
-            record = replace(record, is_reprobated=True, reprobated_at=at)
-            events.append(self._reprobated(reprobating, policy, at))
-            history.append(self._entry("reprobation", at, new_status="reprobated"))
-            acted.append("reprobated")
+            if policy.review_window:
+                record = record._pending(reprobating, policy, at, mark.at, events, history)
+                acted.append("reprobation pending")
+            else:
+                record = record._reprobation(reprobating, policy, at, events, history)
+                acted.append("reprobated")
+        elif reprobating is None and self.reprobation_due_at is not None:
+            record = replace(record, reprobation_due_at=None)
+            events.append(self._withdrawn(mark.at))
+            history.append(self._entry("withdrawal", mark.at, new_status="active"))
+            acted.append("pending reprobation withdrawn")
         outcome = f"{record.consecutive_absences} consecutive absences" + (
             f", {' and '.join(acted)}" if acted else ""
         )
         return Change(record, tuple(events), outcome, tuple(history))
+
+    def _reprobation(
+        self,
+        streak: Streak,
+        policy: Policy,
+        at: datetime,
+        events: list[Event],
+        history: list[HistoryEntry],
+    ) -> Record:
+        events.append(self._reprobated(streak, policy, at))
+        history.append(self._entry("reprobation", at, new_status="reprobated"))
+        return replace(self, is_reprobated=True, reprobated_at=at, reprobation_due_at=None)
+
+    def _pending(
+        self,
+        streak: Streak,
+        policy: Policy,
+        reached_at: datetime,
+        marked_at: datetime,
+        events: list[Event],
+        history: list[HistoryEntry],
+    ) -> Record:
+        due = reached_at + policy.review_window
+        missed = streak.absences[: policy.reprobate_after]
+        events.append(
+            MenteeReprobationPending(
+                # Per reaching: a threshold reached again after a withdrawal is new.
+                event_id=_event_id(
+                    "pending", self.subscription_id, self.reactivated_at, reached_at, marked_at
+                ),
+                occurred_at=reached_at,
+                subscription_id=self.subscription_id,
+                mentee_id=self.mentee_id,
+                mentor_id=self.mentor_id,
+                missed_booking_ids=[s.booking_id for s in missed],
+                missed_starts_at=[s.starts_at for s in missed],
+                reached_at=reached_at,
+                due_at=due,
+            )
+        )
+        history.append(self._entry("pending", reached_at, new_status="pending"))
+        return replace(self, reprobation_due_at=due)
+
+    def _withdrawn(self, at: datetime) -> MenteeReprobationWithdrawn:
+        return MenteeReprobationWithdrawn(
+            event_id=_event_id("withdrawn", self.subscription_id, self.reprobation_due_at, at),
+            occurred_at=at,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            withdrawn_at=at,
+        )
+
+    # --- the review window -----------------------------------------------------------
+
+    def apply_pending(self, tick_at: datetime, policy: Policy) -> Change:
+        """The first tick at or after `due_at` applies the pending reprobation, as of
+        `due_at` (not of the tick), so a replayed or late tick applies the same."""
+        due = self.reprobation_due_at
+        if due is None or due > tick_at or self.is_reprobated:
+            return Change(self, outcome="no pending reprobation due")
+        streaks = settled_streaks(self.sessions, self.reactivated_at, policy)
+        streak = consequences(streaks, policy).reprobate
+        events: list[Event] = []
+        history: list[HistoryEntry] = []
+        if streak is None:  # a correction got there first; it withdrew it already
+            return Change(replace(self, reprobation_due_at=None), outcome="nothing pending")
+        record = self._reprobation(streak, policy, due, events, history)
+        return Change(record, tuple(events), "pending reprobation applied", tuple(history))
+
+    def waive(self, request: WaiveReprobation) -> Change | Refusal:
+        """The mentor waives the pending reprobation: the streak starts over from now,
+        nothing is cancelled."""
+        refusal = only_their_mentor(self.mentor_id, request.mentor_id)
+        if refusal is not None:
+            return refusal
+        if self.is_reprobated:
+            return Refusal("conflict", "the reprobation is already applied: reactivate instead")
+        if self.reprobation_due_at is None:
+            return Refusal("conflict", "no reprobation is pending")
+        at = request.requested_at
+        waived = replace(self, reprobation_due_at=None, reactivated_at=at, consecutive_absences=0)
+        event = MenteeReprobationWaived(
+            event_id=request.request_id,
+            occurred_at=at,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            waived_by=request.mentor_id,
+            waived_at=at,
+            reason=request.reason,
+        )
+        entry = replace(
+            self._entry("waiver", at, "mentor", reason=request.reason, new_status="active"),
+            old_status="pending",
+        )
+        return Change(waived, (event,), "pending reprobation waived", (entry,))
 
     def _entry(
         self,

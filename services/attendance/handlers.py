@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
@@ -33,6 +33,7 @@ from contracts.rpc import (
     SubscriberDetail,
     SubscriberReply,
     SubscribersReply,
+    WaiveReprobation,
 )
 from services.attendance import replies, store
 from services.attendance.domain import (
@@ -50,7 +51,7 @@ from services.kit.errors import SubscriptionNotKnownYet
 
 F = TypeVar("F")
 
-LIFT_BATCH = 500  # reprobations a tick lifts per round
+TICK_BATCH = 500  # records a tick decides on per round
 
 
 async def _known(tx: Tx, subscription_id: UUID) -> Record:
@@ -168,23 +169,47 @@ async def record_absences(tx: Tx, msgs: Sequence[BookingUnattended], policy: Pol
     return await _decide_each(tx, facts, lambda r, m: r.record_absence(m, policy))
 
 
-async def lift_expired_reprobations(tx: Tx, msg: SweepTick, policy: Policy) -> str:
-    """With REPROBATION_ENDS=after_days:N, the tick lifts every reprobation applied N
-    days before it, a round of records at a time."""
+async def on_tick(tx: Tx, msg: SweepTick, policy: Policy) -> str:
+    """The tick applies the pending reprobations due by then (REPROBATION_REVIEW_HOURS)
+    and, with REPROBATION_ENDS=after_days:N, lifts those applied N days before it."""
+    applied = await _each_due(
+        tx,
+        lambda batch: store.reprobations_due_by(tx, msg.tick_at, batch),
+        lambda r: r.apply_pending(msg.tick_at, policy),
+        "pending reprobation applied",
+    )
     ends = policy.reprobation_ends
-    if ends.kind != "after_days":
-        return f"reprobations end {ends.kind}: none lifted by a tick"
-    applied_by = msg.tick_at - timedelta(days=ends.days)
     lifted = 0
-    while ids := await store.reprobations_applied_by(tx, applied_by, LIFT_BATCH):
-        outcomes = await _decide_each(
-            tx, [(i, msg) for i in ids], lambda r, m: r.lift_expired(m.tick_at, policy)
+    if ends.kind == "after_days":
+        lifted = await _each_due(
+            tx,
+            lambda batch: store.reprobations_applied_by(
+                tx, msg.tick_at - timedelta(days=ends.days), batch
+            ),
+            lambda r: r.lift_expired(msg.tick_at, policy),
+            "reprobation lifted",
         )
-        done = sum(o.startswith("reprobation lifted") for o in outcomes)
-        lifted += done
-        if len(ids) < LIFT_BATCH or not done:
-            break
-    return f"lifted {lifted} reprobations" if lifted else "no reprobation due to lift"
+    done = [f"{applied} pending reprobations applied"] if applied else []
+    done += [f"{lifted} reprobations lifted"] if lifted else []
+    return "; ".join(done) or "no reprobation due"
+
+
+async def _each_due(
+    tx: Tx,
+    find: Callable[[int], Awaitable[list[UUID]]],
+    decide: Callable[[Record], Change],
+    done_outcome: str,
+) -> int:
+    """Decide on what `find` says is due, a round of records at a time, until a round
+    finds fewer than a full batch or decides nothing; returns how many it decided."""
+    done = 0
+    while ids := await find(TICK_BATCH):
+        outcomes = await _decide_each(tx, [(i, None) for i in ids], lambda r, _: decide(r))
+        decided = sum(o.startswith(done_outcome) for o in outcomes)
+        done += decided
+        if len(ids) < TICK_BATCH or not decided:
+            return done
+    return done
 
 
 # --- the mentor's reads and commands -------------------------------------------------
@@ -243,13 +268,29 @@ async def mark_attendance(tx: Tx, request: MarkAttendance, policy: Policy) -> Su
 
 async def reactivate(tx: Tx, request: ReactivateMentee, policy: Policy) -> SubscriberChanged:
     """Lift a reprobation: the streak starts over and booking regenerates the cycle."""
+    return await _on_subscriber(tx, request, policy, lambda r: r.reactivate(request))
+
+
+async def waive_reprobation(tx: Tx, request: WaiveReprobation, policy: Policy) -> SubscriberChanged:
+    """The mentor waives a pending reprobation: nothing is cancelled, the streak restarts."""
+    return await _on_subscriber(tx, request, policy, lambda r: r.waive(request))
+
+
+async def _on_subscriber(
+    tx: Tx,
+    request: ReactivateMentee | WaiveReprobation,
+    policy: Policy,
+    decide: Callable[[Record], Change | Refusal],
+) -> SubscriberChanged:
+    """A mentor's command on one subscription: decided on its locked record, carried out
+    once per request id (a retried request is a no-op), answered with the subscriber."""
     record = await store.load_record(tx, request.subscription_id)
     if record is None:
         return _refused(Refusal("not_found", "no such subscription"))
-    change = record.reactivate(request)
+    change = decide(record)
     if isinstance(change, Refusal):
         return _refused(change)
-    if await inbox.claim(tx, "attendance:rpc.reactivate_mentee", request.request_id):
+    if await inbox.claim(tx, f"attendance:{request.routing_key}", request.request_id):
         await _carry_out(tx, record, change)
     return await _changed(
         tx, request.subscription_id, request.mentor_id, request.requested_at, policy

@@ -40,6 +40,7 @@ def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
         last_attended_at=s.last_attended_at,
         timezone=s.slot_timezone,
         reprobation_ends=str(policy.reprobation_ends),
+        reprobation_pending_until=s.reprobation_due_at,
         reprobation_lifts_at=reprobation_lifts_at(policy, s.reprobated_at, s.cycle_ends_at)
         if s.is_reprobated and not s.ended
         else None,

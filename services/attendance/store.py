@@ -59,6 +59,13 @@ subscriptions = Table(
     Column("warned_streaks", ARRAY(Text), nullable=False, server_default="{}"),
     # Kept with every recount, for the mentor's reads.
     Column("consecutive_absences", Integer, nullable=False, server_default="0"),
+    # While a reached reprobation waits for the mentor's review: when it is applied.
+    Column("reprobation_due_at", DateTime(timezone=True)),
+    Index(
+        "subscriptions_reprobation_due",
+        "reprobation_due_at",
+        postgresql_where=text("reprobation_due_at IS NOT NULL"),
+    ),
     # The reprobations a tick may lift (after_days:N).
     Index(
         "subscriptions_reprobated",
@@ -113,6 +120,7 @@ _STATE = [
     "reactivated_at",
     "warned_streaks",
     "consecutive_absences",
+    "reprobation_due_at",
 ]
 
 
@@ -213,6 +221,21 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
     }
 
 
+async def reprobations_due_by(tx: Tx, due_by: datetime, batch: int) -> list[UUID]:
+    """Up to `batch` subscriptions, in id order, whose pending reprobation is due at or
+    before `due_by` (not locked: `load_records` locks them)."""
+    rows = await (await driver(tx)).fetch(
+        """
+        SELECT subscription_id FROM subscriptions
+        WHERE reprobation_due_at <= $1
+        ORDER BY subscription_id LIMIT $2
+        """,
+        due_by,
+        batch,
+    )
+    return [row["subscription_id"] for row in rows]
+
+
 async def reprobations_applied_by(tx: Tx, applied_by: datetime, batch: int) -> list[UUID]:
     """Up to `batch` subscriptions, in id order, whose mentee was reprobated at or
     before `applied_by` and still is (not locked: `load_records` locks them)."""
@@ -291,11 +314,14 @@ _SAVE_STATES = """
         ended = v.ended, is_reprobated = v.is_reprobated, reprobated_at = v.reprobated_at,
         reactivated_at = v.reactivated_at,
         warned_streaks = string_to_array(v.warned_streaks, E'\\n'),
-        consecutive_absences = v.consecutive_absences
+        consecutive_absences = v.consecutive_absences,
+        reprobation_due_at = v.reprobation_due_at
     FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::boolean[],
-                $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::integer[])
+                $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::integer[],
+                $10::timestamptz[])
         AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
-             reprobated_at, reactivated_at, warned_streaks, consecutive_absences)
+             reprobated_at, reactivated_at, warned_streaks, consecutive_absences,
+             reprobation_due_at)
     WHERE s.subscription_id = v.subscription_id
 """
 _SAVE_MARKS = """
@@ -439,6 +465,7 @@ class Subscriber:
     ended: bool
     is_reprobated: bool
     reprobated_at: datetime | None
+    reprobation_due_at: datetime | None
     cycle_ends_at: datetime
     consecutive_absences: int
     absences: int  # in the current cycle

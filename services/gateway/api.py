@@ -42,6 +42,7 @@ from contracts.rpc import (
     SubscriberReply,
     SubscribersReply,
     SubscriberSummary,
+    WaiveReprobation,
 )
 from services.gateway import export
 from services.gateway.auth import Admin, Mentee, Mentor
@@ -104,6 +105,17 @@ class AttendanceBody(BaseModel):
         if problem is not None:
             raise ValueError(problem)
         return self
+
+
+class WaiverBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"reason": "both were the bank holiday weekend"}},
+    )
+
+    reason: Reason = Field(
+        description=f"why, shown in the history; one line, at most {REASON_MAX_LENGTH} characters"
+    )
 
 
 class Subscribers(BaseModel):
@@ -358,6 +370,34 @@ async def reactivate(
         request_id=uuid4(),
         mentor_id=caller.user_id,
         subscription_id=subscription_id,
+        requested_at=now,
+    )
+    return _subscriber(await owners.ask(request, SubscriberChanged))
+
+
+@router.post(
+    "/mentor/subscribers/{subscription_id}/waive",
+    tags=["mentor"],
+    summary="Waive a pending reprobation (REPROBATION_REVIEW_HOURS), with a reason: nothing "
+    "is cancelled and the absence streak starts over",
+    response_model=SubscriberDetail,
+    responses={
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: _error("no reprobation is pending", "no reprobation is pending"),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def waive(
+    subscription_id: UUID, body: WaiverBody, caller: Mentor, owners: OwnersDep, now: Now
+) -> SubscriberDetail:
+    request = WaiveReprobation(
+        request_id=uuid4(),
+        mentor_id=caller.user_id,
+        subscription_id=subscription_id,
+        reason=body.reason,
         requested_at=now,
     )
     return _subscriber(await owners.ask(request, SubscriberChanged))

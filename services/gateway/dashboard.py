@@ -28,6 +28,7 @@ from contracts.rpc import (
     SubscriberChanged,
     SubscriberReply,
     SubscribersReply,
+    WaiveReprobation,
 )
 from services.gateway import export
 from services.gateway.auth import Caller, current_page_caller, dev_sign_in_enabled
@@ -271,6 +272,36 @@ async def reactivate(
         requested_at=now,
     )
     return await _panel(request, owners, caller, command, now, view)
+
+
+@router.post(
+    "/subscribers/{subscription_id}/waive",
+    response_class=HTMLResponse,
+    summary="Waive a pending reprobation, with a reason (returns the updated subscriber panel)",
+    responses=CHANGE_REFUSED,
+)
+async def waive(
+    subscription_id: UUID,
+    request: Request,
+    caller: ChangingMentor,
+    owners: OwnersDep,
+    now: Now,
+    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
+) -> HTMLResponse:
+    try:
+        command = WaiveReprobation(
+            request_id=uuid4(),
+            mentor_id=caller.user_id,
+            subscription_id=subscription_id,
+            reason=reason,
+            requested_at=now,
+        )
+    except ValidationError:
+        message = "Say why you waive it: a reason of one line is needed."
+        return templates.TemplateResponse(
+            request, "_error.html", {"message": message}, status_code=422
+        )
+    return await _panel(request, owners, caller, command, now)
 
 
 @router.post(

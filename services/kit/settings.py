@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.naming import DEFAULT_NAMESPACE, Naming
@@ -55,12 +55,17 @@ class Settings(BaseSettings):
     reminder_hours_before: Annotated[tuple[int, ...], NoDecode] = (24,)
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
+    # Hours a reached reprobation waits for the mentor's review (waive, correct) before
+    # the sweep applies it; 0: at once.
+    reprobation_review_hours: float = Field(default=0, ge=0)
     # What lifts a reprobation besides the mentor: on_reactivation (nothing), at_renewal,
     # or after_days:N.
     reprobation_ends: str = "on_reactivation"
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
+    # The gateway as mentors reach it, for links in emails; unset: http://GATEWAY_HOST:PORT.
+    public_url: str | None = None
     rpc_timeout_seconds: float = 5.0
 
     log_format: str = "console"
@@ -98,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def reprobation_ends_policy(self) -> ReprobationEnds:
         return ReprobationEnds.parse(self.reprobation_ends)
+
+    @property
+    def gateway_url(self) -> str:
+        return (self.public_url or f"http://{self.gateway_host}:{self.gateway_port}").rstrip("/")
 
     @property
     def naming(self) -> Naming:

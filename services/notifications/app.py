@@ -12,6 +12,7 @@ from contracts import (
     BookingsCancelled,
     MenteeReactivated,
     MenteeReprobated,
+    MenteeReprobationPending,
     MenteeWarned,
     MentorMissed,
     SubscriptionActivated,
@@ -27,7 +28,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
-    runtime = ServiceRuntime("notifications", settings, MIGRATIONS, Templates())
+    runtime = ServiceRuntime(
+        "notifications", settings, MIGRATIONS, Templates(gateway_url=settings.gateway_url)
+    )
     runtime.register(
         consumes=[
             ConsumesBatches(SubscriptionActivated, handlers.save_all_contacts),
@@ -38,6 +41,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
             ConsumesBatches(BookingCancelled, handlers.queue_all_emails),
             ConsumesBatches(MentorMissed, handlers.queue_all_emails),
             ConsumesBatches(BookingReminderDue, handlers.queue_all_emails),
+            ConsumesBatches(MenteeReprobationPending, handlers.queue_all_emails),
             ConsumesBatches(BookingsCancelled, handlers.withdraw_invitations),
         ]
     )

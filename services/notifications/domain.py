@@ -15,13 +15,21 @@ from contracts import (
     BookingsCancelled,
     MenteeReactivated,
     MenteeReprobated,
+    MenteeReprobationPending,
     MenteeWarned,
     MentorMissed,
     Slot,
 )
 
 Kind = Literal[
-    "warned", "reprobated", "reactivated", "cancelled", "mentor_missed", "reminder", "removed"
+    "warned",
+    "reprobated",
+    "reactivated",
+    "cancelled",
+    "mentor_missed",
+    "reminder",
+    "removed",
+    "pending",
 ]
 LifecycleEvent = (
     MenteeWarned
@@ -30,6 +38,7 @@ LifecycleEvent = (
     | BookingCancelled
     | MentorMissed
     | BookingReminderDue
+    | MenteeReprobationPending
 )
 LIFECYCLE_EVENTS = (
     MenteeWarned,
@@ -38,6 +47,7 @@ LIFECYCLE_EVENTS = (
     BookingCancelled,
     MentorMissed,
     BookingReminderDue,
+    MenteeReprobationPending,
 )
 # What a booking email is about; `removed` is about the invited sessions that booking
 # cancelled (reprobation, subscription end), which the event alone does not carry.
@@ -99,8 +109,11 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
     """Warnings, reprobations and reminders: mentee and mentor. Reactivation: the mentee,
     mentor in Cc. A mentee's cancellation: the mentor, mentee in Cc. A mentor's no-show:
     the apology to the mentee, mentor in Cc. Sessions removed from the calendar: the
-    mentee, mentor in Cc."""
+    mentee, mentor in Cc. A pending reprobation: the mentor alone, who reviews it."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
+    mentor = Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)
+    if kind == "pending":  # the mentor's to review; the mentee hears of what is decided
+        return [mentor]
     if kind == "cancelled":
         return [
             Recipient(contacts.mentor_name, contacts.mentor_email, True, cc=contacts.mentee_email)
@@ -109,7 +122,7 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
         return [
             Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
         ]
-    return [mentee, Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)]
+    return [mentee, mentor]
 
 
 def kind_of(event: EmailSubject) -> Kind:
@@ -117,6 +130,8 @@ def kind_of(event: EmailSubject) -> Kind:
         return "reminder"
     if isinstance(event, BookingsCancelled):
         return "removed"
+    if isinstance(event, MenteeReprobationPending):
+        return "pending"
     if isinstance(event, MenteeWarned):
         return "warned"
     if isinstance(event, MenteeReprobated):
@@ -153,6 +168,13 @@ def template_values(
             if event.missed_starts_at
             else "your last session"
         )
+    elif isinstance(event, MenteeReprobationPending):
+        values["missed_list"] = "; ".join(
+            local_time(t, contacts.slot) for t in event.missed_starts_at
+        )
+        values["missed_count"] = len(event.missed_booking_ids)
+        values["due_at"] = local_time(event.due_at, contacts.slot)
+        values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, MenteeReprobated):
         missed = [local_time(t, contacts.slot) for t in event.missed_starts_at]
         values["missed"] = missed

@@ -32,7 +32,9 @@ class Rendered:
 
 
 class Templates:
-    def __init__(self, directory: Path = TEMPLATES) -> None:
+    def __init__(
+        self, directory: Path = TEMPLATES, gateway_url: str = "http://127.0.0.1:8000"
+    ) -> None:
         self.env = Environment(
             loader=FileSystemLoader(directory),
             autoescape=select_autoescape(["html"]),
@@ -43,6 +45,8 @@ class Templates:
             # stat() per email part. An edited template is read on restart.
             auto_reload=False,
         )
+        # Links in emails lead to the dashboard, where the mentor acts.
+        self.env.globals["gateway_url"] = gateway_url.rstrip("/")
 
     def render(self, kind: Kind, recipient: Recipient, values: dict[str, Any]) -> Rendered:
         context = {

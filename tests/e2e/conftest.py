@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import httpx
 import pytest
 import pytest_asyncio
 
+from contracts import SweepTick
 from services.kit.settings import Settings
 from tests.conftest import derived
+from tests.support.listening import publish
 from tests.support.outbound import OutboundRecorder
 from tests.support.smtp import RecordingSMTPServer
 from tests.support.system import System
@@ -112,3 +115,8 @@ async def system_with(
             yield client
     finally:
         system.stop()
+
+
+async def tick(settings: Settings, at: datetime) -> None:
+    """A sweep tick at `at`, as the scheduler would publish it."""
+    await publish(settings, SweepTick(occurred_at=at, tick_at=at))

@@ -22,11 +22,10 @@ from contracts import (
     BookingsCancelled,
     MenteeReprobated,
     SubscriptionEnded,
-    SweepTick,
 )
 from services.kit.settings import Settings
 from tests.conftest import derived
-from tests.e2e.conftest import system_with
+from tests.e2e.conftest import system_with, tick
 from tests.e2e.test_fair_marks import by_start, mark
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, people
 from tests.support.listening import Listener, listening, publish
@@ -51,10 +50,6 @@ async def gateway(
     ahead (no scheduler: the tests send their own ticks)."""
     async with system_with(reminding_settings, smtp, {"REMINDER_HOURS_BEFORE": "24,1"}) as client:
         yield client
-
-
-async def tick(settings: Settings, at: datetime) -> None:
-    await publish(settings, SweepTick(occurred_at=at, tick_at=at))
 
 
 def calendar_of(message: EmailMessage) -> Calendar:

@@ -17,14 +17,13 @@ from contracts import (
     MenteeReprobated,
     SubscriptionActivated,
     SubscriptionRenewed,
-    SweepTick,
 )
 from services.kit.settings import Settings
 from tests.conftest import derived
-from tests.e2e.conftest import system_with
+from tests.e2e.conftest import system_with, tick
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, mentee_bookings, people, subscriber
 from tests.support.listening import listening, publish
-from tests.support.smtp import RecordingSMTPServer
+from tests.support.smtp import RecordingSMTPServer, plain_text
 from tests.support.waiting import eventually
 from tests.support.world import User, weekly_subscription
 
@@ -56,10 +55,6 @@ async def expiring(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with system_with(expiry_settings, smtp, {"REPROBATION_ENDS": "after_days:3"}) as client:
         yield client
-
-
-async def tick(settings: Settings, at: datetime) -> None:
-    await publish(settings, SweepTick(occurred_at=at, tick_at=at))
 
 
 async def reprobated(
@@ -100,12 +95,6 @@ async def _about(smtp: RecordingSMTPServer, mentee: User, subject: str) -> list[
     return [m for m in smtp.to(mentee.person.email) if m["Subject"] == subject]
 
 
-def text_of(email: EmailMessage) -> str:
-    body = email.get_body(preferencelist=("plain",))
-    assert isinstance(body, EmailMessage)
-    return " ".join(body.get_content().split())
-
-
 async def test_at_renewal_a_paid_renewal_lifts_the_reprobation_and_books_the_new_cycle(
     renewal_settings: Settings, renewing: httpx.AsyncClient, smtp: RecordingSMTPServer
 ) -> None:
@@ -144,7 +133,7 @@ async def test_at_renewal_a_paid_renewal_lifts_the_reprobation_and_books_the_new
     )
     assert detail["is_reprobated"] is False and detail["reprobation_lifts_at"] is None
 
-    text = text_of(await booked_again_email(smtp, mentee))
+    text = plain_text(await booked_again_email(smtp, mentee))
     assert "Your subscription has renewed, which lifts your reprobation" in text
     assert text.count(" at ") >= 4  # the four sessions of the new cycle, listed
 
@@ -191,4 +180,4 @@ async def test_after_days_the_first_tick_n_days_later_lifts_it_once_however_tick
     history = await gateway.get(f"/api/mentor/subscribers/{sid}/history", headers=mentor.headers)
     [lift] = [h for h in history.json()["history"] if h["kind"] == "reactivation"]
     assert (lift["actor"], lift["reason"]) == ("system", "lifted 3 days after the reprobation")
-    assert "Your reprobation has run its time" in text_of(await booked_again_email(smtp, mentee))
+    assert "Your reprobation has run its time" in plain_text(await booked_again_email(smtp, mentee))

@@ -55,6 +55,7 @@ from contracts.rpc import (
     SubscriberDetail,
     SubscriberReply,
     SubscribersReply,
+    WaiveReprobation,
 )
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
@@ -144,7 +145,7 @@ class FakeOwners(Owners):
             reply = SubscribersReply(subscribers=[_detail(uuid.uuid4())])
         elif isinstance(request, GetSubscriber):
             reply = SubscriberReply(subscriber=_detail(request.subscription_id))
-        elif isinstance(request, MarkAttendance | ReactivateMentee):
+        elif isinstance(request, MarkAttendance | ReactivateMentee | WaiveReprobation):
             reply = SubscriberChanged(subscriber=_detail(uuid.uuid4()))
         elif isinstance(request, CancelBooking):
             reply = BookingCancellation(

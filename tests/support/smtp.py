@@ -63,3 +63,10 @@ class RecordingSMTPServer:
             return self.to(address)
 
         return await eventually(received, lambda got: len(got) >= count, within=within)
+
+
+def plain_text(message: EmailMessage) -> str:
+    """The text part of `message`, its whitespace folded: what a reader sees."""
+    body = message.get_body(preferencelist=("plain",))
+    assert isinstance(body, EmailMessage)
+    return " ".join(body.get_content().split())

@@ -79,9 +79,16 @@ class System:
         )
 
     async def start(self, within: float = 60.0) -> None:
+        """Every service; the scheduler last, once the others' queues are bound, so that
+        its start-up tick reaches each of them (a tick one queue takes is not retried for
+        another that was not bound yet)."""
         for name in (*self.services, "gateway"):
-            self.start_service(name)
+            if name != "scheduler":
+                self.start_service(name)
         await self.wait_ready(within)
+        if "scheduler" in self.services:
+            self.start_service("scheduler")
+            await self.wait_ready(within)
 
     async def wait_ready(self, within: float = 60.0) -> None:
         """Until every service answers /readyz on its METRICS_PORT and the gateway /healthz."""
