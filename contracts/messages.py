@@ -25,6 +25,8 @@ from pydantic import (
     field_validator,
 )
 
+from contracts.policy import ReprobationEnds
+
 _EXAMPLE_TIME = "2026-03-02T18:00:00+00:00"
 
 
@@ -164,6 +166,23 @@ class BookingRef(_Model):
 # --- subscriptions -----------------------------------------------------------
 
 
+class SubscriptionPolicy(_Model):
+    """The absence policy a subscription brings with it (added): each field set here
+    overrides the service's setting of the same name for this subscription alone."""
+
+    warn_after_absences: int | None = Field(default=None, ge=1, le=100)
+    reprobate_after_absences: int | None = Field(default=None, ge=1, le=100)
+    reprobation_review_hours: float | None = Field(default=None, ge=0, le=24 * 366)
+    reprobation_ends: str | None = Field(
+        default=None, description="on_reactivation, at_renewal or after_days:N"
+    )
+
+    @field_validator("reprobation_ends")
+    @classmethod
+    def _known_ending(cls, value: str | None) -> str | None:
+        return None if value is None else str(ReprobationEnds.parse(value))
+
+
 class SubscriptionActivated(Event):
     """A paid subscription started (from a Stripe webhook or an operator)."""
 
@@ -176,6 +195,11 @@ class SubscriptionActivated(Event):
     slot: Slot
     cycle_starts_at: AwareDatetime
     cycle_ends_at: AwareDatetime
+    policy: SubscriptionPolicy | None = Field(
+        default=None,
+        description="The subscription's own absence policy (added); absent fields, or "
+        "none at all, fall back to the service settings.",
+    )
 
 
 class SubscriptionRenewed(Event):

@@ -124,6 +124,18 @@ class SubscriberSummary(_Model):
     timezone: str = Field(
         default="UTC", description="the slot's IANA time zone, in which to show session times"
     )
+    warn_after_absences: int = Field(default=1, description="the policy in force: warned at")
+    reprobate_after_absences: int = Field(
+        default=2, description="the policy in force: reprobated at this many consecutive"
+    )
+    reprobation_review_hours: float = Field(
+        default=0, description="the policy in force: hours a reprobation waits for review"
+    )
+    policy_from: Literal["settings", "subscription"] = Field(
+        default="settings",
+        description="whether the subscription brought its own policy (Stripe metadata, "
+        "subscription.activated's `policy`) or the service settings apply",
+    )
     reprobation_ends: str = Field(
         default="on_reactivation",
         description="what lifts a reprobation besides the mentor (REPROBATION_ENDS): "

@@ -35,6 +35,7 @@ from contracts import (
     MentorMissed,
     SessionJoined,
     SubscriptionEnded,
+    SubscriptionPolicy,
     SubscriptionRenewed,
 )
 from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
@@ -73,6 +74,22 @@ class Policy:
     reprobation_ends: ReprobationEnds = ON_REACTIVATION
     # How long a reached reprobation waits for the mentor's review; none: applied at once.
     review_window: timedelta = timedelta()
+
+    def under(self, own: SubscriptionPolicy | None) -> Policy:
+        """This policy with what a subscription brought of its own in place."""
+        if own is None:
+            return self
+        return replace(
+            self,
+            warn_after=own.warn_after_absences or self.warn_after,
+            reprobate_after=own.reprobate_after_absences or self.reprobate_after,
+            review_window=self.review_window
+            if own.reprobation_review_hours is None
+            else timedelta(hours=own.reprobation_review_hours),
+            reprobation_ends=self.reprobation_ends
+            if own.reprobation_ends is None
+            else ReprobationEnds.parse(own.reprobation_ends),
+        )
 
 
 def reprobation_lifts_at(
@@ -341,6 +358,10 @@ class Record:
     reactivated_at: datetime | None = None
     # While a reached reprobation waits for the mentor's review: when it is applied.
     reprobation_due_at: datetime | None = None
+    # While reprobated under after_days:N: when a tick lifts it.
+    reprobation_lifts_at: datetime | None = None
+    # The subscription's own policy, over the service's (`Policy.under`).
+    policy: SubscriptionPolicy | None = None
     # The streaks a warning was sent for, so that each is warned about once.
     warned_streaks: frozenset[StreakKey] = field(default_factory=frozenset)
     # Kept with every recount, for the mentor's reads.
@@ -350,11 +371,16 @@ class Record:
     def session(self, booking_id: UUID) -> Session | None:
         return next((s for s in self.sessions if s.booking_id == booking_id), None)
 
+    def in_force(self, policy: Policy) -> Policy:
+        """The service's policy with this subscription's own in place."""
+        return policy.under(self.policy)
+
     # --- the subscription's cycle ----------------------------------------------------
 
     def renew(self, msg: SubscriptionRenewed, policy: Policy) -> Change:
         """A new cycle; with `at_renewal`, it lifts a reprobation applied before it
         began, from the cycle's start (a reprobation within the new cycle stands)."""
+        policy = self.in_force(policy)
         if msg.cycle_ends_at <= self.cycle_ends_at:
             return Change(self, outcome="cycle already covered")
         renewed = replace(
@@ -381,6 +407,7 @@ class Record:
     def record_join(self, msg: SessionJoined, policy: Policy) -> Change:
         """A join inside the booking's window marks the mentee present, or late after
         `late_after`, unless the booking holds a mark that stands."""
+        policy = self.in_force(policy)
         if msg.role == "mentor":
             return self.record_mentor_join(msg, policy)
         session = self.session(msg.booking_id)
@@ -428,6 +455,7 @@ class Record:
         with `track_mentor_joins`, if the mentor never joined, the mentor's no-show.
         Booking reported it, and records an absence itself, so an absence is not
         announced back; a no-show is."""
+        policy = self.in_force(policy)
         # The schedule copy may lag behind: the report carries all the session needs.
         session = self.session(msg.booking_id) or Session(
             msg.booking_id, msg.starts_at, msg.ends_at
@@ -446,6 +474,7 @@ class Record:
         """The mentee cancelled ahead (booking decided in time or late): the session is
         cancelled and holds the cancellation as its mark, whatever it held before.
         Booking announced it, so it is not announced back."""
+        policy = self.in_force(policy)
         session = self.session(msg.booking_id) or Session(
             msg.booking_id, msg.starts_at, msg.ends_at
         )
@@ -458,6 +487,7 @@ class Record:
     def mark(self, request: MarkAttendance, policy: Policy) -> Change | Refusal:
         """A mentor's mark: stands against the system's and the mentor's older ones,
         and the history is recounted."""
+        policy = self.in_force(policy)
         refusal = only_their_mentor(
             self.mentor_id, request.mentor_id, "this booking is not one of your mentees'"
         )
@@ -528,7 +558,18 @@ class Record:
     ) -> Record:
         events.append(self._reprobated(streak, policy, at))
         history.append(self._entry("reprobation", at, new_status="reprobated"))
-        return replace(self, is_reprobated=True, reprobated_at=at, reprobation_due_at=None)
+        lifts_at = (
+            reprobation_lifts_at(policy, at, self.cycle_ends_at)
+            if policy.reprobation_ends.kind == "after_days"
+            else None
+        )
+        return replace(
+            self,
+            is_reprobated=True,
+            reprobated_at=at,
+            reprobation_due_at=None,
+            reprobation_lifts_at=lifts_at,
+        )
 
     def _pending(
         self,
@@ -575,6 +616,7 @@ class Record:
     def apply_pending(self, tick_at: datetime, policy: Policy) -> Change:
         """The first tick at or after `due_at` applies the pending reprobation, as of
         `due_at` (not of the tick), so a replayed or late tick applies the same."""
+        policy = self.in_force(policy)
         due = self.reprobation_due_at
         if due is None or due > tick_at or self.is_reprobated:
             return Change(self, outcome="no pending reprobation due")
@@ -721,6 +763,7 @@ class Record:
     def lift_expired(self, tick_at: datetime, policy: Policy) -> Change:
         """With `after_days:N`, the first tick N days after the reprobation lifts it, as
         of those N days (not of the tick), so a replayed or late tick lifts the same."""
+        policy = self.in_force(policy)
         due = reprobation_lifts_at(policy, self.reprobated_at, self.cycle_ends_at)
         if (
             policy.reprobation_ends.kind != "after_days"
@@ -747,6 +790,7 @@ class Record:
             self,
             is_reprobated=False,
             reprobated_at=None,
+            reprobation_lifts_at=None,
             reactivated_at=at,
             consecutive_absences=0,
         )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -47,7 +47,7 @@ from services.attendance.domain import (
 )
 from services.kit import inbox, outbox
 from services.kit.database import Tx
-from services.kit.errors import SubscriptionNotKnownYet
+from services.kit.errors import BookingNotKnownYet, SubscriptionNotKnownYet
 
 F = TypeVar("F")
 
@@ -145,14 +145,16 @@ async def cancel_bookings(tx: Tx, msgs: Sequence[BookingsCancelled], policy: Pol
 
 
 async def record_joins(tx: Tx, msgs: Sequence[SessionJoined], policy: Policy) -> list[str]:
-    """A join inside the booking's window marks the mentee present."""
+    """A join inside the booking's window marks the mentee present. The gateway checked
+    the booking with booking, so one attendance does not know yet is retried until its
+    schedule (another queue) has arrived, not dropped."""
     owners = await store.subscriptions_of_bookings(tx, (m.booking_id for m in msgs))
-    known = [(owners[m.booking_id], m) for m in msgs if m.booking_id in owners]
+    unknown = [m.booking_id for m in msgs if m.booking_id not in owners]
+    if unknown:  # its batch is split; the join is retried alone, then dead-lettered
+        raise BookingNotKnownYet(str(unknown[0]))
     # Each booking is read again under its subscription's lock, with the record.
-    decided = iter(await _decide_each(tx, known, lambda r, m: r.record_join(m, policy)))
-    return [
-        next(decided) if m.booking_id in owners else "not marked: unknown booking" for m in msgs
-    ]
+    facts = [(owners[m.booking_id], m) for m in msgs]
+    return await _decide_each(tx, facts, lambda r, m: r.record_join(m, policy))
 
 
 async def record_cancellations(
@@ -171,24 +173,20 @@ async def record_absences(tx: Tx, msgs: Sequence[BookingUnattended], policy: Pol
 
 async def on_tick(tx: Tx, msg: SweepTick, policy: Policy) -> str:
     """The tick applies the pending reprobations due by then (REPROBATION_REVIEW_HOURS)
-    and, with REPROBATION_ENDS=after_days:N, lifts those applied N days before it."""
+    and lifts those whose after_days:N have passed (REPROBATION_ENDS, or the
+    subscription's own)."""
     applied = await _each_due(
         tx,
         lambda batch: store.reprobations_due_by(tx, msg.tick_at, batch),
         lambda r: r.apply_pending(msg.tick_at, policy),
         "pending reprobation applied",
     )
-    ends = policy.reprobation_ends
-    lifted = 0
-    if ends.kind == "after_days":
-        lifted = await _each_due(
-            tx,
-            lambda batch: store.reprobations_applied_by(
-                tx, msg.tick_at - timedelta(days=ends.days), batch
-            ),
-            lambda r: r.lift_expired(msg.tick_at, policy),
-            "reprobation lifted",
-        )
+    lifted = await _each_due(
+        tx,
+        lambda batch: store.reprobations_lifting_by(tx, msg.tick_at, batch),
+        lambda r: r.lift_expired(msg.tick_at, policy),
+        "reprobation lifted",
+    )
     done = [f"{applied} pending reprobations applied"] if applied else []
     done += [f"{lifted} reprobations lifted"] if lifted else []
     return "; ".join(done) or "no reprobation due"

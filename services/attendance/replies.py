@@ -18,8 +18,10 @@ from services.attendance.domain import (
 from services.attendance.store import ExportedSession, HistoryLine, Subscriber
 
 
-def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
+def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary:
+    """The subscriber as the mentor's list shows it, under the policy in force for it."""
     s = subscriber
+    policy = service_policy.under(s.policy)
     return SubscriberSummary(
         subscription_id=s.subscription_id,
         mentee_id=s.mentee_id,
@@ -39,6 +41,10 @@ def summary(subscriber: Subscriber, policy: Policy) -> SubscriberSummary:
         next_booking_at=s.next_booking_at,
         last_attended_at=s.last_attended_at,
         timezone=s.slot_timezone,
+        warn_after_absences=policy.warn_after,
+        reprobate_after_absences=policy.reprobate_after,
+        reprobation_review_hours=policy.review_window.total_seconds() / 3600,
+        policy_from="subscription" if s.policy else "settings",
         reprobation_ends=str(policy.reprobation_ends),
         reprobation_pending_until=s.reprobation_due_at,
         reprobation_lifts_at=reprobation_lifts_at(policy, s.reprobated_at, s.cycle_ends_at)

@@ -29,10 +29,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
-from contracts import BookingRef, SubscriptionActivated
+from contracts import BookingRef, SubscriptionActivated, SubscriptionPolicy
 from services.attendance.domain import ATTENDED, CANCELLATIONS, HistoryEntry, Record, Session
 from services.kit.database import Tx, driver
 
@@ -66,12 +66,15 @@ subscriptions = Table(
         "reprobation_due_at",
         postgresql_where=text("reprobation_due_at IS NOT NULL"),
     ),
-    # The reprobations a tick may lift (after_days:N).
+    # While reprobated under after_days:N: when a tick lifts it.
+    Column("reprobation_lifts_at", DateTime(timezone=True)),
     Index(
-        "subscriptions_reprobated",
-        "reprobated_at",
-        postgresql_where=text("is_reprobated AND NOT ended"),
+        "subscriptions_reprobation_lifts",
+        "reprobation_lifts_at",
+        postgresql_where=text("reprobation_lifts_at IS NOT NULL"),
     ),
+    # The subscription's own absence policy (SubscriptionPolicy), over the settings.
+    Column("policy", JSONB),
 )
 
 bookings = Table(
@@ -121,18 +124,22 @@ _STATE = [
     "warned_streaks",
     "consecutive_absences",
     "reprobation_due_at",
+    "reprobation_lifts_at",
 ]
 
 
 _ADD_SUBSCRIPTIONS = text(
     """
     INSERT INTO subscriptions (subscription_id, mentee_id, mentee_name, mentee_email,
-                               mentor_id, slot_timezone, cycle_starts_at, cycle_ends_at)
-    SELECT * FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_id AS uuid[]),
-                         CAST(:mentee_name AS text[]), CAST(:mentee_email AS text[]),
-                         CAST(:mentor_id AS uuid[]), CAST(:slot_timezone AS text[]),
-                         CAST(:cycle_starts_at AS timestamptz[]),
-                         CAST(:cycle_ends_at AS timestamptz[]))
+                               mentor_id, slot_timezone, cycle_starts_at, cycle_ends_at,
+                               policy)
+    SELECT s, me, mn, mm, mt, tz, st, en, CAST(p AS jsonb)
+    FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_id AS uuid[]),
+                CAST(:mentee_name AS text[]), CAST(:mentee_email AS text[]),
+                CAST(:mentor_id AS uuid[]), CAST(:slot_timezone AS text[]),
+                CAST(:cycle_starts_at AS timestamptz[]), CAST(:cycle_ends_at AS timestamptz[]),
+                CAST(:policy AS text[]))
+        AS v(s, me, mn, mm, mt, tz, st, en, p)
     ON CONFLICT DO NOTHING
     RETURNING subscription_id
     """
@@ -153,6 +160,7 @@ async def add_subscriptions(tx: Tx, msgs: Sequence[SubscriptionActivated]) -> se
             "slot_timezone": m.slot.timezone,
             "cycle_starts_at": m.cycle_starts_at,
             "cycle_ends_at": m.cycle_ends_at,
+            "policy": m.policy.model_dump_json(exclude_none=True) if m.policy else None,
         }
         for m in msgs
     ]
@@ -214,7 +222,11 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
     sessions = await _sessions_of_many(tx, [row["subscription_id"] for row in rows])
     return {
         row["subscription_id"]: Record(
-            **{**dict(row.items()), "warned_streaks": frozenset(row["warned_streaks"])},
+            **{
+                **dict(row.items()),
+                "warned_streaks": frozenset(row["warned_streaks"]),
+                "policy": own_policy(row["policy"]),
+            },
             sessions=sessions[row["subscription_id"]],
         )
         for row in rows
@@ -236,16 +248,25 @@ async def reprobations_due_by(tx: Tx, due_by: datetime, batch: int) -> list[UUID
     return [row["subscription_id"] for row in rows]
 
 
-async def reprobations_applied_by(tx: Tx, applied_by: datetime, batch: int) -> list[UUID]:
-    """Up to `batch` subscriptions, in id order, whose mentee was reprobated at or
-    before `applied_by` and still is (not locked: `load_records` locks them)."""
+def own_policy(stored: object) -> SubscriptionPolicy | None:
+    """The policy column as read: JSON text from the driver, a dict through SQLAlchemy."""
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        return SubscriptionPolicy.model_validate_json(stored)
+    return SubscriptionPolicy.model_validate(stored)
+
+
+async def reprobations_lifting_by(tx: Tx, lifts_by: datetime, batch: int) -> list[UUID]:
+    """Up to `batch` subscriptions, in id order, whose reprobation (after_days:N) lifts
+    at or before `lifts_by` (not locked: `load_records` locks them)."""
     rows = await (await driver(tx)).fetch(
         """
         SELECT subscription_id FROM subscriptions
-        WHERE is_reprobated AND NOT ended AND reprobated_at <= $1
+        WHERE reprobation_lifts_at <= $1 AND is_reprobated AND NOT ended
         ORDER BY subscription_id LIMIT $2
         """,
-        applied_by,
+        lifts_by,
         batch,
     )
     return [row["subscription_id"] for row in rows]
@@ -315,13 +336,14 @@ _SAVE_STATES = """
         reactivated_at = v.reactivated_at,
         warned_streaks = string_to_array(v.warned_streaks, E'\\n'),
         consecutive_absences = v.consecutive_absences,
-        reprobation_due_at = v.reprobation_due_at
+        reprobation_due_at = v.reprobation_due_at,
+        reprobation_lifts_at = v.reprobation_lifts_at
     FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::boolean[],
                 $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::integer[],
-                $10::timestamptz[])
+                $10::timestamptz[], $11::timestamptz[])
         AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
              reprobated_at, reactivated_at, warned_streaks, consecutive_absences,
-             reprobation_due_at)
+             reprobation_due_at, reprobation_lifts_at)
     WHERE s.subscription_id = v.subscription_id
 """
 _SAVE_MARKS = """
@@ -467,6 +489,7 @@ class Subscriber:
     reprobated_at: datetime | None
     reprobation_due_at: datetime | None
     cycle_ends_at: datetime
+    policy: SubscriptionPolicy | None
     consecutive_absences: int
     absences: int  # in the current cycle
     mentor_no_shows: int  # in the current cycle
@@ -525,7 +548,10 @@ async def _subscribers(
         .group_by(subscriptions.c.subscription_id)
         .order_by(subscriptions.c.mentee_name, subscriptions.c.subscription_id)
     )
-    return [Subscriber(**r._mapping) for r in await tx.execute(query)]
+    return [
+        Subscriber(**{**r._mapping, "policy": own_policy(r.policy)})
+        for r in await tx.execute(query)
+    ]
 
 
 # --- the history -----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from contracts.rpc import (
     SubscriberChanged,
     SubscriberReply,
     SubscribersReply,
+    SubscriberSummary,
     WaiveReprobation,
 )
 from services.gateway import export
@@ -83,7 +84,21 @@ def reprobation_ends(policy: str) -> str:
     return "when you reactivate"
 
 
+def policy_words(subscriber: SubscriberSummary) -> str:
+    """The thresholds and review window in force for a subscriber, as a sentence."""
+    s = subscriber
+    absences = "absence" if s.warn_after_absences == 1 else "absences"
+    words = (
+        f"warned after {s.warn_after_absences} {absences}, reprobated after "
+        f"{s.reprobate_after_absences} in a row"
+    )
+    if s.reprobation_review_hours:
+        words += f", once you have had {s.reprobation_review_hours:g} hours to review it"
+    return words
+
+
 templates.env.filters["when"] = when
+templates.env.filters["policy_words"] = policy_words
 templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place
 templates.env.filters["status_words"] = status_words

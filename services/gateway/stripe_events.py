@@ -7,6 +7,11 @@ Mentorship details travel in the Stripe subscription's metadata:
     slot_weekday (0 = Monday), slot_start_time ("HH:MM"),
     slot_duration_minutes, slot_timezone (IANA)
 
+and, optionally, the subscription's own absence policy (each falls back to the
+service setting of the same name): policy_warn_after_absences,
+policy_reprobate_after_absences, policy_reprobation_review_hours,
+policy_reprobation_ends
+
 - `customer.subscription.created` → `subscription.activated` (cycle: the billing period)
 - `customer.subscription.updated` with a new period, or `invoice.paid` for a
   renewal → `subscription.renewed`
@@ -189,12 +194,28 @@ def _activation(event_id: UUID, at: datetime, sub: dict[str, Any]) -> Subscripti
                 },
                 "cycle_starts_at": starts,
                 "cycle_ends_at": ends,
+                "policy": _policy(meta),
             }
         )
     except ValidationError as error:
         raise MetadataError(
             "subscription metadata is incomplete or malformed: " + describe_validation_error(error)
         ) from error
+
+
+POLICY_KEYS = (
+    "warn_after_absences",
+    "reprobate_after_absences",
+    "reprobation_review_hours",
+    "reprobation_ends",
+)
+
+
+def _policy(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The subscription's own absence policy, from metadata `policy_<setting>` (e.g.
+    `policy_reprobate_after_absences: "3"`); none when no such key is there."""
+    own = {key: meta[f"policy_{key}"] for key in POLICY_KEYS if f"policy_{key}" in meta}
+    return own or None
 
 
 def to_contract(event: Any) -> Event | None:

@@ -13,6 +13,11 @@ class SubscriptionNotKnownYet(Exception):
     """
 
 
+class BookingNotKnownYet(Exception):
+    """A message about a booking whose schedule has not arrived yet (it travels on
+    another queue): retried with backoff like `SubscriptionNotKnownYet`."""
+
+
 def describe_validation_error(error: ValidationError, *, skip_model: bool = False) -> str:
     """Every problem of a validation error on one line: `field.path: message; …`.
 

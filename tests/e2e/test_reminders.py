@@ -207,6 +207,13 @@ async def test_a_reprobation_and_the_end_of_a_subscription_withdraw_what_was_inv
         await tick(settings, now)
         for subscription in (first, second):
             await bus.wait_for(BookingReminderDue, subscription_id=subscription.subscription_id)
+        # Notifications has sent the invitations (a cancellation it handled first would
+        # leave nothing to withdraw, and the late reminder unsent).
+        for mentee in (reprobated, ending):
+            await eventually(
+                lambda m=mentee: emails_about(smtp, m.person.email, "Reminder:"),
+                lambda found: len(found) == 1,
+            )
         # Then the mentor corrects both marks: two absences in a row reprobate.
         for booking in first_bookings[:2]:
             response = await mark(

@@ -41,7 +41,7 @@ from services.booking.app import MIGRATIONS as BOOKING_MIGRATIONS
 from services.booking.domain import Policy as BookingPolicy
 from services.booking.domain import Subscription
 from services.kit.database import Database, Tx
-from services.kit.errors import SubscriptionNotKnownYet
+from services.kit.errors import BookingNotKnownYet, SubscriptionNotKnownYet
 from services.kit.settings import Settings
 from tests.conftest import derived
 
@@ -104,8 +104,8 @@ def sessions_of(i: int) -> list[BookingRef]:
 
 def attendance_facts() -> list[Event]:
     """Per subscription: absences, a join inside (and one outside) a window, a late
-    absence report for an attended session, a cancellation; and facts for an unknown
-    booking. Subscriptions 0, 1 and 2 reach a reprobation, a warning, or neither."""
+    absence report for an attended session, a cancellation. Subscriptions 0, 1 and 2
+    reach a reprobation, a warning, or neither."""
     facts: list[Event] = []
     for i in range(3):
         a = activation(i)
@@ -123,11 +123,6 @@ def attendance_facts() -> list[Event]:
                 reason="reprobation",
             )
         )
-    facts.append(
-        SessionJoined(
-            occurred_at=MONDAY, booking_id=uuid.uuid4(), mentee_id=uuid.uuid4(), joined_at=MONDAY
-        )
-    )
     return facts
 
 
@@ -251,6 +246,25 @@ async def test_an_attendance_batch_with_an_unknown_subscription_fails_whole(
     facts: list[Event] = [_unattended(activation(0), sessions_of(0)[0])]
     facts.append(_unattended(activation(7), sessions_of(7)[0]))
     with pytest.raises(SubscriptionNotKnownYet):
+        await run_in_rollback(
+            attendance_db, seed_attendance, lambda tx: apply_attendance(tx, facts, batched=True)
+        )
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_attendance_batch_with_a_join_for_an_unknown_booking_fails_whole(
+    attendance_db: Database,
+) -> None:
+    """A join attendance has no schedule for yet is retried alone, not dropped: the
+    gateway checked the booking with booking, so its schedule is on the way."""
+    a = activation(0)
+    facts: list[Event] = [_joined(a, sessions_of(0)[3], sessions_of(0)[3].starts_at)]
+    facts.append(
+        SessionJoined(
+            occurred_at=MONDAY, booking_id=uuid.uuid4(), mentee_id=a.mentee.id, joined_at=MONDAY
+        )
+    )
+    with pytest.raises(BookingNotKnownYet):
         await run_in_rollback(
             attendance_db, seed_attendance, lambda tx: apply_attendance(tx, facts, batched=True)
         )

@@ -147,3 +147,38 @@ def test_a_name_with_a_line_break_is_bad_metadata() -> None:
         to_contract(
             event("customer.subscription.created", subscription("sub_7", metadata=metadata))
         )
+
+
+def test_policy_metadata_becomes_the_subscriptions_own_policy() -> None:
+    metadata = METADATA | {
+        "policy_reprobate_after_absences": "3",
+        "policy_reprobation_review_hours": "12",
+        "policy_reprobation_ends": "after_days:14",
+    }
+    activated = to_contract(
+        event("customer.subscription.created", subscription("sub_p", metadata=metadata))
+    )
+    assert isinstance(activated, SubscriptionActivated) and activated.policy is not None
+    assert activated.policy.reprobate_after_absences == 3
+    assert activated.policy.reprobation_review_hours == 12
+    assert activated.policy.reprobation_ends == "after_days:14"
+    assert activated.policy.warn_after_absences is None  # the setting applies
+    plain = to_contract(event("customer.subscription.created", subscription("sub_q")))
+    assert isinstance(plain, SubscriptionActivated) and plain.policy is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("policy_reprobate_after_absences", "0"),
+        ("policy_warn_after_absences", "often"),
+        ("policy_reprobation_review_hours", "-1"),
+        ("policy_reprobation_ends", "never"),
+    ],
+)
+def test_a_malformed_policy_is_bad_metadata_an_operator_can_read(key: str, value: str) -> None:
+    metadata = METADATA | {key: value}
+    with pytest.raises(MetadataError, match=key.removeprefix("policy_")):
+        to_contract(
+            event("customer.subscription.created", subscription("sub_r", metadata=metadata))
+        )
