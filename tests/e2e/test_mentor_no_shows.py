@@ -60,11 +60,14 @@ async def test_a_session_the_mentor_never_joined_is_their_no_show_and_the_mentee
         await activate(settings, gateway, subscription, mentee, 3)
     )
     sid = subscription.subscription_id
+
     # Attendance has the schedule (another queue) before the mentor joins, so the join
     # is applied at once rather than retried until it arrives, after the sweep below.
-    await eventually(
-        lambda: subscriber(gateway, mentor, subscription), lambda d: len(d["bookings"]) == 3
-    )
+    async def schedule_at_attendance() -> int:
+        response = await gateway.get(f"/api/mentor/subscribers/{sid}", headers=mentor.headers)
+        return len(response.json()["bookings"]) if response.status_code == 200 else 0
+
+    await eventually(schedule_at_attendance, lambda known: known == 3)
 
     joined = await gateway.post(
         f"/api/mentor/bookings/{running['booking_id']}/join", headers=mentor.headers

@@ -12,13 +12,20 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from contracts import MenteeReactivated, MenteeReprobated, MenteeWarned, SubscriptionPolicy
+from contracts import (
+    MenteeReactivated,
+    MenteeReprobated,
+    MenteeWarned,
+    SubscriptionActivated,
+    SubscriptionPolicy,
+)
 from services.kit.settings import Settings
 from tests.conftest import derived
 from tests.e2e.conftest import system_with, tick
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, people, subscriber
 from tests.support.listening import listening
 from tests.support.smtp import RecordingSMTPServer
+from tests.support.waiting import eventually
 from tests.support.world import weekly_subscription
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +66,13 @@ async def test_a_subscriptions_own_thresholds_and_ending_win_over_the_settings(
     }
     for sub in subs.values():
         await activate(settings, gateway, sub, mentee, expected_bookings=4)
+
+    async def known_to_attendance(sub: SubscriptionActivated) -> int:
+        url = f"/api/mentor/subscribers/{sub.subscription_id}"
+        return (await gateway.get(url, headers=mentor.headers)).status_code
+
+    for sub in subs.values():  # the activation reaches attendance on a queue of its own
+        await eventually(lambda s=sub: known_to_attendance(s), lambda code: code == 200)
     detail = await subscriber(gateway, mentor, subs["own"])
     assert (detail["policy_from"], detail["reprobate_after_absences"]) == ("subscription", 3)
     assert detail["reprobation_ends"] == "after_days:2"
