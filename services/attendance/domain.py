@@ -762,18 +762,15 @@ class Record:
 
     def lift_expired(self, tick_at: datetime, policy: Policy) -> Change:
         """With `after_days:N`, the first tick N days after the reprobation lifts it, as
-        of those N days (not of the tick), so a replayed or late tick lifts the same."""
+        of those N days (not of the tick), so a replayed or late tick lifts the same.
+        The day fixed when it was applied holds, whatever the policy says since."""
         policy = self.in_force(policy)
-        due = reprobation_lifts_at(policy, self.reprobated_at, self.cycle_ends_at)
-        if (
-            policy.reprobation_ends.kind != "after_days"
-            or not self.is_reprobated
-            or self.ended
-            or due is None
-            or due > tick_at
-        ):
+        due = self.reprobation_lifts_at
+        if due is None and policy.reprobation_ends.kind == "after_days":
+            due = reprobation_lifts_at(policy, self.reprobated_at, self.cycle_ends_at)
+        if not self.is_reprobated or self.ended or due is None or due > tick_at:
             return Change(self, outcome="no reprobation to lift")
-        days = policy.reprobation_ends.days
+        days = (due - self.reprobated_at).days if self.reprobated_at else 0
         change = self._lifted(due, "expiry", f"lifted {days} days after the reprobation")
         return replace(change, outcome=f"reprobation lifted after {days} days")
 

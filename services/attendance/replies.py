@@ -47,7 +47,10 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         policy_from="subscription" if s.policy else "settings",
         reprobation_ends=str(policy.reprobation_ends),
         reprobation_pending_until=s.reprobation_due_at,
-        reprobation_lifts_at=reprobation_lifts_at(policy, s.reprobated_at, s.cycle_ends_at)
+        # The day fixed when it was applied (after_days), else what the policy expects.
+        reprobation_lifts_at=(
+            s.reprobation_lifts_at or reprobation_lifts_at(policy, s.reprobated_at, s.cycle_ends_at)
+        )
         if s.is_reprobated and not s.ended
         else None,
     )

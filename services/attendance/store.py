@@ -488,6 +488,7 @@ class Subscriber:
     is_reprobated: bool
     reprobated_at: datetime | None
     reprobation_due_at: datetime | None
+    reprobation_lifts_at: datetime | None
     cycle_ends_at: datetime
     policy: SubscriptionPolicy | None
     consecutive_absences: int

@@ -118,11 +118,14 @@ def test_after_days_the_first_tick_at_or_after_the_day_lifts_it_as_of_that_day()
 
 
 def test_a_tick_lifts_nothing_under_other_policies_or_once_ended() -> None:
-    record = reprobated(AFTER_10_DAYS)
-    far = record.cycle_ends_at + timedelta(days=100)
-    assert record.lift_expired(far, POLICY).events == ()
-    assert record.lift_expired(far, AT_RENEWAL).events == ()
-    assert replace(record, ended=True).lift_expired(far, AFTER_10_DAYS).events == ()
+    for policy in (POLICY, AT_RENEWAL):
+        record = reprobated(policy)
+        assert record.reprobation_lifts_at is None
+        far = record.cycle_ends_at + timedelta(days=100)
+        assert record.lift_expired(far, policy).events == ()
+    expiring = reprobated(AFTER_10_DAYS)
+    far = expiring.cycle_ends_at + timedelta(days=100)
+    assert replace(expiring, ended=True).lift_expired(far, AFTER_10_DAYS).events == ()
 
 
 def test_when_a_reprobation_lifts_on_its_own_is_known_in_advance() -> None:

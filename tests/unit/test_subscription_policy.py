@@ -78,3 +78,15 @@ def test_the_subscriber_page_names_the_policy_in_force_and_whose_it_is() -> None
     settings = panel(warn_after_absences=2, reprobate_after_absences=2)
     assert "(this subscription's own)" not in settings
     assert "warned after 2 absences, reprobated after 2 in a row" in settings
+
+
+def test_the_lifting_day_fixed_at_reprobation_holds_when_the_policy_changes() -> None:
+    base = replace(subscription(), policy=SubscriptionPolicy(reprobation_ends="after_days:5"))
+    reprobated, _ = run(base, absent(base, 0), absent(base, 1), policy=POLICY)
+    lifts = reprobated.reprobation_lifts_at
+    assert lifts is not None
+    # The subscription's policy is gone (say, the operator's setting changed instead).
+    changed = replace(reprobated, policy=None)
+    [lifted] = changed.lift_expired(lifts, POLICY).events
+    assert isinstance(lifted, MenteeReactivated) and lifted.reactivated_at == lifts
+    assert changed.lift_expired(lifts - timedelta(seconds=1), POLICY).events == ()
