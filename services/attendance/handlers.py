@@ -177,13 +177,13 @@ async def on_tick(tx: Tx, msg: SweepTick, policy: Policy) -> str:
     subscription's own)."""
     applied = await _each_due(
         tx,
-        lambda batch: store.reprobations_due_by(tx, msg.tick_at, batch),
+        lambda batch: store.due_by(tx, "reprobation_due_at", msg.tick_at, batch),
         lambda r: r.apply_pending(msg.tick_at, policy),
         "pending reprobation applied",
     )
     lifted = await _each_due(
         tx,
-        lambda batch: store.reprobations_lifting_by(tx, msg.tick_at, batch),
+        lambda batch: store.due_by(tx, "reprobation_lifts_at", msg.tick_at, batch),
         lambda r: r.lift_expired(msg.tick_at, policy),
         "reprobation lifted",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from sqlalchemy import (
@@ -233,16 +234,23 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
     }
 
 
-async def reprobations_due_by(tx: Tx, due_by: datetime, batch: int) -> list[UUID]:
-    """Up to `batch` subscriptions, in id order, whose pending reprobation is due at or
-    before `due_by` (not locked: `load_records` locks them)."""
+# What a sweep tick acts on, by the column that says when: a pending reprobation's
+# `reprobation_due_at`, an after_days reprobation's `reprobation_lifts_at`.
+_DUE_BY = {
+    "reprobation_due_at": "reprobation_due_at <= $1",
+    "reprobation_lifts_at": "reprobation_lifts_at <= $1 AND is_reprobated AND NOT ended",
+}
+
+
+async def due_by(
+    tx: Tx, column: Literal["reprobation_due_at", "reprobation_lifts_at"], at: datetime, batch: int
+) -> list[UUID]:
+    """Up to `batch` subscriptions, in id order, whose `column` is at or before `at`
+    (not locked: `load_records` locks them)."""
     rows = await (await driver(tx)).fetch(
-        """
-        SELECT subscription_id FROM subscriptions
-        WHERE reprobation_due_at <= $1
-        ORDER BY subscription_id LIMIT $2
-        """,
-        due_by,
+        f"SELECT subscription_id FROM subscriptions WHERE {_DUE_BY[column]}"
+        " ORDER BY subscription_id LIMIT $2",
+        at,
         batch,
     )
     return [row["subscription_id"] for row in rows]
@@ -255,21 +263,6 @@ def own_policy(stored: object) -> SubscriptionPolicy | None:
     if isinstance(stored, str):
         return SubscriptionPolicy.model_validate_json(stored)
     return SubscriptionPolicy.model_validate(stored)
-
-
-async def reprobations_lifting_by(tx: Tx, lifts_by: datetime, batch: int) -> list[UUID]:
-    """Up to `batch` subscriptions, in id order, whose reprobation (after_days:N) lifts
-    at or before `lifts_by` (not locked: `load_records` locks them)."""
-    rows = await (await driver(tx)).fetch(
-        """
-        SELECT subscription_id FROM subscriptions
-        WHERE reprobation_lifts_at <= $1 AND is_reprobated AND NOT ended
-        ORDER BY subscription_id LIMIT $2
-        """,
-        lifts_by,
-        batch,
-    )
-    return [row["subscription_id"] for row in rows]
 
 
 async def sessions_of(tx: Tx, subscription_id: UUID) -> tuple[Session, ...]:

@@ -168,6 +168,11 @@ def _words(error: HTTPException) -> str:
     return template.format(detail=error.detail)
 
 
+def _invalid(request: Request, message: str) -> HTMLResponse:
+    """A form the page sent that no command can be made of: said in place, a 422."""
+    return templates.TemplateResponse(request, "_error.html", {"message": message}, status_code=422)
+
+
 def _fragment_error(request: Request, error: HTTPException) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "_error.html", {"message": _words(error)}, status_code=error.status_code
@@ -312,10 +317,7 @@ async def waive(
             requested_at=now,
         )
     except ValidationError:
-        message = "Say why you waive it: a reason of one line is needed."
-        return templates.TemplateResponse(
-            request, "_error.html", {"message": message}, status_code=422
-        )
+        return _invalid(request, "Say why you waive it: a reason of one line is needed.")
     return await _panel(request, owners, caller, command, now)
 
 
@@ -348,10 +350,7 @@ async def mark(
             marked_at=now,
         )
     except ValidationError as error:
-        message = "; ".join(e["msg"] for e in error.errors())
-        return templates.TemplateResponse(
-            request, "_error.html", {"message": message}, status_code=422
-        )
+        return _invalid(request, "; ".join(e["msg"] for e in error.errors()))
     return await _panel(request, owners, caller, command, now)
 
 

@@ -80,6 +80,16 @@ async def pending(
     return subscription, bookings, waiting
 
 
+async def waive(
+    gateway: httpx.AsyncClient, mentor: User, subscription_id: object, reason: str
+) -> httpx.Response:
+    return await gateway.post(
+        f"/api/mentor/subscribers/{subscription_id}/waive",
+        json={"reason": reason},
+        headers=mentor.headers,
+    )
+
+
 async def test_pending_then_waived_nothing_is_cancelled_and_the_tick_applies_nothing(
     review_settings: Settings, gateway: httpx.AsyncClient, smtp: RecordingSMTPServer
 ) -> None:
@@ -99,11 +109,7 @@ async def test_pending_then_waived_nothing_is_cancelled_and_the_tick_applies_not
     assert mentee.person.email not in (review["To"] or "") + (review["Cc"] or "")
 
     async with listening(settings, LIFECYCLE_KEYS) as bus:
-        waived = await gateway.post(
-            f"/api/mentor/subscribers/{sid}/waive",
-            json={"reason": "both were the bank holiday weekend"},
-            headers=mentor.headers,
-        )
+        waived = await waive(gateway, mentor, sid, "both were the bank holiday weekend")
         assert waived.status_code == 200, waived.text
         assert waived.json()["reprobation_pending_until"] is None
         [event] = await bus.wait_for(MenteeReprobationWaived, subscription_id=sid)
@@ -111,13 +117,9 @@ async def test_pending_then_waived_nothing_is_cancelled_and_the_tick_applies_not
         for _ in range(2):
             await tick(settings, waiting.due_at + timedelta(minutes=5))
         await quiet(bus, MenteeReprobated, sid)
-    again = await gateway.post(
-        f"/api/mentor/subscribers/{sid}/waive", json={"reason": "again"}, headers=mentor.headers
-    )
+    again = await waive(gateway, mentor, sid, "again")
     assert again.status_code == 409 and "no reprobation is pending" in again.text
-    empty = await gateway.post(
-        f"/api/mentor/subscribers/{sid}/waive", json={"reason": " "}, headers=mentor.headers
-    )
+    empty = await waive(gateway, mentor, sid, " ")
     assert empty.status_code == 422
     detail = await subscriber(gateway, mentor, subscription)
     assert detail["is_reprobated"] is False and detail["upcoming_bookings"] == 2
@@ -173,7 +175,5 @@ async def test_pending_is_applied_by_the_tick_at_due_at_once_however_ticks_repea
         lambda: subscriber(gateway, mentor, subscription), lambda d: d["upcoming_bookings"] == 0
     )
     assert detail["is_reprobated"] is True and detail["reprobation_pending_until"] is None
-    late = await gateway.post(
-        f"/api/mentor/subscribers/{sid}/waive", json={"reason": "late"}, headers=mentor.headers
-    )
+    late = await waive(gateway, mentor, sid, "late")
     assert late.status_code == 409 and "reactivate instead" in late.text
