@@ -3,28 +3,17 @@ subscriber's page, and a stale page's waiver is refused in words."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, expect
 
-from contracts import SweepTick
-from services.attendance.app import create_app as attendance_app
-from services.booking.app import create_app as booking_app
-from services.gateway.app import create_app as gateway_app
-from services.kit.health import serve
 from services.kit.settings import Settings
+from tests.browser.site import Site, missed_twice
 from tests.browser.test_dashboard import CHROMIUM, browser, shot, signed_in
 from tests.conftest import derived
-from tests.support.listening import publish
-from tests.support.system import free_port
-from tests.support.waiting import eventually
-from tests.support.world import user, weekly_subscription
 
 __all__ = ["browser"]  # the module's Chromium, shared with the dashboard's tests
 
@@ -40,55 +29,19 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def site(settings: Settings) -> AsyncIterator[tuple[str, object, object]]:
-    """Booking, attendance and the gateway in this process; one subscription whose two
-    missed sessions made its reprobation pending."""
-    apps = [booking_app(settings), attendance_app(settings)]
-    for app in apps:
-        await app.start()
-    port = free_port()
-    server = asyncio.create_task(serve(gateway_app(settings), "127.0.0.1", port))
-    mentor = user(settings.jwt_secret, "mentor", "Otto Mentor")
-    mentee = user(settings.jwt_secret, "mentee", "Pia Pending")
-    now = datetime.now(UTC)
-    subscription = weekly_subscription(
-        mentee,
-        mentor,
-        now=now,
-        session_started_ago=timedelta(hours=3),
-        past_sessions=2,
-        future_sessions=2,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await publish(settings, subscription)
-        async with httpx.AsyncClient(base_url=base, headers=mentor.headers) as api:
-
-            async def detail() -> dict[str, object]:
-                url = f"/api/mentor/subscribers/{subscription.subscription_id}"
-                try:
-                    response = await api.get(url)
-                except httpx.ConnectError:  # the gateway is not listening yet
-                    return {}
-                return dict(response.json()) if response.status_code == 200 else {}
-
-            await eventually(detail, lambda d: d.get("upcoming_bookings") == 2, within=20)
-            await publish(settings, SweepTick(occurred_at=now, tick_at=now))
-            await eventually(detail, lambda d: d.get("reprobation_pending_until"), within=20)
-        yield base, mentor, subscription
-    finally:
-        server.cancel()
-        await asyncio.gather(server, return_exceptions=True)
-        for app in apps:
-            await app.stop()
+async def site(settings: Settings) -> AsyncIterator[Site]:
+    """One subscription whose two missed sessions made its reprobation pending."""
+    async with missed_twice(
+        settings, "Pia Pending", lambda d: d["reprobation_pending_until"]
+    ) as site:
+        yield site
 
 
 async def test_a_mentor_waives_a_pending_reprobation_and_a_stale_page_is_told_in_words(
-    site: tuple[str, object, object], browser: Browser
+    site: Site, browser: Browser
 ) -> None:
-    base, mentor, subscription = site
-    sid = subscription.subscription_id  # type: ignore[attr-defined]
-    context = await signed_in(browser, base, mentor)  # type: ignore[arg-type]
+    base, sid = site.base, site.subscription.subscription_id
+    context = await signed_in(browser, base, site.mentor)
     page, stale = await context.new_page(), await context.new_page()
     for p in (page, stale):
         await p.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
