@@ -6,6 +6,9 @@ Every service imports its message types from here and nowhere else.
 from contracts.messages import (
     MENTOR_MARK_STATUSES,
     MESSAGE_TYPES,
+    AppealAccepted,
+    AppealFiled,
+    AppealRejected,
     AttendanceMarked,
     BookingCancelled,
     BookingRef,
@@ -38,6 +41,9 @@ from contracts.naming import Naming
 __all__ = [
     "MENTOR_MARK_STATUSES",
     "MESSAGE_TYPES",
+    "AppealAccepted",
+    "AppealFiled",
+    "AppealRejected",
     "AttendanceMarked",
     "BookingCancelled",
     "BookingRef",

@@ -485,6 +485,54 @@ class MenteeReactivated(Event):
     )
 
 
+class _AboutAnAppeal(Event):
+    appeal_id: UUID
+    booking_id: UUID
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    starts_at: AwareDatetime = Field(description="The start of the contested session.")
+    contested_status: MarkStatus = Field(description="The mark contested, e.g. absent.")
+
+
+class AppealFiled(_AboutAnAppeal):
+    """A mentee contests an absence (added): within APPEAL_DAYS of its mark, with a
+    reason. One open appeal per booking; its mentor accepts it (`appeal.accepted`) or
+    rejects it (`appeal.rejected`)."""
+
+    routing_key: ClassVar[str] = "appeal.filed"
+
+    reason: str = Field(description="The mentee's words.")
+    filed_at: AwareDatetime
+
+
+class _AppealDecided(_AboutAnAppeal):
+    appeal_reason: str = Field(description="The mentee's words when appealing.")
+    decided_by: UUID
+    decided_at: AwareDatetime
+
+
+class AppealAccepted(_AppealDecided):
+    """The mentor accepted an appeal (added): the session is marked excused
+    (`attendance.marked`) and the streak recounted: a pending reprobation it breaks is
+    withdrawn, an applied one lifted (`mentee.reactivated`, `lifted_by: mentor`)."""
+
+    routing_key: ClassVar[str] = "appeal.accepted"
+
+    reason: str | None = Field(default=None, description="The mentor's words, if any.")
+    reprobation_lifted: bool = Field(
+        default=False, description="Whether accepting it lifted an applied reprobation."
+    )
+
+
+class AppealRejected(_AppealDecided):
+    """The mentor rejected an appeal, with a reason (added): the mark stands."""
+
+    routing_key: ClassVar[str] = "appeal.rejected"
+
+    reason: str = Field(description="The mentor's words.")
+
+
 MESSAGE_TYPES: tuple[type[Event], ...] = (
     SubscriptionActivated,
     SubscriptionRenewed,
@@ -504,6 +552,9 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     MenteeReprobationWithdrawn,
     MenteeReactivated,
     MentorMissed,
+    AppealFiled,
+    AppealAccepted,
+    AppealRejected,
 )
 
 _BY_ROUTING_KEY = {t.routing_key: t for t in MESSAGE_TYPES}

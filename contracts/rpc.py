@@ -151,6 +151,9 @@ class SubscriberSummary(_Model):
         description="while reprobated: when it lifts on its own (after_days: that day; "
         "at_renewal: the cycle's end, when the renewal is due); null if only the mentor can",
     )
+    open_appeals: int = Field(
+        default=0, description="the mentee's appeals of absences waiting for the mentor"
+    )
 
 
 class BookingAttendance(_Model):
@@ -165,8 +168,31 @@ class BookingAttendance(_Model):
     reason: str | None = Field(default=None, description="the mentor's reason for the mark")
 
 
+AppealStatus = Literal["open", "accepted", "rejected"]
+
+
+class AppealView(_Model):
+    """A mentee's appeal of an absence, and the mentor's decision on it."""
+
+    appeal_id: UUID
+    booking_id: UUID
+    subscription_id: UUID
+    starts_at: AwareDatetime = Field(description="the start of the contested session")
+    contested_status: MarkStatus = Field(description="the mark contested, e.g. absent")
+    reason: str = Field(description="the mentee's words")
+    filed_at: AwareDatetime
+    status: AppealStatus = Field(
+        description="open until the mentor decides; accepted: the session became excused"
+    )
+    decided_at: AwareDatetime | None = None
+    decision_reason: str | None = Field(default=None, description="the mentor's words")
+
+
 class SubscriberDetail(SubscriberSummary):
     bookings: list[BookingAttendance] = Field(default_factory=list)
+    appeals: list[AppealView] = Field(
+        default_factory=list, description="the mentee's appeals, open ones first, newest first"
+    )
 
 
 class ListSubscribers(Request):
@@ -246,12 +272,63 @@ class WaiveReprobation(Request):
     requested_at: AwareDatetime
 
 
+class AppealAbsence(Request):
+    """A mentee contests the absence a booking is marked with, within APPEAL_DAYS of
+    the mark (added)."""
+
+    routing_key: ClassVar[str] = "rpc.appeal_absence"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(
+        description="idempotency key; also the appeal's id and the event_id of appeal.filed"
+    )
+    mentee_id: UUID
+    booking_id: UUID
+    reason: Reason
+    requested_at: AwareDatetime
+
+
+class AppealReply(Reply):
+    appeal: AppealView | None = None
+
+
+class DecideAppeal(Request):
+    """The mentor accepts an open appeal (the session becomes excused) or rejects it,
+    with a reason (added)."""
+
+    routing_key: ClassVar[str] = "rpc.decide_appeal"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(
+        description="idempotency key; also the event_id of appeal.accepted or appeal.rejected"
+    )
+    mentor_id: UUID
+    appeal_id: UUID
+    accept: bool
+    reason: Reason | None = Field(default=None, description="required to reject")
+    requested_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _rejection_says_why(self) -> DecideAppeal:
+        if not self.accept and self.reason is None:
+            raise ValueError("say why the appeal is rejected: a reason is needed")
+        return self
+
+
 class HistoryLine(_Model):
     """A mark changed (`old_status` → `new_status`), or a warning, reprobation or
     reactivation (the subscriber's status before → after)."""
 
     kind: Literal[
-        "mark", "warning", "reprobation", "reactivation", "pending", "waiver", "withdrawal"
+        "mark",
+        "warning",
+        "reprobation",
+        "reactivation",
+        "pending",
+        "waiver",
+        "withdrawal",
+        "appeal",
+        "appeal_decision",
     ]
     at: AwareDatetime = Field(description="when it happened (the fact's own time)")
     actor: Literal["system", "mentor", "mentee"]

@@ -8,6 +8,9 @@ from pathlib import Path
 from faststream import FastStream
 
 from contracts import (
+    AppealAccepted,
+    AppealFiled,
+    AppealRejected,
     AttendanceMarked,
     BookingCancelled,
     BookingsCancelled,
@@ -27,6 +30,8 @@ from contracts import (
     SweepTick,
 )
 from contracts.rpc import (
+    AppealAbsence,
+    DecideAppeal,
     ExportAttendance,
     GetHistory,
     GetSubscriber,
@@ -53,6 +58,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         track_mentor_joins=settings.track_mentor_joins,
         reprobation_ends=settings.reprobation_ends_policy,
         review_window=timedelta(hours=settings.reprobation_review_hours),
+        appeal_window=timedelta(days=settings.appeal_days),
     )
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(
@@ -73,6 +79,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(MarkAttendance, handlers.mark_attendance),
             Answers(ReactivateMentee, handlers.reactivate),
             Answers(WaiveReprobation, handlers.waive_reprobation),
+            Answers(AppealAbsence, handlers.appeal_absence),
+            Answers(DecideAppeal, handlers.decide_appeal),
             Answers(GetHistory, handlers.get_history),
             Answers(ExportAttendance, handlers.export_attendance),
         ],
@@ -85,6 +93,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             MenteeReprobationPending,
             MenteeReprobationWaived,
             MenteeReprobationWithdrawn,
+            AppealFiled,
+            AppealAccepted,
+            AppealRejected,
         ],
     )
     return runtime

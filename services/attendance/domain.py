@@ -21,6 +21,9 @@ from typing import Literal, get_args
 from uuid import UUID
 
 from contracts import (
+    AppealAccepted,
+    AppealFiled,
+    AppealRejected,
     AttendanceMarked,
     BookingCancelled,
     BookingUnattended,
@@ -40,7 +43,14 @@ from contracts import (
 )
 from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
 from contracts.policy import ON_REACTIVATION, ReprobationEnds
-from contracts.rpc import MarkAttendance, ReactivateMentee, WaiveReprobation
+from contracts.rpc import (
+    AppealAbsence,
+    AppealStatus,
+    DecideAppeal,
+    MarkAttendance,
+    ReactivateMentee,
+    WaiveReprobation,
+)
 from services.kit.ids import derived_id
 
 MarkedBy = Literal["system", "mentor", "mentee"]
@@ -74,6 +84,8 @@ class Policy:
     reprobation_ends: ReprobationEnds = ON_REACTIVATION
     # How long a reached reprobation waits for the mentor's review; none: applied at once.
     review_window: timedelta = timedelta()
+    # How long after an absence is marked the mentee may appeal it.
+    appeal_window: timedelta = timedelta(days=7)
 
     def under(self, own: SubscriptionPolicy | None) -> Policy:
         """This policy with what a subscription brought of its own in place."""
@@ -302,7 +314,15 @@ def only_their_mentor(
 
 
 HistoryKind = Literal[
-    "mark", "warning", "reprobation", "reactivation", "pending", "waiver", "withdrawal"
+    "mark",
+    "warning",
+    "reprobation",
+    "reactivation",
+    "pending",
+    "waiver",
+    "withdrawal",
+    "appeal",
+    "appeal_decision",
 ]
 Actor = Literal["system", "mentor", "mentee"]
 
@@ -325,15 +345,42 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class Appeal:
+    """A mentee's appeal of the mark a session held when it was filed, and the
+    mentor's decision on it."""
+
+    appeal_id: UUID
+    subscription_id: UUID
+    booking_id: UUID
+    contested_status: MarkStatus
+    reason: str
+    filed_at: datetime
+    status: AppealStatus = "open"
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Change:
     """What one fact does to a record: the record after it, the events it causes (in
-    the order they are written), the lines it adds to the history, and what happened
-    in words, for the log."""
+    the order they are written), the lines it adds to the history, the appeals it files
+    or decides, and what happened in words, for the log."""
 
     record: Record
     events: tuple[Event, ...] = ()
     outcome: str = ""
     history: tuple[HistoryEntry, ...] = ()
+    appeals: tuple[Appeal, ...] = ()
+
+    def then(self, after: Change) -> Change:
+        """This change followed by `after`, a change of this one's record."""
+        return Change(
+            after.record,
+            self.events + after.events,
+            f"{self.outcome}; {after.outcome}" if self.outcome else after.outcome,
+            self.history + after.history,
+            self.appeals + after.appeals,
+        )
 
 
 @dataclass(frozen=True)
@@ -748,6 +795,138 @@ class Record:
             missed_starts_at=[s.starts_at for s in missed],
             reprobated_at=at,
         )
+
+    # --- appeals -----------------------------------------------------------------------
+
+    def appeal(
+        self, request: AppealAbsence, earlier: Iterable[Appeal], policy: Policy
+    ) -> Change | Refusal:
+        """The mentee contests the absence a session is marked with: only their own,
+        only an absence, within the appeal window after the mark, one open appeal at a
+        time, and not again once its mentor rejected an appeal of this mark."""
+        policy = self.in_force(policy)
+        session = self.session(request.booking_id)
+        if session is None:
+            return Refusal("not_found", "no such booking")
+        if request.mentee_id != self.mentee_id:
+            return Refusal("forbidden", "this booking is not yours")
+        mark = session.mark
+        if mark is None or streak_effect(mark.status, policy) != "counts":
+            held = "not marked yet" if mark is None else f"marked {mark.status.replace('_', ' ')}"
+            return Refusal("conflict", f"only an absence can be appealed; this session is {held}")
+        about_this_mark = [
+            a for a in earlier if a.booking_id == session.booking_id and a.filed_at >= mark.at
+        ]
+        if any(a.status == "open" for a in about_this_mark):
+            return Refusal("conflict", "this absence already has an open appeal")
+        if any(a.status == "rejected" for a in about_this_mark):
+            return Refusal("conflict", "an appeal of this absence was already rejected")
+        closes = mark.at + policy.appeal_window
+        if request.requested_at > closes:
+            return Refusal(
+                "conflict",
+                f"the time to appeal this absence ended on {closes:%Y-%m-%d %H:%M} UTC "
+                f"({policy.appeal_window.total_seconds() / 86400:g} days after it was marked)",
+            )
+        at = request.requested_at
+        appeal = Appeal(
+            request.request_id,
+            self.subscription_id,
+            session.booking_id,
+            mark.status,
+            request.reason,
+            at,
+        )
+        event = AppealFiled(
+            event_id=request.request_id,
+            occurred_at=at,
+            appeal_id=appeal.appeal_id,
+            booking_id=session.booking_id,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            starts_at=session.starts_at,
+            contested_status=mark.status,
+            reason=request.reason,
+            filed_at=at,
+        )
+        entry = replace(
+            self._entry("appeal", at, "mentee", session.booking_id, request.reason, "open"),
+            old_status=mark.status,
+        )
+        return Change(self, (event,), "absence appealed", (entry,), (appeal,))
+
+    def decide_appeal(
+        self, appeal: Appeal, request: DecideAppeal, policy: Policy
+    ) -> Change | Refusal:
+        """The mentor rejects an open appeal, or accepts it: the session becomes excused
+        and the history is recounted, which withdraws a pending reprobation the absence
+        was needed for, and lifts an applied one."""
+        policy = self.in_force(policy)
+        refusal = only_their_mentor(
+            self.mentor_id, request.mentor_id, "this appeal is not one of your mentees'"
+        )
+        if refusal is not None:
+            return refusal
+        if appeal.status != "open":
+            return Refusal("conflict", f"the appeal was already {appeal.status}")
+        session = self.session(appeal.booking_id)
+        if session is None:
+            return Refusal("not_found", "no such booking")
+        at = request.requested_at
+        decided = replace(
+            appeal,
+            status="accepted" if request.accept else "rejected",
+            decided_at=at,
+            decision_reason=request.reason,
+        )
+        entry = replace(
+            self._entry(
+                "appeal_decision", at, "mentor", session.booking_id, request.reason, decided.status
+            ),
+            old_status="open",
+        )
+        facts = {
+            "occurred_at": at,
+            "appeal_id": appeal.appeal_id,
+            "booking_id": session.booking_id,
+            "subscription_id": self.subscription_id,
+            "mentee_id": self.mentee_id,
+            "mentor_id": self.mentor_id,
+            "starts_at": session.starts_at,
+            "contested_status": appeal.contested_status,
+            "appeal_reason": appeal.reason,
+            "decided_by": request.mentor_id,
+            "decided_at": at,
+        }
+        if not request.accept:
+            assert request.reason is not None  # DecideAppeal asks a rejection for one
+            rejected = AppealRejected(event_id=request.request_id, reason=request.reason, **facts)
+            return Change(self, (rejected,), "appeal rejected", (entry,), (decided,))
+        change = Change(self, outcome="appeal accepted", history=(entry,), appeals=(decided,))
+        mark = Mark("excused", "mentor", at, request.reason or "appeal accepted")
+        # The mark may have changed since the appeal; only an absence becomes excused.
+        held = session.mark
+        absent = held is not None and streak_effect(held.status, policy) == "counts"
+        if absent and not mark_stands_against(mark, held):
+            event_id = _event_id("appeal accepted", appeal.appeal_id)
+            change = change.then(self._announced(session, mark, policy, event_id))
+        record = change.record
+        streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
+        lifts = (
+            record.is_reprobated
+            and not record.ended
+            and consequences(streaks, policy).reprobate is None
+        )
+        if lifts:
+            lifted = record._lifted(
+                at, "mentor", "appeal accepted", _event_id("appeal lifted", appeal.appeal_id)
+            )
+            change = change.then(lifted)
+        accepted = AppealAccepted(
+            event_id=request.request_id, reason=request.reason, reprobation_lifted=lifts, **facts
+        )
+        return replace(change, events=(accepted, *change.events))
 
     # --- reactivation ----------------------------------------------------------------
 

@@ -21,7 +21,10 @@ from contracts import (
     SweepTick,
 )
 from contracts.rpc import (
+    AppealAbsence,
+    AppealReply,
     AttendanceExport,
+    DecideAppeal,
     ExportAttendance,
     GetHistory,
     GetSubscriber,
@@ -37,6 +40,7 @@ from contracts.rpc import (
 )
 from services.attendance import replies, store
 from services.attendance.domain import (
+    Appeal,
     Change,
     HistoryEntry,
     Policy,
@@ -66,6 +70,7 @@ async def _known(tx: Tx, subscription_id: UUID) -> Record:
 async def _carry_out(tx: Tx, before: Record, change: Change) -> str:
     await store.save_record(tx, before, change.record)
     await store.append_history(tx, change.history)
+    await store.save_appeals(tx, change.appeals)
     await outbox.add(tx, change.events)
     return change.outcome
 
@@ -79,6 +84,7 @@ async def _decide_each(
     before = dict(records)
     events: list[Event] = []
     history: list[HistoryEntry] = []
+    appeals: list[Appeal] = []
     outcomes = []
     for subscription_id, fact in facts:
         if subscription_id not in records:  # its batch is split; this fact is retried alone
@@ -87,9 +93,11 @@ async def _decide_each(
         records[subscription_id] = change.record
         events += change.events
         history += change.history
+        appeals += change.appeals
         outcomes.append(change.outcome)
     await store.save_records(tx, [(before[i], r) for i, r in records.items() if r != before[i]])
     await store.append_history(tx, history)
+    await store.save_appeals(tx, appeals)
     await outbox.add(tx, events)
     return outcomes
 
@@ -285,13 +293,58 @@ async def _on_subscriber(
     record = await store.load_record(tx, request.subscription_id)
     if record is None:
         return _refused(Refusal("not_found", "no such subscription"))
-    change = decide(record)
+    return await _decided(tx, request, record, decide(record), policy)
+
+
+async def _decided(
+    tx: Tx,
+    request: ReactivateMentee | WaiveReprobation | DecideAppeal,
+    record: Record,
+    change: Change | Refusal,
+    policy: Policy,
+) -> SubscriberChanged:
     if isinstance(change, Refusal):
         return _refused(change)
     if await inbox.claim(tx, f"attendance:{request.routing_key}", request.request_id):
         await _carry_out(tx, record, change)
     return await _changed(
-        tx, request.subscription_id, request.mentor_id, request.requested_at, policy
+        tx, record.subscription_id, request.mentor_id, request.requested_at, policy
+    )
+
+
+# --- appeals -------------------------------------------------------------------------
+
+
+async def appeal_absence(tx: Tx, request: AppealAbsence, policy: Policy) -> AppealReply:
+    """The mentee contests an absence; its mentor is told (appeal.filed)."""
+    subscription_id = await store.subscription_of_booking(tx, request.booking_id)
+    record = None if subscription_id is None else await store.load_record(tx, subscription_id)
+    if record is None:
+        return AppealReply(error=replies.error(Refusal("not_found", "no such booking")))
+    earlier = await store.appeals_of_booking(tx, request.booking_id)
+    # The same request again (a retry): the appeal it filed.
+    filed = next((a for a in earlier if a.appeal_id == request.request_id), None)
+    if filed is None:
+        change = record.appeal(request, earlier, policy)
+        if isinstance(change, Refusal):
+            return AppealReply(error=replies.error(change))
+        await _carry_out(tx, record, change)
+        filed = change.appeals[0]
+    return AppealReply(appeal=replies.appeals([filed], record.sessions)[0])
+
+
+async def decide_appeal(tx: Tx, request: DecideAppeal, policy: Policy) -> SubscriberChanged:
+    """The mentor accepts (the session becomes excused) or rejects an open appeal."""
+    found = await store.appeal(tx, request.appeal_id)
+    record = None if found is None else await store.load_record(tx, found.subscription_id)
+    if record is None:
+        return _refused(Refusal("not_found", "no such appeal"))
+    # Read again under the subscription's lock: a decision made meanwhile stands.
+    appeal = await store.appeal(tx, request.appeal_id)
+    if appeal is None:
+        return _refused(Refusal("not_found", "no such appeal"))
+    return await _decided(
+        tx, request, record, record.decide_appeal(appeal, request, policy), policy
     )
 
 
@@ -304,7 +357,9 @@ async def _detail(
     refusal = only_their_mentor(subscriber.mentor_id, mentor_id)
     if refusal is not None:
         return refusal
-    return replies.detail(subscriber, await store.sessions_of(tx, subscription_id), policy)
+    sessions = await store.sessions_of(tx, subscription_id)
+    appeals = await store.appeals_of(tx, subscription_id)
+    return replies.detail(subscriber, sessions, policy, appeals)
 
 
 async def _changed(

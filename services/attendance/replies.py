@@ -3,12 +3,19 @@ models and the domain's refusals, as the request/reply contract's models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
 from contracts import rpc
-from contracts.rpc import BookingAttendance, RpcError, SubscriberDetail, SubscriberSummary
+from contracts.rpc import (
+    AppealView,
+    BookingAttendance,
+    RpcError,
+    SubscriberDetail,
+    SubscriberSummary,
+)
 from services.attendance.domain import (
+    Appeal,
     Policy,
     Refusal,
     Session,
@@ -53,11 +60,17 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         )
         if s.is_reprobated and not s.ended
         else None,
+        open_appeals=s.open_appeals,
     )
 
 
-def detail(subscriber: Subscriber, sessions: Iterable[Session], policy: Policy) -> SubscriberDetail:
-    """The summary plus each booking with its mark and who made it."""
+def detail(
+    subscriber: Subscriber,
+    sessions: Sequence[Session],
+    policy: Policy,
+    appeals_: Iterable[Appeal] = (),
+) -> SubscriberDetail:
+    """The summary plus each booking with its mark and who made it, and the appeals."""
     bookings = [
         BookingAttendance(
             booking_id=s.booking_id,
@@ -72,7 +85,23 @@ def detail(subscriber: Subscriber, sessions: Iterable[Session], policy: Policy) 
         )
         for s in sessions
     ]
-    return SubscriberDetail(**summary(subscriber, policy).model_dump(), bookings=bookings)
+    return SubscriberDetail(
+        **summary(subscriber, policy).model_dump(),
+        bookings=bookings,
+        appeals=appeals(appeals_, sessions),
+    )
+
+
+def appeals(found: Iterable[Appeal], sessions: Iterable[Session]) -> list[AppealView]:
+    """Appeals as the contract shows them, each with the start of its session."""
+    starts = {s.booking_id: s.starts_at for s in sessions}
+    return [
+        AppealView(
+            **{f.name: getattr(a, f.name) for f in fields(a)}, starts_at=starts[a.booking_id]
+        )
+        for a in found
+        if a.booking_id in starts
+    ]
 
 
 def history(lines: Iterable[HistoryLine]) -> list[rpc.HistoryLine]:

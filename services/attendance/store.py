@@ -32,9 +32,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from contracts import BookingRef, SubscriptionActivated, SubscriptionPolicy
-from services.attendance.domain import ATTENDED, CANCELLATIONS, HistoryEntry, Record, Session
+from services.attendance.domain import (
+    ATTENDED,
+    CANCELLATIONS,
+    Appeal,
+    HistoryEntry,
+    Record,
+    Session,
+)
 from services.kit.database import Tx, driver
 
 metadata = MetaData()
@@ -112,6 +120,29 @@ history = Table(
     Column("new_status", String(20)),
     Column("reason", Text),
     Index("history_of_subscription", "subscription_id", "at", "entry_id"),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("appeal_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("subscription_id", PGUUID(as_uuid=True), nullable=False),
+    Column("booking_id", PGUUID(as_uuid=True), nullable=False),
+    Column("contested_status", String(20), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+    # open, accepted or rejected (domain.Appeal)
+    Column("status", String(10), nullable=False, server_default="open"),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_reason", Text),
+    Index("appeals_of_subscription", "subscription_id", "filed_at"),
+    Index("appeals_of_booking", "booking_id"),
+    Index(
+        "one_open_appeal_per_booking",
+        "booking_id",
+        unique=True,
+        postgresql_where=text("status = 'open'"),
+    ),
 )
 
 # What a decision may change, besides the sessions: written back by save_record.
@@ -463,6 +494,52 @@ async def cancel_bookings(tx: Tx, booking_ids: Sequence[UUID]) -> set[UUID]:
     return set(result.scalars())
 
 
+# --- appeals ------------------------------------------------------------------------
+
+_APPEAL_NAMES = [f.name for f in fields(Appeal)]
+
+
+async def appeals_where(tx: Tx, which: ColumnElement[bool]) -> list[Appeal]:
+    """The appeals `which` selects, open ones first, then newest first."""
+    a = appeals.c
+    result = await tx.execute(
+        select(*(a[name] for name in _APPEAL_NAMES))
+        .where(which)
+        .order_by((a.status == "open").desc(), a.filed_at.desc(), a.appeal_id)
+    )
+    return [Appeal(**row._mapping) for row in result]
+
+
+async def appeals_of_booking(tx: Tx, booking_id: UUID) -> list[Appeal]:
+    return await appeals_where(tx, appeals.c.booking_id == booking_id)
+
+
+async def appeals_of(tx: Tx, subscription_id: UUID) -> list[Appeal]:
+    return await appeals_where(tx, appeals.c.subscription_id == subscription_id)
+
+
+async def appeal(tx: Tx, appeal_id: UUID) -> Appeal | None:
+    found = await appeals_where(tx, appeals.c.appeal_id == appeal_id)
+    return found[0] if found else None
+
+
+async def save_appeals(tx: Tx, filed_or_decided: Sequence[Appeal]) -> None:
+    """Add the appeals filed, and write the decisions on those known."""
+    if filed_or_decided:
+        rows = [{name: getattr(a, name) for name in _APPEAL_NAMES} for a in filed_or_decided]
+        insert = pg_insert(appeals).values(rows)
+        await tx.execute(
+            insert.on_conflict_do_update(
+                index_elements=[appeals.c.appeal_id],
+                set_={
+                    "status": insert.excluded.status,
+                    "decided_at": insert.excluded.decided_at,
+                    "decision_reason": insert.excluded.decision_reason,
+                },
+            )
+        )
+
+
 # --- the mentor's reads --------------------------------------------------------------
 
 
@@ -490,6 +567,7 @@ class Subscriber:
     upcoming_bookings: int
     next_booking_at: datetime | None
     last_attended_at: datetime | None
+    open_appeals: int
 
 
 async def subscribers_of(
@@ -532,6 +610,13 @@ async def _subscribers(
             func.count(b.booking_id).filter(upcoming).label("upcoming_bookings"),
             func.min(b.starts_at).filter(upcoming).label("next_booking_at"),
             func.max(b.starts_at).filter(b.status.in_(sorted(ATTENDED))).label("last_attended_at"),
+            select(func.count())
+            .where(
+                appeals.c.subscription_id == subscriptions.c.subscription_id,
+                appeals.c.status == "open",
+            )
+            .scalar_subquery()
+            .label("open_appeals"),
         )
         .select_from(
             subscriptions.outerjoin(

@@ -23,9 +23,13 @@ from contracts.messages import (
     contradiction,
 )
 from contracts.rpc import (
+    AppealAbsence,
+    AppealReply,
+    AppealView,
     BookingCancellation,
     BookingFound,
     CancelBooking,
+    DecideAppeal,
     FindBooking,
     GetHistory,
     GetSubscriber,
@@ -115,6 +119,34 @@ class WaiverBody(BaseModel):
 
     reason: Reason = Field(
         description=f"why, shown in the history; one line, at most {REASON_MAX_LENGTH} characters"
+    )
+
+
+class AppealBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"reason": "I was in hospital; the note is attached"}},
+    )
+
+    reason: Reason = Field(
+        description=f"why the absence is wrong or excusable, for the mentor; one line, at most "
+        f"{REASON_MAX_LENGTH} characters"
+    )
+
+
+class AcceptanceBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"reason": "the hospital note"}}
+    )
+
+    reason: Reason | None = Field(
+        default=None, description="optional; shown in the history and sent to the mentee"
+    )
+
+
+class RejectionBody(WaiverBody):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"reason": "you told me you forgot"}}
     )
 
 
@@ -240,6 +272,42 @@ async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) 
     if reply.booking_id is None or reply.starts_at is None or reply.status is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from booking")
     return Cancelled(booking_id=reply.booking_id, starts_at=reply.starts_at, status=reply.status)
+
+
+@router.post(
+    "/bookings/{booking_id}/appeal",
+    tags=["mentee"],
+    summary="Appeal the absence a booking is marked with, within APPEAL_DAYS of the mark, "
+    "with a reason: its mentor accepts (the session becomes excused) or rejects it",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AppealView,
+    responses={
+        401: UNAUTHORIZED,
+        403: _error("not the caller's booking", "this booking is not yours"),
+        404: _error("unknown booking", "no such booking"),
+        409: _error(
+            "not an absence, an appeal already open or rejected, or too late",
+            "only an absence can be appealed; this session is marked present",
+        ),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def appeal(
+    booking_id: UUID, body: AppealBody, caller: Mentee, owners: OwnersDep, now: Now
+) -> AppealView:
+    """Attendance files it and publishes `appeal.filed`; mentor and mentee are emailed."""
+    request = AppealAbsence(
+        request_id=uuid4(),
+        mentee_id=caller.user_id,
+        booking_id=booking_id,
+        reason=body.reason,
+        requested_at=now,
+    )
+    reply = await owners.ask(request, AppealReply)
+    if reply.appeal is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from attendance")
+    return reply.appeal
 
 
 @router.get(
@@ -398,6 +466,66 @@ async def waive(
         mentor_id=caller.user_id,
         subscription_id=subscription_id,
         reason=body.reason,
+        requested_at=now,
+    )
+    return _subscriber(await owners.ask(request, SubscriberChanged))
+
+
+DECISION_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+    404: _error("unknown appeal", "no such appeal"),
+    409: _error("the appeal is no longer open", "the appeal was already accepted"),
+    422: INVALID,
+    503: UNAVAILABLE,
+}
+
+
+@router.post(
+    "/mentor/appeals/{appeal_id}/accept",
+    tags=["mentor"],
+    summary="Accept an appeal: the session becomes excused and the streak is recounted "
+    "(a pending reprobation it breaks is withdrawn, an applied one lifted)",
+    response_model=SubscriberDetail,
+    responses=DECISION_REFUSED,
+)
+async def accept_appeal(
+    appeal_id: UUID,
+    caller: Mentor,
+    owners: OwnersDep,
+    now: Now,
+    body: AcceptanceBody | None = None,
+) -> SubscriberDetail:
+    return await _decide(appeal_id, True, body.reason if body else None, caller, owners, now)
+
+
+@router.post(
+    "/mentor/appeals/{appeal_id}/reject",
+    tags=["mentor"],
+    summary="Reject an appeal, with a reason: the absence stands",
+    response_model=SubscriberDetail,
+    responses=DECISION_REFUSED,
+)
+async def reject_appeal(
+    appeal_id: UUID, body: RejectionBody, caller: Mentor, owners: OwnersDep, now: Now
+) -> SubscriberDetail:
+    return await _decide(appeal_id, False, body.reason, caller, owners, now)
+
+
+async def _decide(
+    appeal_id: UUID,
+    accept: bool,
+    reason: str | None,
+    caller: Mentor,
+    owners: OwnersDep,
+    now: datetime,
+) -> SubscriberDetail:
+    request = DecideAppeal(
+        request_id=uuid4(),
+        mentor_id=caller.user_id,
+        appeal_id=appeal_id,
+        accept=accept,
+        reason=reason,
         requested_at=now,
     )
     return _subscriber(await owners.ask(request, SubscriberChanged))

@@ -19,6 +19,7 @@ from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
 from contracts.policy import ReprobationEnds
 from contracts.rpc import (
+    DecideAppeal,
     GetHistory,
     GetSubscriber,
     HistoryReply,
@@ -318,6 +319,40 @@ async def waive(
         )
     except ValidationError:
         return _invalid(request, "Say why you waive it: a reason of one line is needed.")
+    return await _panel(request, owners, caller, command, now)
+
+
+@router.post(
+    "/appeals/{appeal_id}/{decision}",
+    response_class=HTMLResponse,
+    summary="Accept an appeal (the session becomes excused), or reject it with a reason "
+    "(returns the updated subscriber panel)",
+    responses=CHANGE_REFUSED,
+)
+async def decide_appeal(
+    appeal_id: UUID,
+    decision: Literal["accept", "reject"],
+    request: Request,
+    caller: ChangingMentor,
+    owners: OwnersDep,
+    now: Now,
+    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
+) -> HTMLResponse:
+    accept = decision == "accept"
+    try:
+        command = DecideAppeal(
+            request_id=uuid4(),
+            mentor_id=caller.user_id,
+            appeal_id=appeal_id,
+            accept=accept,
+            # An empty field is no reason.
+            reason=reason.strip() or None,
+            requested_at=now,
+        )
+    except ValidationError:
+        if accept:
+            return _invalid(request, "A reason must be one line, without control characters.")
+        return _invalid(request, "Say why you reject it: a reason of one line is needed.")
     return await _panel(request, owners, caller, command, now)
 
 

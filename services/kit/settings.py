@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # What lifts a reprobation besides the mentor: on_reactivation (nothing), at_renewal,
     # or after_days:N.
     reprobation_ends: str = "on_reactivation"
+    # Days after an absence is marked during which the mentee may appeal it; 0: never.
+    appeal_days: float = Field(default=7, ge=0)
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000

@@ -7,6 +7,9 @@ from pathlib import Path
 from faststream import FastStream
 
 from contracts import (
+    AppealAccepted,
+    AppealFiled,
+    AppealRejected,
     BookingCancelled,
     BookingReminderDue,
     BookingsCancelled,
@@ -42,6 +45,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
             ConsumesBatches(MentorMissed, handlers.queue_all_emails),
             ConsumesBatches(BookingReminderDue, handlers.queue_all_emails),
             ConsumesBatches(MenteeReprobationPending, handlers.queue_all_emails),
+            ConsumesBatches(AppealFiled, handlers.queue_all_emails),
+            ConsumesBatches(AppealAccepted, handlers.queue_all_emails),
+            ConsumesBatches(AppealRejected, handlers.queue_all_emails),
             ConsumesBatches(BookingsCancelled, handlers.withdraw_invitations),
         ]
     )

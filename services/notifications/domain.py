@@ -10,6 +10,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from contracts import (
+    AppealAccepted,
+    AppealFiled,
+    AppealRejected,
     BookingCancelled,
     BookingReminderDue,
     BookingsCancelled,
@@ -30,6 +33,8 @@ Kind = Literal[
     "reminder",
     "removed",
     "pending",
+    "appealed",
+    "appeal_decided",
 ]
 LifecycleEvent = (
     MenteeWarned
@@ -39,6 +44,9 @@ LifecycleEvent = (
     | MentorMissed
     | BookingReminderDue
     | MenteeReprobationPending
+    | AppealFiled
+    | AppealAccepted
+    | AppealRejected
 )
 LIFECYCLE_EVENTS = (
     MenteeWarned,
@@ -48,6 +56,9 @@ LIFECYCLE_EVENTS = (
     MentorMissed,
     BookingReminderDue,
     MenteeReprobationPending,
+    AppealFiled,
+    AppealAccepted,
+    AppealRejected,
 )
 # What a booking email is about; `removed` is about the invited sessions that booking
 # cancelled (reprobation, subscription end), which the event alone does not carry.
@@ -106,10 +117,11 @@ class Recipient:
 
 
 def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
-    """Warnings, reprobations and reminders: mentee and mentor. Reactivation: the mentee,
-    mentor in Cc. A mentee's cancellation: the mentor, mentee in Cc. A mentor's no-show:
-    the apology to the mentee, mentor in Cc. Sessions removed from the calendar: the
-    mentee, mentor in Cc. A pending reprobation: the mentor alone, who reviews it."""
+    """Warnings, reprobations, reminders and appeals (filed, accepted or rejected): mentee
+    and mentor, each their own email. Reactivation: the mentee, mentor in Cc. A mentee's
+    cancellation: the mentor, mentee in Cc. A mentor's no-show: the apology to the mentee,
+    mentor in Cc. Sessions removed from the calendar: the mentee, mentor in Cc. A pending
+    reprobation: the mentor alone, who reviews it."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
     mentor = Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)
     if kind == "pending":  # the mentor's to review; the mentee hears of what is decided
@@ -140,6 +152,10 @@ def kind_of(event: EmailSubject) -> Kind:
         return "cancelled"
     if isinstance(event, MentorMissed):
         return "mentor_missed"
+    if isinstance(event, AppealFiled):
+        return "appealed"
+    if isinstance(event, AppealAccepted | AppealRejected):
+        return "appeal_decided"
     return "reactivated"
 
 
@@ -180,6 +196,23 @@ def template_values(
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
+    elif isinstance(event, AppealFiled):
+        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["contested"] = event.contested_status.replace("_", " ")
+        values["appeal_reason"] = event.reason
+        values["filed_at"] = local_time(event.filed_at, contacts.slot)
+        values["subscription_id"] = str(event.subscription_id)
+    elif isinstance(event, AppealAccepted | AppealRejected):
+        # An accepted appeal that lifted a reprobation also sends the usual reactivation
+        # email, which lists the sessions booked again: not repeated here.
+        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["appeal_reason"] = event.appeal_reason
+        values["decision_reason"] = event.reason
+        values["accepted"] = isinstance(event, AppealAccepted)
+        values["reprobation_lifted"] = (
+            isinstance(event, AppealAccepted) and event.reprobation_lifted
+        )
+        values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, MentorMissed | BookingCancelled):
         values["session_at"] = local_time(event.starts_at, contacts.slot)
         values["in_time"] = isinstance(event, BookingCancelled) and (

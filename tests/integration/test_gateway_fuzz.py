@@ -31,11 +31,15 @@ from schemathesis import GenerationMode
 
 from contracts import Event
 from contracts.rpc import (
+    AppealAbsence,
+    AppealReply,
+    AppealView,
     AttendanceExport,
     BookingAttendance,
     BookingCancellation,
     BookingFound,
     CancelBooking,
+    DecideAppeal,
     ExportAttendance,
     ExportedSession,
     FindBooking,
@@ -145,8 +149,23 @@ class FakeOwners(Owners):
             reply = SubscribersReply(subscribers=[_detail(uuid.uuid4())])
         elif isinstance(request, GetSubscriber):
             reply = SubscriberReply(subscriber=_detail(request.subscription_id))
-        elif isinstance(request, MarkAttendance | ReactivateMentee | WaiveReprobation):
+        elif isinstance(
+            request, MarkAttendance | ReactivateMentee | WaiveReprobation | DecideAppeal
+        ):
             reply = SubscriberChanged(subscriber=_detail(uuid.uuid4()))
+        elif isinstance(request, AppealAbsence):
+            reply = AppealReply(
+                appeal=AppealView(
+                    appeal_id=request.request_id,
+                    booking_id=request.booking_id,
+                    subscription_id=uuid.uuid4(),
+                    starts_at=NOW - timedelta(days=1),
+                    contested_status="absent",
+                    reason=request.reason,
+                    filed_at=request.requested_at,
+                    status="open",
+                )
+            )
         elif isinstance(request, CancelBooking):
             reply = BookingCancellation(
                 booking_id=request.booking_id, starts_at=NOW, status="cancelled_in_time"
