@@ -27,10 +27,8 @@ from contracts.rpc import (
     AppealReply,
     AppealView,
     BookingCancellation,
-    BookingFound,
     CancelBooking,
     DecideAppeal,
-    FindBooking,
     GetHistory,
     GetSubscriber,
     HistoryLine,
@@ -190,7 +188,7 @@ async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
 async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) -> Accepted:
     """Publishes `session.joined` with `joined_at` = now. Attendance decides whether the
     join falls inside the session's window; the booking shows as attended once it does."""
-    found = await owners.ask(FindBooking(booking_id=booking_id), BookingFound)
+    found = await owners.find_booking(booking_id)
     if found.mentee_id != caller.user_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this booking is not yours")
     if found.status == "cancelled":
@@ -221,7 +219,7 @@ async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) ->
 async def mentor_join(booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now) -> Accepted:
     """Publishes `session.joined` with `role: mentor` and `joined_at` = now; it marks no
     attendance."""
-    found = await owners.ask(FindBooking(booking_id=booking_id), BookingFound)
+    found = await owners.find_booking(booking_id)
     if found.mentor_id != caller.user_id or found.mentee_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this booking is not one of your mentees'")
     if found.status == "cancelled":

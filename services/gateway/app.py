@@ -15,6 +15,8 @@ from contracts import (
     SweepTick,
 )
 from services.gateway import api, dashboard, errors, health, security, sign_in, stripe_webhooks
+from services.gateway.directory import BookingDirectory
+from services.gateway.directory_feed import DirectoryFeed
 from services.gateway.owners import Owners
 from services.kit.logs import configure_logging
 from services.kit.messaging import Messaging
@@ -28,6 +30,8 @@ def create_app(settings: Settings) -> FastAPI:
     messaging.documents_publishing(
         SessionJoined, SweepTick, SubscriptionActivated, SubscriptionRenewed, SubscriptionEnded
     )
+    directory = BookingDirectory(settings.gateway_known_bookings)
+    feed = DirectoryFeed(settings, directory)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,9 +40,11 @@ def create_app(settings: Settings) -> FastAPI:
         # Request/reply (services.gateway.rpc) needs only the broker's connection:
         # it opens a channel of its own on it for the requests and their replies.
         await messaging.broker.start()
+        await feed.start()
         try:
             yield
         finally:
+            await feed.stop()
             await messaging.broker.stop()
             await messaging.close()
 
@@ -52,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.messaging = messaging
-    app.state.owners = Owners(messaging, settings.rpc_timeout_seconds)
+    app.state.owners = Owners(messaging, settings.rpc_timeout_seconds, directory)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(stripe_webhooks.router)

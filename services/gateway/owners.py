@@ -8,12 +8,14 @@ take the message, so the caller knows to retry.
 from __future__ import annotations
 
 from typing import TypeVar
+from uuid import UUID
 
 from fastapi import HTTPException, status
 from pydantic import ValidationError
 
 from contracts import Event
-from contracts.rpc import Reply, Request, RpcError
+from contracts.rpc import BookingFound, FindBooking, Reply, Request, RpcError
+from services.gateway.directory import BookingDirectory
 from services.gateway.rpc import RpcClient
 from services.kit.logs import get_logger
 from services.kit.messaging import Messaging
@@ -36,10 +38,22 @@ class OwnerUnavailable(HTTPException):
 
 
 class Owners:
-    def __init__(self, messaging: Messaging, timeout: float) -> None:
+    def __init__(
+        self, messaging: Messaging, timeout: float, directory: BookingDirectory | None = None
+    ) -> None:
         self.messaging = messaging
         self.timeout = timeout
         self.rpc = RpcClient(messaging, timeout)
+        self.directory = BookingDirectory(capacity=0) if directory is None else directory
+
+    async def find_booking(self, booking_id: UUID) -> BookingFound:
+        """Who owns a booking and whether it is cancelled: from the directory when the
+        gateway heard of it, else from booking (whose answer is kept)."""
+        found = self.directory.found(booking_id)
+        if found is None:
+            found = await self.ask(FindBooking(booking_id=booking_id), BookingFound)
+            self.directory.answered(found)
+        return found
 
     async def ask(self, request: Request, reply_type: type[R]) -> R:
         """Send `request` to its owner and return the reply; HTTP errors for error replies."""

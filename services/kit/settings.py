@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # The gateway as mentors reach it, for links in emails; unset: http://GATEWAY_HOST:PORT.
     public_url: str | None = None
     rpc_timeout_seconds: float = 5.0
+    # Bookings whose owner the gateway keeps in memory for joins (some 200 bytes each).
+    gateway_known_bookings: int = Field(default=200_000, ge=0)
 
     log_format: str = "console"
     log_level: str = "INFO"

@@ -16,13 +16,14 @@ import jwt
 import pytest
 import pytest_asyncio
 
-from contracts import SweepTick
+from contracts import BookingRef, BookingsCancelled, BookingsScheduled, SessionJoined, SweepTick
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
 from services.gateway.dependencies import get_now
 from services.kit.settings import Settings
 from tests.conftest import derived
-from tests.support.listening import listening
+from tests.support.listening import listening, publish
+from tests.support.waiting import eventually
 
 FIXED_NOW = datetime(2026, 3, 2, 18, 5, tzinfo=UTC)
 
@@ -170,6 +171,59 @@ async def test_an_owner_that_cannot_be_reached_is_a_503_with_a_reason(
     response = await gateway.get("/api/mentor/subscribers", headers=bearer(settings, "mentor"))
     assert response.status_code == 503
     assert "attendance service" in response.json()["detail"]
+
+
+async def test_a_join_for_a_booking_the_gateway_heard_of_needs_no_answer_from_booking(
+    gateway: httpx.AsyncClient, settings: Settings
+) -> None:
+    """No booking service runs here: what the gateway heard on the broker decides."""
+    mentee, mentor = uuid.uuid4(), uuid.uuid4()
+    schedule = BookingsScheduled(
+        occurred_at=FIXED_NOW,
+        subscription_id=uuid.uuid4(),
+        mentee_id=mentee,
+        mentor_id=mentor,
+        bookings=[
+            BookingRef(booking_id=uuid.uuid4(), starts_at=FIXED_NOW, ends_at=FIXED_NOW + hour)
+            for hour in (timedelta(hours=1), timedelta(hours=2))
+        ],
+    )
+    joined, cancelled = (b.booking_id for b in schedule.bookings)
+    as_mentee = {"Authorization": f"Bearer {_token(settings, mentee, 'mentee')}"}
+
+    async def join(booking_id: uuid.UUID, headers: dict[str, str]) -> httpx.Response:
+        return await gateway.post(f"/api/bookings/{booking_id}/join", headers=headers)
+
+    unknown = await join(joined, as_mentee)
+    assert unknown.status_code == 503  # not heard of yet: booking is asked, and absent
+    async with listening(settings, ["session.joined"]) as bus:
+        await publish(settings, schedule)
+        accepted = await eventually(lambda: join(joined, as_mentee), lambda r: r.status_code == 202)
+        assert accepted.status_code == 202, accepted.text
+        [event] = await bus.wait_for(SessionJoined, booking_id=joined)
+        # (Published while this listener's queue routes it: no attendance runs here.)
+        as_mentor = {"Authorization": f"Bearer {_token(settings, mentor, 'mentor')}"}
+        mentor_join = await gateway.post(f"/api/mentor/bookings/{joined}/join", headers=as_mentor)
+        assert mentor_join.status_code == 202, mentor_join.text
+    assert (event.mentee_id, event.joined_at) == (mentee, FIXED_NOW)
+    theirs = await join(joined, bearer(settings, "mentee"))
+    assert (theirs.status_code, theirs.json()["detail"]) == (403, "this booking is not yours")
+
+    await publish(
+        settings,
+        BookingsCancelled(
+            occurred_at=FIXED_NOW,
+            subscription_id=schedule.subscription_id,
+            booking_ids=[cancelled],
+            reason="reprobation",
+        ),
+    )
+    refused = await eventually(lambda: join(cancelled, as_mentee), lambda r: r.status_code == 409)
+    assert refused.json()["detail"] == "the booking is cancelled"
+
+
+def _token(settings: Settings, person: uuid.UUID, role: str) -> str:
+    return issue_token(settings.jwt_secret, person, role, datetime.now(UTC) + timedelta(hours=1))  # type: ignore[arg-type]
 
 
 async def test_an_admin_sweep_publishes_a_tick_at_now(
