@@ -315,21 +315,24 @@ class DecideAppeal(Request):
         return self
 
 
+HistoryKind = Literal[
+    "mark",
+    "warning",
+    "reprobation",
+    "reactivation",
+    "pending",
+    "waiver",
+    "withdrawal",
+    "appeal",
+    "appeal_decision",
+]
+
+
 class HistoryLine(_Model):
     """A mark changed (`old_status` → `new_status`), or a warning, reprobation or
     reactivation (the subscriber's status before → after)."""
 
-    kind: Literal[
-        "mark",
-        "warning",
-        "reprobation",
-        "reactivation",
-        "pending",
-        "waiver",
-        "withdrawal",
-        "appeal",
-        "appeal_decision",
-    ]
+    kind: HistoryKind
     at: AwareDatetime = Field(description="when it happened (the fact's own time)")
     actor: Literal["system", "mentor", "mentee"]
     actor_id: UUID | None = Field(default=None, description="the mentor's or mentee's id")

@@ -47,6 +47,7 @@ from contracts.rpc import (
     AppealAbsence,
     AppealStatus,
     DecideAppeal,
+    HistoryKind,
     MarkAttendance,
     ReactivateMentee,
     WaiveReprobation,
@@ -313,17 +314,6 @@ def only_their_mentor(
     return None if asked_by == mentor_id else Refusal("forbidden", detail)
 
 
-HistoryKind = Literal[
-    "mark",
-    "warning",
-    "reprobation",
-    "reactivation",
-    "pending",
-    "waiver",
-    "withdrawal",
-    "appeal",
-    "appeal_decision",
-]
 Actor = Literal["system", "mentor", "mentee"]
 
 

@@ -499,7 +499,7 @@ async def cancel_bookings(tx: Tx, booking_ids: Sequence[UUID]) -> set[UUID]:
 _APPEAL_NAMES = [f.name for f in fields(Appeal)]
 
 
-async def appeals_where(tx: Tx, which: ColumnElement[bool]) -> list[Appeal]:
+async def _appeals_where(tx: Tx, which: ColumnElement[bool]) -> list[Appeal]:
     """The appeals `which` selects, open ones first, then newest first."""
     a = appeals.c
     result = await tx.execute(
@@ -511,15 +511,15 @@ async def appeals_where(tx: Tx, which: ColumnElement[bool]) -> list[Appeal]:
 
 
 async def appeals_of_booking(tx: Tx, booking_id: UUID) -> list[Appeal]:
-    return await appeals_where(tx, appeals.c.booking_id == booking_id)
+    return await _appeals_where(tx, appeals.c.booking_id == booking_id)
 
 
 async def appeals_of(tx: Tx, subscription_id: UUID) -> list[Appeal]:
-    return await appeals_where(tx, appeals.c.subscription_id == subscription_id)
+    return await _appeals_where(tx, appeals.c.subscription_id == subscription_id)
 
 
 async def appeal(tx: Tx, appeal_id: UUID) -> Appeal | None:
-    found = await appeals_where(tx, appeals.c.appeal_id == appeal_id)
+    found = await _appeals_where(tx, appeals.c.appeal_id == appeal_id)
     return found[0] if found else None
 
 

@@ -90,9 +90,8 @@ class BookingDirectory:
         self._owners.clear()
 
     def _keep(self, booking_id: UUID, owner: _Owner) -> None:
-        if booking_id not in self._owners:
-            while len(self._owners) >= self.capacity > 0:
-                del self._owners[next(iter(self._owners))]
-            if self.capacity <= 0:
-                return
+        if self.capacity <= 0:
+            return
+        if booking_id not in self._owners and len(self._owners) >= self.capacity:
+            del self._owners[next(iter(self._owners))]  # the one heard of first
         self._owners[booking_id] = owner
