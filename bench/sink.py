@@ -38,6 +38,14 @@ class _Counting:
     def __init__(self, shared: _Shared) -> None:
         self.shared = shared
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # As production relays do: the sender pipelines each envelope (aiosmtpd reads
+        # one command at a time from its buffer, so it serves them in order).
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         at = time.time()
         s = self.shared

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     # Notifications: emails sent at once, each worker with its own SMTP connection and claims.
-    email_senders: int = 4
+    # Each worker waits until its email is recorded (a commit) before sending the next,
+    # so throughput is workers / (send + commit); 16 keep a commit busy with 16 emails.
+    email_senders: int = 16
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET

@@ -5,7 +5,8 @@ failing SMTP server never holds up the queue or the other emails: each email
 is retried on its own schedule.
 
 `EMAIL_SENDERS` workers send at once, each over its own SMTP connection (kept
-open while there is work) and with its own claims, as replicas do. Each one
+open while there is work, pipelined where the server allows: `smtp.py`) and with
+its own claims, as replicas do. Each one
 sends an email, waits until it is recorded, then sends the next; the emails the
 workers had accepted meanwhile are recorded together, in one statement (group
 commit). So a crash re-sends at most the emails in flight: one per worker. While
@@ -16,7 +17,6 @@ sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import itertools
 import json
@@ -45,6 +45,7 @@ from services.kit.settings import Settings
 from services.kit.wakeup import Wakeup
 from services.notifications import calendar, domain, store
 from services.notifications.domain import Email
+from services.notifications.smtp import SmtpConnection
 
 log = get_logger(__name__)
 
@@ -141,51 +142,6 @@ class ClaimsLost(Exception):
     """The claims of a batch died with their database session: the batch stops."""
 
 
-class SmtpConnection:
-    """One worker's SMTP connection: opened on the first email, kept from one email to
-    the next and across batches while there is work, closed when the worker idles."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._smtp: aiosmtplib.SMTP | None = None
-
-    async def send(self, sender: str, recipients: list[str], message: bytes) -> None:
-        if self._smtp is None or not self._smtp.is_connected:
-            self._smtp = None
-            self._smtp = await self._connect()
-        try:
-            await self._smtp.sendmail(sender, recipients, message)
-        except aiosmtplib.SMTPResponseException:
-            raise  # the server answered: the connection is fine
-        except BaseException:
-            self.drop()  # the connection is in doubt: open a new one
-            raise
-
-    async def _connect(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        smtp = aiosmtplib.SMTP(
-            hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls, timeout=30
-        )
-        await smtp.connect()
-        if s.smtp_username and s.smtp_password:
-            await smtp.login(s.smtp_username, s.smtp_password)
-        return smtp
-
-    def drop(self) -> None:
-        """Close without a goodbye: the sender is stopping, or the connection failed."""
-        if self._smtp is not None:
-            self._smtp.close()
-            self._smtp = None
-
-    async def hang_up(self) -> None:
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None and smtp.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await smtp.quit()
-        if smtp is not None:
-            smtp.close()
-
-
 class EmailSender:
     def __init__(self, settings: Settings, db: Database, messaging: Messaging) -> None:
         self.settings = settings
@@ -276,6 +232,8 @@ class EmailSender:
             await smtp.send(sender, recipients, message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             return error
+        except ValueError as error:  # an address no SMTP command can carry
+            return UnsendableEmail(str(error))
         return None
 
     async def _record_accepted(self, email: Email) -> None:

@@ -24,6 +24,7 @@ from services.notifications import store
 from services.notifications.domain import Email
 from services.notifications.sender import ClaimsLost, EmailSender
 from tests.conftest import derived
+from tests.support.smtp import offer_pipelining
 from tests.support.system import free_port
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "notifications" / "migrations"
@@ -33,8 +34,9 @@ class Server:
     """An SMTP server that keeps the Message-ID of every email it receives, and can
     leave one email's DATA unanswered to play a sender that crashes mid-send."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
         self.port = free_port()
+        self.pipelining = pipelining
         self.accepted: list[str] = []
         self.peers: set[object] = set()  # the connections emails came over
         self.hold_at: int | None = None  # hold the DATA of the n-th email (1-based)
@@ -42,6 +44,11 @@ class Server:
         self.release = threading.Event()
         self._seen = 0
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        return offer_pipelining(session, hostname, responses, self.pipelining)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self._seen += 1
@@ -113,13 +120,14 @@ async def _statuses(db: Database, emails: list[Email]) -> list[str]:
     return [by_id[e.message_id] for e in emails]
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "aiosmtplib"])
 async def test_a_crash_mid_batch_resends_only_the_email_in_flight(
-    parts: tuple[Settings, Database, Messaging],
+    parts: tuple[Settings, Database, Messaging], pipelining: bool
 ) -> None:
     settings, db, messaging = parts
     emails = _emails(6)
     await _queue(db, emails)
-    with Server() as smtp:
+    with Server(pipelining=pipelining) as smtp:
         smtp.hold_at = 3
         sender = EmailSender(settings.model_copy(update={"smtp_port": smtp.port}), db, messaging)
         sending = asyncio.create_task(sender.send_due())
@@ -157,13 +165,14 @@ async def test_two_senders_never_send_the_same_email(
     assert await _statuses(db, emails) == ["sent"] * 50
 
 
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "aiosmtplib"])
 async def test_the_workers_of_one_sender_share_the_work_and_send_each_email_once(
-    parts: tuple[Settings, Database, Messaging],
+    parts: tuple[Settings, Database, Messaging], pipelining: bool
 ) -> None:
     settings, db, messaging = parts
     emails = _emails(300)
     await _queue(db, emails)
-    with Server() as smtp:
+    with Server(pipelining=pipelining) as smtp:
         configured = settings.model_copy(update={"smtp_port": smtp.port, "email_senders": 4})
         running = asyncio.create_task(EmailSender(configured, db, messaging).run())
         try:

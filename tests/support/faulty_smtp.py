@@ -37,8 +37,8 @@ class _FaultyRecorder(_Recorder):
 
 
 class FaultySMTPServer(RecordingSMTPServer):
-    def __init__(self, port: int | None = None) -> None:
-        super().__init__(port)
+    def __init__(self, port: int | None = None, *, pipelining: bool = True) -> None:
+        super().__init__(port, pipelining=pipelining)
         self.refuse: dict[str, str] = {}
         self.refused: list[str] = []
         self.delay = 0.0

@@ -1,7 +1,10 @@
 """A real SMTP server for tests (aiosmtpd) that keeps every message it receives.
 
 It can be told to answer with an error (`fail_with = "550 ..."`), or stopped
-and started again on the same port to play a server that was down.
+and started again on the same port to play a server that was down. It offers
+PIPELINING, as production relays do (aiosmtpd reads one command at a time from
+its buffer, so it serves pipelined commands in order); `pipelining=False` plays a
+server that does not, which the sender talks to through aiosmtplib.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ class _Recorder:
     def __init__(self, server: RecordingSMTPServer) -> None:
         self.server = server
 
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        return offer_pipelining(session, hostname, responses, self.server.pipelining)
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.server.fail_with:
             return self.server.fail_with
@@ -31,9 +39,18 @@ class _Recorder:
         return "250 OK"
 
 
+def offer_pipelining(session: Any, hostname: str, responses: list[str], offer: bool) -> list[str]:
+    """An aiosmtpd EHLO hook's answer: the server's, with PIPELINING when `offer`."""
+    session.host_name = hostname  # what aiosmtpd does when no hook answers
+    if not offer:
+        return responses
+    return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 class RecordingSMTPServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, pipelining: bool = True) -> None:
         self.port = port or free_port()
+        self.pipelining = pipelining
         self.messages: list[EmailMessage] = []
         self.envelopes: list[list[str]] = []
         self.fail_with: str | None = None
