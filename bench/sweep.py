@@ -22,6 +22,7 @@ Modes: `concurrent` (the services' default consumer settings) and, on request,
 `sequential` (PREFETCH_COUNT=1 and BATCH_SIZE=1: one message at a time).
 
     python bench/sweep.py [--subscriptions 10000] [--modes concurrent[,sequential]]
+                          [--replicas notifications=2]
 """
 
 from __future__ import annotations
@@ -321,7 +322,9 @@ class Stalled(RuntimeError):
     pass
 
 
-async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> Result:
+async def run_mode(
+    mode: str, n: int, base: Settings, stall_seconds: float, replicas: dict[str, int] | None = None
+) -> Result:
     settings = base.model_copy(update={"mentorship_namespace": f"bench{uuid.uuid4().hex[:8]}"})
     sink = CountingSink(n, free_port())
     sink.start()
@@ -332,6 +335,8 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
         extra_env={**MODES[mode], "LOG_LEVEL": "WARNING"},
     )
     overrides = ", ".join(f"{k}={v}" for k, v in MODES[mode].items()) or "default settings"
+    if replicas:
+        overrides += "; replicas " + ", ".join(f"{k}={v}" for k, v in replicas.items())
     print(
         f"[{mode}] starting {', '.join(SERVICES)} ({overrides}); namespace "
         f"{settings.mentorship_namespace}, SMTP sink on port {sink.port}",
@@ -340,6 +345,10 @@ async def run_mode(mode: str, n: int, base: Settings, stall_seconds: float) -> R
     tables = Tables(settings)
     try:
         await system.start()
+        for service, count in (replicas or {}).items():
+            for replica in range(2, count + 1):
+                system.start_service(f"{service}#{replica}")
+        await system.wait_ready()
         await tables.open()
         now = datetime.now(UTC)
         started = time.monotonic()
@@ -534,7 +543,19 @@ async def main() -> None:
         help="give up when nothing moves this long (default: 180, or N/200 when longer: "
         "the sweep is one transaction, invisible until it commits)",
     )
+    parser.add_argument(
+        "--replicas",
+        default="",
+        help="processes per service besides one, e.g. notifications=2 (replicas share queues)",
+    )
     args = parser.parse_args()
+    replicas = {
+        name: int(count)
+        for name, _, count in (item.partition("=") for item in args.replicas.split(",") if item)
+    }
+    unknown_services = set(replicas) - set(SERVICES)
+    if unknown_services:
+        parser.error(f"unknown services: {', '.join(sorted(unknown_services))}")
     stall = args.stall_seconds or max(180.0, args.subscriptions / 200)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -547,7 +568,7 @@ async def main() -> None:
         flush=True,
     )
     for mode in modes:
-        result = await run_mode(mode, args.subscriptions, Settings(), stall)
+        result = await run_mode(mode, args.subscriptions, Settings(), stall, replicas)
         results.append(result)
         print(result.details(), flush=True)
         print(result.report(), flush=True)
