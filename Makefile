@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench bench-large bench-join bench-broker token asyncapi lock clean
+.PHONY: install run demo test lint bench bench-large bench-join bench-broker bench-smtp token asyncapi lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-join: $(STAMP)
 
 bench-broker: $(STAMP)
 	$(PY) bench/broker.py
+
+# One email on the wire, pipelined and through aiosmtplib, against aiosmtpd.
+bench-smtp: $(STAMP)
+	$(PY) bench/smtp.py
 
 token: $(STAMP)
 	@$(PY) -m services.gateway.token --role $(or $(ROLE),mentor) --sub $(or $(SUB),00000000-0000-0000-0000-000000000001)

@@ -5,13 +5,12 @@ failing SMTP server never holds up the queue or the other emails: each email
 is retried on its own schedule.
 
 `EMAIL_SENDERS` workers send at once, each over its own SMTP connection (kept
-open while there is work, pipelined where the server allows: `smtp.py`) and with
-its own claims, as replicas do. Each one
-sends an email, waits until it is recorded, then sends the next; the emails the
-workers had accepted meanwhile are recorded together, in one statement (group
-commit). So a crash re-sends at most the emails in flight: one per worker. While
-the database is away, an accepted email is recorded once it is back rather than
-sent again.
+open while there is work, pipelined where the server allows: `smtp.py`) and
+with its own claims, as replicas do. Each one sends an email, waits until it is
+recorded, then sends the next; the emails the workers had accepted meanwhile
+are recorded together, in one statement (group commit). So a crash re-sends at
+most the emails in flight: one per worker. While the database is away, an
+accepted email is recorded once it is back rather than sent again.
 """
 
 from __future__ import annotations

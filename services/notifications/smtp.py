@@ -5,8 +5,9 @@ Where the server advertises PIPELINING (RFC 2920) and neither STARTTLS nor a log
 configured, an email costs two round trips: its envelope (MAIL, RCPT, DATA) in one
 write, its content in a second. aiosmtplib waits for each command's reply (four round
 trips or more) and cannot pipeline, so it sends only to servers that do not offer it,
-or over TLS or with a login. Measured against aiosmtpd on this machine: a third of
-aiosmtplib's CPU per email on our side, two thirds on the server's, half the time.
+or over TLS or with a login. `make bench-smtp` on this machine (aiosmtpd, two
+runs): 0.36-0.45 ms of our CPU per email against aiosmtplib's 0.85-1.24 ms, 0.8-1.0
+ms of the server's against 1.2-1.7 ms, 1.1-1.4 ms per email against 2.2-3.4 ms.
 
 Both raise aiosmtplib's exceptions, so a failure means the same whichever sent it: a
 reply (`SMTPResponseException`, `SMTPRecipientsRefused`) leaves the connection usable,
@@ -184,7 +185,8 @@ class PipelinedClient:
             if "PIPELINING" not in client.extensions:
                 raise _NotPipelining
         except _NotPipelining:
-            await client.quit()
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
             client.close()
             return None
         except BaseException:
