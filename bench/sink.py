@@ -19,6 +19,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.support.smtp import offer_pipelining
+
 _CONTEXT = multiprocessing.get_context("spawn")
 
 
@@ -41,10 +43,8 @@ class _Counting:
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        # As production relays do: the sender pipelines each envelope (aiosmtpd reads
-        # one command at a time from its buffer, so it serves them in order).
-        session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        # As production relays do: the sender pipelines each envelope.
+        return offer_pipelining(session, hostname, responses, True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         at = time.time()
@@ -63,7 +63,13 @@ class _Counting:
 
 
 def _serve(shared: _Shared, port: int, ready: Any, stop: Any) -> None:
-    controller = Controller(_Counting(shared), hostname="127.0.0.1", port=port)
+    serve(_Counting(shared), port, ready, stop)
+
+
+def serve(handler: object, port: int, ready: Any, stop: Any) -> None:
+    """Run an aiosmtpd server with `handler` on `port` until `stop` is set (in a process
+    of its own: the benchmarks start it with multiprocessing's spawn)."""
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     stop.wait()

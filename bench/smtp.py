@@ -23,10 +23,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import processes
+from bench.sink import serve
 from services.kit.settings import Settings
 from services.notifications.domain import Email
 from services.notifications.sender import render_message
 from services.notifications.smtp import SmtpConnection
+from tests.support.smtp import offer_pipelining
 from tests.support.system import free_port
 
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -40,23 +42,14 @@ class _Accepting:
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        session.host_name = hostname
-        if not self.pipelining:
-            return responses
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return offer_pipelining(session, hostname, responses, self.pipelining)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return "250 OK"
 
 
 def _serve(port: int, pipelining: bool, ready: Any, stop: Any) -> None:
-    from aiosmtpd.controller import Controller
-
-    controller = Controller(_Accepting(pipelining), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    stop.wait()
-    controller.stop()
+    serve(_Accepting(pipelining), port, ready, stop)
 
 
 def _emails(count: int) -> list[Email]:
