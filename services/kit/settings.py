@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     # Notifications: emails sent at once, each worker with its own SMTP connection and claims.
     # Each worker waits until its email is recorded (a commit) before sending the next,
-    # so throughput is workers / (send + commit); 16 keep a commit busy with 16 emails.
-    email_senders: int = 16
+    # so throughput is workers / (send + commit). Each also holds two connections to the
+    # database (its LISTEN and its claims): 16 sent faster in the bench, but a test run
+    # with several systems then exhausted PostgreSQL's 100 connections.
+    email_senders: int = 4
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET
