@@ -19,7 +19,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.support.smtp import offer_pipelining
+from tests.support.smtp import OffersPipelining
 
 _CONTEXT = multiprocessing.get_context("spawn")
 
@@ -36,15 +36,9 @@ class _Shared:
         self.last_of: SynchronizedArray[float] = _CONTEXT.Array("d", subscriptions)
 
 
-class _Counting:
+class _Counting(OffersPipelining):  # as production relays do
     def __init__(self, shared: _Shared) -> None:
         self.shared = shared
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        # As production relays do: the sender pipelines each envelope.
-        return offer_pipelining(session, hostname, responses, True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         at = time.time()

@@ -28,21 +28,16 @@ from services.kit.settings import Settings
 from services.notifications.domain import Email
 from services.notifications.sender import render_message
 from services.notifications.smtp import SmtpConnection
-from tests.support.smtp import offer_pipelining
+from tests.support.smtp import OffersPipelining
 from tests.support.system import free_port
 
 _CONTEXT = multiprocessing.get_context("spawn")
 SENDER = "mentorship@localhost"
 
 
-class _Accepting:
+class _Accepting(OffersPipelining):
     def __init__(self, pipelining: bool) -> None:
         self.pipelining = pipelining
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        return offer_pipelining(session, hostname, responses, self.pipelining)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return "250 OK"

@@ -34,6 +34,7 @@ from aiosmtplib import (
     SMTPSenderRefused,
     SMTPServerDisconnected,
 )
+from aiosmtplib.response import SMTPResponse
 
 from services.kit.settings import Settings
 
@@ -136,18 +137,6 @@ class LibraryClient:
         self._smtp.close()
 
 
-class Reply:
-    __slots__ = ("code", "text")
-
-    def __init__(self, code: int, text: str) -> None:
-        self.code = code
-        self.text = text
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.code < 300
-
-
 class PipelinedClient:
     """SMTP over a plain stream, the envelope of each email pipelined (RFC 2920)."""
 
@@ -173,14 +162,14 @@ class PipelinedClient:
             async with asyncio.timeout(TIMEOUT_SECONDS):
                 greeting = await client._reply()
                 if greeting.code != 220:
-                    raise aiosmtplib.SMTPConnectResponseError(greeting.code, greeting.text)
+                    raise aiosmtplib.SMTPConnectResponseError(greeting.code, greeting.message)
                 writer.write(b"EHLO " + socket.gethostname().encode("ascii", "replace") + b"\r\n")
                 ehlo = await client._reply()
-            if not ehlo.ok:  # no ESMTP, so no PIPELINING: aiosmtplib says HELO
+            if not _ok(ehlo):  # no ESMTP, so no PIPELINING: aiosmtplib says HELO
                 raise _NotPipelining
             # The first line names the server; each other one is an extension.
             client.extensions = {
-                line.split(" ", 1)[0].upper() for line in ehlo.text.splitlines()[1:] if line
+                line.split(" ", 1)[0].upper() for line in ehlo.message.splitlines()[1:] if line
             }
             if "PIPELINING" not in client.extensions:
                 raise _NotPipelining
@@ -215,7 +204,7 @@ class PipelinedClient:
             mail = await self._reply()
             rcpts = [await self._reply() for _ in recipients]
             data = await self._reply()
-            accepted = mail.ok and any(r.ok for r in rcpts)
+            accepted = _ok(mail) and any(_ok(r) for r in rcpts)
             if data.code == 354:
                 if not accepted:  # a server should have refused DATA; end it empty
                     self._writer.write(b".\r\n")
@@ -223,23 +212,23 @@ class PipelinedClient:
                 else:
                     self._writer.write(_as_data(message))
                     done = await self._reply()
-                    if not done.ok:
-                        raise SMTPDataError(done.code, done.text)
+                    if not _ok(done):
+                        raise SMTPDataError(done.code, done.message)
                     return
             else:
                 # Whatever went wrong, the next email starts from a clean transaction.
                 self._writer.write(b"RSET\r\n")
                 await self._reply()
-        if not mail.ok:
-            raise SMTPSenderRefused(mail.code, mail.text, sender)
-        if not any(r.ok for r in rcpts):
+        if not _ok(mail):
+            raise SMTPSenderRefused(mail.code, mail.message, sender)
+        if not any(_ok(r) for r in rcpts):
             raise SMTPRecipientsRefused(
                 [
-                    SMTPRecipientRefused(r.code, r.text, address)
+                    SMTPRecipientRefused(r.code, r.message, address)
                     for r, address in zip(rcpts, recipients, strict=True)
                 ]
             )
-        raise SMTPDataError(data.code, data.text)
+        raise SMTPDataError(data.code, data.message)
 
     async def quit(self) -> None:
         if self.is_connected:
@@ -250,7 +239,7 @@ class PipelinedClient:
     def close(self) -> None:
         self._writer.close()
 
-    async def _reply(self) -> Reply:
+    async def _reply(self) -> SMTPResponse:
         """One reply, of one line or several (`250-...` up to `250 ...`)."""
         lines: list[str] = []
         while True:
@@ -266,11 +255,15 @@ class PipelinedClient:
                 raise SMTPResponseException(-1, f"a malformed reply: {line[:80]!r}") from None
             lines.append(line[4:].strip().decode("utf-8", "surrogateescape"))
             if line[3:4] != b"-":
-                return Reply(code, "\n".join(lines))
+                return SMTPResponse(code, "\n".join(lines))
 
 
 class _NotPipelining(Exception):
     pass
+
+
+def _ok(reply: SMTPResponse) -> bool:
+    return 200 <= reply.code < 300
 
 
 def _as_data(message: bytes) -> bytes:

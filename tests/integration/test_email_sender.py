@@ -24,13 +24,13 @@ from services.notifications import store
 from services.notifications.domain import Email
 from services.notifications.sender import ClaimsLost, EmailSender
 from tests.conftest import derived
-from tests.support.smtp import offer_pipelining
+from tests.support.smtp import OffersPipelining
 from tests.support.system import free_port
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "notifications" / "migrations"
 
 
-class Server:
+class Server(OffersPipelining):
     """An SMTP server that keeps the Message-ID of every email it receives, and can
     leave one email's DATA unanswered to play a sender that crashes mid-send."""
 
@@ -44,11 +44,6 @@ class Server:
         self.release = threading.Event()
         self._seen = 0
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        return offer_pipelining(session, hostname, responses, self.pipelining)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self._seen += 1

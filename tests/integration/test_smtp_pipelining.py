@@ -14,13 +14,13 @@ from aiosmtpd.controller import Controller
 
 from services.kit.settings import Settings
 from services.notifications.smtp import SmtpConnection
-from tests.support.smtp import offer_pipelining
+from tests.support.smtp import OffersPipelining
 from tests.support.system import free_port
 
 SENDER = "mentorship@localhost"
 
 
-class Server:
+class Server(OffersPipelining):
     """Keeps each email's envelope and content; refuses what it is told to."""
 
     def __init__(self, pipelining: bool) -> None:
@@ -37,7 +37,7 @@ class Server:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         self.connections += 1
-        return offer_pipelining(session, hostname, responses, self.pipelining)
+        return await super().handle_EHLO(server, session, envelope, hostname, responses)
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]

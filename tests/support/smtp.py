@@ -20,14 +20,27 @@ from tests.support.system import free_port
 from tests.support.waiting import eventually
 
 
-class _Recorder:
-    def __init__(self, server: RecordingSMTPServer) -> None:
-        self.server = server
+class OffersPipelining:
+    """An aiosmtpd handler whose EHLO answer adds PIPELINING while `pipelining` is true."""
+
+    pipelining = True
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        return offer_pipelining(session, hostname, responses, self.server.pipelining)
+        session.host_name = hostname  # what aiosmtpd does when no hook answers
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+class _Recorder(OffersPipelining):
+    def __init__(self, server: RecordingSMTPServer) -> None:
+        self.server = server
+
+    @property
+    def pipelining(self) -> bool:  # type: ignore[override]
+        return self.server.pipelining
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.server.fail_with:
@@ -37,14 +50,6 @@ class _Recorder:
         self.server.messages.append(message)
         self.server.envelopes.append(list(envelope.rcpt_tos))
         return "250 OK"
-
-
-def offer_pipelining(session: Any, hostname: str, responses: list[str], offer: bool) -> list[str]:
-    """An aiosmtpd EHLO hook's answer: the server's, with PIPELINING when `offer`."""
-    session.host_name = hostname  # what aiosmtpd does when no hook answers
-    if not offer:
-        return responses
-    return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
 
 class RecordingSMTPServer:
