@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # so throughput is workers / (send + commit). Each also holds two connections to the
     # database (its LISTEN and its claims): 16 sent faster in the bench, but a test run
     # with several systems then exhausted PostgreSQL's 100 connections.
-    email_senders: int = 4
+    email_senders: int = 16
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET

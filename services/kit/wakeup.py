@@ -22,6 +22,10 @@ log = get_logger(__name__)
 class Wakeup:
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        # For loops sharing one listener, where one loop's `clear` would swallow
+        # another's wakeup: each notes `notified` before it looks for work.
+        self.notified = 0
+        self._next = asyncio.Event()
 
     def clear(self) -> None:
         """Called before looking for work, so a commit during the look wakes the next wait."""
@@ -31,13 +35,28 @@ class Wakeup:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout=at_most_seconds)
 
+    def notify(self) -> None:
+        """Wake every waiter, as a notification from the database does."""
+        self.notified += 1
+        self._event.set()
+        self._next.set()
+        self._next = asyncio.Event()
+
+    async def wait_after(self, seen: int, at_most_seconds: float) -> None:
+        """Wait for a notification later than the `notified` count `seen`, read before
+        looking for work: at once if one came during the look."""
+        if self.notified != seen:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._next.wait(), timeout=at_most_seconds)
+
     @asynccontextmanager
     async def listening(self, database_url: str, channel: str) -> AsyncIterator[Wakeup]:
         """LISTEN on `channel` while the block runs; polling only if that fails."""
         try:
             conn: asyncpg.Connection | None = await asyncpg.connect(database_url)
             assert conn is not None
-            await conn.add_listener(channel, lambda *_: self._event.set())
+            await conn.add_listener(channel, lambda *_: self.notify())
         except Exception as error:
             log.warning("listener unavailable, polling only", channel=channel, error=repr(error))
             conn = None

@@ -5,12 +5,14 @@ failing SMTP server never holds up the queue or the other emails: each email
 is retried on its own schedule.
 
 `EMAIL_SENDERS` workers send at once, each over its own SMTP connection (kept
-open while there is work, pipelined where the server allows: `smtp.py`) and
-with its own claims, as replicas do. Each one sends an email, waits until it is
-recorded, then sends the next; the emails the workers had accepted meanwhile
-are recorded together, in one statement (group commit). So a crash re-sends at
-most the emails in flight: one per worker. While the database is away, an
-accepted email is recorded once it is back rather than sent again.
+open while there is work, pipelined where the server allows: `smtp.py`). They
+share one listener and one connection holding the process's claims
+(`claims.py`), so that more workers cost no more database connections. Each one
+takes an email, sends it, waits until it is recorded, then takes the next; the
+emails the workers had accepted meanwhile are recorded together, in one
+statement (group commit). So a crash re-sends at most the emails in flight: one
+per worker. While the database is away, an accepted email is recorded once it
+is back rather than sent again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import io
 import itertools
 import json
 import random
-from collections import Counter
 from collections.abc import Sequence
 from email.charset import QP, Charset
 from email.generator import BytesGenerator
@@ -43,12 +44,13 @@ from services.kit.messaging import Messaging
 from services.kit.settings import Settings
 from services.kit.wakeup import Wakeup
 from services.notifications import calendar, domain, store
+from services.notifications.claims import Claims
 from services.notifications.domain import Email
 from services.notifications.smtp import SmtpConnection
 
 log = get_logger(__name__)
 
-BATCH = 50  # emails a worker claims at once
+BATCH = 50  # emails claimed at once, for the workers to take one by one
 INVITATION_FILE = "invite.ics"
 
 
@@ -152,72 +154,83 @@ class EmailSender:
         self._unrecorded: set[str] = set()
 
     async def run(self) -> None:
-        """`EMAIL_SENDERS` workers; each restarts on its own, so that one failing never
-        interrupts the others in the middle of a send."""
-        async with asyncio.TaskGroup() as workers:
-            for n in range(max(1, self.settings.email_senders)):
-                workers.create_task(self._work(n), name=f"email sender {n}")
-
-    async def _work(self, worker: int) -> None:
-        while True:
-            try:
-                await self._send_while_running()
-            except Exception:  # e.g. the database restarted: listen and claim anew
-                log.exception("email sender crashed, restarting", worker=worker)
-                await asyncio.sleep(1.0)
-
-    async def _send_while_running(self) -> None:
+        """`EMAIL_SENDERS` workers, sharing one listener and one connection for their
+        claims; each restarts on its own, so that one failing never interrupts the
+        others in the middle of a send."""
         url = f"{self.settings.server_url()}/{self.db.name}"
+        claims = Claims(self.db, batch=BATCH)
+        listening = Wakeup().listening(url, "emails")
+        try:
+            async with listening as wakeup, asyncio.TaskGroup() as workers:
+                for n in range(max(1, self.settings.email_senders)):
+                    workers.create_task(self._work(n, claims, wakeup), name=f"email sender {n}")
+        finally:
+            await claims.close()
+
+    async def _work(self, worker: int, claims: Claims, wakeup: Wakeup) -> None:
         smtp = SmtpConnection(self.settings)
         try:
-            async with Wakeup().listening(url, "emails") as wakeup:
-                while True:
-                    _stop_if_cancelled()
-                    wakeup.clear()
-                    taken = await self.send_due(smtp)
-                    if taken == 0:
-                        await smtp.hang_up()  # idle: no connection left open meanwhile
-                    if taken < BATCH:
-                        await wakeup.wait(1.0)
+            while True:
+                try:
+                    await self._send_while_running(claims, wakeup, smtp)
+                except Exception:  # e.g. the database restarted: claim anew
+                    log.exception("email sender crashed, restarting", worker=worker)
+                    await claims.lose()
+                    await asyncio.sleep(1.0)
         finally:
             smtp.drop()
 
-    async def send_due(self, smtp: SmtpConnection | None = None) -> int:
-        """Send the due emails of one batch; returns how many were taken. Without a
-        connection of a worker's, one is opened for the batch and closed after it."""
-        own = smtp is None
-        connection = smtp if smtp is not None else SmtpConnection(self.settings)
-        async with self.db.engine.connect() as holder:
-            claimed = await store.claim_due_emails(holder, BATCH)
-            taken = [e for e in claimed if e.message_id not in self._unrecorded]
+    async def _send_while_running(
+        self, claims: Claims, wakeup: Wakeup, smtp: SmtpConnection
+    ) -> None:
+        while True:
+            _stop_if_cancelled()
+            seen = wakeup.notified
+            email = await claims.take(self._unrecorded)
+            if email is None:
+                await smtp.hang_up()  # idle: no connection left open meanwhile
+                await wakeup.wait_after(seen, 1.0)
+                continue
+            if claims.ready:
+                wakeup.notify()  # claimed more than this worker takes: wake the others
             try:
-                await self._deliver(taken, connection)
+                await self._deliver(email, smtp)
             finally:
-                await store.release_claims(holder)
-        if own:
-            await connection.hang_up()
-        return len(taken)
+                claims.finished(email)
 
-    async def _deliver(self, taken: list[Email], smtp: SmtpConnection) -> None:
-        """One after another over one SMTP connection, each recorded as soon as the
-        server answers (and before the next is sent): a crash re-sends at most the
-        email in flight."""
-        outcomes: Counter[str] = Counter()
+    async def send_due(self, smtp: SmtpConnection | None = None) -> int:
+        """Send the due emails of one batch, one worker's way, with claims of its own;
+        returns how many were taken. Without a connection, one is opened for the batch
+        and closed after it."""
+        connection = smtp if smtp is not None else SmtpConnection(self.settings)
+        claims = Claims(self.db, batch=BATCH)
+        taken = 0
         try:
-            for email in taken:
-                result = await self._send(email, smtp)
-                if result is None:
-                    await self._record_accepted(email)
-                    outcomes["sent"] += 1
-                else:
-                    async with self.db.transaction() as tx:
-                        outcomes[await self._record(tx, email, result)] += 1
+            while taken < BATCH and (email := await claims.take(self._unrecorded)) is not None:
+                taken += 1
+                try:
+                    await self._deliver(email, connection)
+                finally:
+                    claims.finished(email)
+        finally:
+            await claims.close()
+        if smtp is None:
+            await connection.hang_up()
+        return taken
+
+    async def _deliver(self, email: Email, smtp: SmtpConnection) -> None:
+        """Send one email and record its outcome; an accepted one is recorded before
+        the worker sends the next, so a crash re-sends at most the email in flight."""
+        try:
+            result = await self._send(email, smtp)
+            if result is None:
+                await self._record_accepted(email)
+            else:
+                async with self.db.transaction() as tx:
+                    await self._record(tx, email, result)
         except BaseException:
             smtp.drop()
             raise
-        finally:
-            if outcomes:
-                log.info("emails sent", **outcomes)
 
     async def _send(self, email: Email, smtp: SmtpConnection) -> BaseException | None:
         """Send one email; None once the server accepted it, else what went wrong."""
@@ -258,6 +271,7 @@ class EmailSender:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await store.mark_all_sent(conn, [e.message_id for e in accepted])
         metrics.EMAILS.labels("sent").inc(len(accepted))
+        log.info("emails sent", sent=len(accepted))
         for row in accepted:
             log.debug(
                 "email sent",

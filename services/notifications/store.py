@@ -407,6 +407,7 @@ _CLAIM = text(
     SELECT message_id FROM (
         SELECT message_id, next_attempt_at FROM emails
         WHERE status = 'queued' AND next_attempt_at <= now()
+          AND NOT message_id = ANY(CAST(:held AS text[]))
         ORDER BY next_attempt_at
         LIMIT :window
     ) AS due
@@ -414,24 +415,39 @@ _CLAIM = text(
     LIMIT :limit
     """
 )
+_RELEASE = """
+    SELECT pg_advisory_unlock(hashtextextended('notifications-email:' || id, 0))
+    FROM unnest($1::text[]) AS id
+"""
 
 
-async def claim_due_emails(holder: AsyncConnection, limit: int) -> list[Email]:
+async def claim_due_emails(
+    holder: AsyncConnection,
+    limit: int,
+    *,
+    held: Sequence[str] = (),
+    releasing: Sequence[str] = (),
+) -> list[Email]:
     """Queued emails whose time has come, each claimed by a session advisory lock on
     `holder`, so that replicas (and the sending workers of one) share the work. Each
     email's outcome is then recorded as soon as it is known, while the claim holds; a
     crash drops the connection and with it the claims, so the emails are due again at
-    once."""
+    once.
+
+    `held` are the emails `holder` holds and has not finished with (a session lock is
+    taken again by its own session, so they are skipped); `releasing`, those whose
+    outcome is recorded: their claims are released in the same transaction, first."""
     # The claim must walk the index in order and stop early, whatever the statistics
     # say: a queue's are stale by nature (and this machine's server runs without
     # autovacuum), and with them PostgreSQL chose a bitmap scan that read and sorted
     # every queued email (2 s per claim at 300,000 queued). For this transaction only.
     if not holder.in_transaction():
         await holder.begin()
-    await (await driver(holder)).execute(
-        "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off"
-    )
-    locked = await holder.execute(_CLAIM, {"limit": limit, "window": limit * 8})
+    db = await driver(holder)
+    await db.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+    if releasing:
+        await db.execute(_RELEASE, list(releasing))
+    locked = await holder.execute(_CLAIM, {"limit": limit, "window": limit * 8, "held": list(held)})
     ids = [row.message_id for row in locked]
     # Read again after locking: another replica may have sent one between this
     # statement's snapshot and its lock.

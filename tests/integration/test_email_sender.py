@@ -167,11 +167,13 @@ async def test_the_workers_of_one_sender_share_the_work_and_send_each_email_once
     settings, db, messaging = parts
     emails = _emails(300)
     await _queue(db, emails)
+    connections: list[int] = []
     with Server(pipelining=pipelining) as smtp:
-        configured = settings.model_copy(update={"smtp_port": smtp.port, "email_senders": 4})
+        configured = settings.model_copy(update={"smtp_port": smtp.port, "email_senders": 16})
         running = asyncio.create_task(EmailSender(configured, db, messaging).run())
         try:
             for _ in range(300):
+                connections.append(await _connections_to(db))
                 if await _statuses(db, emails) == ["sent"] * 300:
                     break
                 await asyncio.sleep(0.1)
@@ -181,6 +183,17 @@ async def test_the_workers_of_one_sender_share_the_work_and_send_each_email_once
     assert await _statuses(db, emails) == ["sent"] * 300
     assert sorted(smtp.accepted) == sorted(set(smtp.accepted)) and len(smtp.accepted) == 300
     assert len(smtp.peers) > 1  # over several connections at once
+    # 16 workers, yet one listener, one connection holding the claims, and the
+    # recording and this test's own: not two per worker.
+    assert 3 <= max(connections) <= 6, connections
+
+
+async def _connections_to(db: Database) -> int:
+    async with db.reading() as conn:
+        result = await conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        return int(result.scalar_one())
 
 
 async def test_an_email_accepted_while_the_database_is_away_is_recorded_not_resent(
