@@ -3,7 +3,7 @@
 A claim is a session advisory lock, and every claim of the process is held on
 one database connection, however many workers send: with one connection per
 worker, 16 workers and their listeners took 32 of PostgreSQL's connections.
-Workers take the claimed emails one at a time; an email's claim is released
+Workers send the claimed emails one at a time; an email's claim is released
 once its outcome is recorded, with the next claim, in the same transaction.
 A crash drops the connection and every claim with it: the emails in flight are
 due again at once, and those claimed but not yet taken were never sent.
@@ -11,10 +11,8 @@ due again at once, and those claimed but not yet taken were never sent.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections import deque
-from collections.abc import Container
+from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,54 +27,44 @@ class Claims:
         self._batch = batch
         self._holder: AsyncConnection | None = None
         self._session = 0  # which holder connection: claims die with theirs
-        self._ready: deque[Email] = deque()
-        self._taken: dict[str, int] = {}  # handed to a worker, by the session claiming it
+        self._held: dict[str, int] = {}  # claimed, outcome not recorded: by session
         self._finished: list[str] = []  # recorded: released with the next claim
-        self._lock = asyncio.Lock()
 
     @property
-    def ready(self) -> int:
-        """Claimed emails no worker has taken yet."""
-        return len(self._ready)
+    def session(self) -> int:
+        """Changes when the claims are lost: emails claimed before are not to be sent."""
+        return self._session
 
-    async def take(self, skipping: Container[str] = ()) -> Email | None:
-        """The next claimed email, claiming more when none is left; None when none is
-        due. The caller reports its outcome, once recorded, with `finished`."""
-        async with self._lock:
-            if not self._ready:
-                await self._claim(skipping)
-            if not self._ready:
-                return None
-            email = self._ready.popleft()
-            self._taken[email.message_id] = self._session
-            return email
-
-    def finished(self, email: Email) -> None:
-        if self._taken.pop(email.message_id, None) == self._session:
-            self._finished.append(email.message_id)
-
-    async def _claim(self, skipping: Container[str]) -> None:
+    async def claim(self, skipping: Iterable[str] = ()) -> list[Email]:
+        """Claim up to a batch of due emails, none of `skipping`; report each one's
+        outcome, once it is recorded, with `finished`."""
         try:
             if self._holder is None:
                 self._holder = await self._db.engine.connect()
-            # Emails still in flight stay claimed, and one whose claim died with its
-            # session is still not to be claimed again by this process.
+            # Emails still in flight stay claimed (a session lock is taken again by
+            # its own session), and one whose claim died with its session is still
+            # not to be claimed again by this process.
             claimed = await store.claim_due_emails(
                 self._holder,
                 self._batch,
-                held=sorted(self._taken),
+                held=sorted({*self._held, *skipping}),
                 releasing=self._finished,
             )
         except BaseException:
             await self.lose()
             raise
         self._finished = []
-        self._ready.extend(e for e in claimed if e.message_id not in skipping)
+        for email in claimed:
+            self._held[email.message_id] = self._session
+        return claimed
+
+    def finished(self, email: Email) -> None:
+        if self._held.pop(email.message_id, None) == self._session:
+            self._finished.append(email.message_id)
 
     async def lose(self) -> None:
         """Give up every claim (after a failure: the connection may be gone with them).
         Emails in flight stay with their workers; the others are due again at once."""
-        self._ready.clear()
         self._finished = []
         self._session += 1
         holder, self._holder = self._holder, None
@@ -88,7 +76,6 @@ class Claims:
 
     async def close(self) -> None:
         """Release every claim and the connection (when the process stops)."""
-        self._ready.clear()
         holder, self._holder = self._holder, None
         if holder is None:
             return

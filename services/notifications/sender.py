@@ -5,13 +5,14 @@ failing SMTP server never holds up the queue or the other emails: each email
 is retried on its own schedule.
 
 `EMAIL_SENDERS` workers send at once, each over its own SMTP connection (kept
-open while there is work, pipelined where the server allows: `smtp.py`). They
-share one listener and one connection holding the process's claims
-(`claims.py`), so that more workers cost no more database connections. Each one
-takes an email, sends it, waits until it is recorded, then takes the next; the
-emails the workers had accepted meanwhile are recorded together, in one
-statement (group commit). So a crash re-sends at most the emails in flight: one
-per worker. While the database is away, an accepted email is recorded once it
+open while there is work, pipelined where the server allows: `smtp.py`). One
+task claims for them all, with one listener and one connection holding the
+process's claims (`claims.py`), so that more workers cost no more database
+connections, and a commit that queues emails costs one claim, not one per
+worker. Each worker takes a claimed email, sends it, waits until it is
+recorded, then takes the next; the emails the workers had accepted meanwhile
+are recorded together, in one statement (group commit). So a crash re-sends at
+most the emails in flight: one per worker. While the database is away, an accepted email is recorded once it
 is back rather than sent again.
 """
 
@@ -22,7 +23,7 @@ import io
 import itertools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.charset import QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
@@ -51,6 +52,8 @@ from services.notifications.smtp import SmtpConnection
 log = get_logger(__name__)
 
 BATCH = 50  # emails claimed at once, for the workers to take one by one
+POLL_SECONDS = 1.0  # the longest a due email waits when a notification is missed
+IDLE_SECONDS = 1.0  # a worker's SMTP connection is closed after this long without work
 INVITATION_FILE = "invite.ics"
 
 
@@ -154,60 +157,63 @@ class EmailSender:
         self._unrecorded: set[str] = set()
 
     async def run(self) -> None:
-        """`EMAIL_SENDERS` workers, sharing one listener and one connection for their
-        claims; each restarts on its own, so that one failing never interrupts the
-        others in the middle of a send."""
+        """One task claims, on a notification (or a poll) and whenever the emails
+        claimed run short; `EMAIL_SENDERS` workers send them. Each worker restarts on
+        its own, so that one failing never interrupts the others in mid-send."""
         url = f"{self.settings.server_url()}/{self.db.name}"
         claims = Claims(self.db, batch=BATCH)
+        workers = max(1, self.settings.email_senders)
+        ready = _Ready(low=workers)
         listening = Wakeup().listening(url, "emails")
         try:
-            async with listening as wakeup, asyncio.TaskGroup() as workers:
-                for n in range(max(1, self.settings.email_senders)):
-                    workers.create_task(self._work(n, claims, wakeup), name=f"email sender {n}")
+            async with listening as wakeup, asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._claim(claims, wakeup, ready), name="email claims")
+                for n in range(workers):
+                    tasks.create_task(self._work(n, claims, ready), name=f"email sender {n}")
         finally:
             await claims.close()
 
-    async def _work(self, worker: int, claims: Claims, wakeup: Wakeup) -> None:
+    async def _claim(self, claims: Claims, wakeup: Wakeup, ready: _Ready) -> None:
+        while True:
+            _stop_if_cancelled()
+            await ready.hungry()
+            seen = wakeup.notified
+            try:
+                claimed = await claims.claim(self._unrecorded)
+            except Exception as error:  # e.g. the database restarted: claim anew
+                log.warning("claiming emails failed, retrying", error=repr(error))
+                await asyncio.sleep(1.0)
+                continue
+            ready.put(claims.session, claimed)
+            if len(claimed) < BATCH:  # nothing more due: until a commit queues some
+                await wakeup.wait_after(seen, POLL_SECONDS)
+
+    async def _work(self, worker: int, claims: Claims, ready: _Ready) -> None:
         smtp = SmtpConnection(self.settings)
         try:
             while True:
+                session, email = await ready.take(on_idle=smtp.hang_up)
                 try:
-                    await self._send_while_running(claims, wakeup, smtp)
+                    if session == claims.session:  # else its claim died: not to be sent
+                        await self._deliver(email, smtp)
                 except Exception:  # e.g. the database restarted: claim anew
                     log.exception("email sender crashed, restarting", worker=worker)
                     await claims.lose()
                     await asyncio.sleep(1.0)
+                finally:
+                    claims.finished(email)
         finally:
             smtp.drop()
 
-    async def _send_while_running(
-        self, claims: Claims, wakeup: Wakeup, smtp: SmtpConnection
-    ) -> None:
-        while True:
-            _stop_if_cancelled()
-            seen = wakeup.notified
-            email = await claims.take(self._unrecorded)
-            if email is None:
-                await smtp.hang_up()  # idle: no connection left open meanwhile
-                await wakeup.wait_after(seen, 1.0)
-                continue
-            if claims.ready:
-                wakeup.notify()  # claimed more than this worker takes: wake the others
-            try:
-                await self._deliver(email, smtp)
-            finally:
-                claims.finished(email)
-
     async def send_due(self, smtp: SmtpConnection | None = None) -> int:
-        """Send the due emails of one batch, one worker's way, with claims of its own;
-        returns how many were taken. Without a connection, one is opened for the batch
-        and closed after it."""
+        """Claim a batch of due emails and send them, one worker's way, with claims of
+        its own; returns how many were taken. Without a connection, one is opened for
+        the batch and closed after it."""
         connection = smtp if smtp is not None else SmtpConnection(self.settings)
         claims = Claims(self.db, batch=BATCH)
-        taken = 0
         try:
-            while taken < BATCH and (email := await claims.take(self._unrecorded)) is not None:
-                taken += 1
+            taken = await claims.claim(self._unrecorded)
+            for email in taken:
                 try:
                     await self._deliver(email, connection)
                 finally:
@@ -216,7 +222,7 @@ class EmailSender:
             await claims.close()
         if smtp is None:
             await connection.hang_up()
-        return taken
+        return len(taken)
 
     async def _deliver(self, email: Email, smtp: SmtpConnection) -> None:
         """Send one email and record its outcome; an accepted one is recorded before
@@ -312,6 +318,39 @@ class EmailSender:
             error=error,
         )
         return "retried"
+
+
+class _Ready:
+    """Claimed emails waiting for a worker, by the session that claimed them; more are
+    claimed once fewer than `low` wait, so that no worker waits on a claim."""
+
+    def __init__(self, *, low: int) -> None:
+        self._queue: asyncio.Queue[tuple[int, Email]] = asyncio.Queue()
+        self._low = low
+        self._hungry = asyncio.Event()
+        self._hungry.set()
+
+    def put(self, session: int, emails: Sequence[Email]) -> None:
+        for email in emails:
+            self._queue.put_nowait((session, email))
+        if self._queue.qsize() >= self._low:
+            self._hungry.clear()
+
+    async def hungry(self) -> None:
+        await self._hungry.wait()
+
+    async def take(self, *, on_idle: Callable[[], Awaitable[None]]) -> tuple[int, Email]:
+        if self._queue.empty():
+            try:
+                item = await asyncio.wait_for(self._queue.get(), IDLE_SECONDS)
+            except TimeoutError:
+                await on_idle()
+                item = await self._queue.get()
+        else:
+            item = self._queue.get_nowait()
+        if self._queue.qsize() < self._low:
+            self._hungry.set()
+        return item
 
 
 def _stop_if_cancelled() -> None:
