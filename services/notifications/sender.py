@@ -12,8 +12,8 @@ connections, and a commit that queues emails costs one claim, not one per
 worker. Each worker takes a claimed email, sends it, waits until it is
 recorded, then takes the next; the emails the workers had accepted meanwhile
 are recorded together, in one statement (group commit). So a crash re-sends at
-most the emails in flight: one per worker. While the database is away, an accepted email is recorded once it
-is back rather than sent again.
+most the emails in flight: one per worker. While the database is away, an
+accepted email is recorded once it is back rather than sent again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import io
 import itertools
 import json
 import random
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from email._policybase import Compat32
 from email.charset import QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
@@ -31,7 +33,7 @@ from email.message import EmailMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
-from email.policy import SMTPUTF8, compat32
+from email.policy import SMTPUTF8
 from email.utils import formatdate
 from typing import cast
 
@@ -92,10 +94,10 @@ def render_message(row: Email, sender: str) -> bytes:
     if not (row.recipient + (row.cc or "") + sender).isascii():
         # Internationalized addresses: the modern API knows how to write them.
         return build_message(row, sender).as_bytes(policy=SMTPUTF8)
-    body = MIMEMultipart("alternative")
+    body = MIMEMultipart("alternative", boundary=_boundary())
     body.attach(_text_part(row.text_body, "plain"))
     body.attach(_text_part(row.html_body, "html"))
-    message = body if row.calendar is None else MIMEMultipart("mixed")
+    message = body if row.calendar is None else MIMEMultipart("mixed", boundary=_boundary())
     if row.calendar is not None:
         message.attach(body)
         message.attach(_calendar_part(row.calendar))
@@ -135,7 +137,30 @@ def _calendar_part(ics: str) -> MIMENonMultipart:
     return part
 
 
-_WIRE = compat32.clone(linesep="\r\n")
+def _boundary() -> str:
+    """A boundary no part can contain but by a 1 in 2**96 chance: the generator's own
+    (when none is set) is checked against every part with a regular expression
+    compiled per message, a sixth of the CPU of rendering one."""
+    return f"=_{secrets.token_hex(12)}"
+
+
+class _Wire(Compat32):
+    """compat32 on the wire, with a header that fits on one ASCII line written as it
+    is: the stdlib makes a `Header` to fold each one, two fifths of rendering."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and len(name) + 2 + len(value) <= (self.max_line_length or 78)
+            and "\n" not in value
+            and "\r" not in value
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE = _Wire(linesep="\r\n")
 
 
 class UnsendableEmail(Exception):

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from email.policy import default
+from email.policy import compat32, default
 from html.parser import HTMLParser
 
 import pytest
@@ -21,7 +21,7 @@ from contracts import (
 )
 from services.notifications import domain
 from services.notifications.domain import Contacts
-from services.notifications.sender import build_message, render_message
+from services.notifications.sender import _WIRE, build_message, render_message
 from services.notifications.templates import Templates
 
 CONTACTS = Contacts(
@@ -299,3 +299,24 @@ def test_a_header_with_a_line_break_can_never_be_sent() -> None:
     )
     with pytest.raises(ValueError):
         render_message(replace(row, subject="Hi\nBcc: everyone@example.com"), "m@localhost")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "You missed your mentorship session",
+        "two  spaces\tand a tab; a, list",
+        " leading and trailing ",
+        "",
+        "a" * 66,  # fits on the line with its name
+        "a" * 67,  # one more: folded by the stdlib
+        "word " * 30,
+        'multipart/alternative; boundary="=_b966a897c4c10428499c5e14"',
+        "João Ñúñez missed a session",
+        "=?utf-8?q?already_encoded?=",
+    ],
+)
+def test_headers_are_written_byte_for_byte_as_the_stdlib_writes_them(value: str) -> None:
+    reference = compat32.clone(linesep="\r\n")
+    for name in ("Subject", "Content-Type", "To"):
+        assert _WIRE.fold_binary(name, value) == reference.fold_binary(name, value)
