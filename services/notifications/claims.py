@@ -4,17 +4,18 @@ A claim is a session advisory lock, and every claim of the process is held on
 one database connection, however many workers send: with one connection per
 worker, 16 workers and their listeners took 32 of PostgreSQL's connections.
 Workers send the claimed emails one at a time; an email's claim is released
-once its outcome is recorded, with the next claim, in the same transaction.
-A crash drops the connection and every claim with it: the emails in flight are
+once its outcome is recorded, with the next claim. The connection is the
+claims' own, outside the pool, each statement committing on its own: three
+statements to claim, without a transaction around them. A crash drops the
+connection and every claim with it: the emails in flight are
 due again at once, and those claimed but not yet taken were never sent.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from services.kit.database import Database
 from services.notifications import store
@@ -25,7 +26,7 @@ class Claims:
     def __init__(self, db: Database, *, batch: int) -> None:
         self._db = db
         self._batch = batch
-        self._holder: AsyncConnection | None = None
+        self._holder: asyncpg.Connection | None = None
         self._session = 0  # which holder connection: claims die with theirs
         self._held: dict[str, int] = {}  # claimed, outcome not recorded: by session
         self._finished: list[str] = []  # recorded: released with the next claim
@@ -40,7 +41,10 @@ class Claims:
         outcome, once it is recorded, with `finished`."""
         try:
             if self._holder is None:
-                self._holder = await self._db.engine.connect()
+                self._holder = await asyncpg.connect(
+                    f"{self._db.settings.server_url()}/{self._db.name}",
+                    server_settings=store.CLAIMING_SETTINGS,
+                )
             # Emails still in flight stay claimed (a session lock is taken again by
             # its own session), and one whose claim died with its session is still
             # not to be claimed again by this process.
@@ -69,10 +73,7 @@ class Claims:
         self._session += 1
         holder, self._holder = self._holder, None
         if holder is not None:
-            with contextlib.suppress(Exception):
-                await holder.invalidate()  # its locks go with the session
-            with contextlib.suppress(Exception):
-                await holder.close()
+            holder.terminate()  # its locks go with the session
 
     async def close(self) -> None:
         """Release every claim and the connection (when the process stops)."""
@@ -81,10 +82,6 @@ class Claims:
             return
         try:
             await store.release_claims(holder)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await holder.invalidate()
-            raise
+            await holder.close()
         finally:
-            with contextlib.suppress(Exception):
-                await holder.close()
+            holder.terminate()  # closed, or in doubt: its locks go with the session

@@ -9,6 +9,7 @@ from dataclasses import fields
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import (
     Column,
     DateTime,
@@ -20,13 +21,11 @@ from sqlalchemy import (
     Text,
     delete,
     func,
-    select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import Slot, SubscriptionActivated, message_type_for
 from services.kit.database import Tx, driver
@@ -402,19 +401,24 @@ async def withdraw_invitations(
 
 # The lock is taken outside the ordered window (a subquery with LIMIT is not
 # flattened), so that only the emails returned are claimed, not every due one.
-_CLAIM = text(
-    """
+_CLAIM = """
     SELECT message_id FROM (
         SELECT message_id, next_attempt_at FROM emails
         WHERE status = 'queued' AND next_attempt_at <= now()
-          AND NOT message_id = ANY(CAST(:held AS text[]))
+          AND NOT message_id = ANY($3::text[])
         ORDER BY next_attempt_at
-        LIMIT :window
+        LIMIT $2
     ) AS due
     WHERE pg_try_advisory_lock(hashtextextended('notifications-email:' || message_id, 0))
-    LIMIT :limit
-    """
-)
+    LIMIT $1
+"""
+_TAKE = """
+    SELECT message_id, event_id, routing_key, event_body::text AS event_body, recipient, cc,
+           subject, text_body, html_body, calendar, attempts
+    FROM emails
+    WHERE message_id = ANY($1::text[]) AND status = 'queued' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+"""
 _RELEASE = """
     SELECT pg_advisory_unlock(hashtextextended('notifications-email:' || id, 0))
     FROM unnest($1::text[]) AS id
@@ -422,7 +426,7 @@ _RELEASE = """
 
 
 async def claim_due_emails(
-    holder: AsyncConnection,
+    holder: asyncpg.Connection,
     limit: int,
     *,
     held: Sequence[str] = (),
@@ -434,41 +438,36 @@ async def claim_due_emails(
     crash drops the connection and with it the claims, so the emails are due again at
     once.
 
-    `held` are the emails `holder` holds and has not finished with (a session lock is
-    taken again by its own session, so they are skipped); `releasing`, those whose
-    outcome is recorded: their claims are released in the same transaction, first."""
-    # The claim must walk the index in order and stop early, whatever the statistics
-    # say: a queue's are stale by nature (and this machine's server runs without
-    # autovacuum), and with them PostgreSQL chose a bitmap scan that read and sorted
-    # every queued email (2 s per claim at 300,000 queued). For this transaction only.
-    if not holder.in_transaction():
-        await holder.begin()
-    db = await driver(holder)
-    await db.execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+    `holder` is a connection of the claims' own, outside the pool: its statements
+    commit one by one, and it walks the index in order whatever the statistics say
+    (`CLAIMING_SETTINGS`). `held` are the emails it holds and has not finished with (a
+    session lock is taken again by its own session, so they are skipped);
+    `releasing`, those whose outcome is recorded: their claims are released first."""
     if releasing:
-        await db.execute(_RELEASE, list(releasing))
-    locked = await holder.execute(_CLAIM, {"limit": limit, "window": limit * 8, "held": list(held)})
-    ids = [row.message_id for row in locked]
-    # Read again after locking: another replica may have sent one between this
-    # statement's snapshot and its lock.
-    result = await holder.execute(
-        select(emails)
-        .where(
-            emails.c.message_id.in_(ids),
-            emails.c.status == "queued",
-            emails.c.next_attempt_at <= func.now(),
+        await holder.execute(_RELEASE, list(releasing))
+    locked = await holder.fetch(_CLAIM, limit, limit * 8, list(held))
+    if not locked:
+        return []
+    # Read again after locking: another replica may have sent one between the claim's
+    # snapshot and its lock.
+    rows = await holder.fetch(_TAKE, [r["message_id"] for r in locked])
+    return [
+        Email(
+            **{f.name: row[f.name] for f in fields(Email)}
+            | {"event_body": json.loads(row["event_body"])}
         )
-        .order_by(emails.c.next_attempt_at)
-    )
-    taken = [Email(**{f.name: row._mapping[f.name] for f in fields(Email)}) for row in result]
-    await holder.commit()
-    return taken
+        for row in rows
+    ]
 
 
-async def release_claims(holder: AsyncConnection) -> None:
-    await holder.execute(text("SELECT pg_advisory_unlock_all()"))
-    await holder.commit()
+async def release_claims(holder: asyncpg.Connection) -> None:
+    await holder.execute("SELECT pg_advisory_unlock_all()")
 
+
+# A queue's statistics are stale by nature (and this machine's server runs without
+# autovacuum): with them PostgreSQL chose a bitmap scan that read and sorted every
+# queued email (2 s per claim at 300,000 queued).
+CLAIMING_SETTINGS = {"enable_bitmapscan": "off", "enable_seqscan": "off"}
 
 _MARK_SENT = text(
     """
