@@ -21,6 +21,7 @@ from services.kit.database import Database, drop_database
 from services.kit.messaging import REASON_HEADER, Messaging
 from services.kit.settings import Settings
 from services.notifications import store
+from services.notifications.claims import Claims
 from services.notifications.domain import Email
 from services.notifications.sender import ClaimsLost, EmailSender
 from tests.conftest import derived
@@ -248,3 +249,35 @@ async def test_an_email_that_can_never_be_built_is_dead_lettered_at_once(
         assert message is not None
         await message.ack()
     assert "UnsendableEmail" in str((message.headers or {})[REASON_HEADER])
+
+
+async def test_a_claim_holds_until_its_outcome_is_recorded_and_dies_with_its_connection(
+    parts: tuple[Settings, Database, Messaging],
+) -> None:
+    """Two processes' claims: what one holds the other cannot take; an email one has
+    finished with is released by its next claim; claims lost are free at once."""
+    _, db, _ = parts
+    emails = _emails(3)
+    await _queue(db, emails)
+    ours, theirs = Claims(db, batch=2), Claims(db, batch=50)
+    try:
+        first, second = await ours.claim()
+        assert {first.message_id, second.message_id} <= {e.message_id for e in emails}
+        [third] = await theirs.claim()  # the one left
+        assert third.message_id not in (first.message_id, second.message_id)
+        assert await ours.claim() == []  # its own are held, not taken twice
+
+        ours.finished(first)  # e.g. retried later: still queued, free once released
+        assert await theirs.claim() == []  # not released until our next claim
+        assert await ours.claim() == [first]  # released and taken again by the next
+        await ours.lose()  # the server lets go once it sees the connection gone
+        taken: set[str] = set()
+        for _ in range(50):
+            taken |= {e.message_id for e in await theirs.claim()}
+            if len(taken) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert taken == {first.message_id, second.message_id}
+    finally:
+        await ours.close()
+        await theirs.close()
