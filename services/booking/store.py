@@ -93,6 +93,13 @@ bookings = Table(
     Index("bookings_by_subscription", "subscription_id", "starts_at"),
     # The reminders' scan: only scheduled bookings, by start.
     Index("bookings_upcoming", "starts_at", postgresql_where=text("status = 'scheduled'")),
+    # A cancellation's lookup: a subscription's scheduled bookings after a moment.
+    Index(
+        "bookings_scheduled_by_subscription",
+        "subscription_id",
+        "starts_at",
+        postgresql_where=text("status = 'scheduled'"),
+    ),
 )
 
 # One row per booking and offset the sweep found due: a reminder is announced once.
