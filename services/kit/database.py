@@ -41,6 +41,7 @@ class Database:
             # server dropped fails its transaction, which is retried like any failure,
             # and the pool replaces it.
             pool_pre_ping=False,
+            connect_args={"server_settings": settings.postgres_server_settings()},
         )
 
     @asynccontextmanager

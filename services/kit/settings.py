@@ -32,12 +32,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
-    # Notifications: emails sent at once, each worker with its own SMTP connection and claims.
-    # Each worker waits until its email is recorded (a commit) before sending the next,
-    # so throughput is workers / (send + commit). Each also holds two connections to the
-    # database (its LISTEN and its claims): 16 sent faster in the bench, but a test run
-    # with several systems then exhausted PostgreSQL's 100 connections.
+    # Notifications: emails sent at once, each worker over its own SMTP connection. Each
+    # waits until its email is recorded (a commit) before sending the next, so throughput
+    # is workers / (send + commit), and a crash re-sends at most one email per worker.
+    # They share one listener and one connection holding their claims (claims.py).
     email_senders: int = 16
+    # PostgreSQL's plan_cache_mode for the services' connections. With PostgreSQL's
+    # "auto", a long-lived connection keeps the generic plan it made while a table was
+    # small (until an ANALYZE, which a server without autovacuum never runs): sequential
+    # scans of the whole outbox, inbox or emails for each batch. Planning each statement
+    # for its parameters cost PostgreSQL half the CPU in the cascade (README).
+    postgres_plan_cache_mode: str = "force_custom_plan"
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET
@@ -123,6 +128,10 @@ class Settings(BaseSettings):
     def database_url(self, service: str) -> str:
         """The asyncpg URL of `service`'s own database on POSTGRES_URL."""
         return f"{self.server_url('postgresql+asyncpg')}/{self.naming.database(service)}"
+
+    def postgres_server_settings(self) -> dict[str, str]:
+        """Settings for each of the services' connections to PostgreSQL."""
+        return {"plan_cache_mode": self.postgres_plan_cache_mode}
 
     def server_url(self, scheme: str = "postgresql") -> str:
         """POSTGRES_URL without a database, with `scheme` as its scheme."""
