@@ -25,7 +25,6 @@ import json
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from email._policybase import Compat32
 from email.charset import QP, Charset
 from email.generator import BytesGenerator
 from email.header import Header
@@ -33,7 +32,7 @@ from email.message import EmailMessage
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.mime.text import MIMEText
-from email.policy import SMTPUTF8
+from email.policy import SMTPUTF8, Compat32
 from email.utils import formatdate
 from typing import cast
 
