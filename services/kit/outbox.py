@@ -107,7 +107,7 @@ class OutboxRelay:
         async with self._wakeup.listening(url, NOTIFY_CHANNEL) as wakeup:
             failures = 0
             while True:
-                wakeup.clear()
+                seen = wakeup.notified
                 try:
                     sent, taken = await self.publish_batch()
                 except Exception as error:  # database down: back off, retry
@@ -119,7 +119,7 @@ class OutboxRelay:
                 if failures:
                     await asyncio.sleep(min(30.0, 0.2 * 2**failures))
                 elif taken < self.batch_size:
-                    await wakeup.wait(self.poll_seconds)
+                    await wakeup.wait_after(seen, self.poll_seconds)
 
     async def publish_batch(self) -> tuple[int, int]:
         """Publish one batch; returns (sent, taken)."""

@@ -21,24 +21,15 @@ log = get_logger(__name__)
 
 class Wakeup:
     def __init__(self) -> None:
-        self._event = asyncio.Event()
-        # For loops sharing one listener, where one loop's `clear` would swallow
-        # another's wakeup: each notes `notified` before it looks for work.
+        # A loop notes `notified` before it looks for work, so that a commit during
+        # the look ends its next wait at once; loops sharing one listener each keep
+        # their own count, and none swallows another's wakeup.
         self.notified = 0
         self._next = asyncio.Event()
-
-    def clear(self) -> None:
-        """Called before looking for work, so a commit during the look wakes the next wait."""
-        self._event.clear()
-
-    async def wait(self, at_most_seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout=at_most_seconds)
 
     def notify(self) -> None:
         """Wake every waiter, as a notification from the database does."""
         self.notified += 1
-        self._event.set()
         self._next.set()
         self._next = asyncio.Event()
 

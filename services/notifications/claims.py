@@ -56,7 +56,7 @@ class Claims:
                 releasing=self._finished,
             )
         except BaseException:
-            await self.lose()
+            self.lose()
             raise
         self._finished = []
         for email in claimed:
@@ -67,7 +67,7 @@ class Claims:
         if self._held.pop(email.message_id, None) == self._session:
             self._finished.append(email.message_id)
 
-    async def lose(self) -> None:
+    def lose(self) -> None:
         """Give up every claim (after a failure: the connection may be gone with them).
         Emails in flight stay with their workers; the others are due again at once."""
         self._finished = []

@@ -222,7 +222,7 @@ class EmailSender:
                         await self._deliver(email, smtp)
                 except Exception:  # e.g. the database restarted: claim anew
                     log.exception("email sender crashed, restarting", worker=worker)
-                    await claims.lose()
+                    claims.lose()
                     await asyncio.sleep(1.0)
                 finally:
                     claims.finished(email)

@@ -270,7 +270,7 @@ async def test_a_claim_holds_until_its_outcome_is_recorded_and_dies_with_its_con
         ours.finished(first)  # e.g. retried later: still queued, free once released
         assert await theirs.claim() == []  # not released until our next claim
         assert await ours.claim() == [first]  # released and taken again by the next
-        await ours.lose()  # the server lets go once it sees the connection gone
+        ours.lose()  # the server lets go once it sees the connection gone
         taken: set[str] = set()
         for _ in range(50):
             taken |= {e.message_id for e in await theirs.claim()}
