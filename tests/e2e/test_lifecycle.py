@@ -68,12 +68,24 @@ async def activate(
     mentee: User,
     expected_bookings: int,
 ) -> list[dict[str, Any]]:
+    """Publish the activation and wait until both booking (the mentee's list) and
+    attendance (the mentor's view) hold its bookings: each consumes the activation
+    on a queue of its own, so one may be a few milliseconds behind the other."""
     await publish(settings, subscription)
-    return await eventually(
+    bookings = await eventually(
         lambda: mentee_bookings(gateway, mentee),
         lambda bookings: len(bookings) == expected_bookings,
         within=15,
     )
+    mentor = User(subscription.mentor, "mentor", settings.jwt_secret)
+    url = f"/api/mentor/subscribers/{subscription.subscription_id}"
+
+    async def attendance_bookings() -> int:
+        response = await gateway.get(url, headers=mentor.headers)
+        return len(response.json()["bookings"]) if response.status_code == 200 else -1
+
+    await eventually(attendance_bookings, lambda count: count == expected_bookings, within=15)
+    return bookings
 
 
 async def test_a_mentee_who_joins_through_the_gateway_is_marked_attended(
