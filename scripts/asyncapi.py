@@ -31,9 +31,9 @@ def document(service: str) -> str:
     module = importlib.import_module(f"services.{service}.app")
     settings = Settings(mentorship_namespace="mentorship")
     if service == "gateway":  # FastAPI at the edge; its broker only publishes and asks
-        broker = module.create_app(settings).state.messaging.broker
+        broker = module.create_app(settings).state.messaging.documentation
     else:
-        broker = module.create_runtime(settings).broker
+        broker = module.create_runtime(settings).messaging.documentation
     spec: Any = AsyncAPI(
         broker,
         title=f"mentorship-attendance {service}",

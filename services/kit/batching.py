@@ -1,16 +1,15 @@
-"""Group commit for consumers: the messages that arrive while one batch is being
-applied are applied together next, in one transaction.
+"""Group commit: the items that arrive while one batch is being applied are
+applied together next, in one transaction.
 
-A consumer's deliveries run concurrently (up to the channel's prefetch), and
-each one waits here until the transaction holding it has committed, so that it
-is acknowledged only then. Nothing waits for a timer: an idle consumer applies
-a lone message at once (a join is marked in one transaction's time), and a
-busy one applies in batches as large as what queued up meanwhile, up to
-`max_size`.
+`Batcher` serves callers that each wait for their own item (the email sender's
+workers, each waiting until its email is recorded sent): nothing waits for a
+timer; an idle batcher applies a lone item at once, and a busy one applies in
+batches as large as what queued up meanwhile, up to `max_size`.
 
-When a batch fails, each of its messages is applied again on its own, in its
-own transaction: the one at fault fails alone (it is retried or dead-lettered
-by the broker middleware), and its batch-mates are applied once each.
+`apply_or_split` is the failure rule every batch follows (the event consumers'
+too, `services.kit.consuming`): when a batch fails, each of its items is applied
+again on its own, in its own transaction, so that the one at fault fails alone
+and its batch-mates are applied once each.
 """
 
 from __future__ import annotations
@@ -55,31 +54,40 @@ class Batcher(Generic[T]):
     async def _apply_batch(self, batch: list[tuple[T, asyncio.Future[None]]]) -> None:
         self.batches += 1
         try:
-            await self._apply([item for item, _ in batch])
-        except Exception as error:
-            if len(batch) == 1:
-                _settle(batch[0][1], error)
-                return
-            log.warning(
-                "batch failed, applying its messages one by one",
-                messages=len(batch),
-                error=f"{type(error).__name__}: {error}"[:500],
-            )
-            for item, done in batch:  # split: each alone, the faulty one fails alone
-                try:
-                    await self._apply([item])
-                except Exception as alone:
-                    _settle(done, alone)
-                else:
-                    _settle(done, None)
-        except BaseException as error:  # cancelled (shutdown): nothing committed is lost
+            errors = await apply_or_split([item for item, _ in batch], self._apply)
+        except BaseException:  # cancelled (shutdown): nothing committed is lost
             for _, done in batch:
                 if not done.done():
                     done.cancel()
-            raise error
-        else:
-            for _, done in batch:
-                _settle(done, None)
+            raise
+        for (_, done), error in zip(batch, errors, strict=True):
+            _settle(done, error)
+
+
+async def apply_or_split(items: Sequence[T], apply: Apply[T]) -> list[Exception | None]:
+    """Apply `items` together; if that fails, apply each alone, so that the one at
+    fault fails alone and its batch-mates are applied once each. Returns what
+    applying each item raised (None: applied)."""
+    try:
+        await apply(items)
+    except Exception as error:
+        if len(items) == 1:
+            return [error]
+        log.warning(
+            "batch failed, applying its messages one by one",
+            messages=len(items),
+            error=f"{type(error).__name__}: {error}"[:500],
+        )
+        errors: list[Exception | None] = []
+        for item in items:
+            try:
+                await apply([item])
+            except Exception as alone:
+                errors.append(alone)
+            else:
+                errors.append(None)
+        return errors
+    return [None] * len(items)
 
 
 def _settle(done: asyncio.Future[None], error: Exception | None) -> None:

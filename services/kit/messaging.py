@@ -7,6 +7,10 @@
   the reason in the `x-dead-letter-reason` header and is acked, so it never
   blocks the queue; a handler failure is retried with backoff, and on the last
   allowed delivery it is dead-lettered with the error as the reason.
+
+Events are consumed by `services.kit.consuming` (in batches, straight from
+aio-pika, on a connection of their own); requests are answered by FastStream's
+subscribers. Both follow the dead-letter rules here (`dead_letter_reason`).
 """
 
 from __future__ import annotations
@@ -61,16 +65,27 @@ class Messaging:
         self.queue_names: list[str] = []
         self._publishing: _Publisher | None = None
         self._publishing_lock = asyncio.Lock()
-        self.broker = RabbitBroker(
-            settings.rabbitmq_url,
-            default_channel=Channel(prefetch_count=settings.prefetch_count, on_return_raises=True),
+        self._consuming: aio_pika.abc.AbstractRobustConnection | None = None
+        self._consuming_lock = asyncio.Lock()
+        self.broker = self._faststream_broker()
+        # Never started: what the AsyncAPI document describes, i.e. the events this
+        # service consumes (which `services.kit.consuming` does without FastStream),
+        # the requests it answers and the events it publishes.
+        self.documentation = self._faststream_broker()
+
+    def _faststream_broker(self) -> RabbitBroker:
+        return RabbitBroker(
+            self.settings.rabbitmq_url,
+            default_channel=Channel(
+                prefetch_count=self.settings.prefetch_count, on_return_raises=True
+            ),
             # Requeue on error (the queue's delivery limit ends the loop);
             # success acks only after the handler, i.e. after its commit.
             ack_policy=AckPolicy.NACK_ON_ERROR,
             middlewares=(_dead_letter_middleware(self),),
             # A logger of ours, so that FastStream adds no handler of its own and its
             # lines (errors with tracebacks included) go out in the service's format.
-            logger=logging.getLogger(f"faststream.access.{service}"),
+            logger=logging.getLogger(f"faststream.access.{self.service}"),
             log_level=logging.DEBUG,
             graceful_timeout=15.0,
         )
@@ -98,11 +113,24 @@ class Messaging:
         description: str | None = None,
         no_reply: bool = False,
     ) -> None:
+        """Answer requests on `routing_key` through FastStream (and document it)."""
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
-        self.broker.subscriber(
-            queue, self.exchange, description=description, no_reply=no_reply, decoder=_decode
-        )(func)
+        for broker in (self.broker, self.documentation):
+            broker.subscriber(
+                queue, self.exchange, description=description, no_reply=no_reply, decoder=_decode
+            )(func)
+
+    def documents_consuming(
+        self, routing_key: str, func: Callable[..., Any], *, description: str | None = None
+    ) -> str:
+        """Name a queue this service consumes (with `services.kit.consuming`), so that
+        its dead-letter queue is declared and its AsyncAPI document lists it; return
+        the queue's name."""
+        queue = self.queue(routing_key)
+        self.queue_names.append(queue.name)
+        self.documentation.subscriber(queue, self.exchange, description=description)(func)
+        return queue.name
 
     def documents_publishing(self, *event_types: type[Event]) -> None:
         """Name what this service publishes, so that its AsyncAPI document lists it.
@@ -111,7 +139,7 @@ class Messaging:
         gateway's confirmed publish); these publishers only describe it.
         """
         for event_type in event_types:
-            self.broker.publisher(
+            self.documentation.publisher(
                 exchange=self.exchange,
                 routing_key=event_type.routing_key,
                 persist=True,
@@ -170,12 +198,27 @@ class Messaging:
                 self._publishing = _Publisher(connection, channel, exchange)
             return self._publishing
 
+    async def consuming_connection(self) -> aio_pika.abc.AbstractRobustConnection:
+        """The connection every event queue of this service is consumed on, a channel
+        each. Robust: reopened after the broker comes back, with its channels, their
+        prefetch, queues, bindings and consumers."""
+        async with self._consuming_lock:
+            if self._consuming is None:
+                self._consuming = await aio_pika.connect_robust(
+                    self.settings.rabbitmq_url,
+                    client_properties={"connection_name": f"{self.service} consumers"},
+                )
+            return self._consuming
+
     async def close(self) -> None:
-        """Close the publishing connection (FastStream closes the broker's own)."""
+        """Close the publishing and consuming connections (FastStream closes its own)."""
         if self._publishing is not None:
             connection = self._publishing.connection
             self._publishing = None
             await connection.close()
+        if self._consuming is not None:
+            consuming, self._consuming = self._consuming, None
+            await consuming.close()
 
     async def reply(self, request: Any, body: bytes) -> None:
         """Answer a request on its reply-to address (through the publishing connection:
@@ -211,7 +254,9 @@ class Messaging:
         )
         metrics.MESSAGES_DEAD_LETTERED.labels(service, routing_key).inc()
 
-    async def dead_letter(self, queue: str, raw: IncomingMessage, reason: str) -> None:
+    async def dead_letter(
+        self, queue: str, raw: aio_pika.abc.AbstractIncomingMessage, reason: str
+    ) -> None:
         headers: dict[str, Any] = dict(raw.headers or {})
         headers[REASON_HEADER] = reason[:4000]
         headers["x-original-routing-key"] = raw.routing_key or ""
@@ -247,17 +292,38 @@ async def _decode(message: Any, decode: Callable[[Any], Awaitable[Any]]) -> Any:
         raise UndecodableBody(f"{type(error).__name__}: {error}") from error
 
 
+class InvalidMessage(Exception):
+    """Valid JSON, but not the contract's shape; the message says every problem."""
+
+
 def is_poison(error: BaseException) -> bool:
     """A message that no retry can fix: not decodable, or not the contract's shape."""
-    return isinstance(error, ValidationError | UndecodableBody)
+    return isinstance(error, ValidationError | UndecodableBody | InvalidMessage)
 
 
 def describe(error: BaseException) -> str:
     if isinstance(error, ValidationError):
         return f"invalid message: {describe_validation_error(error, skip_model=True)}"
+    if isinstance(error, InvalidMessage):
+        return f"invalid message: {error}"
     if isinstance(error, UndecodableBody):
         return f"body is not JSON: {error}"
     return f"{type(error).__name__}: {error}"
+
+
+def dead_letter_reason(error: BaseException, deliveries: int, limit: int) -> str | None:
+    """Why a message that failed on its `deliveries`-th delivery goes to its DLQ now,
+    or None when it is to be retried."""
+    if is_poison(error):
+        return describe(error)
+    if deliveries >= limit:
+        return f"failed {deliveries} times, last error: {describe(error)}"
+    return None
+
+
+def retry_delay(deliveries: int) -> float:
+    """The backoff before a failed message is requeued, after its `deliveries`-th."""
+    return float(min(10.0, 0.25 * 2**deliveries))
 
 
 def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
@@ -275,14 +341,11 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
             raw: IncomingMessage = self.msg
             subscriber = self.context.get_local("handler_")
             queue = subscriber.queue.name
-            deliveries = _delivery_count(raw) + 1
+            deliveries = delivery_count(raw) + 1
             routing_key = raw.routing_key or ""
             metrics.MESSAGES_FAILED.labels(messaging.service, routing_key).inc()
-            if is_poison(exc_val):
-                reason = describe(exc_val)
-            elif deliveries >= messaging.settings.delivery_limit:
-                reason = f"failed {deliveries} times, last error: {describe(exc_val)}"
-            else:
+            reason = dead_letter_reason(exc_val, deliveries, messaging.settings.delivery_limit)
+            if reason is None:
                 log.warning(
                     "handler failed, will retry",
                     queue=queue,
@@ -291,7 +354,7 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
                     delivery=deliveries,
                     error=describe(exc_val),
                 )
-                await asyncio.sleep(min(10.0, 0.25 * 2**deliveries))
+                await asyncio.sleep(retry_delay(deliveries))
                 return False  # the ack policy requeues it
             await messaging.dead_letter(queue, raw, reason)
             metrics.MESSAGES_DEAD_LETTERED.labels(messaging.service, routing_key).inc()
@@ -303,7 +366,7 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
     return DeadLetterMiddleware
 
 
-def _delivery_count(raw: IncomingMessage) -> int:
+def delivery_count(raw: aio_pika.abc.AbstractIncomingMessage) -> int:
     """How often a quorum queue delivered this message before."""
     value = (raw.headers or {}).get("x-delivery-count")
     return value if isinstance(value, int) else 0

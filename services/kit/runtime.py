@@ -1,5 +1,7 @@
 """How a service runs: database, broker, consumers with inbox, outbox relay,
-background loops, all started and stopped by one FastStream application.
+background loops, all started and stopped by one FastStream application
+(which answers requests itself; events are consumed in batches by
+`services.kit.consuming`).
 
 A service's `app.py` creates a `ServiceRuntime` with what its handlers need,
 registers from a table what it consumes, answers and publishes (`register`),
@@ -24,7 +26,7 @@ from faststream import FastStream
 from contracts import Event
 from contracts.rpc import Reply, Request
 from services.kit import health, inbox, metrics, outbox
-from services.kit.batching import Batcher
+from services.kit.consuming import QueueConsumer
 from services.kit.database import Database, Tx
 from services.kit.logs import configure_logging, get_logger
 from services.kit.messaging import Messaging
@@ -38,6 +40,9 @@ N = TypeVar("N")  # what a service's handlers need besides the transaction (poli
 BatchHandler = Callable[[Tx, Sequence[E], N], Awaitable[Sequence[str]]]
 
 log = get_logger(__name__)
+
+# How long a stopping service waits for each consumer's batch in hand.
+SHUTDOWN_GRACE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class ServiceRuntime(Generic[N]):
             ("outbox relay", self.relay.run)
         ]
         self._tasks: list[asyncio.Task[None]] = []
+        self._consumers: list[QueueConsumer[Any]] = []
 
     @property
     def broker(self) -> Any:
@@ -138,13 +144,25 @@ class ServiceRuntime(Generic[N]):
                     outcomes = list(await handler(tx, new, self.needs)) if new else []
             _report(self.name, routing_key, msgs, new, outcomes)
 
-        batcher = Batcher(apply, max_size=self.settings.batch_size)
-
+        # Only documents the queue (AsyncAPI: no docstring, or it would be the
+        # queue's description); `QueueConsumer` does the consuming.
         async def consume(msg: Any) -> None:
-            await batcher.submit(msg)
+            return None
 
-        subscriber = _subscriber(consume, f"on_{routing_key}", msg=consumer.message)
-        self.messaging.subscribe(routing_key, subscriber, description=consumer.handler.__doc__)
+        documented = _subscriber(consume, f"on_{routing_key}", msg=consumer.message)
+        queue_name = self.messaging.documents_consuming(
+            routing_key, documented, description=consumer.handler.__doc__
+        )
+        self._consumers.append(
+            QueueConsumer(
+                self.messaging,
+                queue_name,
+                routing_key,
+                consumer.message,
+                apply,
+                max_size=self.settings.batch_size,
+            )
+        )
 
     def _answer(self, answer: Answers[Any, N]) -> None:
         routing_key = answer.request.routing_key
@@ -188,8 +206,8 @@ class ServiceRuntime(Generic[N]):
         return FastStream(
             self.messaging.broker,
             on_startup=[self._prepare],
-            after_startup=[self._start_loops],
-            on_shutdown=[self._stop_loops],
+            after_startup=[self._start_consumers, self._start_loops],
+            on_shutdown=[self._stop_consumers, self._stop_loops],
             after_shutdown=[self.messaging.close, self.db.dispose],
         )
 
@@ -198,6 +216,15 @@ class ServiceRuntime(Generic[N]):
         await self.db.prepare(self.migrations)
         await self.messaging.declare()
         log.info("service starting", namespace=self.settings.mentorship_namespace)
+
+    async def _start_consumers(self) -> None:
+        if self._consumers:
+            connection = await self.messaging.consuming_connection()
+            for consumer in self._consumers:
+                await consumer.start(connection)
+
+    async def _stop_consumers(self) -> None:
+        await asyncio.gather(*(c.stop(SHUTDOWN_GRACE_SECONDS) for c in self._consumers))
 
     async def _start_loops(self) -> None:
         loops = [*self._loops, ("outbox gauges", self._observe_outbox)]

@@ -1,5 +1,6 @@
 """With LOG_FORMAT=json every line a service writes is one JSON object, FastStream's
-own lines included, and a failure's traceback is a field of its line."""
+own lines included (it answers the service's requests), and a failure's traceback
+is a field of its line."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import aio_pika
 import pytest
 
 from contracts import SubscriptionEnded
+from contracts.rpc import FindBooking, Reply
 from services.kit.database import Tx
-from services.kit.runtime import Consumes, ServiceRuntime
+from services.kit.runtime import Answers, Consumes, ServiceRuntime
 from services.kit.settings import Settings
 from tests.integration.toy.service import MIGRATIONS
 from tests.support.listening import publish
@@ -24,17 +27,25 @@ async def refuse(tx: Tx, msg: SubscriptionEnded, needs: None) -> str:
     raise RuntimeError("the handler refuses this one")
 
 
+async def refuse_to_answer(tx: Tx, request: FindBooking, needs: None) -> Reply:
+    raise RuntimeError("the answer refuses this one")
+
+
 async def test_every_line_is_json_and_a_failure_carries_its_traceback(
     settings: Settings, capfd: pytest.CaptureFixture[str]
 ) -> None:
     configured = settings.model_copy(update={"log_format": "json", "delivery_limit": 2})
     runtime = ServiceRuntime(f"logs{uuid.uuid4().hex[:6]}", configured, MIGRATIONS, None)
-    runtime.register(consumes=[Consumes(SubscriptionEnded, refuse)])
+    runtime.register(
+        consumes=[Consumes(SubscriptionEnded, refuse)],
+        answers=[Answers(FindBooking, refuse_to_answer)],
+    )
     app = runtime.app()
     await app.start()
     try:
         ended = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
-        await publish(configured, ended)
+        await publish(configured, ended)  # consumed by the kit's consumer
+        await _ask(configured, FindBooking(booking_id=uuid.uuid4()))  # answered by FastStream
 
         async def written() -> list[str]:
             out, err = capfd.readouterr()
@@ -42,7 +53,9 @@ async def test_every_line_is_json_and_a_failure_carries_its_traceback(
             return lines
 
         lines: list[str] = []
-        await eventually(written, lambda got: any("message dead-lettered" in g for g in got))
+        await eventually(
+            written, lambda got: sum("message dead-lettered" in g for g in got) == 2, within=20
+        )
     finally:
         await app.stop()
     out, err = capfd.readouterr()
@@ -57,7 +70,19 @@ async def test_every_line_is_json_and_a_failure_carries_its_traceback(
     failures = [e for e in entries if "RuntimeError" in str(e.get("exception", ""))]
     assert failures, "no line carries the handler's traceback as a field"
     assert all("Traceback" in str(e["exception"]) for e in failures)
-    assert {e.get("logger", "") for e in failures} & {
+    assert {e.get("logger", "") for e in failures} >= {
+        "services.kit.consuming",
         f"faststream.access.{runtime.name}",
-        "faststream",
-    }, "FastStream's own error line did not come through our format"
+    }, "the consumer's or FastStream's error line did not come through our format"
+
+
+async def _ask(settings: Settings, request: FindBooking) -> None:
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(settings.naming.exchange)
+        body = request.model_dump_json().encode()
+        await exchange.publish(
+            aio_pika.Message(body, content_type="application/json"),
+            routing_key=request.routing_key,
+        )

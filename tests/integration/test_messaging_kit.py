@@ -20,7 +20,7 @@ from services.kit import outbox
 from services.kit.messaging import REASON_HEADER
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
-from tests.integration.toy.service import create_runtime, effects
+from tests.integration.toy.service import FAIL_ONCE, create_runtime, effects
 from tests.support.waiting import eventually
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -66,6 +66,52 @@ async def test_a_duplicate_delivery_has_one_effect(settings: Settings, toy: Serv
     assert await eventually(lambda: _effects_for(toy, subscription_id), lambda n: n == 2) == 2
     await asyncio.sleep(0.5)
     assert await _effects_for(toy, subscription_id) == 2
+
+
+async def test_a_failed_message_is_retried_while_its_batch_mates_are_acknowledged(
+    settings: Settings,
+) -> None:
+    """The failing message waits for its retry unacknowledged while the batches
+    behind it are acknowledged (with one frame each when nothing older is pending,
+    which it is); once the service stops, nothing is left in the queue: every
+    delivery was settled exactly once, the retried one included."""
+    runtime = create_runtime(settings, f"toy{uuid.uuid4().hex[:6]}")
+    app = runtime.app()
+    await app.start()
+    try:
+        failing = uuid.uuid4()
+        FAIL_ONCE.add(failing)
+        ids = [failing, *(uuid.uuid4() for _ in range(200))]
+        connection = await aio_pika.connect(settings.rabbitmq_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(settings.naming.exchange)
+            for subscription_id in ids:
+                event = SubscriptionEnded(
+                    occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW
+                )
+                await exchange.publish(
+                    aio_pika.Message(event.body(), message_id=str(event.event_id)),
+                    routing_key=event.routing_key,
+                )
+
+        async def all_effects() -> list[int]:
+            return [await _effects_for(runtime, s) for s in ids]
+
+        # Each subscription.ended: its effect and the bookings.cancelled it caused.
+        counts = await eventually(all_effects, lambda c: c == [2] * len(ids), within=20)
+        assert counts == [2] * len(ids)
+        assert failing not in FAIL_ONCE  # it did fail once
+    finally:
+        await app.stop()
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        for routing_key in ("subscription.ended", "bookings.cancelled"):
+            queue = await channel.declare_queue(
+                settings.naming.queue(runtime.name, routing_key), passive=True
+            )
+            assert queue.declaration_result.message_count == 0, routing_key
 
 
 async def _dead_letters(

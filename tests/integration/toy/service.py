@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from faststream import FastStream
@@ -24,9 +25,15 @@ effects = Table(
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# Subscriptions whose next `subscription.ended` fails once (a transient error).
+FAIL_ONCE: set[uuid.UUID] = set()
+
 
 async def record_end(tx: Tx, msg: SubscriptionEnded, needs: None) -> str:
     """Records the effect and announces a cancellation."""
+    if msg.subscription_id in FAIL_ONCE:
+        FAIL_ONCE.discard(msg.subscription_id)
+        raise RuntimeError("a transient failure")
     await tx.execute(
         insert(effects).values(event_id=msg.event_id, subscription_id=msg.subscription_id)
     )
