@@ -21,7 +21,13 @@ from contracts import (
 )
 from services.notifications import domain
 from services.notifications.domain import Contacts
-from services.notifications.sender import _WIRE, build_message, render_message
+from services.notifications.sender import (
+    _WIRE,
+    _ascii_wire,
+    _mime_wire,
+    build_message,
+    render_message,
+)
 from services.notifications.templates import Templates
 
 CONTACTS = Contacts(
@@ -62,9 +68,10 @@ def well_formed_text(html: str) -> str:
 SUBSCRIPTION, MENTEE, MENTOR = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
 
-def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_zone() -> None:
-    warning = MenteeWarned(
-        occurred_at=MISSED + timedelta(hours=2),
+def warned_at_once() -> MenteeWarned:
+    """A warning for the absence at MISSED, sent at once."""
+    return MenteeWarned(
+        occurred_at=MISSED,
         subscription_id=SUBSCRIPTION,
         booking_id=uuid.uuid4(),
         mentee_id=MENTEE,
@@ -72,6 +79,23 @@ def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_z
         consecutive_absences=1,
         missed_starts_at=MISSED,
     )
+
+
+def reprobated_at_once() -> MenteeReprobated:
+    """A reprobation for the absence at MISSED, sent at once."""
+    return MenteeReprobated(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        missed_booking_ids=[uuid.uuid4()],
+        missed_starts_at=[MISSED],
+        reprobated_at=MISSED,
+    )
+
+
+def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_zone() -> None:
+    warning = warned_at_once().model_copy(update={"occurred_at": MISSED + timedelta(hours=2)})
     mentee_mail, mentor_mail = Templates().compose(warning, CONTACTS)
     assert (mentee_mail.recipient, mentor_mail.recipient) == (
         "maria@example.com",
@@ -247,15 +271,7 @@ def test_an_email_has_a_text_and_an_html_part() -> None:
 def test_the_bytes_sent_say_what_the_message_says() -> None:
     """`render_message` (what goes on the wire) against `build_message` (the reference):
     same headers and parts, once parsed as a receiving server would, ASCII or not."""
-    reprobation = MenteeReprobated(
-        occurred_at=MISSED,
-        subscription_id=SUBSCRIPTION,
-        mentee_id=MENTEE,
-        mentor_id=MENTOR,
-        missed_booking_ids=[uuid.uuid4()],
-        missed_starts_at=[MISSED],
-        reprobated_at=MISSED,
-    )
+    reprobation = reprobated_at_once()
     contacts = [CONTACTS, replace(CONTACTS, mentee_name="João Ñúñez — ☃")]
     reactivation = MenteeReactivated(
         occurred_at=MISSED,
@@ -284,19 +300,41 @@ def test_the_bytes_sent_say_what_the_message_says() -> None:
             assert part.get_content() == expected.get_content()
 
 
+def test_the_direct_writer_writes_the_bytes_the_stdlib_writes() -> None:
+    """`_ascii_wire` (the usual email, written directly) against `_mime_wire` (the
+    stdlib's MIME classes): byte for byte, with the same boundary and date; and it
+    declines what it does not write (a header that does not fit on one ASCII line, a
+    CR, a calendar part)."""
+    warned = warned_at_once()
+    reprobated = reprobated_at_once()
+    [row, *_] = Templates().compose(warned, CONTACTS)
+    written = [
+        *Templates().compose(warned, CONTACTS),
+        *Templates().compose(reprobated, CONTACTS),
+        replace(row, text_body="From the start\nno final line break", html_body=""),
+        replace(row, text_body="From: not a header\n\n\nFrom \nFrom\n", cc=None),
+        replace(row, text_body="x" * 998, subject="s" * (78 - len("Subject: "))),
+        replace(row, text_body="olá\nFrom=here " + "é" * 200, html_body="x" * 999),
+        replace(row, text_body="trailing spaces   \n\ttab\n=3D\n.\n"),
+    ]
+    declined = [
+        replace(row, text_body="a\r\nb"),
+        replace(row, subject="s" * (79 - len("Subject: "))),
+        replace(row, subject="Olá"),
+        replace(row, calendar="BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"),
+    ]
+    date = "Mon, 06 Apr 2026 17:00:00 -0000"
+    boundary = "=_0123456789abcdef01234567"
+    for email in written:
+        direct = _ascii_wire(email, "mentorship@localhost", boundary, date)
+        assert direct is not None, email
+        assert direct == _mime_wire(email, "mentorship@localhost", boundary, date)
+    for email in declined:
+        assert _ascii_wire(email, "mentorship@localhost", boundary, date) is None
+
+
 def test_a_header_with_a_line_break_can_never_be_sent() -> None:
-    [row, _] = Templates().compose(
-        MenteeWarned(
-            occurred_at=MISSED,
-            subscription_id=SUBSCRIPTION,
-            booking_id=uuid.uuid4(),
-            mentee_id=MENTEE,
-            mentor_id=MENTOR,
-            consecutive_absences=1,
-            missed_starts_at=MISSED,
-        ),
-        CONTACTS,
-    )
+    [row, _] = Templates().compose(warned_at_once(), CONTACTS)
     with pytest.raises(ValueError):
         render_message(replace(row, subject="Hi\nBcc: everyone@example.com"), "m@localhost")
 
