@@ -54,6 +54,8 @@ Apply = Callable[[Sequence[M]], Awaitable[None]]
 
 log = get_logger(__name__)
 
+_CLOSE_SECONDS = 5.0
+
 
 @dataclass(eq=False)
 class _Delivery:
@@ -124,7 +126,8 @@ class QueueConsumer(Generic[M]):
         self._wakeup.set()
         if self._queue is not None and self._consumer_tag is not None:
             try:
-                await self._queue.cancel(self._consumer_tag)
+                # Bounded: with the broker away, a robust channel would wait for it.
+                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), _CLOSE_SECONDS)
             except Exception as error:  # the channel is gone already: nothing to cancel
                 log.debug("consumer cancel failed", queue=self.queue_name, error=repr(error))
         if self._task is not None:
@@ -139,7 +142,7 @@ class QueueConsumer(Generic[M]):
         if self._channel is not None:
             channel, self._channel = self._channel, None
             try:
-                await channel.close()
+                await asyncio.wait_for(channel.close(), _CLOSE_SECONDS)
             except Exception as error:
                 log.debug("channel close failed", queue=self.queue_name, error=repr(error))
         self._arrived.clear()
