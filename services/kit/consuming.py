@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -36,7 +35,7 @@ import aiormq
 from pydantic import BaseModel, ValidationError
 
 from services.kit import metrics
-from services.kit.batching import apply_or_split
+from services.kit.batching import Apply, apply_or_split
 from services.kit.errors import describe_validation_error
 from services.kit.logs import get_logger
 from services.kit.messaging import (
@@ -50,7 +49,6 @@ from services.kit.messaging import (
 )
 
 M = TypeVar("M", bound=BaseModel)
-Apply = Callable[[Sequence[M]], Awaitable[None]]
 
 log = get_logger(__name__)
 
@@ -82,7 +80,6 @@ class QueueConsumer(Generic[M]):
     def __init__(
         self,
         messaging: Messaging,
-        queue_name: str,
         routing_key: str,
         model: type[M],
         apply: Apply[M],
@@ -90,7 +87,8 @@ class QueueConsumer(Generic[M]):
         max_size: int,
     ) -> None:
         self.messaging = messaging
-        self.queue_name = queue_name
+        self.queue = messaging.queue(routing_key)  # as `documents_consuming` names it
+        self.queue_name = self.queue.name
         self.routing_key = routing_key
         self.model = model
         self._apply = apply
@@ -101,7 +99,7 @@ class QueueConsumer(Generic[M]):
         self._retrying: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._channel: aio_pika.abc.AbstractChannel | None = None
-        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._declared: aio_pika.abc.AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -109,12 +107,11 @@ class QueueConsumer(Generic[M]):
         settings = self.messaging.settings
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=settings.prefetch_count)
-        declared = self.messaging.queue(self.routing_key)
         queue = await channel.declare_queue(
-            self.queue_name, durable=True, arguments=declared.arguments
+            self.queue_name, durable=True, arguments=self.queue.arguments
         )
         await queue.bind(self.messaging.naming.exchange, self.routing_key)
-        self._channel, self._queue = channel, queue
+        self._channel, self._declared = channel, queue
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"consume {self.queue_name}")
         self._consumer_tag = await queue.consume(self._arrive)
@@ -124,10 +121,11 @@ class QueueConsumer(Generic[M]):
         and close the channel: what was not applied returns to the queue."""
         self._stopping = True
         self._wakeup.set()
-        if self._queue is not None and self._consumer_tag is not None:
+        if self._declared is not None and self._consumer_tag is not None:
             try:
                 # Bounded: with the broker away, a robust channel would wait for it.
-                await asyncio.wait_for(self._queue.cancel(self._consumer_tag), _CLOSE_SECONDS)
+                cancel = self._declared.cancel(self._consumer_tag)
+                await asyncio.wait_for(cancel, _CLOSE_SECONDS)
             except Exception as error:  # the channel is gone already: nothing to cancel
                 log.debug("consumer cancel failed", queue=self.queue_name, error=repr(error))
         if self._task is not None:

@@ -123,14 +123,12 @@ class Messaging:
 
     def documents_consuming(
         self, routing_key: str, func: Callable[..., Any], *, description: str | None = None
-    ) -> str:
+    ) -> None:
         """Name a queue this service consumes (with `services.kit.consuming`), so that
-        its dead-letter queue is declared and its AsyncAPI document lists it; return
-        the queue's name."""
+        its dead-letter queue is declared and its AsyncAPI document lists it."""
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
         self.documentation.subscriber(queue, self.exchange, description=description)(func)
-        return queue.name
 
     def documents_publishing(self, *event_types: type[Event]) -> None:
         """Name what this service publishes, so that its AsyncAPI document lists it.

@@ -109,10 +109,6 @@ class ServiceRuntime(Generic[N]):
         self._tasks: list[asyncio.Task[None]] = []
         self._consumers: list[QueueConsumer[Any]] = []
 
-    @property
-    def broker(self) -> Any:
-        return self.messaging.broker
-
     def register(
         self,
         *,
@@ -150,13 +146,12 @@ class ServiceRuntime(Generic[N]):
             return None
 
         documented = _subscriber(consume, f"on_{routing_key}", msg=consumer.message)
-        queue_name = self.messaging.documents_consuming(
+        self.messaging.documents_consuming(
             routing_key, documented, description=consumer.handler.__doc__
         )
         self._consumers.append(
             QueueConsumer(
                 self.messaging,
-                queue_name,
                 routing_key,
                 consumer.message,
                 apply,

@@ -26,7 +26,7 @@ from services.kit.messaging import REASON_HEADER
 from services.kit.settings import Settings
 from services.notifications.app import create_runtime as notifications
 from tests.conftest import derived
-from tests.support.listening import listening, publish
+from tests.support.listening import listening, publish, publish_raw
 from tests.support.waiting import eventually
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
@@ -60,17 +60,6 @@ def activation(mentee_name: str = "Maria Lima") -> SubscriptionActivated:
     )
 
 
-async def _publish_raw(settings: Settings, body: bytes, message_id: str) -> None:
-    connection = await aio_pika.connect(settings.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(settings.naming.exchange)
-        await exchange.publish(
-            aio_pika.Message(body, message_id=message_id, content_type="application/json"),
-            routing_key="subscription.activated",
-        )
-
-
 async def _dead_letters(settings: Settings, service: str) -> dict[str, str]:
     found = {}
     connection = await aio_pika.connect(settings.rabbitmq_url)
@@ -98,7 +87,8 @@ async def test_an_activation_with_a_hostile_name_is_dead_lettered_by_every_consu
     hostile_id = str(hostile["event_id"])
     good = activation()
     async with listening(settings, ["bookings.scheduled"]) as bus:
-        await _publish_raw(settings, json.dumps(hostile).encode(), hostile_id)
+        body = json.dumps(hostile).encode()
+        await publish_raw(settings, "subscription.activated", body, hostile_id)
         await publish(settings, good)
         # Booking handles the next activation: the hostile one did not block the queue.
         [scheduled] = await bus.wait_for(

@@ -8,7 +8,6 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-import aio_pika
 import pytest
 
 from contracts import SubscriptionEnded
@@ -17,7 +16,7 @@ from services.kit.database import Tx
 from services.kit.runtime import Answers, Consumes, ServiceRuntime
 from services.kit.settings import Settings
 from tests.integration.toy.service import MIGRATIONS
-from tests.support.listening import publish
+from tests.support.listening import publish, publish_raw
 from tests.support.waiting import eventually
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -45,7 +44,8 @@ async def test_every_line_is_json_and_a_failure_carries_its_traceback(
     try:
         ended = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
         await publish(configured, ended)  # consumed by the kit's consumer
-        await _ask(configured, FindBooking(booking_id=uuid.uuid4()))  # answered by FastStream
+        request = FindBooking(booking_id=uuid.uuid4())  # answered by FastStream
+        await publish_raw(configured, request.routing_key, request.model_dump_json().encode())
 
         async def written() -> list[str]:
             out, err = capfd.readouterr()
@@ -74,15 +74,3 @@ async def test_every_line_is_json_and_a_failure_carries_its_traceback(
         "services.kit.consuming",
         f"faststream.access.{runtime.name}",
     }, "the consumer's or FastStream's error line did not come through our format"
-
-
-async def _ask(settings: Settings, request: FindBooking) -> None:
-    connection = await aio_pika.connect(settings.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(settings.naming.exchange)
-        body = request.model_dump_json().encode()
-        await exchange.publish(
-            aio_pika.Message(body, content_type="application/json"),
-            routing_key=request.routing_key,
-        )

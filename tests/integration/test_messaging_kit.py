@@ -21,6 +21,7 @@ from services.kit.messaging import REASON_HEADER
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
 from tests.integration.toy.service import FAIL_ONCE, create_runtime, effects
+from tests.support.listening import publish, publish_raw
 from tests.support.waiting import eventually
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -37,17 +38,6 @@ async def toy(settings: Settings) -> AsyncIterator[ServiceRuntime]:
         await app.stop()
 
 
-async def _publish_raw(settings: Settings, routing_key: str, body: bytes, message_id: str) -> None:
-    connection = await aio_pika.connect(settings.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(settings.naming.exchange)
-        await exchange.publish(
-            aio_pika.Message(body, message_id=message_id, content_type="application/json"),
-            routing_key=routing_key,
-        )
-
-
 async def _effects_for(runtime: ServiceRuntime, subscription_id: uuid.UUID) -> int:
     async with runtime.db.transaction() as tx:
         count = await tx.scalar(
@@ -60,7 +50,7 @@ async def test_a_duplicate_delivery_has_one_effect(settings: Settings, toy: Serv
     subscription_id = uuid.uuid4()
     event = SubscriptionEnded(occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW)
     for _ in range(3):
-        await _publish_raw(settings, event.routing_key, event.body(), str(event.event_id))
+        await publish_raw(settings, event.routing_key, event.body(), str(event.event_id))
 
     # One effect for subscription.ended and one for the bookings.cancelled it caused.
     assert await eventually(lambda: _effects_for(toy, subscription_id), lambda n: n == 2) == 2
@@ -72,9 +62,9 @@ async def test_a_failed_message_is_retried_while_its_batch_mates_are_acknowledge
     settings: Settings,
 ) -> None:
     """The failing message waits for its retry unacknowledged while the batches
-    behind it are acknowledged (with one frame each when nothing older is pending,
-    which it is); once the service stops, nothing is left in the queue: every
-    delivery was settled exactly once, the retried one included."""
+    behind it are acknowledged (one ack per message while it is pending, since a
+    `multiple` ack would settle it too); once the service stops, nothing is left in
+    the queues: every delivery was settled exactly once, the retried one included."""
     runtime = create_runtime(settings, f"toy{uuid.uuid4().hex[:6]}")
     app = runtime.app()
     await app.start()
@@ -82,18 +72,10 @@ async def test_a_failed_message_is_retried_while_its_batch_mates_are_acknowledge
         failing = uuid.uuid4()
         FAIL_ONCE.add(failing)
         ids = [failing, *(uuid.uuid4() for _ in range(200))]
-        connection = await aio_pika.connect(settings.rabbitmq_url)
-        async with connection:
-            channel = await connection.channel()
-            exchange = await channel.get_exchange(settings.naming.exchange)
-            for subscription_id in ids:
-                event = SubscriptionEnded(
-                    occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW
-                )
-                await exchange.publish(
-                    aio_pika.Message(event.body(), message_id=str(event.event_id)),
-                    routing_key=event.routing_key,
-                )
+        await publish(
+            settings,
+            *(SubscriptionEnded(occurred_at=NOW, subscription_id=s, ended_at=NOW) for s in ids),
+        )
 
         async def all_effects() -> list[int]:
             return [await _effects_for(runtime, s) for s in ids]
@@ -164,9 +146,9 @@ async def test_a_poison_message_is_dead_lettered_and_the_next_is_handled(
 ) -> None:
     queue = settings.naming.queue(toy.name, "subscription.ended")
     dead_lettered_before = _dead_lettered(toy.name)
-    await _publish_raw(settings, "subscription.ended", body, "poison")
+    await publish_raw(settings, "subscription.ended", body, "poison")
     good = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
-    await _publish_raw(settings, good.routing_key, good.body(), str(good.event_id))
+    await publish_raw(settings, good.routing_key, good.body(), str(good.event_id))
 
     assert await eventually(lambda: _effects_for(toy, good.subscription_id), lambda n: n == 2) == 2
     dead = await _dead_letters(settings, queue)

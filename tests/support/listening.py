@@ -72,6 +72,20 @@ async def listening(settings: Settings, routing_keys: Iterable[str]) -> AsyncIte
         await connection.close()
 
 
+async def publish_raw(
+    settings: Settings, routing_key: str, body: bytes, message_id: str | None = None
+) -> None:
+    """Publish a body as it is (a poison message, a request) to the namespace's exchange."""
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(settings.naming.exchange)
+        await exchange.publish(
+            aio_pika.Message(body, message_id=message_id, content_type="application/json"),
+            routing_key=routing_key,
+        )
+
+
 async def publish(settings: Settings, *events: Event) -> None:
     """Publish events as a producing service would (persistent, message_id = event_id)."""
     connection = await aio_pika.connect(settings.rabbitmq_url)
