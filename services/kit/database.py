@@ -103,6 +103,43 @@ async def driver(tx: Tx) -> asyncpg.Connection:
     return connection
 
 
+class OwnConnection:
+    """One asyncpg connection outside the pool, for a loop whose statements each commit
+    on their own: opened on first use, dropped after any failure (the next statement
+    opens another). It skips the pool's checkout and return and SQLAlchemy's wrapping:
+    measured on this machine, 0.08 ms of CPU for a small UPDATE, against 0.37 ms through
+    a pooled AUTOCOMMIT connection."""
+
+    def __init__(self, db: Database) -> None:
+        self._url = f"{db.settings.server_url()}/{db.name}"
+        self._server_settings = db.settings.postgres_server_settings()
+        self._connection: asyncpg.Connection | None = None
+
+    async def execute(self, sql: str, *args: object) -> str:
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await asyncpg.connect(
+                self._url, server_settings=self._server_settings
+            )
+        try:
+            return str(await self._connection.execute(sql, *args))
+        except BaseException:
+            self.drop()  # in doubt, or gone with a database restart
+            raise
+
+    def drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.terminate()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close(timeout=5)
+            except Exception:
+                connection.terminate()
+
+
 def _alembic_config(connection: Connection, migrations: Path) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations))

@@ -42,7 +42,7 @@ import aiosmtplib
 
 from services.kit import metrics
 from services.kit.batching import Batcher
-from services.kit.database import Database, Tx
+from services.kit.database import Database, OwnConnection, Tx
 from services.kit.logs import get_logger
 from services.kit.messaging import Messaging
 from services.kit.settings import Settings
@@ -238,6 +238,7 @@ class EmailSender:
         self.messaging = messaging
         # The acceptances that arrive while one is being recorded are recorded together.
         self._accepted = Batcher(self._record_sent, max_size=256)
+        self._recording = OwnConnection(db)
         # Accepted by the server, not recorded yet: never claimed again meanwhile.
         self._unrecorded: set[str] = set()
 
@@ -257,6 +258,7 @@ class EmailSender:
                     tasks.create_task(self._work(n, claims, ready), name=f"email sender {n}")
         finally:
             await claims.close()
+            await self._recording.close()
 
     async def _claim(self, claims: Claims, wakeup: Wakeup, ready: _Ready) -> None:
         while True:
@@ -305,6 +307,7 @@ class EmailSender:
                     claims.finished(email)
         finally:
             await claims.close()
+            await self._recording.close()
         if smtp is None:
             await connection.hang_up()
         return len(taken)
@@ -357,10 +360,9 @@ class EmailSender:
             return
 
     async def _record_sent(self, accepted: Sequence[Email]) -> None:
-        # One statement, atomic on its own: no BEGIN and COMMIT round trips around it.
-        async with self.db.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await store.mark_all_sent(conn, [e.message_id for e in accepted])
+        # One statement, atomic on its own: no BEGIN and COMMIT round trips around it,
+        # on a connection of the sender's own (no pool checkout per statement).
+        await store.mark_all_sent(self._recording, [e.message_id for e in accepted])
         metrics.EMAILS.labels("sent").inc(len(accepted))
         log.info("emails sent", sent=len(accepted))
         for row in accepted:

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import Slot, SubscriptionActivated, message_type_for
-from services.kit.database import Tx, driver
+from services.kit.database import OwnConnection, Tx, driver
 from services.notifications.domain import (
     LIFECYCLE_EVENTS,
     Contacts,
@@ -469,23 +469,17 @@ async def release_claims(holder: asyncpg.Connection) -> None:
 # queued email (2 s per claim at 300,000 queued).
 CLAIMING_SETTINGS = {"enable_bitmapscan": "off", "enable_seqscan": "off"}
 
-_MARK_SENT = text(
-    """
+_MARK_SENT = """
     UPDATE emails
     SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL
-    WHERE message_id = ANY(CAST(:message_ids AS text[]))
-    """
-)
+    WHERE message_id = ANY($1::text[])
+"""
 
 
-async def mark_sent(tx: Tx, message_id: str) -> None:
-    await mark_all_sent(tx, [message_id])
-
-
-async def mark_all_sent(tx: Tx, message_ids: Sequence[str]) -> None:
-    """Record emails the server accepted, in one statement."""
+async def mark_all_sent(connection: OwnConnection, message_ids: Sequence[str]) -> None:
+    """Record emails the server accepted, in one statement that commits on its own."""
     if message_ids:
-        await tx.execute(_MARK_SENT, {"message_ids": list(message_ids)})
+        await connection.execute(_MARK_SENT, list(message_ids))
 
 
 async def mark_retry(tx: Tx, message_id: str, error: str, delay_seconds: float) -> None:
