@@ -110,9 +110,9 @@ class OwnConnection:
     measured on this machine, 0.08 ms of CPU for a small UPDATE, against 0.37 ms through
     a pooled AUTOCOMMIT connection."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, **server_settings: str) -> None:
         self._url = f"{db.settings.server_url()}/{db.name}"
-        self._server_settings = db.settings.postgres_server_settings()
+        self._server_settings = db.settings.postgres_server_settings() | server_settings
         self._connection: asyncpg.Connection | None = None
 
     async def execute(self, sql: str, *args: object) -> str:

@@ -6,12 +6,24 @@ it fires on commit), and polls as a fallback. Rows are locked while being
 published, so two replicas never publish the same row at once; a crash
 between publish and marking leaves the row unsent, and it is published again
 (consumers deduplicate on event_id).
+
+Rows written while a consumer applies a batch (`collecting`) take a shorter way:
+the process that committed them publishes them at once from memory
+(`OutboxRelay.hand_over`), with no NOTIFY, no wake-up and no transaction to read
+and lock them again. They are written leased (`next_attempt_at` a few seconds
+ahead), so the relay leaves them alone meanwhile; should the process die, or a
+publish fail, before they are marked sent, the relay of any replica publishes
+them once the lease has passed, as any other unsent row. For a join, this took
+the relay's transaction and a wake-up off the way to `attendance.marked`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -20,7 +32,7 @@ from sqlalchemy.dialects.postgresql import INTERVAL
 
 from contracts import Event
 from services.kit import metrics
-from services.kit.database import Database, Tx, driver
+from services.kit.database import Database, OwnConnection, Tx, driver
 from services.kit.logs import get_logger
 from services.kit.tables import outbox_table
 from services.kit.wakeup import Wakeup
@@ -31,6 +43,39 @@ NOTIFY_CHANNEL = "outbox"
 log = get_logger(__name__)
 
 Publish = Callable[[str, bytes, UUID], Awaitable[None]]
+
+# How long the relay leaves alone a row its writer publishes from memory: the longest
+# a row waits when its writer dies before publishing it.
+LEASE_SECONDS = 5.0
+# Past this many rows in one transaction (a sweep of many subscriptions), the rest
+# are left to the relay, so that no process holds a whole sweep's bodies in memory;
+# and no more than a few times this many wait in memory to be published.
+HAND_OVER_AT_MOST = 2000
+
+
+@dataclass(frozen=True)
+class Committed:
+    """An outbox row its writer publishes itself, once its transaction has committed."""
+
+    id: int
+    event_id: UUID
+    routing_key: str
+    body: bytes
+
+
+_collected: ContextVar[list[Committed] | None] = ContextVar("outbox_collected", default=None)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[Committed]]:
+    """The rows `add` writes inside the block, leased, for `OutboxRelay.hand_over` once
+    their transaction has committed (discarded if it has not)."""
+    rows: list[Committed] = []
+    token = _collected.set(rows)
+    try:
+        yield rows
+    finally:
+        _collected.reset(token)
 
 
 # Arrays rather than one VALUES row per event: one cached, prepared statement
@@ -50,22 +95,39 @@ _ADD = f"""
 """
 
 
+_ADD_LEASED = """
+    INSERT INTO outbox (event_id, routing_key, body, next_attempt_at)
+    SELECT event_id, routing_key, body::jsonb, clock_timestamp() + make_interval(secs => $4)
+    FROM unnest($1::uuid[], $2::text[], $3::text[])
+         WITH ORDINALITY AS e(event_id, routing_key, body, n)
+    ORDER BY n
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id, event_id
+"""
+
+
 async def add(tx: Tx, events: Iterable[Event]) -> int:
     """Write events to the outbox in `tx`, in order; returns how many were new.
 
     An event whose event_id is already there is skipped, so replaying a
-    deterministic cascade writes nothing twice.
+    deterministic cascade writes nothing twice. Inside `collecting`, the new rows
+    are leased and collected for their writer to publish.
     """
     events = list(events)
     if not events:
         return 0
-    written = await (await driver(tx)).fetchval(
-        _ADD,
-        [e.event_id for e in events],
-        [e.routing_key for e in events],
-        [e.model_dump_json() for e in events],
-    )
-    return int(written)
+    bodies = [e.model_dump_json() for e in events]
+    ids = [e.event_id for e in events]
+    keys = [e.routing_key for e in events]
+    collected = _collected.get()
+    if collected is None or len(collected) + len(events) > HAND_OVER_AT_MOST:
+        return int(await (await driver(tx)).fetchval(_ADD, ids, keys, bodies))
+    inserted = await (await driver(tx)).fetch(_ADD_LEASED, ids, keys, bodies, LEASE_SECONDS)
+    by_event = {e.event_id: (e.routing_key, body) for e, body in zip(events, bodies, strict=True)}
+    for row in sorted(inserted, key=lambda r: r["id"]):
+        routing_key, body = by_event[row["event_id"]]
+        collected.append(Committed(row["id"], row["event_id"], routing_key, body.encode()))
+    return len(inserted)
 
 
 # Unsent rows in id order, locked; the body as stored (no decoding into dicts to
@@ -79,6 +141,9 @@ _TAKE = """
     FOR UPDATE SKIP LOCKED
 """
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+# A row published again after a lost mark is dropped by its consumers' inbox: marks
+# need not wait for the disk.
+_NO_WAIT_FOR_DISK = {"synchronous_commit": "off"}
 
 
 class OutboxRelay:
@@ -100,9 +165,67 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self._wakeup = Wakeup()
         self.published = 0
+        self._handed: list[Committed] = []
+        self._handed_over = asyncio.Event()
+        self._marking = OwnConnection(db, **_NO_WAIT_FOR_DISK)
+
+    def hand_over(self, rows: Sequence[Committed]) -> None:
+        """Publish rows whose transaction has committed, at once, in their order (`run`
+        does, beside the relay). Past a backlog, they are left to the relay."""
+        if rows and len(self._handed) < 4 * HAND_OVER_AT_MOST:
+            self._handed.extend(rows)
+            self._handed_over.set()
 
     async def run(self) -> None:
-        """Publish until cancelled."""
+        """Publish until cancelled: what is handed over, and what the relay finds."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._publish_handed_over())
+                tasks.create_task(self._relay())
+        finally:
+            await self._marking.close()
+
+    async def _publish_handed_over(self) -> None:
+        while True:
+            if not self._handed:
+                self._handed_over.clear()
+                await self._handed_over.wait()
+            rows = self._handed[: self.batch_size]
+            del self._handed[: self.batch_size]
+            await self.publish_committed(rows)
+
+    async def publish_committed(self, rows: Sequence[Committed]) -> int:
+        """Publish rows written leased, and mark those confirmed; one that fails is left
+        to the relay, once its lease has passed. Returns how many were marked."""
+        try:
+            async with asyncio.timeout(LEASE_SECONDS):
+                results = await asyncio.gather(
+                    *(self.publish(r.routing_key, r.body, r.event_id) for r in rows),
+                    return_exceptions=True,
+                )
+        except TimeoutError:
+            log.warning("outbox publish timed out, left to the relay", rows=len(rows))
+            return 0
+        sent = [r.id for r, result in zip(rows, results, strict=True) if result is None]
+        if len(sent) < len(rows):
+            failed = next(res for res in results if res is not None)
+            log.warning(
+                "outbox publish failed, left to the relay",
+                failed=len(rows) - len(sent),
+                error=repr(failed),
+            )
+        if not sent:
+            return 0
+        try:
+            await self._marking.execute(_MARK_SENT, sent)
+        except Exception as error:  # published: the relay sends them again, and inboxes drop them
+            log.warning("marking published outbox rows failed", error=repr(error))
+            return 0
+        self.published += len(sent)
+        metrics.OUTBOX_PUBLISHED.labels(self.name).inc(len(sent))
+        return len(sent)
+
+    async def _relay(self) -> None:
         url = f"{self.db.settings.server_url()}/{self.db.name}"
         async with self._wakeup.listening(url, NOTIFY_CHANNEL) as wakeup:
             failures = 0

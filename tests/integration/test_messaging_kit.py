@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aio_pika
 import pytest
@@ -199,6 +200,95 @@ async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
     await asyncio.sleep(1.0)
     assert await _effects_for(toy, subscription_id) == 600
     assert (await outbox.backlog(toy.db))[0] == 0
+
+
+async def _cancellation_row(runtime: ServiceRuntime, subscription_id: uuid.UUID) -> Any:
+    """The outbox row of the bookings.cancelled that a subscription.ended caused."""
+    async with runtime.db.transaction() as tx:
+        return (
+            await tx.execute(
+                select(outbox.OUTBOX).where(
+                    outbox.OUTBOX.c.routing_key == "bookings.cancelled",
+                    outbox.OUTBOX.c.body["subscription_id"].astext == str(subscription_id),
+                )
+            )
+        ).one()
+
+
+async def test_what_a_consumer_writes_is_published_at_once_by_its_writer(
+    settings: Settings, toy: ServiceRuntime
+) -> None:
+    ended = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+    started = time.monotonic()
+    await publish_raw(settings, ended.routing_key, ended.body(), str(ended.event_id))
+
+    assert await eventually(lambda: _effects_for(toy, ended.subscription_id), lambda n: n == 2) == 2
+    # The relay leaves a leased row alone until its lease has passed: handled before
+    # then, the cancellation went out from the consumer's own hands.
+    assert time.monotonic() - started < outbox.LEASE_SECONDS
+    row = await _cancellation_row(toy, ended.subscription_id)
+    assert row.next_attempt_at > row.created_at
+    assert await eventually(
+        lambda: _cancellation_row(toy, ended.subscription_id), lambda r: r.sent_at is not None
+    )
+
+
+async def test_what_its_writer_failed_to_publish_the_relay_publishes_after_the_lease(
+    settings: Settings, toy: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "LEASE_SECONDS", 2.0)
+    real_publish = toy.relay.publish
+    refused: list[uuid.UUID] = []
+
+    async def refuse_the_first(routing_key: str, body: bytes, event_id: uuid.UUID) -> None:
+        if routing_key == "bookings.cancelled" and not refused:
+            refused.append(event_id)
+            raise RuntimeError("the broker said no")
+        await real_publish(routing_key, body, event_id)
+
+    monkeypatch.setattr(toy.relay, "publish", refuse_the_first)
+    ended = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+    started = time.monotonic()
+    await publish_raw(settings, ended.routing_key, ended.body(), str(ended.event_id))
+
+    handled = await eventually(
+        lambda: _effects_for(toy, ended.subscription_id), lambda n: n == 2, within=20
+    )
+    assert handled == 2
+    assert refused, "the writer's own publish was not tried"
+    assert time.monotonic() - started >= 1.5  # the relay waited for the lease
+    assert (await _cancellation_row(toy, ended.subscription_id)).sent_at is not None
+    await asyncio.sleep(0.5)
+    assert await _effects_for(toy, ended.subscription_id) == 2
+
+
+async def test_past_the_hand_over_limit_a_batch_leaves_its_rows_to_the_relay(
+    settings: Settings, toy: ServiceRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "HAND_OVER_AT_MOST", 0)
+    subscription_id = uuid.uuid4()
+    events = [
+        SubscriptionEnded(occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW)
+        for _ in range(40)
+    ]
+    for event in events:
+        await publish_raw(settings, event.routing_key, event.body(), str(event.event_id))
+
+    handled = await eventually(
+        lambda: _effects_for(toy, subscription_id), lambda n: n == 80, within=20
+    )
+    assert handled == 80
+    assert await eventually(lambda: outbox.backlog(toy.db), lambda b: b[0] == 0)
+    async with toy.db.transaction() as tx:
+        leased, notified = (
+            await tx.execute(
+                select(
+                    func.count().filter(outbox.OUTBOX.c.next_attempt_at.is_not(None)),
+                    func.count().filter(outbox.OUTBOX.c.next_attempt_at.is_(None)),
+                )
+            )
+        ).one()
+    assert (leased, notified) == (0, 40)  # written unleased, for the relay (woken by NOTIFY)
 
 
 class NobodyListens(SubscriptionEnded):
