@@ -42,7 +42,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             ConsumesBatches(SubscriptionActivated, handlers.activate_subscriptions),
             ConsumesBatches(SubscriptionRenewed, handlers.renew_subscriptions),
             ConsumesBatches(SubscriptionEnded, handlers.end_subscriptions),
-            ConsumesBatches(AttendanceMarked, handlers.record_attendance),
+            # The mentee's booking shows attended a few tens of ms later; the mark
+            # that counts (attendance's) is not waiting on it.
+            ConsumesBatches(AttendanceMarked, handlers.record_attendance, gather_seconds=0.05),
             Consumes(SweepTick, handlers.sweep),
             ConsumesBatches(MenteeReprobated, handlers.cancel_for_reprobations),
             ConsumesBatches(MenteeReactivated, handlers.regenerate_bookings),

@@ -85,6 +85,7 @@ class QueueConsumer(Generic[M]):
         apply: Apply[M],
         *,
         max_size: int,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.messaging = messaging
         self.queue = messaging.queue(routing_key)  # as `documents_consuming` names it
@@ -93,6 +94,7 @@ class QueueConsumer(Generic[M]):
         self.model = model
         self._apply = apply
         self._max_size = max(1, max_size)
+        self._gather_seconds = gather_seconds
         self._arrived: deque[_Delivery] = deque()
         self._wakeup = asyncio.Event()
         self._unsettled = _Unsettled()
@@ -163,6 +165,10 @@ class QueueConsumer(Generic[M]):
             if not self._arrived:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                if self._gather_seconds:
+                    # Off the latency path: a moment more gathers a batch out of
+                    # a trickle, one transaction for many.
+                    await asyncio.sleep(self._gather_seconds)
                 continue
             count = min(self._max_size, len(self._arrived))
             batch = [self._arrived.popleft() for _ in range(count)]

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from contracts import SubscriptionEnded
 from services.kit import outbox
+from services.kit.consuming import QueueConsumer
 from services.kit.messaging import REASON_HEADER
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
@@ -95,6 +96,33 @@ async def test_a_failed_message_is_retried_while_its_batch_mates_are_acknowledge
                 settings.naming.queue(runtime.name, routing_key), passive=True
             )
             assert queue.declaration_result.message_count == 0, routing_key
+
+
+async def test_a_gathering_consumer_applies_a_trickle_in_few_batches(
+    settings: Settings, toy: ServiceRuntime
+) -> None:
+    batches: list[int] = []
+
+    async def apply(msgs: Sequence[SubscriptionEnded]) -> None:
+        batches.append(len(msgs))
+
+    consumer = QueueConsumer(
+        toy.messaging, "toy.trickle", SubscriptionEnded, apply, max_size=128, gather_seconds=0.5
+    )
+    await consumer.start(await toy.messaging.consuming_connection())
+    try:
+        for _ in range(10):  # one every 10 ms: without gathering, ten batches of one
+            event = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+            await publish_raw(settings, "toy.trickle", event.body(), str(event.event_id))
+            await asyncio.sleep(0.01)
+
+        async def applied() -> int:
+            return sum(batches)
+
+        assert await eventually(applied, lambda n: n == 10) == 10
+        assert len(batches) <= 2, batches
+    finally:
+        await consumer.stop(5)
 
 
 async def _dead_letters(
