@@ -111,12 +111,9 @@ async def lock_subscription(tx: Tx, subscription_id: UUID) -> None:
     )
 
 
-_LOCK_MANY = text(
-    """
-    SELECT pg_advisory_xact_lock(hashtextextended(key, 0))
-    FROM unnest(CAST(:keys AS text[])) AS key
-    """
-)
+_LOCK_MANY = """
+    SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key
+"""
 
 
 async def lock_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> None:
@@ -124,7 +121,7 @@ async def lock_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> None:
     batch's messages (ids as strings), so that batches lock in one order."""
     keys = [f"notifications:{s}" for s in sorted({str(s) for s in subscription_ids})]
     if keys:
-        await tx.execute(_LOCK_MANY, {"keys": keys})
+        await (await driver(tx)).execute(_LOCK_MANY, keys)
 
 
 async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
@@ -198,15 +195,13 @@ async def contacts_of(tx: Tx, subscription_id: UUID) -> Contacts | None:
     return (await contacts_of_many(tx, [subscription_id])).get(subscription_id)
 
 
-_CONTACTS_OF = text(
-    """
-    SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email, slot,
-           cycle_ends_at
-    FROM contacts WHERE subscription_id = ANY(CAST(:ids AS uuid[]))
+_CONTACTS_OF = """
+    SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email,
+           slot::text AS slot, cycle_ends_at
+    FROM contacts WHERE subscription_id = ANY($1::uuid[])
     ORDER BY subscription_id
     FOR UPDATE
-    """
-)
+"""
 
 
 async def contacts_of_many(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, Contacts]:
@@ -215,44 +210,49 @@ async def contacts_of_many(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUI
     ids = sorted(set(subscription_ids))
     if not ids:
         return {}
-    result = await tx.execute(_CONTACTS_OF, {"ids": ids})
+    rows = await (await driver(tx)).fetch(_CONTACTS_OF, ids)
     return {
-        row.subscription_id: Contacts(
-            mentee_name=row.mentee_name,
-            mentee_email=row.mentee_email,
-            mentor_name=row.mentor_name,
-            mentor_email=row.mentor_email,
-            slot=Slot.model_validate(_json(row.slot)),
-            cycle_ends_at=row.cycle_ends_at,
+        row["subscription_id"]: Contacts(
+            mentee_name=row["mentee_name"],
+            mentee_email=row["mentee_email"],
+            mentor_name=row["mentor_name"],
+            mentor_email=row["mentor_email"],
+            slot=Slot.model_validate_json(row["slot"]),
+            cycle_ends_at=row["cycle_ends_at"],
         )
-        for row in result
+        for row in rows
     }
 
 
-def _json(value: object) -> object:
-    """A JSONB column as read by a `text()` statement (the driver may leave it a string)."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
-# One array per column (a statement SQLAlchemy caches and asyncpg prepares once);
-# JSONB travels as text, cast per row.
-_INSERT_EMAILS = text(
-    """
-    INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient, cc,
-                        subject, text_body, html_body, calendar)
-    SELECT message_id, event_id, routing_key, CAST(event_body AS jsonb), recipient, cc,
-           subject, text_body, html_body, calendar
-    FROM unnest(CAST(:message_id AS text[]), CAST(:event_id AS uuid[]),
-                CAST(:routing_key AS text[]), CAST(:event_body AS text[]),
-                CAST(:recipient AS text[]), CAST(:cc AS text[]), CAST(:subject AS text[]),
-                CAST(:text_body AS text[]), CAST(:html_body AS text[]),
-                CAST(:calendar AS text[]))
-        AS e(message_id, event_id, routing_key, event_body, recipient, cc, subject, text_body,
-             html_body, calendar)
-    ON CONFLICT DO NOTHING
-    RETURNING message_id
-    """
+# One array per column (one statement asyncpg prepares once); JSONB travels as text,
+# cast per row. The sender's wake-up rides in the same statement.
+_EMAIL_COLUMNS = (
+    "message_id",
+    "event_id",
+    "routing_key",
+    "event_body",
+    "recipient",
+    "cc",
+    "subject",
+    "text_body",
+    "html_body",
+    "calendar",
 )
+_INSERT_EMAILS = """
+    WITH added AS (
+        INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient, cc,
+                            subject, text_body, html_body, calendar)
+        SELECT message_id, event_id, routing_key, event_body::jsonb, recipient, cc,
+               subject, text_body, html_body, calendar
+        FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::text[], $10::text[])
+            AS e(message_id, event_id, routing_key, event_body, recipient, cc, subject,
+                 text_body, html_body, calendar)
+        ON CONFLICT DO NOTHING
+        RETURNING message_id
+    )
+    SELECT array(SELECT message_id FROM added) AS queued, pg_notify('emails', '')
+"""
 
 
 async def queue_emails(tx: Tx, queued: Sequence[Email]) -> int:
@@ -265,13 +265,13 @@ async def insert_emails(tx: Tx, queued: Sequence[Email]) -> set[str]:
     for the same (event, recipient) is skipped. Returns the Message-IDs queued now."""
     if not queued:
         return set()
-    columns: dict[str, list[object]] = {
-        f.name: [getattr(e, f.name) for e in queued] for f in fields(Email) if f.name != "attempts"
-    }
-    columns["event_body"] = [json.dumps(e.event_body) for e in queued]
-    result = await tx.execute(_INSERT_EMAILS, columns)
-    await tx.execute(text("SELECT pg_notify('emails', '')"))
-    return set(result.scalars())
+    columns = [
+        [json.dumps(e.event_body) for e in queued]
+        if name == "event_body"
+        else [getattr(e, name) for e in queued]
+        for name in _EMAIL_COLUMNS
+    ]
+    return set(await (await driver(tx)).fetchval(_INSERT_EMAILS, *columns))
 
 
 async def wait_for_contacts(tx: Tx, event: LifecycleEvent) -> None:
