@@ -51,6 +51,8 @@ LEASE_SECONDS = 5.0
 # are left to the relay, so that no process holds a whole sweep's bodies in memory;
 # and no more than a few times this many wait in memory to be published.
 HAND_OVER_AT_MOST = 2000
+# How long rows published from memory wait to be marked sent together.
+MARK_EVERY_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ class OutboxRelay:
         self._handed: list[Committed] = []
         self._handed_over = asyncio.Event()
         self._marking = OwnConnection(db, **_NO_WAIT_FOR_DISK)
+        self._unmarked: list[int] = []  # published from memory, not yet marked sent
+        self._to_mark = asyncio.Event()
 
     def hand_over(self, rows: Sequence[Committed]) -> None:
         """Publish rows whose transaction has committed, at once, in their order (`run`
@@ -181,8 +185,12 @@ class OutboxRelay:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._publish_handed_over())
+                tasks.create_task(self._mark_published())
                 tasks.create_task(self._relay())
         finally:
+            with contextlib.suppress(Exception):  # else the relay publishes them again
+                async with asyncio.timeout(2.0):
+                    await self._mark_unmarked()
             await self._marking.close()
 
     async def _publish_handed_over(self) -> None:
@@ -195,8 +203,9 @@ class OutboxRelay:
             await self.publish_committed(rows)
 
     async def publish_committed(self, rows: Sequence[Committed]) -> int:
-        """Publish rows written leased, and mark those confirmed; one that fails is left
-        to the relay, once its lease has passed. Returns how many were marked."""
+        """Publish rows written leased; those confirmed are marked sent shortly after
+        (`_mark_published`), one that fails is left to the relay once its lease has
+        passed. Returns how many were confirmed."""
         try:
             async with asyncio.timeout(LEASE_SECONDS):
                 results = await asyncio.gather(
@@ -214,16 +223,31 @@ class OutboxRelay:
                 failed=len(rows) - len(sent),
                 error=repr(failed),
             )
-        if not sent:
-            return 0
-        try:
-            await self._marking.execute(_MARK_SENT, sent)
-        except Exception as error:  # published: the relay sends them again, and inboxes drop them
-            log.warning("marking published outbox rows failed", error=repr(error))
-            return 0
         self.published += len(sent)
         metrics.OUTBOX_PUBLISHED.labels(self.name).inc(len(sent))
+        if sent:
+            self._unmarked.extend(sent)
+            self._to_mark.set()
         return len(sent)
+
+    async def _mark_published(self) -> None:
+        """Mark sent what was published from memory, every `MARK_EVERY_SECONDS` at most:
+        under a trickle of joins, one statement for many batches rather than one each.
+        A mark lost to a crash only lets the relay publish the row again after its
+        lease, and consumers' inboxes drop the copy."""
+        while True:
+            await self._to_mark.wait()
+            await asyncio.sleep(MARK_EVERY_SECONDS)
+            self._to_mark.clear()
+            try:
+                await self._mark_unmarked()
+            except Exception as error:
+                log.warning("marking published outbox rows failed", error=repr(error))
+
+    async def _mark_unmarked(self) -> None:
+        ids, self._unmarked = self._unmarked, []
+        if ids:
+            await self._marking.execute(_MARK_SENT, ids)
 
     async def _relay(self) -> None:
         url = f"{self.db.settings.server_url()}/{self.db.name}"
