@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -47,10 +48,13 @@ Publish = Callable[[str, bytes, UUID], Awaitable[None]]
 # How long the relay leaves alone a row its writer publishes from memory: the longest
 # a row waits when its writer dies before publishing it.
 LEASE_SECONDS = 5.0
-# Past this many rows in one transaction (a sweep of many subscriptions), the rest
-# are left to the relay, so that no process holds a whole sweep's bodies in memory;
-# and no more than a few times this many wait in memory to be published.
-HAND_OVER_AT_MOST = 2000
+# The shorter way is for a trickle (joins, a mentor's mark): at most this many rows
+# per transaction, and this many waiting in memory, and none while the relay has a
+# backlog. A sweep's cascade goes through the relay, which publishes a backlog in
+# larger batches (rows handed over meanwhile would queue behind it past their
+# lease), and no process holds a whole sweep's bodies in memory.
+HAND_OVER_PER_TRANSACTION = 64
+HAND_OVER_AT_MOST = 500
 # How long rows published from memory wait to be marked sent together.
 MARK_EVERY_SECONDS = 0.1
 
@@ -65,17 +69,24 @@ class Committed:
     body: bytes
 
 
-_collected: ContextVar[list[Committed] | None] = ContextVar("outbox_collected", default=None)
+@dataclass
+class _Collecting:
+    rows: list[Committed]
+    room: int
+
+
+_collected: ContextVar[_Collecting | None] = ContextVar("outbox_collected", default=None)
 
 
 @contextlib.contextmanager
-def collecting() -> Iterator[list[Committed]]:
+def collecting(room: int) -> Iterator[list[Committed]]:
     """The rows `add` writes inside the block, leased, for `OutboxRelay.hand_over` once
-    their transaction has committed (discarded if it has not)."""
-    rows: list[Committed] = []
-    token = _collected.set(rows)
+    their transaction has committed (discarded if it has not): up to `room` of them
+    (`OutboxRelay.room`); the rows past that are written for the relay."""
+    collecting = _Collecting([], room)
+    token = _collected.set(collecting)
     try:
-        yield rows
+        yield collecting.rows
     finally:
         _collected.reset(token)
 
@@ -121,14 +132,14 @@ async def add(tx: Tx, events: Iterable[Event]) -> int:
     bodies = [e.model_dump_json() for e in events]
     ids = [e.event_id for e in events]
     keys = [e.routing_key for e in events]
-    collected = _collected.get()
-    if collected is None or len(collected) + len(events) > HAND_OVER_AT_MOST:
+    collecting = _collected.get()
+    if collecting is None or len(collecting.rows) + len(events) > collecting.room:
         return int(await (await driver(tx)).fetchval(_ADD, ids, keys, bodies))
     inserted = await (await driver(tx)).fetch(_ADD_LEASED, ids, keys, bodies, LEASE_SECONDS)
     by_event = {e.event_id: (e.routing_key, body) for e, body in zip(events, bodies, strict=True)}
     for row in sorted(inserted, key=lambda r: r["id"]):
         routing_key, body = by_event[row["event_id"]]
-        collected.append(Committed(row["id"], row["event_id"], routing_key, body.encode()))
+        collecting.rows.append(Committed(row["id"], row["event_id"], routing_key, body.encode()))
     return len(inserted)
 
 
@@ -167,17 +178,25 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self._wakeup = Wakeup()
         self.published = 0
-        self._handed: list[Committed] = []
+        self._handed: list[tuple[float, Committed]] = []  # (when handed over, row)
         self._handed_over = asyncio.Event()
         self._marking = OwnConnection(db, **_NO_WAIT_FOR_DISK)
         self._unmarked: list[int] = []  # published from memory, not yet marked sent
+        self._backlogged = False  # the relay found rows on its last look
         self._to_mark = asyncio.Event()
+
+    def room(self) -> int:
+        """How many rows a transaction may hand over now (`collecting`)."""
+        if self._backlogged:
+            return 0
+        return max(0, min(HAND_OVER_PER_TRANSACTION, HAND_OVER_AT_MOST - len(self._handed)))
 
     def hand_over(self, rows: Sequence[Committed]) -> None:
         """Publish rows whose transaction has committed, at once, in their order (`run`
-        does, beside the relay). Past a backlog, they are left to the relay."""
-        if rows and len(self._handed) < 4 * HAND_OVER_AT_MOST:
-            self._handed.extend(rows)
+        does, beside the relay)."""
+        if rows:
+            now = time.monotonic()
+            self._handed.extend((now, row) for row in rows)
             self._handed_over.set()
 
     async def run(self) -> None:
@@ -198,9 +217,15 @@ class OutboxRelay:
             if not self._handed:
                 self._handed_over.clear()
                 await self._handed_over.wait()
-            rows = self._handed[: self.batch_size]
+            taken = self._handed[: self.batch_size]
             del self._handed[: self.batch_size]
-            await self.publish_committed(rows)
+            # A row whose lease is half gone is the relay's soon: not published twice.
+            fresh_after = time.monotonic() - LEASE_SECONDS / 2
+            rows = [row for handed_at, row in taken if handed_at > fresh_after]
+            if len(rows) < len(taken):
+                log.warning("outbox rows left to the relay", rows=len(taken) - len(rows))
+            if rows:
+                await self.publish_committed(rows)
 
     async def publish_committed(self, rows: Sequence[Committed]) -> int:
         """Publish rows written leased; those confirmed are marked sent shortly after
@@ -260,6 +285,7 @@ class OutboxRelay:
                 except Exception as error:  # database down: back off, retry
                     sent, taken = 0, 1
                     log.warning("outbox relay failed", error=repr(error))
+                self._backlogged = taken > 0
                 # Nothing at all went out: the broker is likely down. Rows that
                 # fail alone (unroutable) wait on their own next_attempt_at.
                 failures = failures + 1 if taken and not sent else 0

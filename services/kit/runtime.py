@@ -137,7 +137,7 @@ class ServiceRuntime(Generic[N]):
         async def apply(msgs: Sequence[Any]) -> None:
             with (
                 metrics.HANDLER_SECONDS.labels(self.name, routing_key).time(),
-                outbox.collecting() as written,
+                outbox.collecting(self.relay.room()) as written,
             ):
                 async with self.db.transaction() as tx:
                     fresh = await inbox.claim_many(tx, inbox_name, [m.event_id for m in msgs])
@@ -180,7 +180,7 @@ class ServiceRuntime(Generic[N]):
             # From the context, not a `RabbitMessage` parameter: FastStream resolves
             # that in a thread pool, a thread hop per request.
             message = self.messaging.broker.context.get_local("message")
-            with outbox.collecting() as written:
+            with outbox.collecting(self.relay.room()) as written:
                 async with connection() as tx:
                     reply = await handler(tx, request, self.needs)
             self.relay.hand_over(written)
