@@ -7,14 +7,16 @@ published, so two replicas never publish the same row at once; a crash
 between publish and marking leaves the row unsent, and it is published again
 (consumers deduplicate on event_id).
 
-Rows written while a consumer applies a batch (`collecting`) take a shorter way:
-the process that committed them publishes them at once from memory
+A trickle of rows written while a consumer applies a batch or a request is
+answered (`collecting`: a few rows, the relay without a backlog) takes a shorter
+way: the process that committed them publishes them at once from memory
 (`OutboxRelay.hand_over`), with no NOTIFY, no wake-up and no transaction to read
-and lock them again. They are written leased (`next_attempt_at` a few seconds
-ahead), so the relay leaves them alone meanwhile; should the process die, or a
-publish fail, before they are marked sent, the relay of any replica publishes
-them once the lease has passed, as any other unsent row. For a join, this took
-the relay's transaction and a wake-up off the way to `attendance.marked`.
+and lock them again, and marks them sent together a moment later. They are written
+leased (`next_attempt_at` a few seconds ahead), so the relay leaves them alone
+meanwhile; should the process die, or a publish fail, before they are marked sent,
+the relay of any replica publishes them once the lease has passed, as any other
+unsent row. For a join, this took the relay's transaction and a wake-up off the
+way to `attendance.marked`.
 """
 
 from __future__ import annotations
