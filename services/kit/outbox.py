@@ -10,7 +10,7 @@ between publish and marking leaves the row unsent, and it is published again
 A trickle of rows written while a consumer applies a batch or a request is
 answered (`collecting`: a few rows, the relay without a backlog) takes a shorter
 way: the process that committed them publishes them at once from memory
-(`OutboxRelay.publishing_after_commit`), with no NOTIFY, no wake-up and no transaction to read
+(`OutboxRelay.hand_over`), with no NOTIFY, no wake-up and no transaction to read
 and lock them again, and marks them sent together a moment later. They are written
 leased (`next_attempt_at` a few seconds ahead), so the relay leaves them alone
 meanwhile; should the process die, or a publish fail, before they are marked sent,
@@ -82,9 +82,9 @@ _collected: ContextVar[_Collecting | None] = ContextVar("outbox_collected", defa
 
 @contextlib.contextmanager
 def collecting(room: int) -> Iterator[list[Committed]]:
-    """The rows `add` writes inside the block, leased, for their writer to publish once
-    their transaction has committed: up to `room` of them (`OutboxRelay.room`); the
-    rows past that are written for the relay."""
+    """The rows `add` writes inside the block, leased, for `OutboxRelay.hand_over` once
+    their transaction has committed (discarded if it has not): up to `room` of them
+    (`OutboxRelay.room`); the rows past that are written for the relay."""
     collecting = _Collecting([], room)
     token = _collected.set(collecting)
     try:
@@ -193,18 +193,9 @@ class OutboxRelay:
             return 0
         return max(0, min(HAND_OVER_PER_TRANSACTION, HAND_OVER_AT_MOST - len(self._handed)))
 
-    @contextlib.contextmanager
-    def publishing_after_commit(self) -> Iterator[None]:
-        """Around a transaction (the block commits it): the few outbox rows it writes
-        are published by this process at once when the block ends without an error
-        (`run` does, beside the relay); on an error they are dropped from memory,
-        committed or not, and the relay takes any that were once their lease passes."""
-        with collecting(self.room()) as written:
-            yield
-        self.hand_over(written)
-
     def hand_over(self, rows: Sequence[Committed]) -> None:
-        """Publish rows whose transaction has committed, at once, in their order."""
+        """Publish rows whose transaction has committed, at once, in their order (`run`
+        does, beside the relay)."""
         if rows:
             now = time.monotonic()
             self._handed.extend((now, row) for row in rows)
@@ -236,12 +227,12 @@ class OutboxRelay:
             if len(rows) < len(taken):
                 log.warning("outbox rows left to the relay", rows=len(taken) - len(rows))
             if rows:
-                await self._publish_committed(rows)
+                await self.publish_committed(rows)
 
-    async def _publish_committed(self, rows: Sequence[Committed]) -> None:
+    async def publish_committed(self, rows: Sequence[Committed]) -> int:
         """Publish rows written leased; those confirmed are marked sent shortly after
         (`_mark_published`), one that fails is left to the relay once its lease has
-        passed."""
+        passed. Returns how many were confirmed."""
         try:
             async with asyncio.timeout(LEASE_SECONDS):
                 results = await asyncio.gather(
@@ -250,7 +241,7 @@ class OutboxRelay:
                 )
         except TimeoutError:
             log.warning("outbox publish timed out, left to the relay", rows=len(rows))
-            return
+            return 0
         sent = [r.id for r, result in zip(rows, results, strict=True) if result is None]
         if len(sent) < len(rows):
             failed = next(res for res in results if res is not None)
@@ -264,6 +255,7 @@ class OutboxRelay:
         if sent:
             self._unmarked.extend(sent)
             self._to_mark.set()
+        return len(sent)
 
     async def _mark_published(self) -> None:
         """Mark sent what was published from memory, every `MARK_EVERY_SECONDS` at most:

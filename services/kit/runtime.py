@@ -137,7 +137,7 @@ class ServiceRuntime(Generic[N]):
         async def apply(msgs: Sequence[Any]) -> None:
             with (
                 metrics.HANDLER_SECONDS.labels(self.name, routing_key).time(),
-                self.relay.publishing_after_commit(),
+                outbox.collecting(self.relay.room()) as written,
             ):
                 async with self.db.transaction() as tx:
                     fresh = await inbox.claim_many(tx, inbox_name, [m.event_id for m in msgs])
@@ -146,6 +146,7 @@ class ServiceRuntime(Generic[N]):
                     # in id order, so batches of different queues do not deadlock.)
                     new = _first_of_each(msgs, fresh)
                     outcomes = list(await handler(tx, new, self.needs)) if new else []
+            self.relay.hand_over(written)
             _report(self.name, routing_key, msgs, new, outcomes)
 
         # Only documents the queue (AsyncAPI: no docstring, or it would be the
@@ -179,9 +180,10 @@ class ServiceRuntime(Generic[N]):
             # From the context, not a `RabbitMessage` parameter: FastStream resolves
             # that in a thread pool, a thread hop per request.
             message = self.messaging.broker.context.get_local("message")
-            with self.relay.publishing_after_commit():
+            with outbox.collecting(self.relay.room()) as written:
                 async with connection() as tx:
                     reply = await handler(tx, request, self.needs)
+            self.relay.hand_over(written)
             outcome = reply.error.code if reply.error else "ok"
             log.info("request answered", routing_key=routing_key, outcome=outcome)
             await self.messaging.reply(message, reply.model_dump_json().encode())
