@@ -412,12 +412,19 @@ _CLAIM = """
     WHERE pg_try_advisory_lock(hashtextextended('notifications-email:' || message_id, 0))
     LIMIT $1
 """
+# By primary key, then filtered, in the claim's order (the caller sorts): asked for
+# the due ones in order, PostgreSQL walked the whole backlog of queued emails in
+# `emails_queued` to find the 50 claimed (10,000 rows read per take in the sweep,
+# 7.6 ms each).
 _TAKE = """
-    SELECT message_id, event_id, routing_key, event_body::text AS event_body, recipient, cc,
-           subject, text_body, html_body, calendar, attempts
-    FROM emails
-    WHERE message_id = ANY($1::text[]) AND status = 'queued' AND next_attempt_at <= now()
-    ORDER BY next_attempt_at
+    WITH claimed AS MATERIALIZED (
+        SELECT message_id, event_id, routing_key, event_body::text AS event_body, recipient,
+               cc, subject, text_body, html_body, calendar, attempts, status, next_attempt_at
+        FROM emails WHERE message_id = ANY($1::text[])
+    )
+    SELECT message_id, event_id, routing_key, event_body, recipient, cc, subject, text_body,
+           html_body, calendar, attempts
+    FROM claimed WHERE status = 'queued' AND next_attempt_at <= now()
 """
 _RELEASE = """
     SELECT pg_advisory_unlock(hashtextextended('notifications-email:' || id, 0))
@@ -450,13 +457,14 @@ async def claim_due_emails(
         return []
     # Read again after locking: another replica may have sent one between the claim's
     # snapshot and its lock.
-    rows = await holder.fetch(_TAKE, [r["message_id"] for r in locked])
+    claimed = [r["message_id"] for r in locked]
+    rows = {row["message_id"]: row for row in await holder.fetch(_TAKE, claimed)}
     return [
         Email(
             **{f.name: row[f.name] for f in fields(Email)}
             | {"event_body": json.loads(row["event_body"])}
         )
-        for row in rows
+        for row in (rows[message_id] for message_id in claimed if message_id in rows)
     ]
 
 
