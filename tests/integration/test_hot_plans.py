@@ -1,0 +1,113 @@
+"""The hot reads keep plans that read what they return, whatever the statistics say.
+
+A server without autovacuum (this machine's, CI's) never makes statistics, and a
+queue's are stale by nature. With none, PostgreSQL once chose, per batch: a walk of the
+whole queued backlog to take 50 claimed emails, a bitmap scan that read and sorted
+every unsent outbox row, a sequential scan of attendance's bookings. Each test fills a
+table well past a batch, statistics left unmade, and reads the plan of the statement
+the service runs, on a connection set up as the service's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest_asyncio
+
+from services.attendance import store as attendance_store
+from services.kit import outbox
+from services.kit.database import Database, drop_database
+from services.kit.settings import Settings
+from services.notifications import store as notifications_store
+from tests.conftest import derived
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def databases(settings: Settings) -> AsyncIterator[dict[str, Database]]:
+    isolated = derived(settings, f"plan{uuid.uuid4().hex[:4]}")
+    dbs = {name: Database(isolated, name) for name in ("notifications", "attendance")}
+    for name, db in dbs.items():
+        await db.prepare(SERVICES / name / "migrations")
+    try:
+        yield dbs
+    finally:
+        for db in dbs.values():
+            await db.dispose()
+            await drop_database(isolated, db.name)
+
+
+async def _connect(db: Database, **server_settings: str) -> asyncpg.Connection:
+    return await asyncpg.connect(
+        f"{db.settings.server_url()}/{db.name}",
+        server_settings=db.settings.postgres_server_settings() | server_settings,
+    )
+
+
+async def _plan(connection: asyncpg.Connection, sql: str, *args: object) -> str:
+    return "\n".join(row[0] for row in await connection.fetch(f"EXPLAIN {sql}", *args))
+
+
+async def test_claimed_emails_are_taken_by_primary_key(databases: dict[str, Database]) -> None:
+    connection = await _connect(databases["notifications"], **notifications_store.CLAIMING_SETTINGS)
+    try:
+        await connection.execute(
+            """
+            INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient,
+                                subject, text_body, html_body)
+            SELECT '<' || n || '@plan>', gen_random_uuid(), 'mentee.warned', '{}', 'm@example.com',
+                   'Subject', 'Hello', '<p>Hello</p>'
+            FROM generate_series(1, 20000) AS n
+            """
+        )
+        claimed = [f"<{n}@plan>" for n in range(1, 51)]
+        plan = await _plan(connection, notifications_store._TAKE, claimed)
+    finally:
+        await connection.close()
+    assert "emails_pkey" in plan, plan
+    assert "emails_queued" not in plan, plan
+
+
+async def test_the_relay_walks_unsent_rows_in_order_up_to_its_batch(
+    databases: dict[str, Database],
+) -> None:
+    connection = await _connect(databases["notifications"])
+    try:
+        await connection.execute(
+            """
+            INSERT INTO outbox (event_id, routing_key, body)
+            SELECT gen_random_uuid(), 'mentee.warned', '{}' FROM generate_series(1, 20000)
+            """
+        )
+        async with connection.transaction():
+            await connection.execute(outbox._RELAY_SETTINGS)
+            plan = await _plan(connection, outbox._TAKE, 500)
+    finally:
+        await connection.close()
+    assert "Index Scan using outbox_unsent" in plan, plan
+    assert "Sort" not in plan and "Bitmap" not in plan, plan
+
+
+async def test_sessions_are_read_by_subscription_not_by_scanning_bookings(
+    databases: dict[str, Database],
+) -> None:
+    connection = await _connect(databases["attendance"])
+    try:
+        subscriptions = [uuid.uuid4() for _ in range(10000)]
+        await connection.execute(
+            """
+            INSERT INTO bookings (booking_id, subscription_id, mentee_id, starts_at, ends_at)
+            SELECT gen_random_uuid(), s, s, now() + n * interval '7 days',
+                   now() + n * interval '7 days' + interval '1 hour'
+            FROM unnest($1::uuid[]) AS s, generate_series(1, 4) AS n
+            """,
+            subscriptions,
+        )
+        plan = await _plan(connection, attendance_store._SESSIONS_OF_RECORDS, subscriptions[:100])
+    finally:
+        await connection.close()
+    assert "attendance_bookings_by_subscription" in plan, plan
+    assert "Seq Scan on bookings" not in plan, plan
