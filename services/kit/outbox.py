@@ -238,12 +238,12 @@ class OutboxRelay:
             if len(rows) < len(taken):
                 log.warning("outbox rows left to the relay", rows=len(taken) - len(rows))
             if rows:
-                await self.publish_committed(rows)
+                await self._publish_committed(rows)
 
-    async def publish_committed(self, rows: Sequence[Committed]) -> int:
+    async def _publish_committed(self, rows: Sequence[Committed]) -> None:
         """Publish rows written leased; those confirmed are marked sent shortly after
         (`_mark_published`), one that fails is left to the relay once its lease has
-        passed. Returns how many were confirmed."""
+        passed."""
         try:
             async with asyncio.timeout(LEASE_SECONDS):
                 results = await asyncio.gather(
@@ -252,7 +252,7 @@ class OutboxRelay:
                 )
         except TimeoutError:
             log.warning("outbox publish timed out, left to the relay", rows=len(rows))
-            return 0
+            return
         sent = [r.id for r, result in zip(rows, results, strict=True) if result is None]
         if len(sent) < len(rows):
             failed = next(res for res in results if res is not None)
@@ -266,7 +266,6 @@ class OutboxRelay:
         if sent:
             self._unmarked.extend(sent)
             self._to_mark.set()
-        return len(sent)
 
     async def _mark_published(self) -> None:
         """Mark sent what was published from memory, every `MARK_EVERY_SECONDS` at most:

@@ -458,13 +458,14 @@ async def claim_due_emails(
     # Read again after locking: another replica may have sent one between the claim's
     # snapshot and its lock.
     claimed = [r["message_id"] for r in locked]
-    rows = {row["message_id"]: row for row in await holder.fetch(_TAKE, claimed)}
+    taken = {row["message_id"]: row for row in await holder.fetch(_TAKE, claimed)}
+    in_claim_order = [taken[message_id] for message_id in claimed if message_id in taken]
     return [
         Email(
             **{f.name: row[f.name] for f in fields(Email)}
             | {"event_body": json.loads(row["event_body"])}
         )
-        for row in (rows[message_id] for message_id in claimed if message_id in rows)
+        for row in in_claim_order
     ]
 
 
