@@ -13,7 +13,6 @@ from contracts import (
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
-    Event,
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
@@ -40,9 +39,7 @@ from contracts.rpc import (
 )
 from services.attendance import replies, store
 from services.attendance.domain import (
-    Appeal,
     Change,
-    HistoryEntry,
     Policy,
     Record,
     Refusal,
@@ -68,38 +65,35 @@ async def _known(tx: Tx, subscription_id: UUID) -> Record:
 
 
 async def _carry_out(tx: Tx, before: Record, change: Change) -> str:
-    await store.save_record(tx, before, change.record)
-    await store.append_history(tx, change.history)
+    await store.save_record(tx, before, change.record, change.history)
     await store.save_appeals(tx, change.appeals)
     await outbox.add(tx, change.events)
     return change.outcome
 
 
 async def _decide_each(
-    tx: Tx, facts: Sequence[tuple[UUID, F]], decide: Callable[[Record, F], Change]
+    tx: Tx,
+    facts: Sequence[tuple[UUID, F]],
+    decide: Callable[[Record, F], Change],
+    records: dict[UUID, Record] | None = None,
 ) -> list[str]:
     """Apply facts (each with its subscription) in order, as one by one would: each
-    record loaded and locked once, decided on in memory, saved and announced set-based."""
-    records = await store.load_records(tx, (subscription_id for subscription_id, _ in facts))
+    record loaded and locked once (unless the caller has: `records`), decided on in
+    memory, saved and announced set-based."""
+    if records is None:
+        records = await store.load_records(tx, (subscription_id for subscription_id, _ in facts))
     before = dict(records)
-    events: list[Event] = []
-    history: list[HistoryEntry] = []
-    appeals: list[Appeal] = []
-    outcomes = []
+    changes: list[Change] = []
     for subscription_id, fact in facts:
         if subscription_id not in records:  # its batch is split; this fact is retried alone
             raise SubscriptionNotKnownYet(str(subscription_id))
-        change = decide(records[subscription_id], fact)
-        records[subscription_id] = change.record
-        events += change.events
-        history += change.history
-        appeals += change.appeals
-        outcomes.append(change.outcome)
-    await store.save_records(tx, [(before[i], r) for i, r in records.items() if r != before[i]])
-    await store.append_history(tx, history)
-    await store.save_appeals(tx, appeals)
-    await outbox.add(tx, events)
-    return outcomes
+        changes.append(decide(records[subscription_id], fact))
+        records[subscription_id] = changes[-1].record
+    changed = [(before[i], r) for i, r in records.items() if r != before[i]]
+    await store.save_records(tx, changed, [h for c in changes for h in c.history])
+    await store.save_appeals(tx, [a for c in changes for a in c.appeals])
+    await outbox.add(tx, [e for c in changes for e in c.events])
+    return [c.outcome for c in changes]
 
 
 # --- the schedule and subscriptions --------------------------------------------------
@@ -156,13 +150,16 @@ async def record_joins(tx: Tx, msgs: Sequence[SessionJoined], policy: Policy) ->
     """A join inside the booking's window marks the mentee present. The gateway checked
     the booking with booking, so one attendance does not know yet is retried until its
     schedule (another queue) has arrived, not dropped."""
-    owners = await store.subscriptions_of_bookings(tx, (m.booking_id for m in msgs))
+    records = await store.load_records_of_bookings(tx, (m.booking_id for m in msgs))
+    owners = {s.booking_id: r.subscription_id for r in records.values() for s in r.sessions}
     unknown = [m.booking_id for m in msgs if m.booking_id not in owners]
     if unknown:  # its batch is split; the join is retried alone, then dead-lettered
+        known = await store.subscriptions_of_bookings(tx, unknown)
+        if unknown[0] in known:  # its schedule is here, its subscription not yet
+            raise SubscriptionNotKnownYet(str(known[unknown[0]]))
         raise BookingNotKnownYet(str(unknown[0]))
-    # Each booking is read again under its subscription's lock, with the record.
     facts = [(owners[m.booking_id], m) for m in msgs]
-    return await _decide_each(tx, facts, lambda r, m: r.record_join(m, policy))
+    return await _decide_each(tx, facts, lambda r, m: r.record_join(m, policy), records)
 
 
 async def record_cancellations(

@@ -235,6 +235,17 @@ _LOCK_RECORDS = f"""
     ORDER BY subscription_id
     FOR UPDATE
 """
+# Bookings never change hands, so whose they are needs no lock of its own. The owners
+# are an array computed first (an InitPlan), then looked up by primary key: as a join,
+# without statistics, PostgreSQL scanned every subscription to find a batch's.
+_LOCK_RECORDS_OF_BOOKINGS = f"""
+    SELECT {", ".join(_RECORD_NAMES)} FROM subscriptions
+    WHERE subscription_id = ANY(ARRAY(
+        SELECT subscription_id FROM bookings WHERE booking_id = ANY($1::uuid[])
+    ))
+    ORDER BY subscription_id
+    FOR UPDATE
+"""
 # One index lookup per subscription, whatever the statistics say: with `= ANY` and
 # none (a server without autovacuum never makes them), PostgreSQL read the whole
 # bookings table for each batch (40,000 rows to return 400, 4.8 ms against 1.2).
@@ -255,7 +266,17 @@ async def load_records(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, R
     subscription are taken one at a time (consumers of several queues, and replicas,
     run side by side). The sessions are read once the locks are held: they hold
     every mark committed before."""
-    rows = await (await driver(tx)).fetch(_LOCK_RECORDS, sorted(set(subscription_ids)))
+    return await _load_locked(tx, _LOCK_RECORDS, sorted(set(subscription_ids)))
+
+
+async def load_records_of_bookings(tx: Tx, booking_ids: Iterable[UUID]) -> dict[UUID, Record]:
+    """As `load_records`, for the subscriptions that hold these bookings: whose a
+    booking is is read in the locking statement (a round trip less per join)."""
+    return await _load_locked(tx, _LOCK_RECORDS_OF_BOOKINGS, list(set(booking_ids)))
+
+
+async def _load_locked(tx: Tx, lock: str, ids: list[UUID]) -> dict[UUID, Record]:
+    rows = await (await driver(tx)).fetch(lock, ids)
     if not rows:
         return {}
     sessions = await _sessions_of_many(tx, [row["subscription_id"] for row in rows])
@@ -329,15 +350,20 @@ async def subscription_of_booking(tx: Tx, booking_id: UUID) -> UUID | None:
     return subscription_id
 
 
-async def save_record(tx: Tx, before: Record, after: Record) -> None:
-    await save_records(tx, [(before, after)])
+async def save_record(
+    tx: Tx, before: Record, after: Record, history: Sequence[HistoryEntry] = ()
+) -> None:
+    await save_records(tx, [(before, after)], history)
 
 
-async def save_records(tx: Tx, changes: Sequence[tuple[Record, Record]]) -> None:
-    """Write what changes changed, one statement per kind for all records: the states
-    that differ, the sessions new to the schedule copy, then the marks that differ."""
+async def save_records(
+    tx: Tx, changes: Sequence[tuple[Record, Record]], history: Sequence[HistoryEntry] = ()
+) -> None:
+    """Write what changes changed, and append `history`: the sessions new to the
+    schedule copy first (rare: a renewal or a reactivation), then the states that
+    differ, the marks that differ and the history in one statement. Each statement is
+    a round trip, and a join's transaction was made of little else."""
     states = [after for before, after in changes if _state(after) != _state(before)]
-    await _save_states(tx, states)
     added: list[dict[str, object]] = []
     marked: list[Session] = []
     for before, after in changes:
@@ -350,8 +376,15 @@ async def save_records(tx: Tx, changes: Sequence[tuple[Record, Record]]) -> None
             if s.booking_id not in known
         ]
         marked += [s for s in after.sessions if known.get(s.booking_id) != s]
+    # Before the marks: a sibling in one statement would not see the rows it inserts.
     await insert_bookings(tx, added)
-    await _save_marks(tx, marked)
+    if states or marked or history:
+        await (await driver(tx)).execute(
+            _SAVE_CHANGES,
+            *_state_columns(states),
+            *_mark_columns(marked),
+            *_history_columns(history),
+        )
 
 
 def _state(record: Record) -> dict[str, object]:
@@ -359,34 +392,46 @@ def _state(record: Record) -> dict[str, object]:
 
 
 # Set-based writes take arrays (one per column) rather than a VALUES row per record:
-# one cached, prepared statement whatever the number of rows.
-_SAVE_STATES = """
-    UPDATE subscriptions AS s
-    SET cycle_starts_at = v.cycle_starts_at, cycle_ends_at = v.cycle_ends_at,
-        ended = v.ended, is_reprobated = v.is_reprobated, reprobated_at = v.reprobated_at,
-        reactivated_at = v.reactivated_at,
-        warned_streaks = string_to_array(v.warned_streaks, E'\\n'),
-        consecutive_absences = v.consecutive_absences,
-        reprobation_due_at = v.reprobation_due_at,
-        reprobation_lifts_at = v.reprobation_lifts_at
-    FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::boolean[],
-                $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[], $9::integer[],
-                $10::timestamptz[], $11::timestamptz[])
-        AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
-             reprobated_at, reactivated_at, warned_streaks, consecutive_absences,
-             reprobation_due_at, reprobation_lifts_at)
-    WHERE s.subscription_id = v.subscription_id
-"""
-_SAVE_MARKS = """
-    UPDATE bookings AS b
-    SET cancelled = m.cancelled, status = m.status, marked_by = m.marked_by,
-        marked_at = m.marked_at, mark_reason = m.mark_reason, mark_revision = m.mark_revision,
-        mentor_joined_at = m.mentor_joined_at
-    FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::timestamptz[],
-                $6::text[], $7::integer[], $8::timestamptz[])
-        AS m(booking_id, cancelled, status, marked_by, marked_at, mark_reason, mark_revision,
-             mentor_joined_at)
-    WHERE b.booking_id = m.booking_id
+# one cached, prepared statement whatever the number of rows. An empty array writes
+# nothing, so one statement serves every mix of states, marks and history. Each
+# update also finds its rows by primary key through an array computed first (an
+# InitPlan, whose size the planner does not guess): joined to the unnest alone, or
+# with the array as a literal, without statistics PostgreSQL scanned the whole table
+# (40,000 bookings read to mark 128).
+_HISTORY_NAMES = [f.name for f in fields(HistoryEntry)]
+_SAVE_CHANGES = f"""
+    WITH states AS (
+        UPDATE subscriptions AS s
+        SET cycle_starts_at = v.cycle_starts_at, cycle_ends_at = v.cycle_ends_at,
+            ended = v.ended, is_reprobated = v.is_reprobated, reprobated_at = v.reprobated_at,
+            reactivated_at = v.reactivated_at,
+            warned_streaks = string_to_array(v.warned_streaks, E'\\n'),
+            consecutive_absences = v.consecutive_absences,
+            reprobation_due_at = v.reprobation_due_at,
+            reprobation_lifts_at = v.reprobation_lifts_at
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::boolean[],
+                    $5::boolean[], $6::timestamptz[], $7::timestamptz[], $8::text[],
+                    $9::integer[], $10::timestamptz[], $11::timestamptz[])
+            AS v(subscription_id, cycle_starts_at, cycle_ends_at, ended, is_reprobated,
+                 reprobated_at, reactivated_at, warned_streaks, consecutive_absences,
+                 reprobation_due_at, reprobation_lifts_at)
+        WHERE s.subscription_id = ANY(ARRAY(SELECT unnest($1::uuid[])))
+          AND s.subscription_id = v.subscription_id
+    ), marks AS (
+        UPDATE bookings AS b
+        SET cancelled = m.cancelled, status = m.status, marked_by = m.marked_by,
+            marked_at = m.marked_at, mark_reason = m.mark_reason,
+            mark_revision = m.mark_revision, mentor_joined_at = m.mentor_joined_at
+        FROM unnest($12::uuid[], $13::boolean[], $14::text[], $15::text[],
+                    $16::timestamptz[], $17::text[], $18::integer[], $19::timestamptz[])
+            AS m(booking_id, cancelled, status, marked_by, marked_at, mark_reason,
+                 mark_revision, mentor_joined_at)
+        WHERE b.booking_id = ANY(ARRAY(SELECT unnest($12::uuid[])))
+          AND b.booking_id = m.booking_id
+    )
+    INSERT INTO history ({", ".join(_HISTORY_NAMES)})
+    SELECT * FROM unnest($20::uuid[], $21::text[], $22::timestamptz[], $23::text[],
+                         $24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::text[])
 """
 _INSERT_BOOKINGS = """
     INSERT INTO bookings (booking_id, subscription_id, mentee_id, starts_at, ends_at)
@@ -402,41 +447,40 @@ def _columns(rows: Sequence[dict[str, object]]) -> dict[str, list[object]]:
     return {name: [row[name] for row in rows] for name in rows[0]}
 
 
-async def _save_states(tx: Tx, records: Sequence[Record]) -> None:
-    """The streak state of `records`, in one statement."""
-    if records:
-        names = ("subscription_id", *_STATE)
-        # unnest takes no array of arrays of different lengths: each set travels as one
-        # line-separated text (a key is an ISO time or "start", never a line break).
-        columns = _columns(
-            [
-                {
-                    **{n: getattr(r, n) for n in names},
-                    "warned_streaks": "\n".join(sorted(r.warned_streaks)),
-                }
-                for r in records
-            ]
-        )
-        await (await driver(tx)).execute(_SAVE_STATES, *columns.values())
+def _state_columns(records: Sequence[Record]) -> list[list[object]]:
+    """The streak state of `records`, one list per column of `_SAVE_CHANGES`'s states.
+    unnest takes no array of arrays of different lengths: each set of warned streaks
+    travels as one line-separated text (a key is an ISO time or "start", never a line
+    break)."""
+    columns: list[list[object]] = [[r.subscription_id for r in records]]
+    for name in _STATE:
+        if name == "warned_streaks":
+            columns.append(["\n".join(sorted(r.warned_streaks)) for r in records])
+        else:
+            columns.append([getattr(r, name) for r in records])
+    return columns
 
 
-async def _save_marks(tx: Tx, sessions: Sequence[Session]) -> None:
-    """The marks (and cancellation) of `sessions`, in one statement."""
-    if sessions:
-        rows: list[dict[str, object]] = [
-            {
-                "booking_id": s.booking_id,
-                "cancelled": s.cancelled,
-                "status": s.status,
-                "marked_by": s.marked_by,
-                "marked_at": s.marked_at,
-                "mark_reason": s.reason,
-                "mark_revision": s.revision,
-                "mentor_joined_at": s.mentor_joined_at,
-            }
-            for s in sessions
-        ]
-        await (await driver(tx)).execute(_SAVE_MARKS, *_columns(rows).values())
+# The Session fields `_SAVE_CHANGES`'s marks take, in the order of its columns.
+_MARK_FIELDS = (
+    "booking_id",
+    "cancelled",
+    "status",
+    "marked_by",
+    "marked_at",
+    "reason",
+    "revision",
+    "mentor_joined_at",
+)
+
+
+def _mark_columns(sessions: Sequence[Session]) -> list[list[object]]:
+    """The marks (and cancellation) of `sessions`, one list per column of its marks."""
+    return [[getattr(s, name) for s in sessions] for name in _MARK_FIELDS]
+
+
+def _history_columns(entries: Sequence[HistoryEntry]) -> list[list[object]]:
+    return [[getattr(e, name) for e in entries] for name in _HISTORY_NAMES]
 
 
 async def add_bookings(
@@ -641,20 +685,6 @@ async def _subscribers(
 
 
 # --- the history -----------------------------------------------------------------------
-
-_HISTORY_NAMES = [f.name for f in fields(HistoryEntry)]
-_APPEND_HISTORY = f"""
-    INSERT INTO history ({", ".join(_HISTORY_NAMES)})
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::uuid[],
-                         $6::uuid[], $7::text[], $8::text[], $9::text[])
-"""
-
-
-async def append_history(tx: Tx, entries: Sequence[HistoryEntry]) -> None:
-    """Add `entries` to the history, in one statement (the table takes no other write)."""
-    if entries:
-        columns = [[getattr(e, name) for e in entries] for name in _HISTORY_NAMES]
-        await (await driver(tx)).execute(_APPEND_HISTORY, *columns)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 A server without autovacuum (this machine's, CI's) never makes statistics, and a
 queue's are stale by nature. With none, PostgreSQL once chose, per batch: a walk of the
 whole queued backlog to take 50 claimed emails, a bitmap scan that read and sorted
-every unsent outbox row, a sequential scan of attendance's bookings. Each test fills a
+every unsent outbox row, a sequential scan of attendance's bookings, and another of
+its bookings and subscriptions to write a batch's marks and states. Each test fills a
 table well past a batch, statistics left unmade, and reads the plan of the statement
 the service runs, on a connection set up as the service's."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -45,6 +47,23 @@ async def _connect(db: Database, **server_settings: str) -> asyncpg.Connection:
         f"{db.settings.server_url()}/{db.name}",
         server_settings=db.settings.postgres_server_settings() | server_settings,
     )
+
+
+async def _book_four_each(
+    connection: asyncpg.Connection, subscriptions: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Four weekly sessions for each subscription in attendance's schedule copy."""
+    rows = await connection.fetch(
+        """
+        INSERT INTO bookings (booking_id, subscription_id, mentee_id, starts_at, ends_at)
+        SELECT gen_random_uuid(), s, s, now() + n * interval '7 days',
+               now() + n * interval '7 days' + interval '1 hour'
+        FROM unnest($1::uuid[]) AS s, generate_series(1, 4) AS n
+        RETURNING booking_id
+        """,
+        subscriptions,
+    )
+    return [row[0] for row in rows]
 
 
 async def _plan(connection: asyncpg.Connection, sql: str, *args: object) -> str:
@@ -97,17 +116,40 @@ async def test_sessions_are_read_by_subscription_not_by_scanning_bookings(
     connection = await _connect(databases["attendance"])
     try:
         subscriptions = [uuid.uuid4() for _ in range(10000)]
-        await connection.execute(
-            """
-            INSERT INTO bookings (booking_id, subscription_id, mentee_id, starts_at, ends_at)
-            SELECT gen_random_uuid(), s, s, now() + n * interval '7 days',
-                   now() + n * interval '7 days' + interval '1 hour'
-            FROM unnest($1::uuid[]) AS s, generate_series(1, 4) AS n
-            """,
-            subscriptions,
-        )
+        await _book_four_each(connection, subscriptions)
         plan = await _plan(connection, attendance_store._SESSIONS_OF_RECORDS, subscriptions[:100])
     finally:
         await connection.close()
     assert "attendance_bookings_by_subscription" in plan, plan
     assert "Seq Scan on bookings" not in plan, plan
+
+
+async def test_joins_lock_and_decisions_write_by_primary_key(
+    databases: dict[str, Database],
+) -> None:
+    connection = await _connect(databases["attendance"])
+    try:
+        subscriptions = [uuid.uuid4() for _ in range(10000)]
+        await connection.execute(
+            """
+            INSERT INTO subscriptions (subscription_id, mentee_id, mentee_name, mentee_email,
+                                       mentor_id, slot_timezone, cycle_starts_at,
+                                       cycle_ends_at)
+            SELECT s, s, 'Mentee', 'm@example.com', s, 'UTC', now(), now() + interval '28 days'
+            FROM unnest($1::uuid[]) AS s
+            """,
+            subscriptions,
+        )
+        joined = (await _book_four_each(connection, subscriptions))[:128]
+        lock = await _plan(connection, attendance_store._LOCK_RECORDS_OF_BOOKINGS, joined)
+        now = datetime.now(UTC)
+        states = [subscriptions[:64], *([[None] * 64] * 10)]
+        marks = [joined, [False] * 128, ["attended"] * 128, ["system"] * 128, [now] * 128]
+        marks += [[None] * 128, [1] * 128, [None] * 128]
+        history = [[subscriptions[0]], ["mark"], [now], ["system"], *([[None]] * 5)]
+        save = await _plan(connection, attendance_store._SAVE_CHANGES, *states, *marks, *history)
+    finally:
+        await connection.close()
+    assert "subscriptions_pkey" in lock and "Seq Scan" not in lock, lock
+    assert "bookings_pkey" in save and "subscriptions_pkey" in save, save
+    assert "Seq Scan" not in save, save
