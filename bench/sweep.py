@@ -35,6 +35,7 @@ import resource
 import statistics
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -45,6 +46,7 @@ from typing import Any
 
 import aio_pika
 import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -65,6 +67,13 @@ PAST, FUTURE = 2, 2
 # mentee.warned (first absence) and mentee.reprobated (second): each emailed to the
 # mentee and to the mentor (services/notifications/domain.py, `recipients`).
 EMAILS_PER_SUBSCRIPTION = 4
+# What the sweep's cascade consumes, for the batch sizes it reports.
+CASCADE_KEYS = (
+    "booking.unattended",
+    "mentee.warned",
+    "mentee.reprobated",
+    "bookings.cancelled",
+)
 CHUNK = 500
 REPORT_EVERY = 5.0
 
@@ -110,6 +119,7 @@ class Result:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     emails_per_subscription: Counter[int] = field(default_factory=Counter)
     unknown_recipients: int = 0
+    batches: dict[str, tuple[int, float]] = field(default_factory=dict)  # count, mean size
 
     @property
     def swept(self) -> int:
@@ -138,6 +148,15 @@ class Result:
             f"[{self.mode}] peak RSS (VmHWM, MB): "
             + ", ".join(f"{name} {hwm:.0f}" for name, (hwm, _) in self.peak_rss_mb.items())
         )
+        if self.batches:
+            lines.append(
+                f"[{self.mode}] batches applied (count, mean messages), from each service's "
+                "metrics: "
+                + ", ".join(
+                    f"{key} {count} of {mean:.1f}"
+                    for key, (count, mean) in sorted(self.batches.items())
+                )
+            )
         total = sum(self.cpu_seconds.values())
         lines.append(
             f"[{self.mode}] CPU seconds from the tick until settled ({total:.0f} s in all, "
@@ -318,6 +337,29 @@ def check_alive(system: System) -> None:
             )
 
 
+def _batch_sizes(system: System) -> dict[str, tuple[int, float]]:
+    """Batches each consumer applied during the cascade's routing keys, and their mean
+    size, read from the services' `mentorship_batch_messages` histograms."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for name in SERVICES:
+        url = f"http://127.0.0.1:{system.metrics_ports[name]}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            if family.name != "mentorship_batch_messages":
+                continue
+            for sample in family.samples:
+                key = f"{name} {sample.labels.get('routing_key')}"
+                if sample.labels.get("routing_key") not in CASCADE_KEYS:
+                    continue
+                if sample.name.endswith("_sum"):
+                    sums[key] = sample.value
+                elif sample.name.endswith("_count"):
+                    counts[key] = sample.value
+    return {k: (int(c), sums.get(k, 0.0) / c) for k, c in counts.items() if c}
+
+
 class Stalled(RuntimeError):
     pass
 
@@ -415,6 +457,7 @@ async def run_mode(
             ready=lambda: sink.count >= expected,
         )
         peaks = processes.peak_rss_mb({n: p.pid for n, p in system.processes.items()})
+        batches = await asyncio.to_thread(_batch_sizes, system)
         cpu = processes.cpu_used(cpu_before, processes.cpu_seconds(_pids(system, sink)))
         stages = [
             await tables.written_span(
@@ -467,6 +510,7 @@ async def run_mode(
             cpu_seconds=cpu,
             emails_per_subscription=Counter(sink.per_subscription),
             unknown_recipients=sink.unknown,
+            batches=batches,
         )
     finally:
         await tables.close()
