@@ -497,13 +497,18 @@ async def add_bookings_of(
     return {sid: sorted(bs, key=lambda b: b.starts_at) for sid, bs in inserted.items()}
 
 
+# The subscriptions' bookings are found through an array computed first (an InitPlan,
+# whose size the planner does not guess): joined to the unnest alone, without
+# statistics, PostgreSQL read every scheduled booking (`bookings_upcoming`, 40,000
+# entries at 10,000 subscriptions) for each batch of cancellations.
 _CANCEL_BOOKINGS = text(
     """
     UPDATE bookings AS b
     SET status = 'cancelled', cancelled_reason = c.reason
     FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:after AS timestamptz[]),
                 CAST(:reason AS text[])) AS c(subscription_id, after, reason)
-    WHERE b.subscription_id = c.subscription_id AND b.starts_at > c.after
+    WHERE b.subscription_id = ANY(ARRAY(SELECT unnest(CAST(:subscription_id AS uuid[]))))
+      AND b.subscription_id = c.subscription_id AND b.starts_at > c.after
       AND b.status = 'scheduled'
     RETURNING b.subscription_id, b.booking_id, b.starts_at
     """

@@ -19,6 +19,7 @@ import asyncpg
 import pytest_asyncio
 
 from services.attendance import store as attendance_store
+from services.booking import store as booking_store
 from services.kit import outbox
 from services.kit.database import Database, drop_database
 from services.kit.settings import Settings
@@ -31,7 +32,7 @@ SERVICES = Path(__file__).resolve().parents[2] / "services"
 @pytest_asyncio.fixture(loop_scope="session")
 async def databases(settings: Settings) -> AsyncIterator[dict[str, Database]]:
     isolated = derived(settings, f"plan{uuid.uuid4().hex[:4]}")
-    dbs = {name: Database(isolated, name) for name in ("notifications", "attendance")}
+    dbs = {name: Database(isolated, name) for name in ("notifications", "attendance", "booking")}
     for name, db in dbs.items():
         await db.prepare(SERVICES / name / "migrations")
     try:
@@ -153,3 +154,43 @@ async def test_joins_lock_and_decisions_write_by_primary_key(
     assert "subscriptions_pkey" in lock and "Seq Scan" not in lock, lock
     assert "bookings_pkey" in save and "subscriptions_pkey" in save, save
     assert "Seq Scan" not in save, save
+
+
+async def test_reprobations_cancel_by_subscription_without_a_scan(
+    databases: dict[str, Database],
+) -> None:
+    connection = await _connect(databases["booking"])
+    try:
+        subscriptions = [uuid.uuid4() for _ in range(10000)]
+        await connection.execute(
+            """
+            INSERT INTO subscriptions (subscription_id, mentee_id, mentor_id, slot,
+                                       cycle_starts_at, cycle_ends_at, status)
+            SELECT s, s, s, '{}', now(), now() + interval '28 days', 'active'
+            FROM unnest($1::uuid[]) AS s
+            """,
+            subscriptions,
+        )
+        await connection.execute(
+            """
+            INSERT INTO bookings (booking_id, subscription_id, starts_at, ends_at)
+            SELECT gen_random_uuid(), s, now() + n * interval '7 days',
+                   now() + n * interval '7 days' + interval '1 hour'
+            FROM unnest($1::uuid[]) AS s, generate_series(-1, 2) AS n
+            """,
+            subscriptions,
+        )
+        sql = _positional(str(booking_store._CANCEL_BOOKINGS), "subscription_id", "after", "reason")
+        reprobated = subscriptions[:50]
+        plan = await _plan(connection, sql, reprobated, [datetime.now(UTC)] * 50, ["x"] * 50)
+    finally:
+        await connection.close()
+    assert "bookings_scheduled_by_subscription" in plan, plan
+    assert "bookings_upcoming" not in plan and "Seq Scan" not in plan, plan
+
+
+def _positional(sql: str, *names: str) -> str:
+    """A text() statement with its named parameters as asyncpg's positional ones."""
+    for n, name in enumerate(names, start=1):
+        sql = sql.replace(f":{name}", f"${n}")
+    return sql
