@@ -338,8 +338,9 @@ def check_alive(system: System) -> None:
 
 
 def _batch_sizes(system: System) -> dict[str, tuple[int, float]]:
-    """Batches each consumer applied during the cascade's routing keys, and their mean
-    size, read from the services' `mentorship_batch_messages` histograms."""
+    """How many batches each service applied of each routing key the cascade consumes,
+    and their mean size, read from the services' `mentorship_batch_messages`
+    histograms."""
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
     for name in SERVICES:
@@ -350,9 +351,10 @@ def _batch_sizes(system: System) -> dict[str, tuple[int, float]]:
             if family.name != "mentorship_batch_messages":
                 continue
             for sample in family.samples:
-                key = f"{name} {sample.labels.get('routing_key')}"
-                if sample.labels.get("routing_key") not in CASCADE_KEYS:
+                routing_key = sample.labels.get("routing_key")
+                if routing_key not in CASCADE_KEYS:
                     continue
+                key = f"{name} {routing_key}"
                 if sample.name.endswith("_sum"):
                     sums[key] = sample.value
                 elif sample.name.endswith("_count"):
