@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from contracts import BookingCancelled, BookingsCancelled, BookingsScheduled
 from services.gateway.directory import BookingDirectory
+from services.kit import amqp_wire
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
 
@@ -36,9 +37,7 @@ class DirectoryFeed:
         self._connection: AbstractRobustConnection | None = None
 
     async def start(self) -> None:
-        connection = await aio_pika.connect_robust(
-            self.settings.rabbitmq_url, client_properties={"connection_name": "gateway directory"}
-        )
+        connection = await amqp_wire.connect(self.settings.rabbitmq_url, "gateway directory")
         self._connection = connection
         connection.reconnect_callbacks.add(lambda *_: self._reconnected())
         channel = await connection.channel()

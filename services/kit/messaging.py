@@ -34,7 +34,7 @@ from faststream.rabbit.schemas.queue import QueueType
 from pydantic import ValidationError
 
 from contracts import Event
-from services.kit import metrics
+from services.kit import amqp_wire, metrics
 from services.kit.errors import describe_validation_error
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
@@ -193,9 +193,7 @@ class Messaging:
         async with self._publishing_lock:
             if self._publishing is None:
                 # Robust: reopened, with its channel, after the broker comes back.
-                connection = await aio_pika.connect_robust(
-                    self.settings.rabbitmq_url, client_properties={"connection_name": self.service}
-                )
+                connection = await amqp_wire.connect(self.settings.rabbitmq_url, self.service)
                 channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 await channel.declare_exchange(
                     self.naming.exchange, aio_pika.ExchangeType.TOPIC, durable=True
@@ -209,9 +207,8 @@ class Messaging:
         prefetch, queues, bindings and consumers."""
         async with self._consuming_lock:
             if self._consuming is None:
-                self._consuming = await aio_pika.connect_robust(
-                    self.settings.rabbitmq_url,
-                    client_properties={"connection_name": f"{self.service} consumers"},
+                self._consuming = await amqp_wire.connect(
+                    self.settings.rabbitmq_url, f"{self.service} consumers"
                 )
             return self._consuming
 
