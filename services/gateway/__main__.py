@@ -3,11 +3,12 @@
 import uvicorn
 
 from services.gateway.app import create_app
+from services.kit import heap
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
 
 settings = Settings()
-app = create_app(settings)
+app = create_app(settings, after_startup=heap.freeze_startup_heap)
 url = f"http://{settings.gateway_host}:{settings.gateway_port}"
 get_logger("services.gateway").info(
     "gateway listening",

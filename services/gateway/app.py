@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,7 +23,8 @@ from services.kit.messaging import Messaging
 from services.kit.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, after_startup: Callable[[], None] | None = None) -> FastAPI:
+    """The gateway; `after_startup` runs once it is connected to the broker."""
     configure_logging("gateway", settings.log_format, settings.log_level)
     messaging = Messaging(settings, "gateway")
     messaging.keep_dead_letters_for(stripe_webhooks.REJECTED_ROUTING_KEY)
@@ -41,6 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
         # it opens a channel of its own on it for the requests and their replies.
         await messaging.broker.start()
         await feed.start()
+        if after_startup is not None:
+            after_startup()
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import uvloop
 from faststream import FastStream
 
+from services.kit import heap
 from services.kit.settings import Settings
 
 
@@ -14,5 +15,9 @@ def run_service(create_app: Callable[[Settings], FastStream]) -> None:
     """Run until SIGINT/SIGTERM, then stop consumers and loops gracefully.
 
     On uvloop, as the gateway (uvicorn) runs: its socket writes cost a fraction of
-    asyncio's, and services are mostly writes to the broker and the database."""
-    uvloop.run(create_app(Settings()).run())
+    asyncio's, and services are mostly writes to the broker and the database. Once
+    started, what startup loaded is frozen out of the collector's way (`heap`): in
+    the process, not in `create_app`, since tests run many apps in one process."""
+    app = create_app(Settings())
+    app.after_startup(heap.freeze_startup_heap)
+    uvloop.run(app.run())
