@@ -9,17 +9,30 @@ claims' own, outside the pool, each statement committing on its own: three
 statements to claim, without a transaction around them. A crash drops the
 connection and every claim with it: the emails in flight are
 due again at once, and those claimed but not yet taken were never sent.
+
+A claim walks the queued emails in the order they are due, from where the live part
+of the index starts as the last full batch showed it (less `FLOOR_MARGIN`, for a
+transaction that queued emails dated by its start and committed later): the entries
+of emails sent since stay in the index until a vacuum, and walking them all made each
+claim longer as the table grew. A claim that comes back short, or the first after
+`FLOOR_SECONDS`, walks from the oldest again: an email behind the floor (its claim
+died with another replica, say) waits that long at most.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from services.kit.database import Database
 from services.notifications import store
 from services.notifications.domain import Email
+
+FLOOR_MARGIN = timedelta(seconds=5)
+FLOOR_SECONDS = 5.0
 
 
 class Claims:
@@ -30,6 +43,8 @@ class Claims:
         self._session = 0  # which holder connection: claims die with theirs
         self._held: dict[str, int] = {}  # claimed, outcome not recorded: by session
         self._finished: list[str] = []  # recorded: released with the next claim
+        self._floor: datetime | None = None  # where the last full walk found due emails
+        self._floor_since = 0.0
 
     @property
     def session(self) -> int:
@@ -54,14 +69,30 @@ class Claims:
                 self._batch,
                 held=sorted({*self._held, *skipping}),
                 releasing=self._finished,
+                due_from=self._walk_from(),
             )
         except BaseException:
             self.lose()
             raise
         self._finished = []
-        for email in claimed:
+        self._moved_floor(claimed)
+        for email in claimed.emails:
             self._held[email.message_id] = self._session
-        return claimed
+        return claimed.emails
+
+    def _walk_from(self) -> datetime | None:
+        if self._floor is None or time.monotonic() - self._floor_since > FLOOR_SECONDS:
+            self._floor = None
+        return self._floor
+
+    def _moved_floor(self, claimed: store.ClaimedEmails) -> None:
+        if len(claimed.emails) < self._batch or claimed.oldest_due is None:
+            self._floor = None  # the next claim walks from the oldest
+            return
+        if self._floor is None:
+            self._floor_since = time.monotonic()
+        floor = claimed.oldest_due - FLOOR_MARGIN
+        self._floor = floor if self._floor is None else max(self._floor, floor)
 
     def finished(self, email: Email) -> None:
         if self._held.pop(email.message_id, None) == self._session:
@@ -71,6 +102,7 @@ class Claims:
         """Give up every claim (after a failure: the connection may be gone with them).
         Emails in flight stay with their workers; the others are due again at once."""
         self._finished = []
+        self._floor = None  # the emails whose claims go with it are due again
         self._session += 1
         holder, self._holder = self._holder, None
         if holder is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -401,10 +401,13 @@ async def withdraw_invitations(
 
 # The lock is taken outside the ordered window (a subquery with LIMIT is not
 # flattened), so that only the emails returned are claimed, not every due one.
+# From `$4` on: the index keeps the entries of sent emails until a vacuum, and a walk
+# from its oldest entry went through all of them (1,069 pages, 2.5 ms per claim, with
+# 390,000 sent; quadratic over a burst). `Claims` says where the live part starts.
 _CLAIM = """
-    SELECT message_id FROM (
+    SELECT message_id, next_attempt_at FROM (
         SELECT message_id, next_attempt_at FROM emails
-        WHERE status = 'queued' AND next_attempt_at <= now()
+        WHERE status = 'queued' AND next_attempt_at <= now() AND next_attempt_at >= $4
           AND NOT message_id = ANY($3::text[])
         ORDER BY next_attempt_at
         LIMIT $2
@@ -432,13 +435,20 @@ _RELEASE = """
 """
 
 
+@dataclass(frozen=True)
+class ClaimedEmails:
+    emails: list[Email]
+    oldest_due: datetime | None  # the earliest next attempt among them
+
+
 async def claim_due_emails(
     holder: asyncpg.Connection,
     limit: int,
     *,
     held: Sequence[str] = (),
     releasing: Sequence[str] = (),
-) -> list[Email]:
+    due_from: datetime | None = None,
+) -> ClaimedEmails:
     """Queued emails whose time has come, each claimed by a session advisory lock on
     `holder`, so that replicas (and the sending workers of one) share the work. Each
     email's outcome is then recorded as soon as it is known, while the claim holds; a
@@ -449,24 +459,27 @@ async def claim_due_emails(
     commit one by one, and it walks the index in order whatever the statistics say
     (`CLAIMING_SETTINGS`). `held` are the emails it holds and has not finished with (a
     session lock is taken again by its own session, so they are skipped);
-    `releasing`, those whose outcome is recorded: their claims are released first."""
+    `releasing`, those whose outcome is recorded: their claims are released first;
+    `due_from`, where the walk starts (None: from the oldest queued email)."""
     if releasing:
         await holder.execute(_RELEASE, list(releasing))
-    locked = await holder.fetch(_CLAIM, limit, limit * 8, list(held))
+    start = due_from if due_from is not None else datetime.min.replace(tzinfo=UTC)
+    locked = await holder.fetch(_CLAIM, limit, limit * 8, list(held), start)
     if not locked:
-        return []
+        return ClaimedEmails([], None)
     # Read again after locking: another replica may have sent one between the claim's
     # snapshot and its lock.
     claimed = [r["message_id"] for r in locked]
     taken = {row["message_id"]: row for row in await holder.fetch(_TAKE, claimed)}
     in_claim_order = [taken[message_id] for message_id in claimed if message_id in taken]
-    return [
+    emails = [
         Email(
             **{f.name: row[f.name] for f in fields(Email)}
             | {"event_body": json.loads(row["event_body"])}
         )
         for row in in_claim_order
     ]
+    return ClaimedEmails(emails, min(r["next_attempt_at"] for r in locked))
 
 
 async def release_claims(holder: asyncpg.Connection) -> None:
