@@ -435,6 +435,10 @@ _RELEASE = """
 """
 
 
+# `due_from` for a walk from the oldest queued email.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class ClaimedEmails:
     emails: list[Email]
@@ -463,7 +467,7 @@ async def claim_due_emails(
     `due_from`, where the walk starts (None: from the oldest queued email)."""
     if releasing:
         await holder.execute(_RELEASE, list(releasing))
-    start = due_from if due_from is not None else datetime.min.replace(tzinfo=UTC)
+    start = due_from if due_from is not None else EARLIEST
     locked = await holder.fetch(_CLAIM, limit, limit * 8, list(held), start)
     if not locked:
         return ClaimedEmails([], None)

@@ -5,22 +5,20 @@ one email twice, and an email that can never be built is dead-lettered at once."
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aio_pika
-import asyncpg
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from services.kit.database import Database, driver, drop_database
+from services.kit.database import Database, drop_database
 from services.kit.messaging import REASON_HEADER, Messaging
 from services.kit.settings import Settings
 from services.notifications import store
@@ -284,63 +282,6 @@ async def test_a_claim_holds_until_its_outcome_is_recorded_and_dies_with_its_con
     finally:
         await ours.close()
         await theirs.close()
-
-
-async def _fill(db: Database, sent: int, queued: int) -> None:
-    """`sent` emails already sent, then `queued` due ones, as the sender leaves them."""
-    async with db.transaction() as tx:
-        raw = await driver(tx)
-        await raw.execute(
-            """
-            INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient,
-                                subject, text_body, html_body, next_attempt_at)
-            SELECT '<' || g || '@fill>', gen_random_uuid(), 'mentee.warned', '{}'::jsonb,
-                   'mentee@example.com', 's', 't', 'h',
-                   now() - interval '1 hour' + g * interval '1 ms'
-            FROM generate_series(1, $1::int + $2::int) AS g
-            """,
-            sent,
-            queued,
-        )
-    async with db.transaction() as tx:  # each sent email marked as the sender does
-        ids = [f"<{g}@fill>" for g in range(1, sent + 1)]
-        await (await driver(tx)).execute(store._MARK_SENT, ids)
-
-
-async def _claim_buffers(db: Database, due_from: datetime | None) -> int:
-    """The buffers one claim's statement touches (after a first walk that marked the
-    sent emails' entries dead, as the sender's claims do)."""
-    start = due_from or datetime.min.replace(tzinfo=UTC)
-    url = f"{db.settings.server_url()}/{db.name}"
-    connection = await asyncpg.connect(url, server_settings=store.CLAIMING_SETTINGS)
-    try:
-        explain = f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {store._CLAIM}"
-        args = (50, 400, [], start)
-        await connection.fetchval(explain, *args)
-        plan = json.loads(await connection.fetchval(explain, *args))[0]["Plan"]
-        await connection.execute("SELECT pg_advisory_unlock_all()")
-        return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
-    finally:
-        await connection.close()
-
-
-async def test_a_claim_walks_from_where_the_due_emails_start_not_through_every_sent_one(
-    parts: tuple[Settings, Database, Messaging],
-) -> None:
-    """The index keeps the entries of sent emails until a vacuum: from the oldest, a
-    claim walks them all; from the floor `Claims` keeps, only the live part."""
-    _, db, _ = parts
-    await _fill(db, sent=30_000, queued=100)
-    async with db.transaction() as tx:
-        floor = await tx.scalar(
-            select(func.min(store.emails.c.next_attempt_at)).where(
-                store.emails.c.status == "queued"
-            )
-        )
-    from_oldest = await _claim_buffers(db, None)
-    from_floor = await _claim_buffers(db, floor)
-    assert from_oldest > 60, from_oldest
-    assert from_floor * 5 < from_oldest, (from_floor, from_oldest)
 
 
 async def test_an_email_behind_the_floor_is_claimed_once_a_walk_comes_back_short(

@@ -10,6 +10,7 @@ the service runs, on a connection set up as the service's."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -89,6 +90,47 @@ async def test_claimed_emails_are_taken_by_primary_key(databases: dict[str, Data
         await connection.close()
     assert "emails_pkey" in plan, plan
     assert "emails_queued" not in plan, plan
+
+
+async def test_a_claim_walks_from_the_floor_not_through_every_sent_email(
+    databases: dict[str, Database],
+) -> None:
+    """`emails_queued` keeps the entries of sent emails until a vacuum: from the
+    oldest, a claim walks them all; from the floor `Claims` keeps, only the live part."""
+    connection = await _connect(databases["notifications"], **notifications_store.CLAIMING_SETTINGS)
+    try:
+        await connection.execute(
+            """
+            INSERT INTO emails (message_id, event_id, routing_key, event_body, recipient,
+                                subject, text_body, html_body, next_attempt_at)
+            SELECT '<' || n || '@walk>', gen_random_uuid(), 'mentee.warned', '{}',
+                   'm@example.com', 'Subject', 'Hello', '<p>Hello</p>',
+                   now() - interval '1 hour' + n * interval '1 ms'
+            FROM generate_series(1, 30100) AS n
+            """
+        )
+        sent = [f"<{n}@walk>" for n in range(1, 30001)]
+        await connection.execute(notifications_store._MARK_SENT, sent)
+        floor = await connection.fetchval(
+            "SELECT next_attempt_at FROM emails WHERE message_id = '<30001@walk>'"
+        )
+        from_oldest = await _claim_buffers(connection, notifications_store.EARLIEST)
+        from_floor = await _claim_buffers(connection, floor)
+    finally:
+        await connection.close()
+    assert from_oldest > 60, from_oldest
+    assert from_floor * 5 < from_oldest, (from_floor, from_oldest)
+
+
+async def _claim_buffers(connection: asyncpg.Connection, due_from: datetime) -> int:
+    """The buffers one claim touches, after a first walk has marked the sent emails'
+    entries dead (as the sender's claims do); its advisory locks released after."""
+    explain = f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {notifications_store._CLAIM}"
+    args = (50, 400, [], due_from)
+    await connection.fetchval(explain, *args)
+    plan = json.loads(await connection.fetchval(explain, *args))[0]["Plan"]
+    await connection.execute("SELECT pg_advisory_unlock_all()")
+    return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
 
 
 async def test_the_relay_walks_unsent_rows_in_order_up_to_its_batch(
