@@ -42,6 +42,7 @@ from contracts.rpc import (
 )
 from services.attendance import handlers
 from services.attendance.domain import Policy
+from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
 from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 
@@ -67,9 +68,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Consumes(SubscriptionRenewed, handlers.renew_subscription),
             Consumes(SubscriptionEnded, handlers.end_subscription),
             ConsumesBatches(BookingsScheduled, handlers.add_bookings),
-            ConsumesBatches(BookingsCancelled, handlers.cancel_bookings),
+            ConsumesBatches(BookingsCancelled, handlers.cancel_bookings, gather_seconds=CASCADE),
             ConsumesBatches(SessionJoined, handlers.record_joins),
-            ConsumesBatches(BookingUnattended, handlers.record_absences),
+            ConsumesBatches(BookingUnattended, handlers.record_absences, gather_seconds=CASCADE),
             ConsumesBatches(BookingCancelled, handlers.record_cancellations),
             Consumes(SweepTick, handlers.on_tick),
         ],

@@ -24,6 +24,7 @@ from contracts import (
 from contracts.rpc import CancelBooking, FindBooking, ListMenteeBookings
 from services.booking import handlers
 from services.booking.domain import Policy
+from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
 from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 
@@ -46,7 +47,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             # that counts (attendance's) is not waiting on it.
             ConsumesBatches(AttendanceMarked, handlers.record_attendance, gather_seconds=0.05),
             Consumes(SweepTick, handlers.sweep),
-            ConsumesBatches(MenteeReprobated, handlers.cancel_for_reprobations),
+            ConsumesBatches(
+                MenteeReprobated, handlers.cancel_for_reprobations, gather_seconds=CASCADE
+            ),
             ConsumesBatches(MenteeReactivated, handlers.regenerate_bookings),
         ],
         answers=[

@@ -24,7 +24,13 @@ def configure_logging(service: str, log_format: str = "console", level: str = "I
         _add_service(service),
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A call below the level is dropped first, before the processors stamp and
+        # tag it only for the stdlib to drop it after them.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,13 @@ class Consumes(Generic[E, N]):
             return [await handler(tx, msg, needs) or "handled" for msg in msgs]
 
         return one_by_one
+
+
+# For the queues no one waits on by the tenth of a second (the sweep's cascade and its
+# emails). Measured with `bench/sweep.py`: the cascade's batches grew from 14-30
+# messages to 50-80, and the CPU of the services, PostgreSQL and RabbitMQ per swept
+# booking fell by about a sixth (docs/benchmarks.md, 2026-12-04 evening).
+CASCADE_GATHER_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -314,8 +322,9 @@ def _report(
         outcome = outcomes[0] if outcomes else "duplicate"
         log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msgs[0]))
         return
-    for msg, outcome in zip(new, outcomes, strict=False):
-        log.debug("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
+    if log.isEnabledFor(logging.DEBUG):  # else the lines' ids are not even built
+        for msg, outcome in zip(new, outcomes, strict=False):
+            log.debug("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
     counted = Counter(outcomes)
     if duplicates:
         counted["duplicate"] = duplicates

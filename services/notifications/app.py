@@ -6,24 +6,12 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from contracts import (
-    AppealAccepted,
-    AppealFiled,
-    AppealRejected,
-    BookingCancelled,
-    BookingReminderDue,
-    BookingsCancelled,
-    MenteeReactivated,
-    MenteeReprobated,
-    MenteeReprobationPending,
-    MenteeWarned,
-    MentorMissed,
-    SubscriptionActivated,
-    SubscriptionRenewed,
-)
+from contracts import BookingsCancelled, SubscriptionActivated, SubscriptionRenewed
+from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
 from services.kit.runtime import Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 from services.notifications import handlers
+from services.notifications.domain import LIFECYCLE_EVENTS, LifecycleEvent
 from services.notifications.sender import EmailSender
 from services.notifications.templates import Templates
 
@@ -34,21 +22,20 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
     runtime = ServiceRuntime(
         "notifications", settings, MIGRATIONS, Templates(gateway_url=settings.gateway_url)
     )
+    # An email waits on no one by the tenth of a second: its events are gathered.
     runtime.register(
         consumes=[
             ConsumesBatches(SubscriptionActivated, handlers.save_all_contacts),
             Consumes(SubscriptionRenewed, handlers.extend_cycle),
-            ConsumesBatches(MenteeWarned, handlers.queue_all_emails),
-            ConsumesBatches(MenteeReprobated, handlers.queue_all_emails),
-            ConsumesBatches(MenteeReactivated, handlers.queue_all_emails),
-            ConsumesBatches(BookingCancelled, handlers.queue_all_emails),
-            ConsumesBatches(MentorMissed, handlers.queue_all_emails),
-            ConsumesBatches(BookingReminderDue, handlers.queue_all_emails),
-            ConsumesBatches(MenteeReprobationPending, handlers.queue_all_emails),
-            ConsumesBatches(AppealFiled, handlers.queue_all_emails),
-            ConsumesBatches(AppealAccepted, handlers.queue_all_emails),
-            ConsumesBatches(AppealRejected, handlers.queue_all_emails),
-            ConsumesBatches(BookingsCancelled, handlers.withdraw_invitations),
+            *(
+                ConsumesBatches[LifecycleEvent, Templates](
+                    event, handlers.queue_all_emails, gather_seconds=CASCADE
+                )
+                for event in LIFECYCLE_EVENTS
+            ),
+            ConsumesBatches(
+                BookingsCancelled, handlers.withdraw_invitations, gather_seconds=CASCADE
+            ),
         ]
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)

@@ -22,6 +22,7 @@ import asyncio
 import io
 import itertools
 import json
+import logging
 import random
 import re
 import secrets
@@ -365,6 +366,8 @@ class EmailSender:
         await store.mark_all_sent(self._recording, [e.message_id for e in accepted])
         metrics.EMAILS.labels("sent").inc(len(accepted))
         log.info("emails sent", sent=len(accepted))
+        if not log.isEnabledFor(logging.DEBUG):
+            return
         for row in accepted:
             log.debug(
                 "email sent",
