@@ -322,7 +322,9 @@ def _report(
         outcome = outcomes[0] if outcomes else "duplicate"
         log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msgs[0]))
         return
-    if log.isEnabledFor(logging.DEBUG):  # else the lines' ids are not even built
+    if logging.getLogger(__name__).isEnabledFor(
+        logging.DEBUG
+    ):  # else the lines' ids are not even built
         for msg, outcome in zip(new, outcomes, strict=False):
             log.debug("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
     counted = Counter(outcomes)

@@ -63,18 +63,21 @@ class Claims:
                 )
             # Emails still in flight stay claimed (a session lock is taken again by
             # its own session), and one whose claim died with its session is still
-            # not to be claimed again by this process.
+            # not to be claimed again by this process. Those finished while this claim
+            # is on its way are released by the next: emptied after the await, they
+            # were dropped unreleased, a lock held for the connection's life each,
+            # until PostgreSQL's lock table was full (at 100,000 subscriptions).
+            releasing, self._finished = self._finished, []
             claimed = await store.claim_due_emails(
                 self._holder,
                 self._batch,
                 held=sorted({*self._held, *skipping}),
-                releasing=self._finished,
+                releasing=releasing,
                 due_from=self._walk_from(),
             )
         except BaseException:
             self.lose()
             raise
-        self._finished = []
         self._moved_floor(claimed)
         for email in claimed.emails:
             self._held[email.message_id] = self._session

@@ -366,7 +366,7 @@ class EmailSender:
         await store.mark_all_sent(self._recording, [e.message_id for e in accepted])
         metrics.EMAILS.labels("sent").inc(len(accepted))
         log.info("emails sent", sent=len(accepted))
-        if not log.isEnabledFor(logging.DEBUG):
+        if not logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
             return
         for row in accepted:
             log.debug(

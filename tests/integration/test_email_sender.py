@@ -16,7 +16,7 @@ import aio_pika
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.kit.database import Database, drop_database
 from services.kit.messaging import REASON_HEADER, Messaging
@@ -310,3 +310,49 @@ async def test_an_email_behind_the_floor_is_claimed_once_a_walk_comes_back_short
         assert taken[-1] == behind.message_id  # found by the walk after the short one
     finally:
         await claims.close()
+
+
+async def test_an_email_finished_while_a_claim_is_on_its_way_is_released_by_the_next(
+    parts: tuple[Settings, Database, Messaging], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker may report an outcome while the claim statements are in flight; that
+    email's claim is released by the next claim, not held for the connection's life
+    (one lock more in PostgreSQL's shared lock table each time: at 100,000
+    subscriptions the table filled up and every transaction failed)."""
+    _, db, _ = parts
+    emails = _emails(3)
+    await _queue(db, emails)
+    claims = Claims(db, batch=1)
+    try:
+        [first] = await claims.claim()
+        async with db.transaction() as tx:  # recorded sent, as a worker does first
+            await tx.execute(
+                store.emails.update()
+                .where(store.emails.c.message_id == first.message_id)
+                .values(status="sent")
+            )
+        claim_due = store.claim_due_emails
+
+        async def finished_meanwhile(*args: Any, **kwargs: Any) -> store.ClaimedEmails:
+            claimed = await claim_due(*args, **kwargs)
+            claims.finished(first)  # the worker, while the claim was on its way
+            return claimed
+
+        monkeypatch.setattr(store, "claim_due_emails", finished_meanwhile)
+        await claims.claim()
+        monkeypatch.setattr(store, "claim_due_emails", claim_due)
+        assert await _claimed_elsewhere(db, first)  # still held: nothing released it yet
+        await claims.claim()
+        assert not await _claimed_elsewhere(db, first)
+    finally:
+        await claims.close()
+
+
+async def _claimed_elsewhere(db: Database, email: Email) -> bool:
+    """Whether another session holds the email's claim (its advisory lock)."""
+    async with db.transaction() as tx:
+        free = await tx.scalar(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"notifications-email:{email.message_id}"},
+        )
+    return not free
