@@ -321,10 +321,15 @@ class Tables:
         return list(value) if value else None
 
 
+# The SMTP relay's processes (`--sink-processes`): one, so that the figures compare
+# with the earlier ones; more, to see whether the sink holds the last emails.
+SINK_PROCESSES = 1
+
+
 def _pids(system: System, sink: CountingSink) -> dict[str, list[int]]:
     pids = {name: [process.pid] for name, process in system.processes.items()}
-    if sink.pid:
-        pids["smtp sink"] = [sink.pid]
+    if sink.pids:
+        pids["smtp sink"] = sink.pids
     return pids
 
 
@@ -367,10 +372,15 @@ class Stalled(RuntimeError):
 
 
 async def run_mode(
-    mode: str, n: int, base: Settings, stall_seconds: float, replicas: dict[str, int] | None = None
+    mode: str,
+    n: int,
+    base: Settings,
+    stall_seconds: float,
+    replicas: dict[str, int] | None = None,
+    sink_processes: int = SINK_PROCESSES,
 ) -> Result:
     settings = base.model_copy(update={"mentorship_namespace": f"bench{uuid.uuid4().hex[:8]}"})
-    sink = CountingSink(n, free_port())
+    sink = CountingSink(n, free_port(), processes=sink_processes)
     sink.start()
     system = System(
         settings,
@@ -383,7 +393,8 @@ async def run_mode(
         overrides += "; replicas " + ", ".join(f"{k}={v}" for k, v in replicas.items())
     print(
         f"[{mode}] starting {', '.join(SERVICES)} ({overrides}); namespace "
-        f"{settings.mentorship_namespace}, SMTP sink on port {sink.port}",
+        f"{settings.mentorship_namespace}, SMTP sink on port {sink.port} "
+        f"({sink.processes} processes)",
         flush=True,
     )
     tables = Tables(settings)
@@ -594,6 +605,12 @@ async def main() -> None:
         default="",
         help="processes per service besides one, e.g. notifications=2 (replicas share queues)",
     )
+    parser.add_argument(
+        "--sink-processes",
+        type=int,
+        default=SINK_PROCESSES,
+        help="aiosmtpd processes sharing the sink's port (SO_REUSEPORT)",
+    )
     args = parser.parse_args()
     replicas = {
         name: int(count)
@@ -614,7 +631,9 @@ async def main() -> None:
         flush=True,
     )
     for mode in modes:
-        result = await run_mode(mode, args.subscriptions, Settings(), stall, replicas)
+        result = await run_mode(
+            mode, args.subscriptions, Settings(), stall, replicas, args.sink_processes
+        )
         results.append(result)
         print(result.details(), flush=True)
         print(result.report(), flush=True)
