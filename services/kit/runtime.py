@@ -322,9 +322,9 @@ def _report(
         outcome = outcomes[0] if outcomes else "duplicate"
         log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msgs[0]))
         return
-    if logging.getLogger(__name__).isEnabledFor(
-        logging.DEBUG
-    ):  # else the lines' ids are not even built
+    # Below DEBUG the lines' ids are not even built (asked of the stdlib's logger,
+    # whose level holds whether or not structlog was configured).
+    if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
         for msg, outcome in zip(new, outcomes, strict=False):
             log.debug("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
     counted = Counter(outcomes)
