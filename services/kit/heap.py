@@ -8,9 +8,10 @@ with it. Frozen once startup is done, those objects are skipped from then on; a
 full collection walks only what came after (2-10 ms in the same run).
 
 The young generation is collected after 10,000 allocations rather than the
-default 700: a service allocates in bursts (a batch of messages, an email), and
-most of what a burst allocates is freed by reference counting, not by the
-collector, which at 700 ran many times per batch for nothing.
+default 700: a service allocates in bursts (a batch of messages, an email), most
+of it freed by reference counting, not by the collector. Measured during
+`bench/join.py`: 235-294 young collections per service in a minute against
+327-1,109, the longest 4-8 ms either way.
 """
 
 from __future__ import annotations
