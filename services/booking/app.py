@@ -43,9 +43,9 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             ConsumesBatches(SubscriptionActivated, handlers.activate_subscriptions),
             ConsumesBatches(SubscriptionRenewed, handlers.renew_subscriptions),
             ConsumesBatches(SubscriptionEnded, handlers.end_subscriptions),
-            # The mentee's booking shows attended a few tens of ms later; the mark
+            # The mentee's booking shows attended a tenth of a second later; the mark
             # that counts (attendance's) is not waiting on it.
-            ConsumesBatches(AttendanceMarked, handlers.record_attendance, gather_seconds=0.05),
+            ConsumesBatches(AttendanceMarked, handlers.record_attendance, gather_seconds=CASCADE),
             Consumes(SweepTick, handlers.sweep),
             ConsumesBatches(
                 MenteeReprobated, handlers.cancel_for_reprobations, gather_seconds=CASCADE
