@@ -15,7 +15,11 @@ round trip. An error is a non-2xx answer, a request that raised, or a join
 whose `attendance.marked` did not come within `--grace` seconds after the
 last request. The last line is `join_p99_ms=<value> errors=<count>`.
 
-    python bench/join.py [--rate 200] [--seconds 60] [--grace 10]
+    python bench/join.py [--rate 200] [--seconds 60] [--grace 10] [--samples joins.csv]
+
+With `--samples`, every measured join is written to a CSV file (when it was sent,
+in seconds from the first; its HTTP round trip and its time to `attendance.marked`,
+in ms), to see whether the slowest cluster in time or spread evenly.
 """
 
 from __future__ import annotations
@@ -277,7 +281,9 @@ async def await_marks(joins: list[Join], listener: Listener, grace: float) -> No
             return
 
 
-async def run(rate: float, seconds: float, grace: float) -> tuple[float, int]:
+async def run(
+    rate: float, seconds: float, grace: float, samples: Path | None = None
+) -> tuple[float, int]:
     n = int(rate * seconds)
     settings = Settings().model_copy(
         update={"mentorship_namespace": f"benchjoin{uuid.uuid4().hex[:8]}"}
@@ -330,11 +336,25 @@ async def run(rate: float, seconds: float, grace: float) -> tuple[float, int]:
             "CPU per join: "
             + ", ".join(f"{k} {v / len(measured) * 1000:.2f} ms" for k, v in sorted(used.items()))
         )
+        if samples is not None:
+            write_samples(samples, measured, listener)
         return report(measured, listener, sending, rate)
     finally:
         await listener.close()
         system.stop()
         await clean_namespace(settings)
+
+
+def write_samples(path: Path, joins: list[Join], listener: Listener) -> None:
+    first = min(j.sent for j in joins)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("sent_s,http_ms,marked_ms\n")
+        for j in joins:
+            http = "" if j.answered is None else f"{(j.answered - j.sent) * 1000:.2f}"
+            mark = listener.marked.get(j.booking_id)
+            marked = "" if mark is None else f"{(mark - j.sent) * 1000:.2f}"
+            out.write(f"{j.sent - first:.4f},{http},{marked}\n")
+    print(f"samples written to {path}")
 
 
 def report(joins: list[Join], listener: Listener, sending: float, rate: float) -> tuple[float, int]:
@@ -386,8 +406,11 @@ async def main() -> None:
     parser.add_argument(
         "--grace", type=float, default=10.0, help="seconds to wait for the last marks"
     )
+    parser.add_argument(
+        "--samples", type=Path, default=None, help="write every measured join to this CSV file"
+    )
     args = parser.parse_args()
-    p99, errors = await run(args.rate, args.seconds, args.grace)
+    p99, errors = await run(args.rate, args.seconds, args.grace, args.samples)
     print(f"join_p99_ms={p99:.1f} errors={errors}")
 
 
