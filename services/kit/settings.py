@@ -35,8 +35,12 @@ class Settings(BaseSettings):
     # Notifications: emails sent at once, each worker over its own SMTP connection. Each
     # waits until its email is recorded (a commit) before sending the next, so throughput
     # is workers / (send + commit), and a crash re-sends at most one email per worker.
-    # They share one listener and one connection holding their claims (claims.py).
-    email_senders: int = 16
+    # They share one listener and one connection holding their claims (claims.py). 32
+    # rather than 16: with a sink on this machine, 16 workers left a fifth of it idle
+    # while the sweep's last emails went out (bench/sweep.py, 6% faster with 32); a relay
+    # further away (more ms per send) needs them more. Under Postfix's default limit of
+    # 50 connections per client.
+    email_senders: int = 32
     # PostgreSQL's plan_cache_mode for the services' connections. With PostgreSQL's
     # "auto", a long-lived connection keeps the generic plan it made while a table was
     # small (until an ANALYZE, which a server without autovacuum never runs): sequential
