@@ -306,6 +306,7 @@ class Cascade:
                         f"--- {s}\n{self.system.log_of(s)[-1500:]}"
                         for s in ("booking", "attendance", "notifications")
                     )
+                    + f"\n--- the broker node\n{self.rabbitmq.node_log_tail(4000)}"
                 )
             await asyncio.sleep(0.1)
         self.converged_at = time.monotonic()

@@ -190,6 +190,13 @@ class PrivateRabbitMQ:
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
+    def node_log_tail(self, chars: int = 3000) -> str:
+        """The end of the node's own log (RABBITMQ_LOG_BASE), where it says why it closed
+        a connection or what a queue's recovery is waiting for: gone with the directory
+        once the suite ends, so a failure quotes it."""
+        log = self.dir / "log" / f"{self.node}.log"
+        return log.read_text(errors="replace")[-chars:] if log.exists() else self.tail(chars)
+
     def stop(self) -> None:
         self.kill()
 
