@@ -9,12 +9,9 @@ faults it switches on.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 
-import aio_pika
 import pytest
 import pytest_asyncio
 
@@ -85,7 +82,7 @@ def fault_smtp() -> Iterator[FaultySMTPServer]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def fault_system(
-    fault_settings: Settings, fault_smtp: FaultySMTPServer, rabbitmq: PrivateRabbitMQ
+    fault_settings: Settings, fault_smtp: FaultySMTPServer
 ) -> AsyncIterator[System]:
     system = System(fault_settings, smtp_port=fault_smtp.port, services=SERVICES)
     try:
@@ -93,24 +90,6 @@ async def fault_system(
         yield system
     finally:
         system.stop()
-        await delete_queues(rabbitmq, fault_settings.mentorship_namespace)
-
-
-async def delete_queues(rabbitmq: PrivateRabbitMQ, namespace: str) -> None:
-    """Delete a finished scenario's queues from the shared private node. A scenario that
-    kills the node then restarts only its own quorum queues, as when it runs alone,
-    rather than those of every scenario before it (83 each, dead-letter queues included)."""
-    with contextlib.suppress(Exception):  # the node may be down after a failed scenario
-        names = [
-            n for n in await asyncio.to_thread(rabbitmq.queues) if n.startswith(namespace + ".")
-        ]
-        connection = await aio_pika.connect(rabbitmq.url)
-        try:
-            channel = await connection.channel()
-            for name in names:
-                await channel.queue_delete(name)
-        finally:
-            await connection.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
