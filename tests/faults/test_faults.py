@@ -117,12 +117,12 @@ async def test_the_broker_node_killed_and_restarted_mid_cascade(
     await asyncio.to_thread(rabbitmq.restart)  # SIGKILL of the node's VM, then start again
     fault_seconds = time.monotonic() - began
 
-    # Usually 14 s. Twice on 2026-12-04 a quorum queue on the restarted node had no
-    # leader for over a minute ("leader call - leader not known" in the node's log): a
-    # consumer's basic.consume then waits 60 s before the node closes its connection
-    # with 541 and the client reconnects. What is asserted is the end state (nothing
-    # lost, nothing doubled), so the wait allows a few such rounds; the figure printed
-    # shows how long it took.
+    # Usually 14 s. Twice on 2026-12-04 a consumer waited 60 s on basic.consume after
+    # the restart, then the node closed its connection with 541 and the client
+    # reconnected; the second time the node's log said of that quorum queue "leader
+    # call - leader not known" over a minute after the restart. What is asserted is the
+    # end state (nothing lost, nothing doubled), so the wait allows a few such rounds;
+    # the figure printed shows how long it took.
     final = await cascade.converge(within=360)
     dead = await cascade.dead_lettered()
     assert dead == {}
