@@ -69,3 +69,10 @@ def _add_service(service: str) -> Any:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def debug_enabled(name: str) -> bool:
+    """Whether `name` logs at DEBUG, so that per-message lines are not even built below
+    it. Asked of the stdlib's logger, whose level holds whether or not structlog was
+    configured (structlog's default wrapper has no `isEnabledFor`)."""
+    return logging.getLogger(name).isEnabledFor(logging.DEBUG)

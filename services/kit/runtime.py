@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from contracts.rpc import Reply, Request
 from services.kit import health, inbox, metrics, outbox
 from services.kit.consuming import QueueConsumer
 from services.kit.database import Database, Tx
-from services.kit.logs import configure_logging, get_logger
+from services.kit.logs import configure_logging, debug_enabled, get_logger
 from services.kit.messaging import Messaging
 from services.kit.outbox import OutboxRelay
 from services.kit.settings import Settings
@@ -322,9 +321,7 @@ def _report(
         outcome = outcomes[0] if outcomes else "duplicate"
         log.info("message handled", routing_key=routing_key, outcome=outcome, **_ids(msgs[0]))
         return
-    # Below DEBUG the lines' ids are not even built (asked of the stdlib's logger,
-    # whose level holds whether or not structlog was configured).
-    if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+    if debug_enabled(__name__):
         for msg, outcome in zip(new, outcomes, strict=False):
             log.debug("message handled", routing_key=routing_key, outcome=outcome, **_ids(msg))
     counted = Counter(outcomes)

@@ -22,7 +22,6 @@ import asyncio
 import io
 import itertools
 import json
-import logging
 import random
 import re
 import secrets
@@ -44,7 +43,7 @@ import aiosmtplib
 from services.kit import metrics
 from services.kit.batching import Batcher
 from services.kit.database import Database, OwnConnection, Tx
-from services.kit.logs import get_logger
+from services.kit.logs import debug_enabled, get_logger
 from services.kit.messaging import Messaging
 from services.kit.settings import Settings
 from services.kit.wakeup import Wakeup
@@ -366,7 +365,7 @@ class EmailSender:
         await store.mark_all_sent(self._recording, [e.message_id for e in accepted])
         metrics.EMAILS.labels("sent").inc(len(accepted))
         log.info("emails sent", sent=len(accepted))
-        if not logging.getLogger(__name__).isEnabledFor(logging.DEBUG):
+        if not debug_enabled(__name__):
             return
         for row in accepted:
             log.debug(

@@ -404,7 +404,9 @@ async def withdraw_invitations(
 # From `$4` on: the index keeps the entries of sent emails until a vacuum, and a walk
 # from its oldest entry went through all of them (1,069 pages, 2.5 ms per claim, with
 # 390,000 sent; quadratic over a burst). `Claims` says where the live part starts.
-_CLAIM = """
+# An email's claim is a session advisory lock on this prefix and its message id.
+CLAIM_KEY_PREFIX = "notifications-email:"
+_CLAIM = f"""
     SELECT message_id, next_attempt_at FROM (
         SELECT message_id, next_attempt_at FROM emails
         WHERE status = 'queued' AND next_attempt_at <= now() AND next_attempt_at >= $4
@@ -412,7 +414,7 @@ _CLAIM = """
         ORDER BY next_attempt_at
         LIMIT $2
     ) AS due
-    WHERE pg_try_advisory_lock(hashtextextended('notifications-email:' || message_id, 0))
+    WHERE pg_try_advisory_lock(hashtextextended('{CLAIM_KEY_PREFIX}' || message_id, 0))
     LIMIT $1
 """
 # By primary key, then filtered, in the claim's order (the caller sorts): asked for
@@ -429,8 +431,8 @@ _TAKE = """
            html_body, calendar, attempts
     FROM claimed WHERE status = 'queued' AND next_attempt_at <= now()
 """
-_RELEASE = """
-    SELECT pg_advisory_unlock(hashtextextended('notifications-email:' || id, 0))
+_RELEASE = f"""
+    SELECT pg_advisory_unlock(hashtextextended('{CLAIM_KEY_PREFIX}' || id, 0))
     FROM unnest($1::text[]) AS id
 """
 

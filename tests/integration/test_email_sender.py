@@ -353,6 +353,6 @@ async def _claimed_elsewhere(db: Database, email: Email) -> bool:
     async with db.transaction() as tx:
         free = await tx.scalar(
             text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"notifications-email:{email.message_id}"},
+            {"key": store.CLAIM_KEY_PREFIX + email.message_id},
         )
     return not free
