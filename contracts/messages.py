@@ -229,6 +229,12 @@ class BookingsScheduled(Event):
     mentee_id: UUID
     mentor_id: UUID
     bookings: list[BookingRef]
+    timezone: str | None = Field(
+        default=None,
+        description="The slot's IANA time zone (added), in which to show the sessions' times; "
+        "null from a publisher that predates it.",
+        examples=["America/Sao_Paulo"],
+    )
 
 
 class BookingsCancelled(Event):

@@ -3,13 +3,34 @@
 `REPROBATION_ENDS` says what lifts a reprobation besides the mentor: nothing
 (`on_reactivation`), the next paid renewal (`at_renewal`), or the first sweep tick N
 days after it was applied (`after_days:N`).
+
+`JOIN_OPENS_MINUTES_BEFORE` opens a session's join window: attendance marks a join
+inside it, and the gateway refuses one outside it, from the same rule.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
+
+
+@dataclass(frozen=True)
+class JoinWindow:
+    """When a join marks presence: from `opens` (the start less JOIN_OPENS_MINUTES_BEFORE)
+    up to, not including, `closes` (the end)."""
+
+    opens: datetime
+    closes: datetime
+
+    @classmethod
+    def of(cls, starts_at: datetime, ends_at: datetime, opens_before: timedelta) -> JoinWindow:
+        return cls(starts_at - opens_before, ends_at)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.opens <= moment < self.closes
+
 
 ReprobationEndsKind = Literal["on_reactivation", "at_renewal", "after_days"]
 

@@ -101,6 +101,11 @@ class BookingFound(Reply):
     mentee_id: UUID | None = None
     mentor_id: UUID | None = None
     status: str | None = None
+    starts_at: AwareDatetime | None = Field(
+        default=None, description="when the session starts (for the join window)"
+    )
+    ends_at: AwareDatetime | None = None
+    timezone: str | None = Field(default=None, description="the slot's IANA time zone")
 
 
 # --- attendance ------------------------------------------------------------------
@@ -154,6 +159,10 @@ class SubscriberSummary(_Model):
     open_appeals: int = Field(
         default=0, description="the mentee's appeals of absences waiting for the mentor"
     )
+    cycle_starts_at: AwareDatetime | None = Field(
+        default=None, description="the current cycle's start"
+    )
+    cycle_ends_at: AwareDatetime | None = Field(default=None, description="the current cycle's end")
 
 
 class BookingAttendance(_Model):
@@ -166,6 +175,12 @@ class BookingAttendance(_Model):
     marked_by: Literal["system", "mentor", "mentee"] | None = None
     marked_at: AwareDatetime | None = None
     reason: str | None = Field(default=None, description="the mentor's reason for the mark")
+    appealable_until: AwareDatetime | None = Field(
+        default=None,
+        description="when the mentee's time to appeal this mark ends (APPEAL_DAYS after "
+        "it; already past once it has); null when it cannot be appealed at all: not an "
+        "absence, or an appeal of it is open or was rejected",
+    )
 
 
 AppealStatus = Literal["open", "accepted", "rejected"]
@@ -205,6 +220,23 @@ class ListSubscribers(Request):
 
 class SubscribersReply(Reply):
     subscribers: list[SubscriberSummary] = Field(default_factory=list)
+
+
+class GetMenteeStanding(Request):
+    """A mentee's own view of each of their subscriptions: standing, sessions with their
+    marks, appeals and the mentor's decisions (added)."""
+
+    routing_key: ClassVar[str] = "rpc.get_mentee_standing"
+    owner: ClassVar[str] = "attendance"
+
+    mentee_id: UUID
+    now: AwareDatetime = Field(description="the gateway's clock, for 'upcoming'")
+
+
+class MenteeStandingReply(Reply):
+    subscriptions: list[SubscriberDetail] = Field(
+        default_factory=list, description="the mentee's subscriptions, ended ones last"
+    )
 
 
 class GetSubscriber(Request):

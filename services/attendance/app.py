@@ -34,6 +34,7 @@ from contracts.rpc import (
     DecideAppeal,
     ExportAttendance,
     GetHistory,
+    GetMenteeStanding,
     GetSubscriber,
     ListSubscribers,
     MarkAttendance,
@@ -77,6 +78,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         answers=[
             Answers(ListSubscribers, handlers.list_subscribers),
             Answers(GetSubscriber, handlers.get_subscriber),
+            Answers(GetMenteeStanding, handlers.get_mentee_standing),
             Answers(MarkAttendance, handlers.mark_attendance),
             Answers(ReactivateMentee, handlers.reactivate),
             Answers(WaiveReprobation, handlers.waive_reprobation),

@@ -42,7 +42,7 @@ from contracts import (
     SubscriptionRenewed,
 )
 from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
-from contracts.policy import ON_REACTIVATION, ReprobationEnds
+from contracts.policy import ON_REACTIVATION, JoinWindow, ReprobationEnds
 from contracts.rpc import (
     AppealAbsence,
     AppealStatus,
@@ -144,12 +144,33 @@ def join_window_contains(
     starts_at: datetime, ends_at: datetime, joined_at: datetime, opens_before: timedelta
 ) -> bool:
     """A join marks presence when `joined_at` is in [starts_at - opens_before, ends_at)."""
-    return starts_at - opens_before <= joined_at < ends_at
+    return JoinWindow.of(starts_at, ends_at, opens_before).contains(joined_at)
 
 
 def join_status(starts_at: datetime, joined_at: datetime, policy: Policy) -> MarkStatus:
     """A join inside the window is `late` once `late_after` has passed since the start."""
     return "late" if joined_at > starts_at + policy.late_after else "present"
+
+
+def appeal_closes_at(
+    session: Session, earlier: Iterable[Appeal], policy: Policy
+) -> datetime | Refusal:
+    """Until when the mentee may appeal the mark `session` holds (its time plus the
+    appeal window), or why it cannot be appealed at all: only an absence, one open
+    appeal at a time, and not again once its mentor rejected an appeal of this mark.
+    `policy` is the one in force for the subscription."""
+    mark = session.mark
+    if mark is None or streak_effect(mark.status, policy) != "counts":
+        held = "not marked yet" if mark is None else f"marked {mark.status.replace('_', ' ')}"
+        return Refusal("conflict", f"only an absence can be appealed; this session is {held}")
+    about_this_mark = [
+        a for a in earlier if a.booking_id == session.booking_id and a.filed_at >= mark.at
+    ]
+    if any(a.status == "open" for a in about_this_mark):
+        return Refusal("conflict", "this absence already has an open appeal")
+    if any(a.status == "rejected" for a in about_this_mark):
+        return Refusal("conflict", "an appeal of this absence was already rejected")
+    return mark.at + policy.appeal_window
 
 
 @dataclass(frozen=True)
@@ -800,18 +821,11 @@ class Record:
             return Refusal("not_found", "no such booking")
         if request.mentee_id != self.mentee_id:
             return Refusal("forbidden", "this booking is not yours")
+        closes = appeal_closes_at(session, earlier, policy)
+        if isinstance(closes, Refusal):
+            return closes
         mark = session.mark
-        if mark is None or streak_effect(mark.status, policy) != "counts":
-            held = "not marked yet" if mark is None else f"marked {mark.status.replace('_', ' ')}"
-            return Refusal("conflict", f"only an absence can be appealed; this session is {held}")
-        about_this_mark = [
-            a for a in earlier if a.booking_id == session.booking_id and a.filed_at >= mark.at
-        ]
-        if any(a.status == "open" for a in about_this_mark):
-            return Refusal("conflict", "this absence already has an open appeal")
-        if any(a.status == "rejected" for a in about_this_mark):
-            return Refusal("conflict", "an appeal of this absence was already rejected")
-        closes = mark.at + policy.appeal_window
+        assert mark is not None  # appeal_closes_at refuses an unmarked session
         if request.requested_at > closes:
             return Refusal(
                 "conflict",

@@ -26,10 +26,12 @@ from contracts.rpc import (
     DecideAppeal,
     ExportAttendance,
     GetHistory,
+    GetMenteeStanding,
     GetSubscriber,
     HistoryReply,
     ListSubscribers,
     MarkAttendance,
+    MenteeStandingReply,
     ReactivateMentee,
     SubscriberChanged,
     SubscriberDetail,
@@ -230,6 +232,25 @@ async def get_subscriber(tx: Tx, request: GetSubscriber, policy: Policy) -> Subs
     if isinstance(detail, Refusal):
         return SubscriberReply(error=replies.error(detail))
     return SubscriberReply(subscriber=detail)
+
+
+async def get_mentee_standing(
+    tx: Tx, request: GetMenteeStanding, policy: Policy
+) -> MenteeStandingReply:
+    """The mentee's own subscriptions, each as its mentor sees it (ended ones last)."""
+    found = await store.subscriptions_of_mentee(
+        tx, request.mentee_id, request.now, counting_statuses(policy)
+    )
+    details = [
+        replies.detail(
+            s,
+            await store.sessions_of(tx, s.subscription_id),
+            policy,
+            await store.appeals_of(tx, s.subscription_id),
+        )
+        for s in sorted(found, key=lambda s: s.ended)
+    ]
+    return MenteeStandingReply(subscriptions=details)
 
 
 async def get_history(tx: Tx, request: GetHistory, policy: Policy) -> HistoryReply:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
+from datetime import datetime
 
 from contracts import rpc
 from contracts.rpc import (
@@ -19,6 +20,7 @@ from services.attendance.domain import (
     Policy,
     Refusal,
     Session,
+    appeal_closes_at,
     reprobation_lifts_at,
     subscriber_status,
 )
@@ -61,6 +63,8 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         if s.is_reprobated and not s.ended
         else None,
         open_appeals=s.open_appeals,
+        cycle_starts_at=s.cycle_starts_at,
+        cycle_ends_at=s.cycle_ends_at,
     )
 
 
@@ -70,7 +74,10 @@ def detail(
     policy: Policy,
     appeals_: Iterable[Appeal] = (),
 ) -> SubscriberDetail:
-    """The summary plus each booking with its mark and who made it, and the appeals."""
+    """The summary plus each booking with its mark and who made it, until when it can
+    be appealed, and the appeals."""
+    appeals_ = list(appeals_)
+    in_force = policy.under(subscriber.policy)
     bookings = [
         BookingAttendance(
             booking_id=s.booking_id,
@@ -82,6 +89,7 @@ def detail(
             marked_by=s.marked_by,
             marked_at=s.marked_at,
             reason=s.reason,
+            appealable_until=_unless_refused(appeal_closes_at(s, appeals_, in_force)),
         )
         for s in sessions
     ]
@@ -90,6 +98,10 @@ def detail(
         bookings=bookings,
         appeals=appeals(appeals_, sessions),
     )
+
+
+def _unless_refused(closes: datetime | Refusal) -> datetime | None:
+    return None if isinstance(closes, Refusal) else closes
 
 
 def appeals(found: Iterable[Appeal], sessions: Iterable[Session]) -> list[AppealView]:

@@ -51,7 +51,7 @@ subscriptions = Table(
     "subscriptions",
     metadata,
     Column("subscription_id", PGUUID(as_uuid=True), primary_key=True),
-    Column("mentee_id", PGUUID(as_uuid=True), nullable=False),
+    Column("mentee_id", PGUUID(as_uuid=True), nullable=False, index=True),
     Column("mentee_name", String(255), nullable=False),
     Column("mentee_email", String(320), nullable=False),
     Column("mentor_id", PGUUID(as_uuid=True), nullable=False, index=True),
@@ -610,6 +610,7 @@ class Subscriber:
     reprobated_at: datetime | None
     reprobation_due_at: datetime | None
     reprobation_lifts_at: datetime | None
+    cycle_starts_at: datetime
     cycle_ends_at: datetime
     policy: SubscriptionPolicy | None
     consecutive_absences: int
@@ -625,6 +626,12 @@ async def subscribers_of(
     tx: Tx, mentor_id: UUID, now: datetime, counting: Collection[str]
 ) -> list[Subscriber]:
     return await _subscribers(tx, subscriptions.c.mentor_id == mentor_id, now, counting)
+
+
+async def subscriptions_of_mentee(
+    tx: Tx, mentee_id: UUID, now: datetime, counting: Collection[str]
+) -> list[Subscriber]:
+    return await _subscribers(tx, subscriptions.c.mentee_id == mentee_id, now, counting)
 
 
 async def subscriber(

@@ -152,6 +152,7 @@ class Change:
                 BookingRef(booking_id=b.booking_id, starts_at=b.starts_at, ends_at=b.ends_at)
                 for b in booked
             ],
+            timezone=s.slot.timezone,
         )
 
     def _cancelled(self, cancel: Cancellation, cancelled: Sequence[UUID]) -> BookingsCancelled:

@@ -231,4 +231,7 @@ async def find_booking(tx: Tx, request: FindBooking, policy: Policy) -> BookingF
         mentee_id=found.mentee_id,
         mentor_id=found.mentor_id,
         status=found.status,
+        starts_at=found.starts_at,
+        ends_at=found.ends_at,
+        timezone=found.timezone,
     )

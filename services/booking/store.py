@@ -124,6 +124,9 @@ class OwnedBooking:
     mentee_id: UUID
     mentor_id: UUID
     status: BookingStatus
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
 
 
 async def add_subscription(tx: Tx, subscription: Subscription) -> bool:
@@ -373,7 +376,8 @@ async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[MenteeBooking]:
 
 
 _FIND_BOOKING = """
-    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.status
+    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.status,
+           b.starts_at, b.ends_at, s.slot ->> 'timezone' AS timezone
     FROM bookings AS b JOIN subscriptions AS s USING (subscription_id)
     WHERE b.booking_id = $1
 """

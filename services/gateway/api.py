@@ -27,6 +27,7 @@ from contracts.rpc import (
     AppealReply,
     AppealView,
     BookingCancellation,
+    BookingFound,
     CancelBooking,
     DecideAppeal,
     GetHistory,
@@ -47,8 +48,10 @@ from contracts.rpc import (
     WaiveReprobation,
 )
 from services.gateway import export
-from services.gateway.auth import Admin, Mentee, Mentor
-from services.gateway.dependencies import Now, OwnersDep
+from services.gateway.auth import Admin, Caller, Mentee, Mentor
+from services.gateway.dependencies import Now, OwnersDep, SettingsDep
+from services.gateway.owners import Owners
+from services.gateway.sessions import Rules, join_refusal
 
 router = APIRouter(prefix="/api")
 
@@ -180,24 +183,50 @@ async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
         401: UNAUTHORIZED,
         403: _error("not the caller's booking", "this booking is not yours"),
         404: _error("unknown booking", "no such booking"),
-        409: _error("the booking is cancelled", "the booking is cancelled"),
+        409: _error(
+            "the booking is cancelled, or the join window is not open (it says when it "
+            "opens, or that the session is over, in the slot's zone)",
+            "this session opens for joining at Tue 08 Dec 2026, 17:45 (Sao Paulo)",
+        ),
         422: INVALID,
         503: UNAVAILABLE,
     },
 )
-async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) -> Accepted:
-    """Publishes `session.joined` with `joined_at` = now. Attendance decides whether the
-    join falls inside the session's window; the booking shows as attended once it does."""
+async def join(
+    booking_id: UUID, caller: Mentee, owners: OwnersDep, settings: SettingsDep, now: Now
+) -> Accepted:
+    """Publishes `session.joined` with `joined_at` = now, inside the session's join window
+    (from JOIN_OPENS_MINUTES_BEFORE before its start to its end); outside it, a 409 says
+    when it opens or that it is over. Attendance decides the mark from `joined_at`; the
+    booking shows as attended once it has."""
+    event = await mentee_joins(owners, caller, booking_id, Rules.of(settings), now)
+    return Accepted(event_id=event.event_id)
+
+
+async def mentee_joins(
+    owners: Owners, caller: Caller, booking_id: UUID, rules: Rules, now: datetime
+) -> SessionJoined:
+    """The mentee's join, published; 403, 409 (cancelled, outside the window) otherwise."""
     found = await owners.find_booking(booking_id)
     if found.mentee_id != caller.user_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this booking is not yours")
-    if found.status == "cancelled":
-        raise HTTPException(status.HTTP_409_CONFLICT, "the booking is cancelled")
+    _joinable(found, rules, now)
     event = SessionJoined(
         occurred_at=now, booking_id=booking_id, mentee_id=caller.user_id, joined_at=now
     )
     await owners.publish(event)
-    return Accepted(event_id=event.event_id)
+    return event
+
+
+def _joinable(found: BookingFound, rules: Rules, now: datetime) -> None:
+    """409 for a cancelled booking or a join outside its window (when booking said when
+    the session is: an answer from before it did is let through, attendance decides)."""
+    if found.status == "cancelled":
+        raise HTTPException(status.HTTP_409_CONFLICT, "the booking is cancelled")
+    if found.starts_at is not None and found.ends_at is not None:
+        refusal = join_refusal(found.starts_at, found.ends_at, found.timezone, now, rules)
+        if refusal is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, refusal)
 
 
 @router.post(
@@ -211,19 +240,23 @@ async def join(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) ->
         401: UNAUTHORIZED,
         403: _error("not one of the caller's sessions", "this booking is not one of your mentees'"),
         404: _error("unknown booking", "no such booking"),
-        409: _error("the booking is cancelled", "the booking is cancelled"),
+        409: _error(
+            "the booking is cancelled, or the join window is not open",
+            "this session ended at Tue 01 Dec 2026, 19:00 (Sao Paulo)",
+        ),
         422: INVALID,
         503: UNAVAILABLE,
     },
 )
-async def mentor_join(booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now) -> Accepted:
-    """Publishes `session.joined` with `role: mentor` and `joined_at` = now; it marks no
-    attendance."""
+async def mentor_join(
+    booking_id: UUID, caller: Mentor, owners: OwnersDep, settings: SettingsDep, now: Now
+) -> Accepted:
+    """Publishes `session.joined` with `role: mentor` and `joined_at` = now, inside the
+    session's join window as a mentee's join; it marks no attendance."""
     found = await owners.find_booking(booking_id)
     if found.mentor_id != caller.user_id or found.mentee_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this booking is not one of your mentees'")
-    if found.status == "cancelled":
-        raise HTTPException(status.HTTP_409_CONFLICT, "the booking is cancelled")
+    _joinable(found, Rules.of(settings), now)
     event = SessionJoined(
         occurred_at=now,
         booking_id=booking_id,

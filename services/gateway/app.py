@@ -14,7 +14,16 @@ from contracts import (
     SubscriptionRenewed,
     SweepTick,
 )
-from services.gateway import api, dashboard, errors, health, security, sign_in, stripe_webhooks
+from services.gateway import (
+    api,
+    dashboard,
+    errors,
+    health,
+    mentee_page,
+    security,
+    sign_in,
+    stripe_webhooks,
+)
 from services.gateway.directory import BookingDirectory
 from services.gateway.directory_feed import DirectoryFeed
 from services.gateway.owners import Owners
@@ -67,6 +76,7 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
     app.include_router(stripe_webhooks.router)
     app.include_router(sign_in.router)
     dashboard.install(app)
+    app.include_router(mentee_page.router)
     security.install(app)
     errors.install(app)
     return app

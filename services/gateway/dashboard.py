@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -33,9 +32,10 @@ from contracts.rpc import (
     WaiveReprobation,
 )
 from services.gateway import export
-from services.gateway.auth import Caller, current_page_caller, dev_sign_in_enabled
+from services.gateway.auth import Caller, Role, current_page_caller, dev_sign_in_enabled
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.security import forgery_refusal, session_csrf_token
+from services.gateway.times import clock, place, when
 
 HERE = Path(__file__).parent
 
@@ -47,27 +47,6 @@ def _csrf(request: Request) -> dict[str, Any]:
 
 templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_csrf])
 router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
-
-
-def _known(zone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def place(zone: str) -> str:
-    """An IANA zone as people say it: America/Sao_Paulo is Sao Paulo."""
-    return _known(zone).key.rsplit("/", 1)[-1].replace("_", " ")
-
-
-def when(moment: datetime | None, zone: str = "UTC", *, named: bool = True) -> str:
-    """A moment as the mentor reads it: in the slot's time zone, named by its place
-    (unless the page names the zone once, `named=False`)."""
-    if moment is None:
-        return "—"
-    text = f"{moment.astimezone(_known(zone)):%a %d %b %Y, %H:%M}"
-    return f"{text} ({place(zone)})" if named else text
 
 
 def status_words(status: str) -> str:
@@ -99,6 +78,7 @@ def policy_words(subscriber: SubscriberSummary) -> str:
 
 
 templates.env.filters["when"] = when
+templates.env.filters["clock"] = clock
 templates.env.filters["policy_words"] = policy_words
 templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place
@@ -117,19 +97,24 @@ class PageError(Exception):
         )
 
 
-async def page_mentor(request: Request) -> Caller:
-    """The signed-in mentor, or a page that says what is wrong."""
+async def page_caller(request: Request, role: Role) -> Caller:
+    """The signed-in person with `role`, or a page that says what is wrong."""
     try:
         caller = await current_page_caller(request)
     except HTTPException as error:
         raise PageError(401, "Please sign in", str(error.detail), sign_in=True) from error
-    if caller.role != "mentor":
+    if caller.role != role:
         raise PageError(
             403,
-            "Mentors only",
-            f"This dashboard is for mentors; you are signed in as a {caller.role}.",
+            f"{role.capitalize()}s only",
+            f"This page is for {role}s; you are signed in as a {caller.role}.",
         )
     return caller
+
+
+async def page_mentor(request: Request) -> Caller:
+    """The signed-in mentor, or a page that says what is wrong."""
+    return await page_caller(request, "mentor")
 
 
 PageMentor = Annotated[Caller, Depends(page_mentor)]
@@ -158,10 +143,14 @@ CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _words(error: HTTPException) -> str:
+def error_words(
+    error: HTTPException,
+    forbidden: str = "This mentee is not one of your subscribers.",
+    not_found: str = "There is no such subscriber or booking.",
+) -> str:
     messages = {
-        403: "This mentee is not one of your subscribers.",
-        404: "There is no such subscriber or booking.",
+        403: forbidden,
+        404: not_found,
         409: "That cannot be done now: {detail}.",
         503: "The service is busy or unreachable; please try again in a moment. ({detail})",
     }
@@ -169,14 +158,19 @@ def _words(error: HTTPException) -> str:
     return template.format(detail=error.detail)
 
 
-def _invalid(request: Request, message: str) -> HTMLResponse:
+def invalid_form(request: Request, message: str) -> HTMLResponse:
     """A form the page sent that no command can be made of: said in place, a 422."""
     return templates.TemplateResponse(request, "_error.html", {"message": message}, status_code=422)
 
 
-def _fragment_error(request: Request, error: HTTPException) -> HTMLResponse:
+def fragment_error(
+    request: Request, error: HTTPException, words: str | None = None
+) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "_error.html", {"message": _words(error)}, status_code=error.status_code
+        request,
+        "_error.html",
+        {"message": words or error_words(error)},
+        status_code=error.status_code,
     )
 
 
@@ -189,7 +183,7 @@ async def subscribers_page(
             ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply
         )
     except HTTPException as error:
-        raise PageError(error.status_code, "Subscribers unavailable", _words(error)) from error
+        raise PageError(error.status_code, "Subscribers unavailable", error_words(error)) from error
     today = now.date()
     return templates.TemplateResponse(
         request,
@@ -213,7 +207,7 @@ async def subscriber_page(
         reply = await owners.ask(request_, SubscriberReply)
         history = await _history(owners, caller, subscription_id)
     except HTTPException as error:
-        raise PageError(error.status_code, "Subscriber unavailable", _words(error)) from error
+        raise PageError(error.status_code, "Subscriber unavailable", error_words(error)) from error
     return templates.TemplateResponse(
         request, "subscriber.html", {"subscriber": reply.subscriber, "now": now, **history}
     )
@@ -232,7 +226,7 @@ async def subscriber_panel(
         reply = await owners.ask(request_, SubscriberReply)
         history = await _history(owners, caller, subscription_id)
     except HTTPException as error:
-        return _fragment_error(request, error)
+        return fragment_error(request, error)
     return templates.TemplateResponse(
         request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now, **history}
     )
@@ -266,7 +260,7 @@ async def _panel(
             )
         history = await _history(owners, caller, reply.subscriber.subscription_id)
     except HTTPException as error:
-        return _fragment_error(request, error)
+        return fragment_error(request, error)
     return templates.TemplateResponse(
         request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now, **history}
     )
@@ -318,7 +312,7 @@ async def waive(
             requested_at=now,
         )
     except ValidationError:
-        return _invalid(request, "Say why you waive it: a reason of one line is needed.")
+        return invalid_form(request, "Say why you waive it: a reason of one line is needed.")
     return await _panel(request, owners, caller, command, now)
 
 
@@ -351,8 +345,8 @@ async def decide_appeal(
         )
     except ValidationError:
         if accept:
-            return _invalid(request, "A reason must be one line, without control characters.")
-        return _invalid(request, "Say why you reject it: a reason of one line is needed.")
+            return invalid_form(request, "A reason must be one line, without control characters.")
+        return invalid_form(request, "Say why you reject it: a reason of one line is needed.")
     return await _panel(request, owners, caller, command, now)
 
 
@@ -385,7 +379,7 @@ async def mark(
             marked_at=now,
         )
     except ValidationError as error:
-        return _invalid(request, "; ".join(e["msg"] for e in error.errors()))
+        return invalid_form(request, "; ".join(e["msg"] for e in error.errors()))
     return await _panel(request, owners, caller, command, now)
 
 
@@ -404,7 +398,7 @@ async def attendance_csv(
     try:
         return await export.download(owners, caller.user_id, starts_on, ends_on, now)
     except HTTPException as error:
-        raise PageError(error.status_code, "Export unavailable", _words(error)) from error
+        raise PageError(error.status_code, "Export unavailable", error_words(error)) from error
 
 
 def install(app: FastAPI) -> None:

@@ -1,6 +1,6 @@
-"""Who owns each booking, as the gateway last heard it: what a join's ownership check
-needs (the booking's mentee and mentor, and whether it is cancelled), without asking
-booking for every join.
+"""Who owns each booking, as the gateway last heard it: what a join's checks need (the
+booking's mentee and mentor, whether it is cancelled, when it starts and ends, and the
+slot's zone to say so), without asking booking for every join.
 
 Filled from `bookings.scheduled` and from booking's answers to the checks it still
 makes (a booking scheduled before this gateway started); `bookings.cancelled` and
@@ -15,7 +15,8 @@ asked about again if joined.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID
 
 from contracts import BookingsScheduled
@@ -27,6 +28,10 @@ class _Owner:
     subscription_id: UUID
     mentee_id: UUID
     mentor_id: UUID
+    # None when booking's answer predates them: the join window is then not checked.
+    starts_at: datetime | None
+    ends_at: datetime | None
+    timezone: str | None
     cancelled: bool = False
 
 
@@ -54,12 +59,22 @@ class BookingDirectory:
             mentor_id=owner.mentor_id,
             # Attended or not is attendance's to say; a join needs only "cancelled".
             status="cancelled" if owner.cancelled else "scheduled",
+            starts_at=owner.starts_at,
+            ends_at=owner.ends_at,
+            timezone=owner.timezone,
         )
 
     def scheduled(self, msg: BookingsScheduled) -> None:
         for booking in msg.bookings:
             if booking.booking_id not in self._owners:  # a repeat leaves a cancellation
-                owner = _Owner(msg.subscription_id, msg.mentee_id, msg.mentor_id)
+                owner = _Owner(
+                    msg.subscription_id,
+                    msg.mentee_id,
+                    msg.mentor_id,
+                    booking.starts_at,
+                    booking.ends_at,
+                    msg.timezone,
+                )
                 self._keep(booking.booking_id, owner)
 
     def answered(self, reply: BookingFound) -> None:
@@ -71,9 +86,16 @@ class BookingDirectory:
             or reply.mentor_id is None
         ):
             return
-        cancelled = reply.status == "cancelled"
         known = self._owners.get(reply.booking_id)
-        owner = _Owner(reply.subscription_id, reply.mentee_id, reply.mentor_id, cancelled)
+        owner = _Owner(
+            reply.subscription_id,
+            reply.mentee_id,
+            reply.mentor_id,
+            reply.starts_at,
+            reply.ends_at,
+            reply.timezone,
+            cancelled=reply.status == "cancelled",
+        )
         # A cancellation heard of stays: the answer may have been given before it.
         self._keep(reply.booking_id, owner if known is None or not known.cancelled else known)
 
@@ -81,9 +103,7 @@ class BookingDirectory:
         for booking_id in booking_ids:
             owner = self._owners.get(booking_id)
             if owner is not None and not owner.cancelled:
-                self._owners[booking_id] = _Owner(
-                    owner.subscription_id, owner.mentee_id, owner.mentor_id, cancelled=True
-                )
+                self._owners[booking_id] = replace(owner, cancelled=True)
 
     def forget_all(self) -> None:
         """After a lost connection: cancellations may have been missed meanwhile."""

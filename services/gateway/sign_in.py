@@ -25,6 +25,7 @@ from services.gateway.auth import (
     SESSION_COOKIE,
     Role,
     bearer_token,
+    current_page_caller,
     dev_sign_in_enabled,
     issue_token,
     read_token_expiry,
@@ -35,7 +36,14 @@ from services.gateway.security import forgery_refusal
 
 router = APIRouter(tags=["sign-in"])
 
-DASHBOARD = "/dashboard/mentorship/subscribers"
+# Where a signed-in person lands: `/` sends each to their own page.
+HOME = "/"
+PAGES: dict[Role, str] = {
+    "mentor": "/dashboard/mentorship/subscribers",
+    "mentee": "/dashboard/mentorship/bookings",
+    # Admins have no page of their own: the API's documentation, where they act.
+    "admin": "/docs",
+}
 SIGN_IN_ROLES: tuple[Role, ...] = ("mentor", "mentee")
 assert set(SIGN_IN_ROLES) <= set(get_args(Role))
 
@@ -84,7 +92,7 @@ async def dev_sign_in(
     sub: Annotated[str | None, Query(description="the user id (UUID)")] = None,
     next_path: Annotated[
         str, Query(alias="next", description="where to go once signed in: a path on this site")
-    ] = DASHBOARD,
+    ] = HOME,
 ) -> Response:
     if not dev_sign_in_enabled(settings):
         return _message(
@@ -144,8 +152,23 @@ def _not_local(request: Request, next_path: str) -> HTMLResponse:
         status.HTTP_400_BAD_REQUEST,
         "Not a page of this site",
         f"After signing in you can only be sent to a page of this site; {next_path!r} is not "
-        "a path such as /dashboard/mentorship/subscribers.",
+        "a path such as /dashboard/mentorship/bookings.",
     )
+
+
+@router.get(
+    "/",
+    summary="Each signed-in person's own page: a mentor's subscribers, a mentee's sessions",
+    response_class=RedirectResponse,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={303: {"description": "to the caller's page, or to /sign-in without a session"}},
+)
+async def home(request: Request) -> RedirectResponse:
+    try:
+        caller = await current_page_caller(request)
+    except HTTPException:
+        return RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(PAGES[caller.role], status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/sign-in", response_class=HTMLResponse, summary="Sign in with a token (HTML form)")
@@ -153,7 +176,7 @@ async def sign_in_form(
     request: Request,
     next_path: Annotated[
         str, Query(alias="next", description="where to go once signed in: a path on this site")
-    ] = DASHBOARD,
+    ] = HOME,
 ) -> HTMLResponse:
     if not local_path(next_path):
         return _not_local(request, next_path)
@@ -181,7 +204,7 @@ async def sign_in(
     token: Annotated[str | None, Form(description="the JWT (or send it as Bearer)")] = None,
     next_path: Annotated[
         str, Form(alias="next", description="where to go once signed in: a path on this site")
-    ] = DASHBOARD,
+    ] = HOME,
 ) -> Response:
     if not local_path(next_path):
         return _not_local(request, next_path)
@@ -232,6 +255,6 @@ async def signed_out(request: Request, settings: SettingsDep) -> HTMLResponse:
             "ok": True,
             "sign_in": True,
             "dev_sign_in": dev_sign_in_enabled(settings),
-            "sign_in_next": DASHBOARD,
+            "sign_in_next": HOME,
         },
     )

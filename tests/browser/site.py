@@ -1,11 +1,11 @@
 """A site for the dashboard's browser tests: booking, attendance and the gateway in this
-process, with one subscription whose two past sessions were missed, swept by a tick."""
+process, with one subscription whose past sessions were missed, swept by a tick."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,11 +36,23 @@ class Site:
     swept: dict[str, Any]
 
 
-@asynccontextmanager
-async def missed_twice(
+def missed_twice(
     settings: Settings, mentee_name: str, swept: Callable[[dict[str, Any]], object]
-) -> AsyncIterator[Site]:
+) -> AbstractAsyncContextManager[Site]:
     """The site, once the tick's outcome for the subscription satisfies `swept`."""
+    return swept_site(settings, mentee_name, swept, session_started_ago=timedelta(hours=3))
+
+
+@asynccontextmanager
+async def swept_site(
+    settings: Settings,
+    mentee_name: str,
+    swept: Callable[[dict[str, Any]], object],
+    *,
+    session_started_ago: timedelta,
+) -> AsyncIterator[Site]:
+    """The site with one subscription of two past sessions (the later one started
+    `session_started_ago`) and two ahead, once the tick at now satisfies `swept`."""
     apps = [booking_app(settings), attendance_app(settings)]
     for app in apps:
         await app.start()
@@ -53,7 +65,7 @@ async def missed_twice(
         mentee,
         mentor,
         now=now,
-        session_started_ago=timedelta(hours=3),
+        session_started_ago=session_started_ago,
         past_sessions=2,
         future_sessions=2,
     )

@@ -166,9 +166,17 @@ async def signed_in(browser: Browser, base: str, who: User, width: int = 1100) -
     return context
 
 
-async def shot(page: Page, name: str) -> None:
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+async def shot(page: Page, name: str, *, docs: str | None = None) -> None:
+    """A screenshot in artifacts/screenshots; with `docs`, also the README's picture
+    `docs/<docs>.png` when UPDATE_DOCS_SCREENSHOTS=1 (so that a test run leaves the
+    repository as it was unless asked)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    if docs is not None and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        await page.screenshot(path=str(DOCS / f"{docs}.png"), full_page=True)
 
 
 async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
@@ -188,7 +196,7 @@ async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
     walter = page.locator("tr", has_text="Walter Warned")
     await expect(walter.locator(".consecutive")).to_have_text("1")
     await expect(walter.locator(".status")).to_have_text("warned")
-    await shot(page, "subscribers")
+    await shot(page, "subscribers", docs="mentor-subscribers")
     await page.set_viewport_size({"width": 390, "height": 844})
     await shot(page, "subscribers-phone")
     await context.close()

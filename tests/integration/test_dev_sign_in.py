@@ -254,7 +254,8 @@ async def test_a_platform_token_is_exchanged_for_the_session_cookie(how: str) ->
         else:
             response = await http.post("/sign-in", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 303, response.text
-        assert response.headers["location"] == DASHBOARD
+        # Without `next`, home: `/` sends each person to their own page.
+        assert response.headers["location"] == (DASHBOARD if how == "form" else "/")
         cookie = session_cookie(response)
         flags = attributes(cookie)
         assert "httponly" in flags and flags["samesite"].lower() == "lax"
@@ -317,6 +318,25 @@ async def test_platform_sign_in_sends_only_to_pages_of_this_site() -> None:
         assert 'action="/sign-in"' in form.text and 'value="/dashboard/mentorship/x"' in form.text
         refused = await http.get("/sign-in", params={"next": "//evil.example"})
         assert refused.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("role", "page"),
+    [
+        ("mentor", "/dashboard/mentorship/subscribers"),
+        ("mentee", "/dashboard/mentorship/bookings"),
+        ("admin", "/docs"),
+    ],
+)
+async def test_home_sends_each_signed_in_person_to_their_own_page(role: str, page: str) -> None:
+    app, _ = gateway_app(DEV_JWT_SECRET)
+    async with client(app) as http:
+        nobody = await http.get("/")
+        assert (nobody.status_code, nobody.headers["location"]) == (303, "/sign-in")
+        token = issue_token(DEV_JWT_SECRET, MENTOR, role, datetime.now(UTC) + timedelta(hours=1))  # type: ignore[arg-type]
+        http.cookies.set("session", token)
+        home = await http.get("/")
+        assert (home.status_code, home.headers["location"]) == (303, page)
 
 
 async def test_the_sign_in_page_offers_token_sign_in_whatever_the_secret() -> None:

@@ -27,6 +27,7 @@ def scheduled(count: int = 2) -> BookingsScheduled:
             )
             for w in range(count)
         ],
+        timezone="Europe/Lisbon",
     )
 
 
@@ -41,6 +42,9 @@ def test_a_scheduled_booking_is_found_as_booking_would_answer_and_an_unknown_is_
         mentee_id=msg.mentee_id,
         mentor_id=msg.mentor_id,
         status="scheduled",
+        starts_at=msg.bookings[1].starts_at,
+        ends_at=msg.bookings[1].ends_at,
+        timezone="Europe/Lisbon",
     )
     assert directory.found(uuid.uuid4()) is None
     assert (directory.hits, directory.misses) == (1, 1)
@@ -74,12 +78,20 @@ def test_booking_answers_are_kept_and_an_answer_about_no_booking_is_not() -> Non
         mentee_id=uuid.uuid4(),
         mentor_id=uuid.uuid4(),
         status="attended",
+        starts_at=NOW,
+        ends_at=NOW + timedelta(hours=1),
+        timezone="America/Sao_Paulo",
     )
     directory.answered(answer)
     directory.answered(BookingFound(booking_id=uuid.uuid4()))
     assert len(directory) == 1
     found = directory.found(answer.booking_id)
     assert found is not None and (found.mentee_id, found.status) == (answer.mentee_id, "scheduled")
+    assert (found.starts_at, found.ends_at, found.timezone) == (
+        answer.starts_at,
+        answer.ends_at,
+        "America/Sao_Paulo",
+    )
 
 
 def test_beyond_its_capacity_it_forgets_the_bookings_heard_of_first() -> None:

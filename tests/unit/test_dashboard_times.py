@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.gateway.dashboard import place, when
+from services.gateway.times import place, when
 
 
 def test_a_lisbon_session_reads_18_00_in_winter_and_in_summer() -> None:

@@ -1,0 +1,302 @@
+"""The mentee's own page: their standing, their sessions with their marks, and the
+Join, Cancel and Appeal buttons for what is allowed now. Same session cookie, CSRF
+checks and security headers as the mentor's pages; each action answers with the
+panel as it is after it, so the page updates in place and says what happened."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from contracts.messages import REASON_MAX_LENGTH
+from contracts.rpc import (
+    AppealAbsence,
+    AppealReply,
+    AppealView,
+    BookingAttendance,
+    BookingCancellation,
+    CancelBooking,
+    GetMenteeStanding,
+    MenteeStandingReply,
+    SubscriberDetail,
+)
+from services.gateway.api import mentee_joins
+from services.gateway.auth import Caller
+from services.gateway.dashboard import (
+    CHANGE_REFUSED,
+    PageError,
+    error_words,
+    fragment_error,
+    invalid_form,
+    page_caller,
+    refuse_forgery,
+    templates,
+)
+from services.gateway.dependencies import Now, OwnersDep, SettingsDep
+from services.gateway.owners import Owners
+from services.gateway.sessions import Offer, Rules, Standing, mark_words, offer, standing
+from services.gateway.times import when
+
+router = APIRouter(prefix="/dashboard/mentorship/bookings", tags=["mentee's page"])
+
+PAGE = "/dashboard/mentorship/bookings"
+# After a join or a cancellation, attendance records it a moment later (it travels as
+# an event): the answer waits this long at most for the page to show it.
+SETTLE_SECONDS = 3.0
+SETTLE_POLL_SECONDS = 0.1
+
+
+async def page_mentee(request: Request) -> Caller:
+    return await page_caller(request, "mentee")
+
+
+async def changing_mentee(request: Request) -> Caller:
+    await refuse_forgery(request)
+    return await page_mentee(request)
+
+
+PageMentee = Annotated[Caller, Depends(page_mentee)]
+ChangingMentee = Annotated[Caller, Depends(changing_mentee)]
+
+
+@dataclass(frozen=True)
+class Row:
+    session: BookingAttendance
+    offer: Offer
+    mark: str
+    appeals: list[AppealView]
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    subscription: SubscriberDetail
+    standing: Standing
+    this_cycle: list[Row]
+    earlier: list[Row]
+
+
+def _view(subscription: SubscriberDetail, now: datetime, rules: Rules) -> SubscriptionView:
+    s = subscription
+    rows = [
+        Row(
+            b,
+            offer(b, now, rules),
+            mark_words(b, now),
+            [a for a in s.appeals if a.booking_id == b.booking_id],
+        )
+        for b in sorted(s.bookings, key=lambda b: b.starts_at)
+    ]
+    starts = s.cycle_starts_at
+    return SubscriptionView(
+        s,
+        standing(s, now),
+        [r for r in rows if starts is None or r.session.starts_at >= starts],
+        [r for r in rows if starts is not None and r.session.starts_at < starts],
+    )
+
+
+async def _standing(owners: Owners, caller: Caller, now: datetime) -> MenteeStandingReply:
+    return await owners.ask(
+        GetMenteeStanding(mentee_id=caller.user_id, now=now), MenteeStandingReply
+    )
+
+
+def _context(
+    reply: MenteeStandingReply, now: datetime, rules: Rules, said: str = ""
+) -> dict[str, Any]:
+    return {
+        "subscriptions": [_view(s, now, rules) for s in reply.subscriptions],
+        "now": now,
+        "rules": rules,
+        "said": said,
+    }
+
+
+@router.get("", response_class=HTMLResponse, summary="The mentee's sessions and standing (HTML)")
+async def bookings_page(
+    request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
+) -> HTMLResponse:
+    try:
+        reply = await _standing(owners, caller, now)
+    except HTTPException as error:
+        raise PageError(
+            error.status_code, "Your sessions are unavailable", error_words(error)
+        ) from error
+    return templates.TemplateResponse(
+        request, "mentee.html", _context(reply, now, Rules.of(settings))
+    )
+
+
+@router.get(
+    "/panel",
+    response_class=HTMLResponse,
+    summary="The mentee's sessions and standing (HTML fragment, for in-page refresh)",
+)
+async def bookings_panel(
+    request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
+) -> HTMLResponse:
+    try:
+        reply = await _standing(owners, caller, now)
+    except HTTPException as error:
+        return fragment_error(request, error, _mentee_words(error))
+    return templates.TemplateResponse(
+        request, "_mentee_panel.html", _context(reply, now, Rules.of(settings))
+    )
+
+
+def _mentee_words(error: HTTPException) -> str:
+    return error_words(
+        error, forbidden="This session is not yours.", not_found="There is no such session."
+    )
+
+
+def _session_of(
+    reply: MenteeStandingReply, booking_id: UUID
+) -> tuple[BookingAttendance, str] | None:
+    for s in reply.subscriptions:
+        for b in s.bookings:
+            if b.booking_id == booking_id:
+                return b, s.timezone
+    return None
+
+
+async def _settled(
+    owners: Owners,
+    caller: Caller,
+    now: datetime,
+    booking_id: UUID,
+    done: Callable[[BookingAttendance], bool],
+) -> MenteeStandingReply:
+    """The standing once attendance shows the booking `done` (or as it is after
+    SETTLE_SECONDS: the page then says it will show in a moment)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while True:
+        reply = await _standing(owners, caller, now)
+        found = _session_of(reply, booking_id)
+        if found is None or done(found[0]) or loop.time() >= deadline:
+            return reply
+        await asyncio.sleep(SETTLE_POLL_SECONDS)
+
+
+def _panel(
+    request: Request, reply: MenteeStandingReply, now: datetime, rules: Rules, said: str
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "_mentee_panel.html", _context(reply, now, rules, said)
+    )
+
+
+@router.post(
+    "/{booking_id}/join",
+    response_class=HTMLResponse,
+    summary="Join a session inside its window (returns the updated panel, once marked)",
+    responses=CHANGE_REFUSED,
+)
+async def join(
+    booking_id: UUID,
+    request: Request,
+    caller: ChangingMentee,
+    owners: OwnersDep,
+    settings: SettingsDep,
+    now: Now,
+) -> HTMLResponse:
+    rules = Rules.of(settings)
+    try:
+        await mentee_joins(owners, caller, booking_id, rules, now)
+        reply = await _settled(owners, caller, now, booking_id, lambda b: b.status is not None)
+    except HTTPException as error:
+        return fragment_error(request, error, _mentee_words(error))
+    found = _session_of(reply, booking_id)
+    said = "You joined the session; it will show as marked in a moment."
+    if found is not None:
+        session, zone = found
+        said = f"You joined the session of {when(session.starts_at, zone)}"
+        said += (
+            f": marked {mark_words(session, now)}."
+            if session.status
+            else "; it will show as marked in a moment."
+        )
+    return _panel(request, reply, now, rules, said)
+
+
+@router.post(
+    "/{booking_id}/cancel",
+    response_class=HTMLResponse,
+    summary="Cancel a session before it starts: in time (CANCEL_NOTICE_HOURS ahead) it does "
+    "not count, later it counts as an absence (returns the updated panel)",
+    responses=CHANGE_REFUSED,
+)
+async def cancel(
+    booking_id: UUID,
+    request: Request,
+    caller: ChangingMentee,
+    owners: OwnersDep,
+    settings: SettingsDep,
+    now: Now,
+) -> HTMLResponse:
+    command = CancelBooking(
+        request_id=uuid4(), mentee_id=caller.user_id, booking_id=booking_id, requested_at=now
+    )
+    try:
+        cancelled = await owners.ask(command, BookingCancellation)
+        reply = await _settled(owners, caller, now, booking_id, lambda b: b.cancelled)
+    except HTTPException as error:
+        return fragment_error(request, error, _mentee_words(error))
+    found = _session_of(reply, booking_id)
+    zone = found[1] if found else "UTC"
+    session = when(cancelled.starts_at, zone)
+    if cancelled.status == "cancelled_in_time":
+        said = f"You cancelled the session of {session} in time: it does not count."
+    else:
+        said = f"You cancelled the session of {session} late: it counts as an absence."
+    return _panel(request, reply, now, Rules.of(settings), said)
+
+
+@router.post(
+    "/{booking_id}/appeal",
+    response_class=HTMLResponse,
+    summary="Appeal an absence, with a reason, within APPEAL_DAYS (returns the updated panel)",
+    responses=CHANGE_REFUSED,
+)
+async def appeal(
+    booking_id: UUID,
+    request: Request,
+    caller: ChangingMentee,
+    owners: OwnersDep,
+    settings: SettingsDep,
+    now: Now,
+    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
+) -> HTMLResponse:
+    try:
+        command = AppealAbsence(
+            request_id=uuid4(),
+            mentee_id=caller.user_id,
+            booking_id=booking_id,
+            reason=reason,
+            requested_at=now,
+        )
+    except ValidationError:
+        return invalid_form(request, "Say why the absence should not count: one line is needed.")
+    try:
+        filed = await owners.ask(command, AppealReply)
+        reply = await _standing(owners, caller, now)
+    except HTTPException as error:
+        return fragment_error(request, error, _mentee_words(error))
+    said = "Your appeal is sent to your mentor, who will accept or reject it."
+    if filed.appeal is not None:
+        found = _session_of(reply, filed.appeal.booking_id)
+        zone = found[1] if found else "UTC"
+        said = (
+            f"Your appeal of the absence of {when(filed.appeal.starts_at, zone)} is sent to "
+            "your mentor, who will accept or reject it."
+        )
+    return _panel(request, reply, now, Rules.of(settings), said)

@@ -1,0 +1,33 @@
+"""Moments as people read them: in the slot's own time zone, named by its place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def zone_of(zone: str | None) -> ZoneInfo:
+    """The IANA zone `zone`, or UTC when it is unknown (or not given)."""
+    try:
+        return ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def place(zone: str | None) -> str:
+    """An IANA zone as people say it: America/Sao_Paulo is Sao Paulo."""
+    return zone_of(zone).key.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def when(moment: datetime | None, zone: str | None = "UTC", *, named: bool = True) -> str:
+    """A moment in the slot's time zone, named by its place (unless the page names the
+    zone once, `named=False`)."""
+    if moment is None:
+        return "—"
+    text = f"{moment.astimezone(zone_of(zone)):%a %d %b %Y, %H:%M}"
+    return f"{text} ({place(zone)})" if named else text
+
+
+def clock(moment: datetime | None, zone: str | None = "UTC") -> str:
+    """Only the time of day, in the slot's zone: 19:00."""
+    return "—" if moment is None else f"{moment.astimezone(zone_of(zone)):%H:%M}"
