@@ -394,6 +394,11 @@ class MenteeWarned(Event):
     missed_starts_at: AwareDatetime | None = Field(
         default=None, description="Start of the missed session (added; optional)."
     )
+    appeal_until: AwareDatetime | None = Field(
+        default=None,
+        description="Until when the mentee may appeal that absence (added; APPEAL_DAYS after "
+        "it was marked); null when appeals are off.",
+    )
 
 
 class MenteeReprobated(Event):

@@ -769,15 +769,20 @@ class Record:
         """The warning about the absence that reached the threshold: in session order,
         so that a warning about an older absence names that session."""
         trigger = streak.absences[policy.warn_after - 1]
+        known_at = streak.known_at(policy.warn_after)
+        # Appeals already filed do not matter here: the email says until when one may be.
+        closes = appeal_closes_at(trigger, (), policy)
+        appeal_until = closes if isinstance(closes, datetime) and closes > known_at else None
         return MenteeWarned(
             event_id=_event_id("warned", self.subscription_id, streak.key),
-            occurred_at=streak.known_at(policy.warn_after),
+            occurred_at=known_at,
             subscription_id=self.subscription_id,
             booking_id=trigger.booking_id,
             mentee_id=self.mentee_id,
             mentor_id=self.mentor_id,
             consecutive_absences=policy.warn_after,
             missed_starts_at=trigger.starts_at,
+            appeal_until=appeal_until,
         )
 
     def _mentor_missed(self, session: Session, mark: Mark) -> MentorMissed:

@@ -184,6 +184,10 @@ def template_values(
             if event.missed_starts_at
             else "your last session"
         )
+        values["appeal_until"] = (
+            local_time(event.appeal_until, contacts.slot) if event.appeal_until else None
+        )
+        values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, MenteeReprobationPending):
         values["missed_list"] = "; ".join(
             local_time(t, contacts.slot) for t in event.missed_starts_at
@@ -196,6 +200,7 @@ def template_values(
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
+        values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, AppealFiled):
         values["session_at"] = local_time(event.starts_at, contacts.slot)
         values["contested"] = event.contested_status.replace("_", " ")

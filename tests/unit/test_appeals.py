@@ -18,9 +18,17 @@ from contracts import (
     AttendanceMarked,
     MenteeReactivated,
     MenteeReprobationWithdrawn,
+    MenteeWarned,
 )
 from contracts.rpc import AppealAbsence, DecideAppeal
-from services.attendance.domain import Appeal, Change, Policy, Record, Refusal
+from services.attendance.domain import (
+    Appeal,
+    Change,
+    Policy,
+    Record,
+    Refusal,
+    appeal_closes_at,
+)
 from tests.unit.test_attendance_record import (
     MENTEE,
     MENTOR,
@@ -248,3 +256,16 @@ def test_accepting_after_the_mark_changed_to_no_absence_marks_nothing_more() -> 
     assert isinstance(change, Change)
     assert kinds(list(change.events)) == ["appeal.accepted"]
     assert change.record.sessions[0].status == corrected.sessions[0].status
+
+
+def test_a_warning_says_until_when_its_absence_can_be_appealed() -> None:
+    base = subscription()
+    record, [warned] = run(base, absent(base, 0))
+    assert isinstance(warned, MenteeWarned)
+    marked_at = record.sessions[0].marked_at
+    assert marked_at is not None and warned.appeal_until == marked_at + timedelta(days=7)
+    # The mentee's page offers the appeal until the same moment (appealable_until).
+    assert appeal_closes_at(record.sessions[0], [], POLICY) == warned.appeal_until
+    off = replace(POLICY, appeal_window=timedelta())
+    _, [unappealable] = run(base, absent(base, 0), policy=off)
+    assert isinstance(unappealable, MenteeWarned) and unappealable.appeal_until is None

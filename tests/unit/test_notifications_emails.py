@@ -115,6 +115,49 @@ def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_z
     assert "&lt;Mentee&gt;" in mentor_mail.html_body  # names are escaped in HTML
 
 
+PAGE = "https://mentors.example/dashboard/mentorship"
+
+
+def test_a_warning_tells_the_mentee_until_when_to_appeal_on_their_page() -> None:
+    until = MISSED + timedelta(days=7, hours=1, minutes=15)  # 19:15 in Lisbon
+    warning = warned_at_once().model_copy(update={"appeal_until": until})
+    templates = Templates(gateway_url="https://mentors.example/")
+    to_mentee, to_mentor = templates.compose(warning, CONTACTS)
+    text = " ".join(to_mentee.text_body.split())
+    assert "you can appeal it until Monday 13 April 2026 at 19:15 (Europe/Lisbon)" in text
+    assert f"{PAGE}/bookings" in text
+    assert f'href="{PAGE}/bookings"' in to_mentee.html_body
+    assert "until Monday 13 April 2026 at 19:15" in well_formed_text(to_mentee.html_body)
+    # The mentor is sent to the subscriber's page, and hears nothing of appeals.
+    assert f"{PAGE}/subscribers/{SUBSCRIPTION}" in to_mentor.text_body
+    assert f'href="{PAGE}/subscribers/{SUBSCRIPTION}"' in to_mentor.html_body
+    assert "appeal" not in to_mentor.text_body
+    # With appeals off (no deadline), the mentee's email still links their page.
+    [without, _] = templates.compose(warned_at_once(), CONTACTS)
+    assert "appeal" not in without.text_body and f"{PAGE}/bookings" in without.text_body
+
+
+def test_reprobation_and_reactivation_emails_link_each_reader_to_their_page() -> None:
+    templates = Templates(gateway_url="https://mentors.example")
+    to_mentee, to_mentor = templates.compose(reprobated_at_once(), CONTACTS)
+    assert f"{PAGE}/bookings" in to_mentee.text_body
+    assert f'href="{PAGE}/bookings"' in to_mentee.html_body
+    assert f"{PAGE}/subscribers/{SUBSCRIPTION}" in to_mentor.text_body
+    assert f'href="{PAGE}/subscribers/{SUBSCRIPTION}"' in to_mentor.html_body
+    reactivation = MenteeReactivated(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        reactivated_by=MENTOR,
+        reactivated_at=MISSED,
+    )
+    [reactivated] = templates.compose(reactivation, CONTACTS)
+    assert f"{PAGE}/bookings" in reactivated.text_body
+    assert f'href="{PAGE}/bookings"' in reactivated.html_body
+    well_formed_text(reactivated.html_body)
+
+
 def test_a_reprobation_says_sessions_are_cancelled_and_payment_continues() -> None:
     reprobation = MenteeReprobated(
         occurred_at=MISSED + timedelta(weeks=1, hours=2),
