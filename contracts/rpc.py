@@ -424,3 +424,50 @@ class SubscriberChanged(Reply):
     """Reply to a mentor command: the subscriber as it is after the command."""
 
     subscriber: SubscriberDetail | None = None
+
+
+# --- notifications: calendar feeds ------------------------------------------------
+
+FeedHolder = Literal["mentee", "mentor"]
+
+
+class OpenCalendarFeed(Request):
+    """The token of a person's private calendar feed, made the first time it is asked
+    for (added)."""
+
+    routing_key: ClassVar[str] = "rpc.open_calendar_feed"
+    owner: ClassVar[str] = "notifications"
+
+    person_id: UUID
+    role: FeedHolder
+
+
+class ResetCalendarFeed(Request):
+    """A new token for a person's feed: the old URL stops working (added)."""
+
+    routing_key: ClassVar[str] = "rpc.reset_calendar_feed"
+    owner: ClassVar[str] = "notifications"
+
+    request_id: UUID = Field(description="idempotency key: a retried reset makes one token")
+    person_id: UUID
+    role: FeedHolder
+
+
+class CalendarFeedToken(Reply):
+    token: str | None = Field(
+        default=None, description="random, URL-safe; the feed is /calendar/<token>.ics"
+    )
+
+
+class GetCalendarFeed(Request):
+    """The feed a token opens: every upcoming session of its holder, as iCalendar (added)."""
+
+    routing_key: ClassVar[str] = "rpc.get_calendar_feed"
+    owner: ClassVar[str] = "notifications"
+
+    token: str
+    now: AwareDatetime = Field(description="the gateway's clock: sessions not yet over")
+
+
+class CalendarFeed(Reply):
+    ics: str | None = Field(default=None, description="an iCalendar object (RFC 5545)")

@@ -228,6 +228,7 @@ async def list_subscribers(tx: Tx, request: ListSubscribers, policy: Policy) -> 
 
 
 async def get_subscriber(tx: Tx, request: GetSubscriber, policy: Policy) -> SubscriberReply:
+    await store.one_snapshot(tx)
     detail = await _detail(tx, request.subscription_id, request.mentor_id, request.now, policy)
     if isinstance(detail, Refusal):
         return SubscriberReply(error=replies.error(detail))
@@ -238,6 +239,7 @@ async def get_mentee_standing(
     tx: Tx, request: GetMenteeStanding, policy: Policy
 ) -> MenteeStandingReply:
     """The mentee's own subscriptions, each as its mentor sees it (ended ones last)."""
+    await store.one_snapshot(tx)
     found = await store.subscriptions_of_mentee(
         tx, request.mentee_id, request.now, counting_statuses(policy)
     )

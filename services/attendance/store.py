@@ -628,6 +628,14 @@ async def subscribers_of(
     return await _subscribers(tx, subscriptions.c.mentor_id == mentor_id, now, counting)
 
 
+async def one_snapshot(tx: Tx) -> None:
+    """Make the rest of this read-only transaction see one snapshot: a read of several
+    statements (a subscription, then its sessions, then its appeals) could otherwise
+    show a mark with the streak from before it (READ COMMITTED reads each statement's
+    own). First in its transaction."""
+    await tx.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
 async def subscriptions_of_mentee(
     tx: Tx, mentee_id: UUID, now: datetime, counting: Collection[str]
 ) -> list[Subscriber]:

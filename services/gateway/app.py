@@ -16,6 +16,7 @@ from contracts import (
 )
 from services.gateway import (
     api,
+    calendar_feed,
     dashboard,
     errors,
     health,
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
     app.include_router(sign_in.router)
     dashboard.install(app)
     app.include_router(mentee_page.router)
+    app.include_router(calendar_feed.router)
     security.install(app)
     errors.install(app)
     return app

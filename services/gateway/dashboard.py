@@ -3,6 +3,7 @@ page swaps in after a mark or a reactivation (no reload, no front-end build)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from contracts.rpc import (
 from services.gateway import export
 from services.gateway.auth import Caller, Role, current_page_caller, dev_sign_in_enabled
 from services.gateway.dependencies import Now, OwnersDep
+from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.security import forgery_refusal, session_csrf_token
 from services.gateway.times import clock, place, when
 
@@ -179,8 +181,9 @@ async def subscribers_page(
     request: Request, caller: PageMentor, owners: OwnersDep, now: Now
 ) -> HTMLResponse:
     try:
-        reply = await owners.ask(
-            ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply
+        reply, calendar_url = await asyncio.gather(
+            owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply),
+            feed_url_if_known(request, owners, caller),
         )
     except HTTPException as error:
         raise PageError(error.status_code, "Subscribers unavailable", error_words(error)) from error
@@ -192,6 +195,7 @@ async def subscribers_page(
             "subscribers": reply.subscribers,
             "export_from": today - timedelta(days=30),
             "export_to": today,
+            **calendar_context(caller, calendar_url),
         },
     )
 

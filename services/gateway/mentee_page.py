@@ -41,6 +41,7 @@ from services.gateway.dashboard import (
     templates,
 )
 from services.gateway.dependencies import Now, OwnersDep, SettingsDep
+from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.owners import Owners
 from services.gateway.sessions import Offer, Rules, Standing, mark_words, offer, standing
 from services.gateway.times import when
@@ -125,13 +126,16 @@ async def bookings_page(
     request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
 ) -> HTMLResponse:
     try:
-        reply = await _standing(owners, caller, now)
+        reply, calendar_url = await asyncio.gather(
+            _standing(owners, caller, now), feed_url_if_known(request, owners, caller)
+        )
     except HTTPException as error:
         raise PageError(
             error.status_code, "Your sessions are unavailable", error_words(error)
         ) from error
+    context = _context(reply, now, Rules.of(settings))
     return templates.TemplateResponse(
-        request, "mentee.html", _context(reply, now, Rules.of(settings))
+        request, "mentee.html", {**context, **calendar_context(caller, calendar_url)}
     )
 
 

@@ -6,9 +6,15 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from contracts import BookingsCancelled, SubscriptionActivated, SubscriptionRenewed
+from contracts import (
+    BookingsCancelled,
+    BookingsScheduled,
+    SubscriptionActivated,
+    SubscriptionRenewed,
+)
+from contracts.rpc import GetCalendarFeed, OpenCalendarFeed, ResetCalendarFeed
 from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
-from services.kit.runtime import Consumes, ConsumesBatches, ServiceRuntime
+from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
 from services.notifications import handlers
 from services.notifications.domain import LIFECYCLE_EVENTS, LifecycleEvent
@@ -36,7 +42,13 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
             ConsumesBatches(
                 BookingsCancelled, handlers.withdraw_invitations, gather_seconds=CASCADE
             ),
-        ]
+            ConsumesBatches(BookingsScheduled, handlers.book_all_sessions),
+        ],
+        answers=[
+            Answers(OpenCalendarFeed, handlers.open_calendar_feed),
+            Answers(ResetCalendarFeed, handlers.reset_calendar_feed),
+            Answers(GetCalendarFeed, handlers.get_calendar_feed),
+        ],
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)
     runtime.in_background("email sender", sender.run)

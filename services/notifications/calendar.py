@@ -1,10 +1,11 @@
-"""Calendar invitations (iCalendar, RFC 5545/5546) for the booking emails, built with the
-`icalendar` package.
+"""Calendar invitations (iCalendar, RFC 5545/5546) for the booking emails, and each
+person's calendar feed, built with the `icalendar` package.
 
 Each booking is one event whose `UID` is derived from its booking id alone, so that
-every email about it (the reminder's invitation, the cancellation) speaks of the same
-event: a calendar that added it from an invitation removes it on the `METHOD:CANCEL`.
-Everything is a function of the email's event, so a rendered invitation never changes.
+every email about it (the reminder's invitation, the cancellation) and the feeds speak
+of the same event: a calendar that added it from an invitation removes it on the
+`METHOD:CANCEL`, and finds it again, not twice, in a subscribed feed. Everything is a
+function of its arguments, so a rendered invitation never changes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from uuid import UUID
 
 from icalendar import Calendar, Event, vCalAddress
 
-from services.notifications.domain import Method, Session
+from services.notifications.domain import Contacts, FeedSession, Method, Session
 
 PRODID = "-//mentorship-attendance//sessions//EN"
 DOMAIN = "mentorship-attendance"
@@ -59,6 +60,33 @@ def invitation(
         event.add("organizer", _address(organizer))
         event.add("attendee", _address(attendee, attending=True))
         calendar.add_component(event)
+    ics: bytes = calendar.to_ical()
+    return ics.decode()
+
+
+def summary(contacts: Contacts) -> str:
+    return f"Mentorship session: {contacts.mentee_name} with {contacts.mentor_name}"
+
+
+def feed(sessions: Sequence[FeedSession], *, stamp: datetime) -> str:
+    """A subscribed calendar (no METHOD: not an invitation) with one event per session,
+    in its slot's zone, each zone described by a VTIMEZONE."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", "Mentorship sessions")
+    for s in sessions:
+        zone = s.contacts.slot.zone
+        event = Event()
+        event.add("uid", uid(s.session.booking_id))
+        event.add("dtstamp", stamp)
+        event.add("dtstart", s.session.starts_at.astimezone(zone))
+        event.add("dtend", s.session.ends_at.astimezone(zone))
+        event.add("summary", summary(s.contacts))
+        event.add("sequence", 0)
+        event.add("status", "CONFIRMED")
+        calendar.add_component(event)
+    calendar.add_missing_timezones()
     ics: bytes = calendar.to_ical()
     return ics.decode()
 

@@ -91,6 +91,14 @@ class Contacts:
 
 
 @dataclass(frozen=True)
+class FeedSession:
+    """A session as a calendar feed shows it: when, and whose (names, the slot's zone)."""
+
+    session: Session
+    contacts: Contacts
+
+
+@dataclass(frozen=True)
 class Email:
     """One email to one recipient about one event, as queued and as sent."""
 

@@ -1,7 +1,9 @@
-"""One thin function per message: remember contacts, or queue the emails an event calls for."""
+"""One thin function per message or request: remember contacts and sessions, queue the
+emails an event calls for, or answer for a person's calendar feed."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -9,11 +11,21 @@ from contracts import (
     BookingCancelled,
     BookingReminderDue,
     BookingsCancelled,
+    BookingsScheduled,
     SubscriptionActivated,
     SubscriptionRenewed,
 )
+from contracts.rpc import (
+    CalendarFeed,
+    CalendarFeedToken,
+    GetCalendarFeed,
+    OpenCalendarFeed,
+    ResetCalendarFeed,
+    RpcError,
+)
+from services.kit import inbox
 from services.kit.database import Tx
-from services.notifications import domain, store
+from services.notifications import calendar, domain, store
 from services.notifications.domain import Contacts, Email, LifecycleEvent, Session
 from services.notifications.templates import Templates
 
@@ -114,9 +126,9 @@ async def withdraw_invitations(
     invited to a calendar are withdrawn, by an email to the mentee (mentor in Cc) whose
     calendar part cancels them. Sessions never invited need no email."""
     await store.lock_subscriptions(tx, (m.subscription_id for m in msgs))
-    withdrawn = await store.withdraw_invitations(
-        tx, [(m.subscription_id, b) for m in msgs for b in m.booking_ids]
-    )
+    cancelled = [(m.subscription_id, b) for m in msgs for b in m.booking_ids]
+    await store.cancel_sessions(tx, cancelled)
+    withdrawn = await store.withdraw_invitations(tx, cancelled)
     invited = [domain.withdrawn_sessions(m, withdrawn) for m in msgs]
     known = await store.contacts_of_many(
         tx, (m.subscription_id for m, s in zip(msgs, invited, strict=True) if s)
@@ -161,8 +173,56 @@ async def _keep_calendar(tx: Tx, events: Sequence[LifecycleEvent]) -> set[UUID]:
             if r.event_id not in skipped
         ],
     )
-    await store.withdraw_invitations(
-        tx,
-        [(e.subscription_id, e.booking_id) for e in events if isinstance(e, BookingCancelled)],
-    )
+    by_mentee = [e for e in events if isinstance(e, BookingCancelled)]
+    await store.withdraw_invitations(tx, [(e.subscription_id, e.booking_id) for e in by_mentee])
+    await store.cancel_sessions(tx, [(e.subscription_id, e.booking_id) for e in by_mentee])
     return skipped
+
+
+# --- calendar feeds ----------------------------------------------------------------
+
+
+async def book_all_sessions(
+    tx: Tx, msgs: Sequence[BookingsScheduled], templates: Templates
+) -> list[str]:
+    """Keep the booked sessions for their people's calendar feeds."""
+    await store.book_sessions(
+        tx,
+        [
+            (m.subscription_id, Session(b.booking_id, b.starts_at, b.ends_at))
+            for m in msgs
+            for b in m.bookings
+        ],
+    )
+    return [f"kept {len(m.bookings)} sessions for the feeds" for m in msgs]
+
+
+def _new_token() -> str:
+    """Unguessable: the feed's URL is all a calendar app needs to read it."""
+    return secrets.token_urlsafe(24)
+
+
+async def open_calendar_feed(
+    tx: Tx, request: OpenCalendarFeed, templates: Templates
+) -> CalendarFeedToken:
+    token = await store.feed_token(tx, request.person_id, request.role, _new_token())
+    return CalendarFeedToken(token=token)
+
+
+async def reset_calendar_feed(
+    tx: Tx, request: ResetCalendarFeed, templates: Templates
+) -> CalendarFeedToken:
+    """A new token; the same request again (a retry) answers the token it made."""
+    if await inbox.claim(tx, "notifications:rpc.reset_calendar_feed", request.request_id):
+        token = await store.replace_feed_token(tx, request.person_id, request.role, _new_token())
+    else:
+        token = await store.feed_token(tx, request.person_id, request.role, _new_token())
+    return CalendarFeedToken(token=token)
+
+
+async def get_calendar_feed(tx: Tx, request: GetCalendarFeed, templates: Templates) -> CalendarFeed:
+    holder = await store.feed_holder(tx, request.token)
+    if holder is None:
+        return CalendarFeed(error=RpcError(code="not_found", detail="no such feed"))
+    upcoming = await store.upcoming_sessions(tx, holder, request.now)
+    return CalendarFeed(ics=calendar.feed(upcoming, stamp=request.now))

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -19,8 +20,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     delete,
+    false,
     func,
+    select,
     text,
     update,
 )
@@ -33,6 +37,7 @@ from services.notifications.domain import (
     LIFECYCLE_EVENTS,
     Contacts,
     Email,
+    FeedSession,
     LifecycleEvent,
     Session,
 )
@@ -49,6 +54,36 @@ contacts = Table(
     Column("mentor_email", String(320), nullable=False),
     Column("slot", JSONB, nullable=False),
     Column("cycle_ends_at", DateTime(timezone=True), nullable=False),
+    # Whose feeds its sessions are in (null for contacts saved before feeds).
+    Column("mentee_id", PGUUID(as_uuid=True), index=False),
+    Column("mentor_id", PGUUID(as_uuid=True), index=False),
+    Index("contacts_of_mentee", "mentee_id"),
+    Index("contacts_of_mentor", "mentor_id"),
+)
+
+# Every booked session, for the calendar feeds: booked from bookings.scheduled,
+# cancelled by bookings.cancelled and booking.cancelled, in whichever order they come
+# (a cancellation heard of first leaves a row without times, filled in by the booking).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("booking_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("subscription_id", PGUUID(as_uuid=True), nullable=False),
+    Column("starts_at", DateTime(timezone=True)),
+    Column("ends_at", DateTime(timezone=True)),
+    Column("cancelled", Boolean, nullable=False, server_default=false()),
+    Index("sessions_of_subscription", "subscription_id", "ends_at"),
+)
+
+# A person's private feed: the random token in its URL opens it, without a cookie.
+calendar_feeds = Table(
+    "calendar_feeds",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("person_id", PGUUID(as_uuid=True), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("person_id", "role", name="calendar_feeds_one_per_person"),
 )
 
 emails = Table(
@@ -136,6 +171,8 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
             mentor_email=str(msg.mentor.email),
             slot=msg.slot.model_dump(mode="json"),
             cycle_ends_at=msg.cycle_ends_at,
+            mentee_id=msg.mentee.id,
+            mentor_id=msg.mentor.id,
         )
         .on_conflict_do_nothing()
     )
@@ -147,15 +184,16 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
 _SAVE_CONTACTS = text(
     """
     INSERT INTO contacts (subscription_id, mentee_name, mentee_email, mentor_name,
-                          mentor_email, slot, cycle_ends_at)
+                          mentor_email, slot, cycle_ends_at, mentee_id, mentor_id)
     SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email,
-           slot::jsonb, cycle_ends_at
+           slot::jsonb, cycle_ends_at, mentee_id, mentor_id
     FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_name AS text[]),
                 CAST(:mentee_email AS text[]), CAST(:mentor_name AS text[]),
                 CAST(:mentor_email AS text[]), CAST(:slot AS text[]),
-                CAST(:cycle_ends_at AS timestamptz[]))
+                CAST(:cycle_ends_at AS timestamptz[]), CAST(:mentee_id AS uuid[]),
+                CAST(:mentor_id AS uuid[]))
         AS c(subscription_id, mentee_name, mentee_email, mentor_name, mentor_email, slot,
-             cycle_ends_at)
+             cycle_ends_at, mentee_id, mentor_id)
     ON CONFLICT DO NOTHING
     """
 )
@@ -175,6 +213,8 @@ async def save_contacts_many(tx: Tx, msgs: Sequence[SubscriptionActivated]) -> N
                 "mentor_email": [str(m.mentor.email) for m in msgs],
                 "slot": [m.slot.model_dump_json() for m in msgs],
                 "cycle_ends_at": [m.cycle_ends_at for m in msgs],
+                "mentee_id": [m.mentee.id for m in msgs],
+                "mentor_id": [m.mentor.id for m in msgs],
             },
         )
 
@@ -528,3 +568,123 @@ async def mark_failed(tx: Tx, message_id: str, error: str) -> None:
         .where(emails.c.message_id == message_id)
         .values(status="failed", attempts=emails.c.attempts + 1, last_error=error[:2000])
     )
+
+
+# --- calendar feeds ----------------------------------------------------------------
+
+_BOOK_SESSIONS = """
+    INSERT INTO sessions (booking_id, subscription_id, starts_at, ends_at)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[])
+    ON CONFLICT (booking_id) DO UPDATE
+    SET starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at
+    WHERE sessions.starts_at IS NULL
+"""
+
+
+async def book_sessions(tx: Tx, booked: Sequence[tuple[UUID, Session]]) -> None:
+    """Keep booked sessions (each with its subscription); a repeat changes nothing, and a
+    session cancelled before it was heard of as booked stays cancelled."""
+    # In booking id order, as `cancel_sessions` writes: two batches never wait on each
+    # other's rows in opposite orders.
+    booked = sorted(booked, key=lambda pair: pair[1].booking_id)
+    if booked:
+        await (await driver(tx)).execute(
+            _BOOK_SESSIONS,
+            [s.booking_id for _, s in booked],
+            [subscription_id for subscription_id, _ in booked],
+            [s.starts_at for _, s in booked],
+            [s.ends_at for _, s in booked],
+        )
+
+
+_CANCEL_SESSIONS = """
+    INSERT INTO sessions (booking_id, subscription_id, cancelled)
+    SELECT booking_id, subscription_id, true
+    FROM unnest($1::uuid[], $2::uuid[]) AS c(booking_id, subscription_id)
+    ON CONFLICT (booking_id) DO UPDATE SET cancelled = true WHERE NOT sessions.cancelled
+"""
+
+
+async def cancel_sessions(tx: Tx, cancelled: Iterable[tuple[UUID, UUID]]) -> None:
+    """The sessions (subscription id, booking id) leave every feed, for good."""
+    pairs = sorted(set(cancelled), key=lambda pair: pair[1])
+    if pairs:
+        await (await driver(tx)).execute(
+            _CANCEL_SESSIONS, [b for _, b in pairs], [s for s, _ in pairs]
+        )
+
+
+async def feed_token(tx: Tx, person_id: UUID, role: str, new_token: str) -> str:
+    """The person's feed token: `new_token` if they had none, else the one they have."""
+    await tx.execute(
+        insert(calendar_feeds)
+        .values(token=new_token, person_id=person_id, role=role)
+        .on_conflict_do_nothing(constraint="calendar_feeds_one_per_person")
+    )
+    token = await tx.scalar(
+        select(calendar_feeds.c.token).where(
+            calendar_feeds.c.person_id == person_id, calendar_feeds.c.role == role
+        )
+    )
+    assert isinstance(token, str)
+    return token
+
+
+async def replace_feed_token(tx: Tx, person_id: UUID, role: str, new_token: str) -> str:
+    """Give the person's feed `new_token`: the old one opens nothing any more."""
+    await tx.execute(
+        delete(calendar_feeds).where(
+            calendar_feeds.c.person_id == person_id, calendar_feeds.c.role == role
+        )
+    )
+    await tx.execute(insert(calendar_feeds).values(token=new_token, person_id=person_id, role=role))
+    return new_token
+
+
+@dataclass(frozen=True)
+class FeedHolder:
+    person_id: UUID
+    role: str
+
+
+async def feed_holder(tx: Tx, token: str) -> FeedHolder | None:
+    row = (
+        await tx.execute(
+            select(calendar_feeds.c.person_id, calendar_feeds.c.role).where(
+                calendar_feeds.c.token == token
+            )
+        )
+    ).first()
+    return None if row is None else FeedHolder(row.person_id, row.role)
+
+
+async def upcoming_sessions(tx: Tx, holder: FeedHolder, now: datetime) -> list[FeedSession]:
+    """The holder's sessions not yet over and not cancelled, by start."""
+    whose = contacts.c.mentee_id if holder.role == "mentee" else contacts.c.mentor_id
+    rows = await tx.execute(
+        select(
+            sessions.c.booking_id,
+            sessions.c.starts_at,
+            sessions.c.ends_at,
+            *(contacts.c[f.name] for f in fields(Contacts)),
+        )
+        .join(contacts, contacts.c.subscription_id == sessions.c.subscription_id)
+        .where(
+            whose == holder.person_id,
+            sessions.c.ends_at > now,  # no times yet (NULL): not booked, not shown
+            sessions.c.cancelled.is_(False),
+        )
+        .order_by(sessions.c.starts_at, sessions.c.booking_id)
+    )
+    return [
+        FeedSession(
+            Session(r.booking_id, r.starts_at, r.ends_at),
+            Contacts(
+                **{
+                    **{f.name: getattr(r, f.name) for f in fields(Contacts)},
+                    "slot": Slot.model_validate(r.slot),
+                }
+            ),
+        )
+        for r in rows
+    ]

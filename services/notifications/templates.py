@@ -112,6 +112,6 @@ def _invitation(event: EmailSubject, contacts: Contacts, sessions: Sequence[Sess
         invited_sessions,
         organizer=Party(contacts.mentor_name, contacts.mentor_email),
         attendee=Party(contacts.mentee_name, contacts.mentee_email),
-        summary=f"Mentorship session: {contacts.mentee_name} with {contacts.mentor_name}",
+        summary=calendar.summary(contacts),
         stamp=event.occurred_at,
     )

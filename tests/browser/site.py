@@ -18,6 +18,7 @@ from services.booking.app import create_app as booking_app
 from services.gateway.app import create_app as gateway_app
 from services.kit.health import serve
 from services.kit.settings import Settings
+from services.notifications.app import create_app as notifications_app
 from tests.support.listening import publish
 from tests.support.system import free_port
 from tests.support.waiting import eventually
@@ -50,10 +51,14 @@ async def swept_site(
     swept: Callable[[dict[str, Any]], object],
     *,
     session_started_ago: timedelta,
+    notifications: bool = False,
 ) -> AsyncIterator[Site]:
     """The site with one subscription of two past sessions (the later one started
-    `session_started_ago`) and two ahead, once the tick at now satisfies `swept`."""
+    `session_started_ago`) and two ahead, once the tick at now satisfies `swept`; with
+    `notifications`, that service too (calendar feeds; its emails go to SMTP_PORT)."""
     apps = [booking_app(settings), attendance_app(settings)]
+    if notifications:
+        apps.append(notifications_app(settings))
     for app in apps:
         await app.start()
     port = free_port()

@@ -33,8 +33,10 @@ from services.gateway.app import create_app as gateway_app
 from services.gateway.owners import Owners
 from services.kit.health import serve
 from services.kit.settings import Settings
+from services.notifications.app import create_app as notifications_app
 from tests.conftest import derived
 from tests.support.listening import publish
+from tests.support.smtp import RecordingSMTPServer
 from tests.support.system import free_port
 from tests.support.waiting import eventually
 from tests.support.world import User, user, weekly_subscription
@@ -49,8 +51,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def settings(settings: Settings) -> Settings:
-    return derived(settings, "ui")
+def settings(settings: Settings, smtp: RecordingSMTPServer) -> Settings:
+    return derived(settings, "ui").model_copy(update={"smtp_port": smtp.port})
 
 
 class World:
@@ -103,7 +105,8 @@ class World:
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def world(settings: Settings) -> AsyncIterator[tuple[World, str]]:
-    apps = [booking_app(settings), attendance_app(settings)]
+    # Notifications too: the list links the mentor's calendar feed.
+    apps = [booking_app(settings), attendance_app(settings), notifications_app(settings)]
     for app in apps:
         await app.start()
     gateway = gateway_app(settings)
@@ -196,6 +199,9 @@ async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
     walter = page.locator("tr", has_text="Walter Warned")
     await expect(walter.locator(".consecutive")).to_have_text("1")
     await expect(walter.locator(".status")).to_have_text("warned")
+    feed = await page.locator("#calendar a.feed").get_attribute("href")
+    assert feed is not None and feed.endswith(".ics")
+    assert (await page.request.get(feed)).status == 200
     await shot(page, "subscribers", docs="mentor-subscribers")
     await page.set_viewport_size({"width": 390, "height": 844})
     await shot(page, "subscribers-phone")

@@ -4,7 +4,7 @@ every service as its own process, then the printed mentor link followed in Chrom
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -29,16 +29,6 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def settings(settings: Settings) -> Settings:
     return derived(settings, "demo").model_copy(update={"jwt_secret": DEV_JWT_SECRET})
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[RecordingSMTPServer]:
-    server = RecordingSMTPServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")

@@ -18,6 +18,7 @@ from services.kit.settings import Settings
 from tests.browser.site import Site, swept_site
 from tests.browser.test_dashboard import CHROMIUM, browser, shot, signed_in
 from tests.conftest import derived
+from tests.support.smtp import RecordingSMTPServer
 
 __all__ = ["browser"]  # the module's Chromium, shared with the dashboard's tests
 
@@ -28,10 +29,12 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def settings(settings: Settings) -> Settings:
+def settings(settings: Settings, smtp: RecordingSMTPServer) -> Settings:
     # Eight days' notice: next week's session can only be cancelled late, the one
     # after it still in time.
-    return derived(settings, "uimentee").model_copy(update={"cancel_notice_hours": 192})
+    return derived(settings, "uimentee").model_copy(
+        update={"cancel_notice_hours": 192, "smtp_port": smtp.port}
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -42,6 +45,7 @@ async def site(settings: Settings) -> AsyncIterator[Site]:
         "Mia Mentee",
         lambda d: d["status"] == "warned",
         session_started_ago=timedelta(minutes=3),
+        notifications=True,
     )
     async with warned as site:
         yield site
@@ -85,6 +89,16 @@ async def test_a_mentee_who_signs_in_lands_on_their_page_and_joins_the_live_sess
     await expect(row(page, live).get_by_role("button", name="Join")).to_have_count(0)
     # Attending resets the streak: the warning is gone.
     await expect(page.locator(".standing h2")).to_have_text("You are in good standing")
+
+    feed = page.locator("#calendar a.feed")
+    before = await feed.get_attribute("href")
+    assert before is not None and before.endswith(".ics")
+    await page.get_by_role("button", name="Reset the link").click()
+    await expect(page.locator("#calendar .said")).to_contain_text("the old one no longer works")
+    after = await page.locator("#calendar a.feed").get_attribute("href")
+    assert after is not None and after.endswith(".ics") and after != before
+    assert (await page.request.get(before)).status == 404
+    assert (await page.request.get(after)).status == 200
 
     await page.goto(site.base + "/")
     await expect(page).to_have_url(f"{site.base}/dashboard/mentorship/bookings")

@@ -22,11 +22,15 @@ from fastapi import FastAPI
 
 from contracts.rpc import (
     BookingAttendance,
+    CalendarFeedToken,
     GetHistory,
+    GetMenteeStanding,
     GetSubscriber,
     HistoryReply,
     ListSubscribers,
     MarkAttendance,
+    MenteeStandingReply,
+    OpenCalendarFeed,
     ReactivateMentee,
     Reply,
     Request,
@@ -54,6 +58,10 @@ CHANGES = {
     "reactivate": (f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/reactivate", {}),
     "mark": (f"/dashboard/mentorship/bookings/{BOOKING}/attendance", {"attended": "true"}),
     "sign-out": ("/sign-out", {}),
+    "join": (f"/dashboard/mentorship/bookings/{BOOKING}/join", {}),
+    "cancel": (f"/dashboard/mentorship/bookings/{BOOKING}/cancel", {}),
+    "appeal": (f"/dashboard/mentorship/bookings/{BOOKING}/appeal", {"reason": "I was ill"}),
+    "calendar-reset": ("/dashboard/mentorship/calendar/reset", {}),
 }
 DASHBOARD_CHANGES = ["reactivate", "mark"]
 
@@ -96,6 +104,10 @@ class FakeOwners:
             return SubscriberReply(subscriber=subscriber())
         if isinstance(request, GetHistory):
             return HistoryReply()
+        if isinstance(request, OpenCalendarFeed):
+            return CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
+        if isinstance(request, GetMenteeStanding):
+            return MenteeStandingReply(subscriptions=[subscriber()])
         assert isinstance(request, ReactivateMentee | MarkAttendance)
         assert reply_type is SubscriberChanged
         return SubscriberChanged(subscriber=subscriber())
@@ -351,8 +363,15 @@ async def test_every_page_sends_the_security_headers(
     )
     assert changed.status_code == 200
     assert_strict_headers(changed)
+    mentee = issue_token(SECRET, MENTOR, "mentee", datetime.now(UTC) + timedelta(hours=1))
+    signed_in(http, mentee)
+    own_page = await http.get("/dashboard/mentorship/bookings")
+    assert own_page.status_code == 200, own_page.text
+    assert_strict_headers(own_page)
+    assert_strict_headers(await http.get("/dashboard/mentorship/bookings/panel"))
     http.cookies.clear()
     assert_strict_headers(await http.get("/dashboard/mentorship/subscribers"))  # 401 page
+    assert_strict_headers(await http.get("/dashboard/mentorship/bookings"))
     policy = POLICY.split("; ")
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
 

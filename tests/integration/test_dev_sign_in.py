@@ -18,7 +18,15 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
-from contracts.rpc import ListSubscribers, Reply, Request, SubscribersReply, SubscriberSummary
+from contracts.rpc import (
+    CalendarFeedToken,
+    ListSubscribers,
+    OpenCalendarFeed,
+    Reply,
+    Request,
+    SubscribersReply,
+    SubscriberSummary,
+)
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token, read_token
 from services.gateway.dependencies import get_owners
@@ -30,12 +38,15 @@ DASHBOARD = "/dashboard/mentorship/subscribers"
 
 
 class FakeOwners:
-    """Answers ListSubscribers with one subscriber of whichever mentor asks."""
+    """Answers ListSubscribers with one subscriber of whichever mentor asks (and the
+    calendar feed the page links)."""
 
     def __init__(self) -> None:
         self.asked: list[Request] = []
 
     async def ask(self, request: Request, reply_type: type[Reply]) -> Any:
+        if isinstance(request, OpenCalendarFeed):
+            return CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
         self.asked.append(request)
         assert isinstance(request, ListSubscribers) and reply_type is SubscribersReply
         return SubscribersReply(

@@ -38,12 +38,16 @@ from contracts.rpc import (
     BookingAttendance,
     BookingCancellation,
     BookingFound,
+    CalendarFeed,
+    CalendarFeedToken,
     CancelBooking,
     DecideAppeal,
     ExportAttendance,
     ExportedSession,
     FindBooking,
+    GetCalendarFeed,
     GetHistory,
+    GetMenteeStanding,
     GetSubscriber,
     HistoryLine,
     HistoryReply,
@@ -52,9 +56,12 @@ from contracts.rpc import (
     MarkAttendance,
     MenteeBooking,
     MenteeBookingsReply,
+    MenteeStandingReply,
+    OpenCalendarFeed,
     ReactivateMentee,
     Reply,
     Request,
+    ResetCalendarFeed,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
@@ -187,6 +194,12 @@ class FakeOwners(Owners):
                     )
                 ]
             )
+        elif isinstance(request, GetMenteeStanding):
+            reply = MenteeStandingReply(subscriptions=[_detail(uuid.uuid4())])
+        elif isinstance(request, OpenCalendarFeed | ResetCalendarFeed):
+            reply = CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
+        elif isinstance(request, GetCalendarFeed):
+            reply = CalendarFeed(ics="BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
         else:
             raise AssertionError(f"unexpected request {request!r}")
         assert isinstance(reply, reply_type)

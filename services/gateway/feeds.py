@@ -1,0 +1,52 @@
+"""A person's calendar feed URL, as notifications keeps its token (see `calendar_feed`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from contracts.rpc import CalendarFeedToken, FeedHolder, OpenCalendarFeed
+from services.gateway.auth import Caller
+from services.gateway.owners import Owners
+from services.kit.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def holder(caller: Caller) -> FeedHolder:
+    """Whose feed: a mentee's sessions, or every session of a mentor's subscribers."""
+    if caller.role == "mentee":
+        return "mentee"
+    if caller.role == "mentor":
+        return "mentor"
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "only mentees and mentors have a calendar")
+
+
+async def feed_url(request: Request, owners: Owners, caller: Caller) -> str:
+    """The caller's feed URL, as this browser reached the gateway (made on first ask)."""
+    reply = await owners.ask(
+        OpenCalendarFeed(person_id=caller.user_id, role=holder(caller)), CalendarFeedToken
+    )
+    return url_of(request, reply)
+
+
+async def feed_url_if_known(request: Request, owners: Owners, caller: Caller) -> str | None:
+    """`feed_url`, or None while notifications does not answer: a page shows the rest."""
+    try:
+        return await feed_url(request, owners, caller)
+    except HTTPException as error:
+        log.warning("calendar feed unavailable", person_id=str(caller.user_id), error=error.detail)
+        return None
+
+
+def calendar_context(caller: Caller, url: str | None, said: str = "") -> dict[str, Any]:
+    """What the pages' calendar section (`_calendar.html`) shows."""
+    what = "your sessions" if caller.role == "mentee" else "your subscribers' sessions"
+    return {"calendar_url": url, "calendar_what": what, "calendar_said": said}
+
+
+def url_of(request: Request, reply: CalendarFeedToken) -> str:
+    if reply.token is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from notifications")
+    return f"{str(request.base_url).rstrip('/')}/calendar/{reply.token}.ics"
