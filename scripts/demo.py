@@ -10,7 +10,7 @@ some sessions are already over; mentors mark some of those sessions attended
 (`POST /api/admin/sweep`) records the sessions nobody attended, which warns or
 reprobates; and mentees whose session is happening right now join it
 (`POST /api/bookings/{id}/join`). The script waits until each step is visible
-through the API, then prints one sign-in link per mentor (`/dev/sign-in`, which
+through the API, then prints one sign-in link per mentor and per mentee (`/dev/sign-in`, which
 the gateway offers while it uses the development JWT secret).
 
 Everything is placed relative to now, so the story is the same whenever it
@@ -620,6 +620,10 @@ def _links(
     for mentor, link in zip(mentors, links, strict=True):
         count = sum(1 for m in story if m.mentor == mentor)
         say(f"  {mentor.name} ({count} subscribers): {link}")
+    say("Or a mentee's own page (their sessions, Join, Cancel, Appeal):")
+    for mentee in story:
+        query = urlencode({"role": "mentee", "sub": str(mentee.id)})
+        say(f"  {mentee.name} ({mentee.zone}): {gateway_url}/dev/sign-in?{query}")
     return links
 
 

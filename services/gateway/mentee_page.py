@@ -116,7 +116,6 @@ def _context(
     return {
         "subscriptions": [_view(s, now, rules) for s in reply.subscriptions],
         "now": now,
-        "rules": rules,
         "said": said,
     }
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     reprobation_ends: str = "on_reactivation"
     # Days after an absence is marked during which the mentee may appeal it; 0: never.
     appeal_days: float = Field(default=7, ge=0)
+    # A new subscription's mentee is emailed the cycle's schedule and their calendar
+    # feed; off for a platform that sends its own welcome.
+    schedule_emails: bool = True
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000

@@ -31,7 +31,12 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
     # An email waits on no one by the tenth of a second: its events are gathered.
     runtime.register(
         consumes=[
-            ConsumesBatches(SubscriptionActivated, handlers.save_all_contacts),
+            ConsumesBatches(
+                SubscriptionActivated,
+                handlers.save_all_contacts_and_send_schedules
+                if settings.schedule_emails
+                else handlers.save_all_contacts,
+            ),
             Consumes(SubscriptionRenewed, handlers.extend_cycle),
             *(
                 ConsumesBatches[LifecycleEvent, Templates](

@@ -22,6 +22,7 @@ from contracts import (
     MenteeWarned,
     MentorMissed,
     Slot,
+    SubscriptionActivated,
 )
 
 Kind = Literal[
@@ -35,6 +36,7 @@ Kind = Literal[
     "pending",
     "appealed",
     "appeal_decided",
+    "scheduled",
 ]
 LifecycleEvent = (
     MenteeWarned
@@ -62,7 +64,8 @@ LIFECYCLE_EVENTS = (
 )
 # What a booking email is about; `removed` is about the invited sessions that booking
 # cancelled (reprobation, subscription end), which the event alone does not carry.
-EmailSubject = LifecycleEvent | BookingsCancelled
+# `scheduled`: the cycle's schedule a mentee is sent when their subscription starts.
+EmailSubject = LifecycleEvent | BookingsCancelled | SubscriptionActivated
 
 Method = Literal["REQUEST", "CANCEL"]
 
@@ -129,11 +132,14 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
     and mentor, each their own email. Reactivation: the mentee, mentor in Cc. A mentee's
     cancellation: the mentor, mentee in Cc. A mentor's no-show: the apology to the mentee,
     mentor in Cc. Sessions removed from the calendar: the mentee, mentor in Cc. A pending
-    reprobation: the mentor alone, who reviews it."""
+    reprobation: the mentor alone, who reviews it. A new subscription's schedule: the
+    mentee alone."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
     mentor = Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)
     if kind == "pending":  # the mentor's to review; the mentee hears of what is decided
         return [mentor]
+    if kind == "scheduled":
+        return [mentee]
     if kind == "cancelled":
         return [
             Recipient(contacts.mentor_name, contacts.mentor_email, True, cc=contacts.mentee_email)
@@ -146,6 +152,8 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
 
 
 def kind_of(event: EmailSubject) -> Kind:
+    if isinstance(event, SubscriptionActivated):
+        return "scheduled"
     if isinstance(event, BookingReminderDue):
         return "reminder"
     if isinstance(event, BookingsCancelled):
@@ -168,15 +176,27 @@ def kind_of(event: EmailSubject) -> Kind:
 
 
 def template_values(
-    event: EmailSubject, contacts: Contacts, sessions: Sequence[Session] = ()
+    event: EmailSubject,
+    contacts: Contacts,
+    sessions: Sequence[Session] = (),
+    feed_token: str | None = None,
 ) -> dict[str, Any]:
     """What an email about `event` says besides the greeting, times in the slot's zone
-    (`sessions`: those a `removed` email withdraws)."""
+    (`sessions`: those a `removed` email withdraws; `feed_token`: the calendar feed a
+    schedule links)."""
     values: dict[str, Any] = {
         "mentee_name": contacts.mentee_name,
         "mentor_name": contacts.mentor_name,
     }
-    if isinstance(event, BookingsCancelled):
+    if isinstance(event, SubscriptionActivated):
+        # From the activation on: a subscription activated mid-cycle lists what is left.
+        since = max(event.cycle_starts_at, event.occurred_at)
+        values["sessions"] = [
+            local_time(start, contacts.slot)
+            for start, _ in contacts.slot.occurrences(since, event.cycle_ends_at)
+        ]
+        values["feed_token"] = feed_token
+    elif isinstance(event, BookingsCancelled):
         values["sessions"] = [local_time(s.starts_at, contacts.slot) for s in sessions]
         values["because"] = (
             "you were reprobated after consecutive absences"
@@ -264,6 +284,15 @@ def withdrawn_sessions(msg: BookingsCancelled, withdrawn: dict[UUID, Session]) -
         (withdrawn[b] for b in msg.booking_ids if b in withdrawn),
         key=lambda s: (s.starts_at, s.booking_id),
     )
+
+
+def email_key(event: EmailSubject) -> UUID:
+    """What makes an email one: its event, except a schedule, which is its subscription's
+    (the first activation's, as for the contacts: another activation message of the same
+    subscription sends no second schedule)."""
+    if isinstance(event, SubscriptionActivated):
+        return uuid.uuid5(_MESSAGE_IDS, f"schedule|{event.subscription_id}")
+    return event.event_id
 
 
 def message_id(event_id: UUID, recipient: str) -> str:

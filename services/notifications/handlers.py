@@ -66,6 +66,24 @@ async def save_all_contacts(
     return [_contacts_saved(each, queued) for each in composed]
 
 
+async def save_all_contacts_and_send_schedules(
+    tx: Tx, msgs: Sequence[SubscriptionActivated], templates: Templates
+) -> list[str]:
+    """`save_all_contacts`, then email each mentee the new cycle's schedule with their
+    calendar feed (a repeated activation composes the same emails: none is sent twice)."""
+    outcomes = await save_all_contacts(tx, msgs, templates)
+    known = await store.contacts_of_many(tx, (m.subscription_id for m in msgs))
+    tokens = await store.feed_tokens(tx, (m.mentee.id for m in msgs), "mentee", _new_token)
+    composed = [
+        templates.compose(m, known[m.subscription_id], feed_token=tokens[m.mentee.id]) for m in msgs
+    ]
+    queued = await store.insert_emails(tx, [e for each in composed for e in each])
+    return [
+        f"{outcome}; schedule {'queued' if {e.message_id for e in each} & queued else 'known'}"
+        for outcome, each in zip(outcomes, composed, strict=True)
+    ]
+
+
 def _contacts_saved(waited: list[list[Email]], queued: set[str]) -> str:
     if not waited:
         return "contacts saved"
@@ -205,8 +223,8 @@ def _new_token() -> str:
 async def open_calendar_feed(
     tx: Tx, request: OpenCalendarFeed, templates: Templates
 ) -> CalendarFeedToken:
-    token = await store.feed_token(tx, request.person_id, request.role, _new_token())
-    return CalendarFeedToken(token=token)
+    tokens = await store.feed_tokens(tx, [request.person_id], request.role, _new_token)
+    return CalendarFeedToken(token=tokens[request.person_id])
 
 
 async def reset_calendar_feed(
@@ -216,7 +234,8 @@ async def reset_calendar_feed(
     if await inbox.claim(tx, "notifications:rpc.reset_calendar_feed", request.request_id):
         token = await store.replace_feed_token(tx, request.person_id, request.role, _new_token())
     else:
-        token = await store.feed_token(tx, request.person_id, request.role, _new_token())
+        tokens = await store.feed_tokens(tx, [request.person_id], request.role, _new_token)
+        token = tokens[request.person_id]
     return CalendarFeedToken(token=token)
 
 

@@ -4,7 +4,7 @@ waiting for their subscription's contacts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from uuid import UUID
@@ -614,20 +614,27 @@ async def cancel_sessions(tx: Tx, cancelled: Iterable[tuple[UUID, UUID]]) -> Non
         )
 
 
-async def feed_token(tx: Tx, person_id: UUID, role: str, new_token: str) -> str:
-    """The person's feed token: `new_token` if they had none, else the one they have."""
-    await tx.execute(
-        insert(calendar_feeds)
-        .values(token=new_token, person_id=person_id, role=role)
-        .on_conflict_do_nothing(constraint="calendar_feeds_one_per_person")
-    )
-    token = await tx.scalar(
-        select(calendar_feeds.c.token).where(
-            calendar_feeds.c.person_id == person_id, calendar_feeds.c.role == role
-        )
-    )
-    assert isinstance(token, str)
-    return token
+_OPEN_FEEDS = """
+    INSERT INTO calendar_feeds (token, person_id, role)
+    SELECT token, person_id, $3 FROM unnest($1::text[], $2::uuid[]) AS f(token, person_id)
+    ON CONFLICT DO NOTHING
+"""
+_FEED_TOKENS = """
+    SELECT person_id, token FROM calendar_feeds WHERE role = $2 AND person_id = ANY($1::uuid[])
+"""
+
+
+async def feed_tokens(
+    tx: Tx, person_ids: Iterable[UUID], role: str, new_token: Callable[[], str]
+) -> dict[UUID, str]:
+    """Each person's feed token, a `new_token()` for those who had none, in two statements
+    whatever their number."""
+    people = sorted(set(person_ids))
+    if not people:
+        return {}
+    db = await driver(tx)
+    await db.execute(_OPEN_FEEDS, [new_token() for _ in people], people, role)
+    return {r["person_id"]: r["token"] for r in await db.fetch(_FEED_TOKENS, people, role)}
 
 
 async def replace_feed_token(tx: Tx, person_id: UUID, role: str, new_token: str) -> str:

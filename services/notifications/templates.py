@@ -73,12 +73,17 @@ class Templates:
         )
 
     def compose(
-        self, event: EmailSubject, contacts: Contacts, sessions: Sequence[Session] = ()
+        self,
+        event: EmailSubject,
+        contacts: Contacts,
+        sessions: Sequence[Session] = (),
+        feed_token: str | None = None,
     ) -> list[Email]:
         """Every email `event` calls for, rendered and addressed, with its calendar part
-        (`sessions`: those a `removed` email withdraws)."""
+        (`sessions`: those a `removed` email withdraws; `feed_token`: the mentee's
+        calendar feed, which a schedule links)."""
         kind = domain.kind_of(event)
-        values = domain.template_values(event, contacts, sessions)
+        values = domain.template_values(event, contacts, sessions, feed_token)
         ics = _invitation(event, contacts, sessions)
         body = json.loads(event.model_dump_json())
         emails = []
@@ -86,7 +91,7 @@ class Templates:
             rendered = self.render(kind, recipient, values)
             emails.append(
                 Email(
-                    message_id=domain.message_id(event.event_id, recipient.email),
+                    message_id=domain.message_id(domain.email_key(event), recipient.email),
                     event_id=event.event_id,
                     routing_key=event.routing_key,
                     event_body=body,

@@ -1,6 +1,7 @@
 """Each person's calendar feed: a private URL, read without a cookie, holding every
-upcoming session with the emailed invitations' UID, in the slot's zone; a cancelled
-session leaves it; a reset makes the old URL a 404 like any unknown one. Every service
+upcoming session with the emailed invitations' UID, in the slot's zone, and linked from
+the schedule a new subscription's mentee is emailed; a cancelled session leaves it; a
+reset makes the old URL a 404 like any unknown one. Every service
 its own process, the real broker and database."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from icalendar import Calendar
 
 from services.kit.settings import Settings
 from tests.e2e.test_lifecycle import activate, people
+from tests.support.smtp import RecordingSMTPServer, plain_text
 from tests.support.system import System
 from tests.support.waiting import eventually
 from tests.support.world import ZONE, User, weekly_subscription
@@ -44,7 +46,7 @@ async def events(gateway: httpx.AsyncClient, path: str) -> dict[str, Any]:
 
 
 async def test_a_feed_holds_the_upcoming_sessions_drops_a_cancelled_one_and_resets(
-    settings: Settings, system: System, gateway: httpx.AsyncClient
+    settings: Settings, system: System, gateway: httpx.AsyncClient, smtp: RecordingSMTPServer
 ) -> None:
     mentee, mentor = people(settings)
     subscription = weekly_subscription(
@@ -60,6 +62,10 @@ async def test_a_feed_holds_the_upcoming_sessions_drops_a_cancelled_one_and_rese
     uids = {f"{b['booking_id']}@mentorship-attendance" for b in upcoming}
     mentees = await feed_path(gateway, mentee)
     assert await feed_path(gateway, mentee) == mentees  # one feed per person
+    # The activation sent the mentee the cycle's schedule, linking this same feed.
+    [schedule] = await smtp.wait_for(mentee.person.email)
+    assert schedule["Subject"] == "Your mentorship sessions with Otto Mentor"
+    assert mentees in plain_text(schedule)
 
     held = await eventually(lambda: events(gateway, mentees), lambda e: set(e) == uids)
     first = held[f"{upcoming[0]['booking_id']}@mentorship-attendance"]

@@ -67,7 +67,12 @@ async def clustered(
         mentorship_namespace=f"{NAMESPACE}fltcluster",
         outbox_poll_seconds=0.2,
     )
-    system = System(settings, smtp_port=fault_smtp.port, services=SERVICES)
+    system = System(
+        settings,
+        smtp_port=fault_smtp.port,
+        services=SERVICES,
+        extra_env={"SCHEDULE_EMAILS": "false"},  # as the other scenarios (conftest)
+    )
     try:
         await system.start()
         for replica in REPLICAS:

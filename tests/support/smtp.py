@@ -19,6 +19,9 @@ from aiosmtpd.controller import Controller
 from tests.support.system import free_port
 from tests.support.waiting import eventually
 
+# The subject of the schedule a new subscription's mentee is sent (scheduled.subject.txt).
+SCHEDULE = "Your mentorship sessions with "
+
 
 class OffersPipelining:
     """An aiosmtpd handler whose EHLO answer adds PIPELINING while `pipelining` is true."""
@@ -70,19 +73,22 @@ class RecordingSMTPServer:
             self._controller.stop()
             self._controller = None
 
-    def to(self, address: str) -> list[EmailMessage]:
-        """Messages that reached `address`, as To or Cc."""
+    def to(self, address: str, *, schedules: bool = True) -> list[EmailMessage]:
+        """Messages that reached `address`, as To or Cc (without `schedules`, leaving out
+        the schedule a mentee is sent when their subscription starts)."""
         return [
-            m for m, rcpts in zip(self.messages, self.envelopes, strict=True) if address in rcpts
+            m
+            for m, rcpts in zip(self.messages, self.envelopes, strict=True)
+            if address in rcpts and (schedules or not str(m["Subject"]).startswith(SCHEDULE))
         ]
 
     async def wait_for(
-        self, address: str, count: int = 1, within: float = 15.0
+        self, address: str, count: int = 1, within: float = 15.0, *, schedules: bool = True
     ) -> list[EmailMessage]:
         """Wait until at least `count` messages reached `address`; return them all."""
 
         async def received() -> list[EmailMessage]:
-            return self.to(address)
+            return self.to(address, schedules=schedules)
 
         return await eventually(received, lambda got: len(got) >= count, within=within)
 

@@ -17,7 +17,9 @@ from contracts import (
     MenteeReprobated,
     MenteeWarned,
     MentorMissed,
+    Person,
     Slot,
+    SubscriptionActivated,
 )
 from services.notifications import domain
 from services.notifications.domain import Contacts
@@ -401,3 +403,46 @@ def test_headers_are_written_byte_for_byte_as_the_stdlib_writes_them(value: str)
     reference = compat32.clone(linesep="\r\n")
     for name in ("Subject", "Content-Type", "To"):
         assert _WIRE.fold_binary(name, value) == reference.fold_binary(name, value)
+
+
+def test_a_new_subscription_sends_the_mentee_the_cycles_schedule_and_calendar_link() -> None:
+    activation = SubscriptionActivated(
+        occurred_at=MISSED - timedelta(days=1),  # the day before the cycle's first session
+        subscription_id=SUBSCRIPTION,
+        mentee=Person(id=MENTEE, name=CONTACTS.mentee_name, email=CONTACTS.mentee_email),
+        mentor=Person(id=MENTOR, name=CONTACTS.mentor_name, email=CONTACTS.mentor_email),
+        slot=CONTACTS.slot,
+        cycle_starts_at=MISSED - timedelta(weeks=1),  # began a week before the activation
+        cycle_ends_at=CONTACTS.cycle_ends_at,
+    )
+    templates = Templates(gateway_url="https://mentors.example")
+    [schedule] = templates.compose(activation, CONTACTS, feed_token="tok3n-of-the-mentee")
+    assert (schedule.recipient, schedule.cc) == ("maria@example.com", None)
+    assert schedule.subject == "Your mentorship sessions with Otto Mentor"
+    text = " ".join(schedule.text_body.split())
+    # Only the sessions from the activation on, in the slot's zone.
+    assert "Monday 30 March 2026" not in text
+    for day in ("6", "13", "20"):
+        assert f"Monday {day} April 2026 at 18:00 (Europe/Lisbon)" in text
+    assert f"{PAGE}/bookings" in text
+    assert "https://mentors.example/calendar/tok3n-of-the-mentee.ics" in text
+    html = well_formed_text(schedule.html_body)
+    assert "Monday 20 April 2026 at 18:00" in html
+    assert 'href="https://mentors.example/calendar/tok3n-of-the-mentee.ics"' in schedule.html_body
+    assert schedule.calendar is None  # the feed keeps the calendar, not an attachment
+
+
+def test_another_activation_of_the_same_subscription_sends_no_second_schedule() -> None:
+    first = SubscriptionActivated(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        mentee=Person(id=MENTEE, name=CONTACTS.mentee_name, email=CONTACTS.mentee_email),
+        mentor=Person(id=MENTOR, name=CONTACTS.mentor_name, email=CONTACTS.mentor_email),
+        slot=CONTACTS.slot,
+        cycle_starts_at=MISSED,
+        cycle_ends_at=CONTACTS.cycle_ends_at,
+    )
+    again = first.model_copy(update={"event_id": uuid.uuid4()})
+    [one] = Templates().compose(first, CONTACTS)
+    [other] = Templates().compose(again, CONTACTS)
+    assert one.message_id == other.message_id  # the emails table keeps the first only
