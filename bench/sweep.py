@@ -415,8 +415,12 @@ async def run_mode(
                 raise RuntimeError("publishing the activations failed") from publishing.exception()
             scheduled = await tables.handled("attendance", "bookings.scheduled")
             contacts = await tables.handled("notifications", "subscription.activated")
-            return scheduled >= n and contacts >= n, (
-                f"{scheduled}/{n} schedules at attendance, {contacts}/{n} contacts at notifications"
+            # Notifications keeps the sessions for the calendar feeds: loaded too, or that
+            # work would run into the measured cascade.
+            feeds = await tables.handled("notifications", "bookings.scheduled")
+            return scheduled >= n and contacts >= n and feeds >= n, (
+                f"{scheduled}/{n} schedules at attendance, {contacts}/{n} contacts and "
+                f"{feeds}/{n} schedules at notifications"
             )
 
         publishing = asyncio.create_task(

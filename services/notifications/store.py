@@ -597,21 +597,37 @@ async def book_sessions(tx: Tx, booked: Sequence[tuple[UUID, Session]]) -> None:
         )
 
 
-_CANCEL_SESSIONS = """
+_CANCEL_BOOKED = """
+    UPDATE sessions SET cancelled = true
+    WHERE booking_id = ANY($1::uuid[]) AND NOT cancelled
+    RETURNING booking_id
+"""
+_CANCEL_UNHEARD = """
     INSERT INTO sessions (booking_id, subscription_id, cancelled)
     SELECT booking_id, subscription_id, true
     FROM unnest($1::uuid[], $2::uuid[]) AS c(booking_id, subscription_id)
     ON CONFLICT (booking_id) DO UPDATE SET cancelled = true WHERE NOT sessions.cancelled
 """
+_ALREADY_CANCELLED = """
+    SELECT booking_id FROM sessions WHERE booking_id = ANY($1::uuid[]) AND cancelled
+"""
 
 
 async def cancel_sessions(tx: Tx, cancelled: Iterable[tuple[UUID, UUID]]) -> None:
-    """The sessions (subscription id, booking id) leave every feed, for good."""
+    """The sessions (subscription id, booking id) leave every feed, for good. Usually
+    they are booked already (one UPDATE); one not heard of yet is kept as cancelled, for
+    its booking to find."""
     pairs = sorted(set(cancelled), key=lambda pair: pair[1])
-    if pairs:
-        await (await driver(tx)).execute(
-            _CANCEL_SESSIONS, [b for _, b in pairs], [s for s, _ in pairs]
-        )
+    if not pairs:
+        return
+    db = await driver(tx)
+    ids = [b for _, b in pairs]
+    done = {r["booking_id"] for r in await db.fetch(_CANCEL_BOOKED, ids)}
+    if len(done) < len(pairs):
+        done |= {r["booking_id"] for r in await db.fetch(_ALREADY_CANCELLED, ids)}
+        unheard = [(s, b) for s, b in pairs if b not in done]
+        if unheard:
+            await db.execute(_CANCEL_UNHEARD, [b for _, b in unheard], [s for s, _ in unheard])
 
 
 _OPEN_FEEDS = """

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 
 from contracts import (
+    BookingRef,
+    BookingsCancelled,
+    BookingsScheduled,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -19,6 +22,7 @@ from contracts import (
     Slot,
     SubscriptionActivated,
 )
+from contracts.rpc import GetCalendarFeed, OpenCalendarFeed
 from services.kit.database import Tx
 from services.kit.messaging import REASON_HEADER
 from services.kit.runtime import ServiceRuntime
@@ -26,7 +30,7 @@ from services.kit.settings import Settings
 from services.notifications import handlers
 from services.notifications.app import create_runtime
 from services.notifications.domain import LifecycleEvent
-from services.notifications.store import contacts, emails, waiting_events
+from services.notifications.store import contacts, emails, sessions, waiting_events
 from services.notifications.templates import Templates
 from tests.conftest import derived
 from tests.support.listening import publish
@@ -344,3 +348,56 @@ async def test_a_batch_of_activations_saves_and_releases_what_one_by_one_would(
     ]
     assert len(queued) == 4 and len(saved) == 2 and left == []
     assert await applied(as_a_batch) == expected
+
+
+async def test_a_feed_keeps_out_a_session_cancelled_before_it_was_heard_of_as_booked(
+    settings: Settings, notifications: ServiceRuntime
+) -> None:
+    """The feed is a function of the facts, whatever order they arrive in."""
+    m = Mentorship()
+    early, kept = (
+        BookingRef(
+            booking_id=uuid.uuid4(),
+            starts_at=MONDAY + timedelta(weeks=w),
+            ends_at=MONDAY + timedelta(weeks=w, hours=1),
+        )
+        for w in (1, 2)
+    )
+    cancellation = BookingsCancelled(
+        occurred_at=MONDAY,
+        subscription_id=m.subscription_id,
+        booking_ids=[early.booking_id],
+        reason="reprobation",
+    )
+    schedule = BookingsScheduled(
+        occurred_at=MONDAY,
+        subscription_id=m.subscription_id,
+        mentee_id=m.mentee.id,
+        mentor_id=m.mentor.id,
+        bookings=[early, kept],
+    )
+
+    async def feed() -> str:
+        async with notifications.db.transaction() as tx:
+            opened = await handlers.open_calendar_feed(
+                tx, OpenCalendarFeed(person_id=m.mentee.id, role="mentee"), Templates()
+            )
+            assert opened.token is not None
+            got = await handlers.get_calendar_feed(
+                tx, GetCalendarFeed(token=opened.token, now=MONDAY), Templates()
+            )
+            return got.ics or ""
+
+    await publish(settings, m.activated(), cancellation)
+    await eventually(
+        lambda: _count(notifications, sessions.c.booking_id == early.booking_id),
+        lambda n: n == 1,
+    )
+    await publish(settings, schedule)
+    ics = await eventually(feed, lambda text: str(kept.booking_id) in text)
+    assert str(early.booking_id) not in ics
+
+
+async def _count(notifications: ServiceRuntime, where: ColumnElement[bool]) -> int:
+    async with notifications.db.transaction() as tx:
+        return int(await tx.scalar(select(func.count()).select_from(sessions).where(where)) or 0)
