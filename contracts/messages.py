@@ -1,4 +1,5 @@
-"""One pydantic model per message of DESIGN.md, each with its routing key.
+"""One pydantic model per message (the README, "How it fits together"; docs/asyncapi),
+each with its routing key.
 
 Bodies are JSON. Unknown fields are ignored so that producers can add fields
 without breaking consumers; wrong types and naive datetimes are rejected.

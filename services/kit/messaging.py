@@ -1,4 +1,5 @@
-"""The broker as every service uses it (DESIGN.md, "Messages" and "Broker facts").
+"""The broker as every service uses it (the README, "How it fits together" and
+"Delivery guarantees, briefly").
 
 - one durable topic exchange per namespace; one durable quorum queue per
   (service, routing key) with a delivery limit, dead-lettering to `<queue>.dlq`;
