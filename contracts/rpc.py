@@ -428,7 +428,7 @@ class SubscriberChanged(Reply):
 
 # --- notifications: calendar feeds ------------------------------------------------
 
-FeedHolder = Literal["mentee", "mentor"]
+FeedRole = Literal["mentee", "mentor"]
 
 
 class OpenCalendarFeed(Request):
@@ -439,7 +439,7 @@ class OpenCalendarFeed(Request):
     owner: ClassVar[str] = "notifications"
 
     person_id: UUID
-    role: FeedHolder
+    role: FeedRole
 
 
 class ResetCalendarFeed(Request):
@@ -450,7 +450,7 @@ class ResetCalendarFeed(Request):
 
     request_id: UUID = Field(description="idempotency key: a retried reset makes one token")
     person_id: UUID
-    role: FeedHolder
+    role: FeedRole
 
 
 class CalendarFeedToken(Reply):

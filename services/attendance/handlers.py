@@ -243,13 +243,11 @@ async def get_mentee_standing(
     found = await store.subscriptions_of_mentee(
         tx, request.mentee_id, request.now, counting_statuses(policy)
     )
+    ids = [s.subscription_id for s in found]
+    sessions = await store.sessions_of_many(tx, ids)
+    appeals = await store.appeals_of_many(tx, ids)
     details = [
-        replies.detail(
-            s,
-            await store.sessions_of(tx, s.subscription_id),
-            policy,
-            await store.appeals_of(tx, s.subscription_id),
-        )
+        replies.detail(s, sessions[s.subscription_id], policy, appeals[s.subscription_id])
         for s in sorted(found, key=lambda s: s.ended)
     ]
     return MenteeStandingReply(subscriptions=details)

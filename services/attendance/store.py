@@ -279,7 +279,7 @@ async def _load_locked(tx: Tx, lock: str, ids: list[UUID]) -> dict[UUID, Record]
     rows = await (await driver(tx)).fetch(lock, ids)
     if not rows:
         return {}
-    sessions = await _sessions_of_many(tx, [row["subscription_id"] for row in rows])
+    sessions = await sessions_of_many(tx, [row["subscription_id"] for row in rows])
     return {
         row["subscription_id"]: Record(
             **{
@@ -326,10 +326,10 @@ def own_policy(stored: object) -> SubscriptionPolicy | None:
 
 async def sessions_of(tx: Tx, subscription_id: UUID) -> tuple[Session, ...]:
     """Every booking of the subscription with its mark, by start."""
-    return (await _sessions_of_many(tx, [subscription_id]))[subscription_id]
+    return (await sessions_of_many(tx, [subscription_id]))[subscription_id]
 
 
-async def _sessions_of_many(
+async def sessions_of_many(
     tx: Tx, subscription_ids: Sequence[UUID]
 ) -> dict[UUID, tuple[Session, ...]]:
     """Every booking of each subscription with its mark, by start, in one statement."""
@@ -567,6 +567,14 @@ async def appeals_of_booking(tx: Tx, booking_id: UUID) -> list[Appeal]:
 
 async def appeals_of(tx: Tx, subscription_id: UUID) -> list[Appeal]:
     return await _appeals_where(tx, appeals.c.subscription_id == subscription_id)
+
+
+async def appeals_of_many(tx: Tx, subscription_ids: Sequence[UUID]) -> dict[UUID, list[Appeal]]:
+    """`appeals_of` for several subscriptions, in one statement."""
+    found: dict[UUID, list[Appeal]] = {i: [] for i in subscription_ids}
+    for a in await _appeals_where(tx, appeals.c.subscription_id.in_(list(subscription_ids))):
+        found[a.subscription_id].append(a)
+    return found
 
 
 async def appeal(tx: Tx, appeal_id: UUID) -> Appeal | None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
-from uuid import uuid4
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from contracts.rpc import CalendarFeed, CalendarFeedToken, GetCalendarFeed, ResetCalendarFeed
+from contracts.rpc import CalendarFeed, GetCalendarFeed
 from services.gateway.api import FORBIDDEN, UNAUTHORIZED, UNAVAILABLE
 from services.gateway.auth import Caller, current_caller, current_page_caller
 from services.gateway.dashboard import (
@@ -25,7 +24,7 @@ from services.gateway.dashboard import (
     templates,
 )
 from services.gateway.dependencies import Now, OwnersDep
-from services.gateway.feeds import calendar_context, feed_url, holder, url_of
+from services.gateway.feeds import calendar_context, feed_url, new_feed_url
 
 router = APIRouter(tags=["calendar"])
 
@@ -81,10 +80,7 @@ async def reset_feed(
     request: Request, caller: Annotated[Caller, Depends(changing_person)], owners: OwnersDep
 ) -> HTMLResponse:
     try:
-        command = ResetCalendarFeed(
-            request_id=uuid4(), person_id=caller.user_id, role=holder(caller)
-        )
-        url = url_of(request, await owners.ask(command, CalendarFeedToken))
+        url = await new_feed_url(request, owners, caller)
     except HTTPException as error:
         return fragment_error(request, error, error_words(error))
     said = (
@@ -123,5 +119,4 @@ async def calendar_link(request: Request, caller: CALLER, owners: OwnersDep) -> 
     responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
 )
 async def reset_calendar_link(request: Request, caller: CALLER, owners: OwnersDep) -> FeedLink:
-    command = ResetCalendarFeed(request_id=uuid4(), person_id=caller.user_id, role=holder(caller))
-    return FeedLink(url=url_of(request, await owners.ask(command, CalendarFeedToken)))
+    return FeedLink(url=await new_feed_url(request, owners, caller))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 from fastapi import HTTPException, Request, status
 
-from contracts.rpc import CalendarFeedToken, FeedHolder, OpenCalendarFeed
+from contracts.rpc import CalendarFeedToken, FeedRole, OpenCalendarFeed, ResetCalendarFeed
 from services.gateway.auth import Caller
 from services.gateway.owners import Owners
 from services.kit.logs import get_logger
@@ -14,7 +15,7 @@ from services.kit.logs import get_logger
 log = get_logger(__name__)
 
 
-def holder(caller: Caller) -> FeedHolder:
+def holder(caller: Caller) -> FeedRole:
     """Whose feed: a mentee's sessions, or every session of a mentor's subscribers."""
     if caller.role == "mentee":
         return "mentee"
@@ -38,6 +39,12 @@ async def feed_url_if_known(request: Request, owners: Owners, caller: Caller) ->
     except HTTPException as error:
         log.warning("calendar feed unavailable", person_id=str(caller.user_id), error=error.detail)
         return None
+
+
+async def new_feed_url(request: Request, owners: Owners, caller: Caller) -> str:
+    """A new token for the caller's feed (the old URL answers 404 from now on)."""
+    command = ResetCalendarFeed(request_id=uuid4(), person_id=caller.user_id, role=holder(caller))
+    return url_of(request, await owners.ask(command, CalendarFeedToken))
 
 
 def calendar_context(caller: Caller, url: str | None, said: str = "") -> dict[str, Any]:

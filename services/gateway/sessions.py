@@ -18,8 +18,6 @@ from contracts.rpc import BookingAttendance, SubscriberDetail
 from services.gateway.times import when
 from services.kit.settings import Settings
 
-ATTENDED = frozenset({"present", "late"})
-
 
 @dataclass(frozen=True)
 class Rules:

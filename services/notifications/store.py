@@ -597,37 +597,22 @@ async def book_sessions(tx: Tx, booked: Sequence[tuple[UUID, Session]]) -> None:
         )
 
 
-_CANCEL_BOOKED = """
-    UPDATE sessions SET cancelled = true
-    WHERE booking_id = ANY($1::uuid[]) AND NOT cancelled
-    RETURNING booking_id
-"""
-_CANCEL_UNHEARD = """
+_CANCEL_SESSIONS = """
     INSERT INTO sessions (booking_id, subscription_id, cancelled)
     SELECT booking_id, subscription_id, true
     FROM unnest($1::uuid[], $2::uuid[]) AS c(booking_id, subscription_id)
     ON CONFLICT (booking_id) DO UPDATE SET cancelled = true WHERE NOT sessions.cancelled
 """
-_ALREADY_CANCELLED = """
-    SELECT booking_id FROM sessions WHERE booking_id = ANY($1::uuid[]) AND cancelled
-"""
 
 
 async def cancel_sessions(tx: Tx, cancelled: Iterable[tuple[UUID, UUID]]) -> None:
-    """The sessions (subscription id, booking id) leave every feed, for good. Usually
-    they are booked already (one UPDATE); one not heard of yet is kept as cancelled, for
-    its booking to find."""
+    """The sessions (subscription id, booking id) leave every feed, for good; one not
+    heard of as booked yet is kept as cancelled, for its booking to find."""
     pairs = sorted(set(cancelled), key=lambda pair: pair[1])
-    if not pairs:
-        return
-    db = await driver(tx)
-    ids = [b for _, b in pairs]
-    done = {r["booking_id"] for r in await db.fetch(_CANCEL_BOOKED, ids)}
-    if len(done) < len(pairs):
-        done |= {r["booking_id"] for r in await db.fetch(_ALREADY_CANCELLED, ids)}
-        unheard = [(s, b) for s, b in pairs if b not in done]
-        if unheard:
-            await db.execute(_CANCEL_UNHEARD, [b for _, b in unheard], [s for s, _ in unheard])
+    if pairs:
+        await (await driver(tx)).execute(
+            _CANCEL_SESSIONS, [b for _, b in pairs], [s for s, _ in pairs]
+        )
 
 
 _OPEN_FEEDS = """
@@ -665,12 +650,12 @@ async def replace_feed_token(tx: Tx, person_id: UUID, role: str, new_token: str)
 
 
 @dataclass(frozen=True)
-class FeedHolder:
+class FeedReader:
     person_id: UUID
     role: str
 
 
-async def feed_holder(tx: Tx, token: str) -> FeedHolder | None:
+async def feed_holder(tx: Tx, token: str) -> FeedReader | None:
     row = (
         await tx.execute(
             select(calendar_feeds.c.person_id, calendar_feeds.c.role).where(
@@ -678,10 +663,10 @@ async def feed_holder(tx: Tx, token: str) -> FeedHolder | None:
             )
         )
     ).first()
-    return None if row is None else FeedHolder(row.person_id, row.role)
+    return None if row is None else FeedReader(row.person_id, row.role)
 
 
-async def upcoming_sessions(tx: Tx, holder: FeedHolder, now: datetime) -> list[FeedSession]:
+async def upcoming_sessions(tx: Tx, holder: FeedReader, now: datetime) -> list[FeedSession]:
     """The holder's sessions not yet over and not cancelled, by start."""
     whose = contacts.c.mentee_id if holder.role == "mentee" else contacts.c.mentor_id
     rows = await tx.execute(
