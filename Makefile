@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run demo test lint bench bench-large bench-join bench-broker bench-smtp token asyncapi lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"
+	@command -v npm >/dev/null 2>&1 && npm ci --no-audit --no-fund --silent || echo "npm not available: accessibility and OpenAPI lint tests will be skipped"
 	touch $(STAMP)
 
 install: $(STAMP)
