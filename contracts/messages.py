@@ -378,6 +378,21 @@ class AttendanceMarked(Event):
     )
 
 
+class AttendanceMarkCleared(Event):
+    """A mentor took back their own mark of a session that has not started (added):
+    the session is unmarked again, as if never marked."""
+
+    routing_key: ClassVar[str] = "attendance.mark_cleared"
+
+    booking_id: UUID
+    subscription_id: UUID
+    revision: int = Field(
+        ge=1,
+        description="As attendance.marked's: attendance's count of the changes to this "
+        "booking's mark, this one included; a consumer applies the highest.",
+    )
+
+
 class SweepTick(Event):
     routing_key: ClassVar[str] = "sweep.tick"
 
@@ -555,6 +570,7 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     BookingReminderDue,
     SessionJoined,
     AttendanceMarked,
+    AttendanceMarkCleared,
     SweepTick,
     BookingUnattended,
     MenteeWarned,

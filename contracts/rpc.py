@@ -51,6 +51,12 @@ class MenteeBooking(_Model):
         description="the attendance mark (present, late, absent, excused, mentor_no_show, "
         "cancelled_in_time, cancelled_late); null while none is recorded",
     )
+    replaces: list[UUID] = Field(
+        default_factory=list,
+        description="the cancelled bookings of the same session that this one stands for "
+        "(added): a reprobation cancels the cycle's bookings and a reactivation books the "
+        "same sessions again; each session is listed once",
+    )
 
 
 class ListMenteeBookings(Request):
@@ -181,6 +187,12 @@ class BookingAttendance(_Model):
         "it; already past once it has); null when it cannot be appealed at all: not an "
         "absence, or an appeal of it is open or was rejected",
     )
+    replaces: list[UUID] = Field(
+        default_factory=list,
+        description="the cancelled bookings of the same session that this one stands for "
+        "(added): a reactivation books again the sessions a reprobation cancelled; each "
+        "session is listed once",
+    )
 
 
 AppealStatus = Literal["open", "accepted", "rejected"]
@@ -218,8 +230,24 @@ class ListSubscribers(Request):
     now: AwareDatetime = Field(description="the gateway's clock, for 'upcoming'")
 
 
+class NearSession(_Model):
+    """A live session of one of the mentor's subscribers that starts within a day of
+    the request's `now` (added): the page's "Today" takes those of the reader's day."""
+
+    subscription_id: UUID
+    booking_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    status: MarkStatus | None = Field(default=None, description="the mark; null while unmarked")
+
+
 class SubscribersReply(Reply):
     subscribers: list[SubscriberSummary] = Field(default_factory=list)
+    near: list[NearSession] = Field(
+        default_factory=list,
+        description="the subscribers' live sessions starting within a day of `now`, by start "
+        "(added)",
+    )
 
 
 class GetMenteeStanding(Request):
@@ -277,6 +305,19 @@ class MarkAttendance(Request):
     @property
     def mark_status(self) -> MarkStatus:
         return self.status or status_of(bool(self.attended))
+
+
+class ClearMark(Request):
+    """A mentor takes back their own mark of a session that has not started yet
+    (added); the session is "not marked" again."""
+
+    routing_key: ClassVar[str] = "rpc.clear_mark"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(description="idempotency key; also the event_id of the clearing")
+    mentor_id: UUID
+    booking_id: UUID
+    requested_at: AwareDatetime
 
 
 class ReactivateMentee(Request):
@@ -424,6 +465,16 @@ class SubscriberChanged(Reply):
     """Reply to a mentor command: the subscriber as it is after the command."""
 
     subscriber: SubscriberDetail | None = None
+    status_before: Literal["active", "warned", "reprobated", "ended"] | None = Field(
+        default=None,
+        description="the subscriber's status before the command (added), so that the page "
+        "can say what changed",
+    )
+    published: list[str] = Field(
+        default_factory=list,
+        description="the routing keys of the events the command set off, in order (added): "
+        "empty for a retried request or a command that changed nothing",
+    )
 
 
 # --- notifications: calendar feeds ------------------------------------------------

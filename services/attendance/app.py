@@ -11,6 +11,7 @@ from contracts import (
     AppealAccepted,
     AppealFiled,
     AppealRejected,
+    AttendanceMarkCleared,
     AttendanceMarked,
     BookingCancelled,
     BookingsCancelled,
@@ -31,6 +32,7 @@ from contracts import (
 )
 from contracts.rpc import (
     AppealAbsence,
+    ClearMark,
     DecideAppeal,
     ExportAttendance,
     GetHistory,
@@ -80,6 +82,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(GetSubscriber, handlers.get_subscriber),
             Answers(GetMenteeStanding, handlers.get_mentee_standing),
             Answers(MarkAttendance, handlers.mark_attendance),
+            Answers(ClearMark, handlers.clear_mark),
             Answers(ReactivateMentee, handlers.reactivate),
             Answers(WaiveReprobation, handlers.waive_reprobation),
             Answers(AppealAbsence, handlers.appeal_absence),
@@ -89,6 +92,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         ],
         publishes=[
             AttendanceMarked,
+            AttendanceMarkCleared,
             MenteeWarned,
             MenteeReprobated,
             MenteeReactivated,

@@ -24,6 +24,7 @@ from contracts import (
     AppealAccepted,
     AppealFiled,
     AppealRejected,
+    AttendanceMarkCleared,
     AttendanceMarked,
     BookingCancelled,
     BookingUnattended,
@@ -46,6 +47,7 @@ from contracts.policy import ON_REACTIVATION, JoinWindow, ReprobationEnds
 from contracts.rpc import (
     AppealAbsence,
     AppealStatus,
+    ClearMark,
     DecideAppeal,
     HistoryKind,
     MarkAttendance,
@@ -173,6 +175,22 @@ def appeal_closes_at(
     return mark.at + policy.appeal_window
 
 
+# The one mark a mentor may give a session before it starts: the others say what
+# happened in it, which nobody knows yet.
+MARKED_AHEAD: frozenset[MarkStatus] = frozenset({"excused"})
+
+
+def too_early_to_mark(status: MarkStatus, starts_at: datetime, at: datetime) -> str | None:
+    """Why a session that starts at `starts_at` cannot be marked `status` at `at`, if
+    it cannot: present, late, absent and mentor no-show only once it has started."""
+    if at >= starts_at or status in MARKED_AHEAD:
+        return None
+    return (
+        f"the session has not started yet, so it cannot be marked {status.replace('_', ' ')} "
+        "(only excused can be given ahead)"
+    )
+
+
 @dataclass(frozen=True)
 class Mark:
     """An attendance mark: its status, by whom, when, and the mentor's reason."""
@@ -233,6 +251,17 @@ class Session:
         if self.status is None or self.marked_by is None or self.marked_at is None:
             return None
         return Mark(self.status, self.marked_by, self.marked_at, self.reason)
+
+    def cleared(self) -> Session:
+        """Unmarked again, as if never marked; the revision still counts the change."""
+        return replace(
+            self,
+            status=None,
+            marked_by=None,
+            marked_at=None,
+            reason=None,
+            revision=self.revision + 1,
+        )
 
     def marked(self, mark: Mark) -> Session:
         return replace(
@@ -559,21 +588,73 @@ class Record:
             return Refusal("not_found", "no such booking")
         if session.cancelled:
             return Refusal("conflict", "the booking is cancelled")
+        early = too_early_to_mark(status, session.starts_at, request.marked_at)
+        if early is not None:
+            return Refusal("conflict", early)
         mark = Mark(status, "mentor", request.marked_at, request.reason)
         if mark_stands_against(mark, session.mark):
             return Change(self, outcome="not marked: a later mark of the mentor's stands")
         return self._announced(session, mark, policy, request.request_id)
 
+    def clear(self, request: ClearMark, policy: Policy) -> Change | Refusal:
+        """A mentor takes back their own mark of a session that has not started: it is
+        unmarked again, and the history is recounted."""
+        refusal = only_their_mentor(
+            self.mentor_id, request.mentor_id, "this booking is not one of your mentees'"
+        )
+        if refusal is not None:
+            return refusal
+        session = self.session(request.booking_id)
+        if session is None:
+            return Refusal("not_found", "no such booking")
+        if session.status is None:
+            return Change(self, outcome="not marked already")
+        if session.marked_by != "mentor":
+            return Refusal("conflict", "only a mark of yours can be cleared")
+        if request.requested_at >= session.starts_at:
+            return Refusal(
+                "conflict", "the session has started: give it the mark that is true instead"
+            )
+        cleared = session.cleared()
+        entry = self._entry("mark", request.requested_at, "mentor", session.booking_id)
+        entry = replace(entry, old_status=session.status)
+        change = self._recounted(cleared, entry, request.requested_at, self.in_force(policy))
+        announcement = AttendanceMarkCleared(
+            event_id=request.request_id,
+            occurred_at=request.requested_at,
+            booking_id=session.booking_id,
+            subscription_id=self.subscription_id,
+            revision=cleared.revision,
+        )
+        return replace(change, events=(announcement, *change.events), outcome="mark cleared")
+
     def _marked(self, session: Session, mark: Mark, policy: Policy) -> Change:
         """Hold the mark, walk the settled history again, and act on what it calls for
         and has not been acted on."""
-        record = self._holding(session.marked(mark))
+        entry = self._entry("mark", mark.at, mark.by, session.booking_id, mark.reason)
+        entry = replace(entry, old_status=session.status, new_status=mark.status)
+        missed: tuple[Event, ...] = ()
+        if mark.status == "mentor_no_show" and session.status != "mentor_no_show":
+            missed = (self._mentor_missed(session, mark),)
+        return self._recounted(session.marked(mark), entry, mark.at, policy, missed)
+
+    def _recounted(
+        self,
+        session: Session,
+        entry: HistoryEntry,
+        at: datetime,
+        policy: Policy,
+        also: tuple[Event, ...] = (),
+    ) -> Change:
+        """Hold `session` as it now is, walk the settled history again, and act on what
+        it calls for and has not been acted on (`also`: events of the change itself,
+        after its warnings)."""
+        record = self._holding(session)
         streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
         called_for = consequences(streaks, policy)
         record = replace(record, consecutive_absences=streaks[-1].count)
         events: list[Event] = []
-        history = [self._entry("mark", mark.at, mark.by, session.booking_id, mark.reason)]
-        history[0] = replace(history[0], old_status=session.status, new_status=mark.status)
+        history = [entry]
         acted = []
         # A reprobated mentee has no sessions left to warn about.
         for streak in () if self.is_reprobated else called_for.warn:
@@ -585,21 +666,20 @@ class Record:
                     self._entry("warning", warned.occurred_at, booking_id=warned.booking_id)
                 )
                 acted.append("warned")
-        if mark.status == "mentor_no_show" and session.status != "mentor_no_show":
-            events.append(self._mentor_missed(session, mark))
+        events += also
         reprobating = called_for.reprobate
         if reprobating is not None and not self.is_reprobated and self.reprobation_due_at is None:
             at = reprobating.known_at(policy.reprobate_after)
             if policy.review_window:
-                record = record._pending(reprobating, policy, at, mark.at, events, history)
+                record = record._pending(reprobating, policy, at, at, events, history)
                 acted.append("reprobation pending")
             else:
                 record = record._reprobation(reprobating, policy, at, events, history)
                 acted.append("reprobated")
         elif reprobating is None and self.reprobation_due_at is not None:
             record = replace(record, reprobation_due_at=None)
-            events.append(self._withdrawn(mark.at))
-            history.append(self._entry("withdrawal", mark.at, new_status="active"))
+            events.append(self._withdrawn(at))
+            history.append(self._entry("withdrawal", at, new_status="active"))
             acted.append("pending reprobation withdrawn")
         outcome = f"{record.consecutive_absences} consecutive absences" + (
             f", {' and '.join(acted)}" if acted else ""

@@ -23,6 +23,7 @@ from contracts.rpc import (
     AppealAbsence,
     AppealReply,
     AttendanceExport,
+    ClearMark,
     DecideAppeal,
     ExportAttendance,
     GetHistory,
@@ -32,6 +33,7 @@ from contracts.rpc import (
     ListSubscribers,
     MarkAttendance,
     MenteeStandingReply,
+    NearSession,
     ReactivateMentee,
     SubscriberChanged,
     SubscriberDetail,
@@ -221,10 +223,15 @@ async def _each_due(
 
 
 async def list_subscribers(tx: Tx, request: ListSubscribers, policy: Policy) -> SubscribersReply:
+    await store.one_snapshot(tx)
     subscribers = await store.subscribers_of(
         tx, request.mentor_id, request.now, counting_statuses(policy)
     )
-    return SubscribersReply(subscribers=[replies.summary(s, policy) for s in subscribers])
+    near = await store.sessions_near(tx, request.mentor_id, request.now)
+    return SubscribersReply(
+        subscribers=[replies.summary(s, policy) for s in subscribers],
+        near=[NearSession.model_validate(n) for n in near],
+    )
 
 
 async def get_subscriber(tx: Tx, request: GetSubscriber, policy: Policy) -> SubscriberReply:
@@ -275,19 +282,26 @@ async def export_attendance(tx: Tx, request: ExportAttendance, policy: Policy) -
 
 async def mark_attendance(tx: Tx, request: MarkAttendance, policy: Policy) -> SubscriberChanged:
     """A mentor's mark: overrides the system's, recounts the streak."""
+    return await _on_booking(tx, request, policy, lambda r: r.mark(request, policy))
+
+
+async def clear_mark(tx: Tx, request: ClearMark, policy: Policy) -> SubscriberChanged:
+    """A mentor takes back their mark of a session not started yet: unmarked again."""
+    return await _on_booking(tx, request, policy, lambda r: r.clear(request, policy))
+
+
+async def _on_booking(
+    tx: Tx,
+    request: MarkAttendance | ClearMark,
+    policy: Policy,
+    decide: Callable[[Record], Change | Refusal],
+) -> SubscriberChanged:
+    """A mentor's command on one booking, decided on its subscription's locked record."""
     subscription_id = await store.subscription_of_booking(tx, request.booking_id)
-    if subscription_id is None:
-        return _refused(Refusal("not_found", "no such booking"))
-    record = await store.load_record(tx, subscription_id)
+    record = None if subscription_id is None else await store.load_record(tx, subscription_id)
     if record is None:
-        return _refused(Refusal("not_found", "no such subscription"))
-    change = record.mark(request, policy)
-    if isinstance(change, Refusal):
-        return _refused(change)
-    # The request id makes a retried request a no-op (it is the mark's event id too).
-    if await inbox.claim(tx, "attendance:rpc.mark_attendance", request.request_id):
-        await _carry_out(tx, record, change)
-    return await _changed(tx, subscription_id, request.mentor_id, request.marked_at, policy)
+        return _refused(Refusal("not_found", "no such booking"))
+    return await _decided(tx, request, record, decide(record), policy)
 
 
 async def reactivate(tx: Tx, request: ReactivateMentee, policy: Policy) -> SubscriberChanged:
@@ -316,18 +330,24 @@ async def _on_subscriber(
 
 async def _decided(
     tx: Tx,
-    request: ReactivateMentee | WaiveReprobation | DecideAppeal,
+    request: MarkAttendance | ClearMark | ReactivateMentee | WaiveReprobation | DecideAppeal,
     record: Record,
     change: Change | Refusal,
     policy: Policy,
 ) -> SubscriberChanged:
+    """Carried out once per request id (the request id is the first event's id too, and a
+    retried request is a no-op), answered with the subscriber, their status before and
+    the events set off, so that the page can say what happened."""
     if isinstance(change, Refusal):
         return _refused(change)
+    at = request.marked_at if isinstance(request, MarkAttendance) else request.requested_at
+    published: list[str] = []
     if await inbox.claim(tx, f"attendance:{request.routing_key}", request.request_id):
         await _carry_out(tx, record, change)
-    return await _changed(
-        tx, record.subscription_id, request.mentor_id, request.requested_at, policy
-    )
+        published = [event.routing_key for event in change.events]
+    reply = await _changed(tx, record.subscription_id, request.mentor_id, at, policy)
+    before = replies.status_of(record, policy)
+    return reply.model_copy(update={"status_before": before, "published": published})
 
 
 # --- appeals -------------------------------------------------------------------------

@@ -15,11 +15,14 @@ from contracts.rpc import (
     SubscriberDetail,
     SubscriberSummary,
 )
+from contracts.sessions import one_per_session
 from services.attendance.domain import (
     Appeal,
     Policy,
+    Record,
     Refusal,
     Session,
+    SubscriberStatus,
     appeal_closes_at,
     reprobation_lifts_at,
     subscriber_status,
@@ -68,6 +71,16 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
     )
 
 
+def status_of(record: Record, service_policy: Policy) -> SubscriberStatus:
+    """The subscriber's status as the mentor's list shows it, from their record."""
+    return subscriber_status(
+        record.in_force(service_policy),
+        ended=record.ended,
+        is_reprobated=record.is_reprobated,
+        consecutive_absences=record.consecutive_absences,
+    )
+
+
 def detail(
     subscriber: Subscriber,
     sessions: Sequence[Session],
@@ -81,6 +94,7 @@ def detail(
     bookings = [
         BookingAttendance(
             booking_id=s.booking_id,
+            replaces=[r.booking_id for r in one.replaces],
             starts_at=s.starts_at,
             ends_at=s.ends_at,
             cancelled=s.cancelled,
@@ -91,7 +105,8 @@ def detail(
             reason=s.reason,
             appealable_until=_unless_refused(appeal_closes_at(s, appeals_, in_force)),
         )
-        for s in sessions
+        for one in one_per_session(sessions, lambda s: s.starts_at, lambda s: not s.cancelled)
+        for s in [one.booking]
     ]
     return SubscriberDetail(
         **summary(subscriber, policy).model_dump(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
@@ -630,6 +630,27 @@ class Subscriber:
     open_appeals: int
 
 
+NEAR = timedelta(days=1)
+
+
+async def sessions_near(tx: Tx, mentor_id: UUID, now: datetime) -> list[dict[str, object]]:
+    """The live sessions of the mentor's subscriptions starting within a day of `now`,
+    by start: one index range per subscription."""
+    b = bookings.c
+    result = await tx.execute(
+        select(b.subscription_id, b.booking_id, b.starts_at, b.ends_at, b.status)
+        .join(subscriptions, subscriptions.c.subscription_id == b.subscription_id)
+        .where(
+            subscriptions.c.mentor_id == mentor_id,
+            b.cancelled.is_(False),
+            b.starts_at >= now - NEAR,
+            b.starts_at < now + NEAR,
+        )
+        .order_by(b.starts_at, b.subscription_id)
+    )
+    return [dict(r._mapping) for r in result]
+
+
 async def subscribers_of(
     tx: Tx, mentor_id: UUID, now: datetime, counting: Collection[str]
 ) -> list[Subscriber]:
@@ -683,7 +704,10 @@ async def _subscribers(
             .label("mentor_no_shows"),
             func.count(b.booking_id).filter(upcoming).label("upcoming_bookings"),
             func.min(b.starts_at).filter(upcoming).label("next_booking_at"),
-            func.max(b.starts_at).filter(b.status.in_(sorted(ATTENDED))).label("last_attended_at"),
+            # Never in the future, whatever a mark made before this rule says.
+            func.max(b.starts_at)
+            .filter(b.status.in_(sorted(ATTENDED)), b.starts_at <= now)
+            .label("last_attended_at"),
             select(func.count())
             .where(
                 appeals.c.subscription_id == subscriptions.c.subscription_id,

@@ -8,6 +8,7 @@ from pathlib import Path
 from faststream import FastStream
 
 from contracts import (
+    AttendanceMarkCleared,
     AttendanceMarked,
     BookingCancelled,
     BookingReminderDue,
@@ -46,6 +47,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             # The mentee's booking shows attended a tenth of a second later; the mark
             # that counts (attendance's) is not waiting on it.
             ConsumesBatches(AttendanceMarked, handlers.record_attendance, gather_seconds=CASCADE),
+            ConsumesBatches(AttendanceMarkCleared, handlers.record_attendance),
             Consumes(SweepTick, handlers.sweep),
             ConsumesBatches(
                 MenteeReprobated, handlers.cancel_for_reprobations, gather_seconds=CASCADE

@@ -12,6 +12,7 @@ from typing import Literal
 from uuid import UUID
 
 from contracts import (
+    AttendanceMarkCleared,
     AttendanceMarked,
     BookingCancelled,
     BookingRef,
@@ -301,11 +302,23 @@ class Booking:
     marked_at: datetime | None = None
     mark_revision: int | None = None
 
-    def record(self, msg: AttendanceMarked) -> MarkChange:
+    def record(self, msg: AttendanceMarked | AttendanceMarkCleared) -> MarkChange:
         if self._holds_a_later_mark_than(msg):
             return MarkChange(
                 self, False, f"kept mark revision {self.mark_revision} over {msg.revision}"
             )
+        if isinstance(msg, AttendanceMarkCleared):
+            cleared = replace(
+                self,
+                # Unmarked again: the sweep and the reminders see it as scheduled.
+                status=self.status if self.status == "cancelled" else "scheduled",
+                attended=None,
+                mark_status=None,
+                marked_by=None,
+                marked_at=None,
+                mark_revision=msg.revision,
+            )
+            return MarkChange(cleared, True, "mark cleared")
         marked = replace(
             self,
             # A cancelled booking stays cancelled; it still records the mark.
@@ -318,7 +331,7 @@ class Booking:
         )
         return MarkChange(marked, True, f"marked {msg.mark_status}")
 
-    def _holds_a_later_mark_than(self, msg: AttendanceMarked) -> bool:
+    def _holds_a_later_mark_than(self, msg: AttendanceMarked | AttendanceMarkCleared) -> bool:
         # A mark without a revision comes from a producer older than revisions (or
         # was recorded from one): it cannot be ordered, so it is applied as it
         # arrives, as booking always did.

@@ -8,6 +8,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from contracts import (
+    AttendanceMarkCleared,
     AttendanceMarked,
     Event,
     MenteeReactivated,
@@ -26,6 +27,7 @@ from contracts.rpc import (
     MenteeBookingsReply,
     RpcError,
 )
+from contracts.sessions import one_per_session
 from services.booking import domain, store
 from services.booking.domain import Change, Policy, Subscription
 from services.kit import inbox, metrics, outbox
@@ -138,9 +140,12 @@ async def _book_and_cancel(tx: Tx, change: Change) -> str:
     return change.outcome(len(booked), len(cancelled))
 
 
-async def record_attendance(tx: Tx, msgs: Sequence[AttendanceMarked], policy: Policy) -> list[str]:
-    """Record attendance's marks on the bookings (attendance is the source of truth):
-    each booking locked once, the marks applied in order, saved in one statement."""
+async def record_attendance(
+    tx: Tx, msgs: Sequence[AttendanceMarked | AttendanceMarkCleared], policy: Policy
+) -> list[str]:
+    """Record attendance's marks, and the mentor's marks cleared, on the bookings
+    (attendance is the source of truth): each booking locked once, the marks applied
+    in order, saved in one statement."""
     bookings = await store.load_bookings(tx, (m.booking_id for m in msgs))
     changed: dict[UUID, domain.Booking] = {}
     outcomes = []
@@ -200,7 +205,18 @@ async def _remind(tx: Tx, msg: SweepTick, policy: Policy) -> int:
 async def list_mentee_bookings(
     tx: Tx, request: ListMenteeBookings, policy: Policy
 ) -> MenteeBookingsReply:
-    return MenteeBookingsReply(bookings=await store.mentee_bookings(tx, request.mentee_id))
+    """The mentee's bookings, each session once (a reactivation's booking stands for the
+    cancelled ones of the same session)."""
+    found = await store.mentee_bookings(tx, request.mentee_id)
+    sessions = one_per_session(
+        found, lambda b: (b.subscription_id, b.starts_at), lambda b: b.status != "cancelled"
+    )
+    return MenteeBookingsReply(
+        bookings=[
+            one.booking.model_copy(update={"replaces": [r.booking_id for r in one.replaces]})
+            for one in sessions
+        ]
+    )
 
 
 async def cancel_booking(tx: Tx, request: CancelBooking, policy: Policy) -> BookingCancellation:

@@ -29,6 +29,7 @@ from contracts.rpc import (
     BookingCancellation,
     BookingFound,
     CancelBooking,
+    ClearMark,
     DecideAppeal,
     GetHistory,
     GetSubscriber,
@@ -428,7 +429,12 @@ async def attendance_csv(
         401: UNAUTHORIZED,
         403: FORBIDDEN,
         404: _error("unknown booking", "no such booking"),
-        409: _error("the booking is cancelled", "the booking is cancelled"),
+        409: _error(
+            "the booking is cancelled, or the session has not started yet (only excused "
+            "may be given ahead)",
+            "the session has not started yet, so it cannot be marked present (only "
+            "excused can be given ahead)",
+        ),
         422: INVALID,
         503: UNAVAILABLE,
     },
@@ -444,6 +450,31 @@ async def mark_attendance(
         status=body.status,
         reason=body.reason,
         marked_at=now,
+    )
+    return _subscriber(await owners.ask(request, SubscriberChanged))
+
+
+@router.delete(
+    "/mentor/bookings/{booking_id}/attendance",
+    tags=["mentor"],
+    summary="Take back your own mark of a session that has not started: it is not marked again",
+    response_model=SubscriberDetail,
+    responses={
+        401: UNAUTHORIZED,
+        403: FORBIDDEN,
+        404: _error("unknown booking", "no such booking"),
+        409: _error(
+            "the session has started, or its mark is not yours",
+            "the session has started: give it the mark that is true instead",
+        ),
+        503: UNAVAILABLE,
+    },
+)
+async def clear_mark(
+    booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
+) -> SubscriberDetail:
+    request = ClearMark(
+        request_id=uuid4(), mentor_id=caller.user_id, booking_id=booking_id, requested_at=now
     )
     return _subscriber(await owners.ask(request, SubscriberChanged))
 

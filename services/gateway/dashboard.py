@@ -19,6 +19,7 @@ from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
 from contracts.policy import ReprobationEnds
 from contracts.rpc import (
+    ClearMark,
     DecideAppeal,
     GetHistory,
     GetSubscriber,
@@ -27,15 +28,18 @@ from contracts.rpc import (
     MarkAttendance,
     ReactivateMentee,
     SubscriberChanged,
+    SubscriberDetail,
     SubscriberReply,
     SubscribersReply,
     SubscriberSummary,
     WaiveReprobation,
 )
-from services.gateway import export
+from services.gateway import export, mentor_list
 from services.gateway.auth import Caller, Role, current_page_caller, dev_sign_in_enabled
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.feeds import calendar_context, feed_url_if_known
+from services.gateway.mentor_list import MEANINGS, Need, need_of
+from services.gateway.outcomes import Action, status_words, what_happened
 from services.gateway.security import forgery_refusal, session_csrf_token
 from services.gateway.times import clock, place, when
 
@@ -49,11 +53,6 @@ def _csrf(request: Request) -> dict[str, Any]:
 
 templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_csrf])
 router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
-
-
-def status_words(status: str) -> str:
-    """A mark's status as the mentor reads it: mentor_no_show is a mentor no-show."""
-    return "mentor no-show" if status == "mentor_no_show" else status.replace("_", " ")
 
 
 def reprobation_ends(policy: str) -> str:
@@ -86,6 +85,8 @@ templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place
 templates.env.filters["status_words"] = status_words
 templates.env.globals["mentor_statuses"] = MENTOR_MARK_STATUSES
+templates.env.globals["meanings"] = MEANINGS
+templates.env.filters["need_of"] = need_of
 templates.env.globals["reason_max_length"] = REASON_MAX_LENGTH
 
 
@@ -176,9 +177,16 @@ def fragment_error(
     )
 
 
+View = Literal["panel", "row"]
+
+
 @router.get("/subscribers", response_class=HTMLResponse, summary="The mentor's subscribers (HTML)")
 async def subscribers_page(
-    request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+    request: Request,
+    caller: PageMentor,
+    owners: OwnersDep,
+    now: Now,
+    need: Annotated[Need | None, Query(description="only the subscribers in this status")] = None,
 ) -> HTMLResponse:
     try:
         reply, calendar_url = await asyncio.gather(
@@ -188,11 +196,19 @@ async def subscribers_page(
     except HTTPException as error:
         raise PageError(error.status_code, "Subscribers unavailable", error_words(error)) from error
     today = now.date()
+    reader_zone = "UTC"
+    everyone = mentor_list.needs_first(reply.subscribers)
     return templates.TemplateResponse(
         request,
         "subscribers.html",
         {
-            "subscribers": reply.subscribers,
+            "subscribers": mentor_list.only(everyone, need),
+            "everyone": everyone,
+            "need": need,
+            "counts": mentor_list.counts(everyone),
+            "today": mentor_list.todays(reply.near, everyone, now, reader_zone),
+            "reader_zone": reader_zone,
+            "now": now,
             "export_from": today - timedelta(days=30),
             "export_to": today,
             **calendar_context(caller, calendar_url),
@@ -206,34 +222,45 @@ async def subscribers_page(
 async def subscriber_page(
     subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
 ) -> HTMLResponse:
-    request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
     try:
-        reply = await owners.ask(request_, SubscriberReply)
-        history = await _history(owners, caller, subscription_id)
+        context = await _subscriber(owners, caller, subscription_id, now)
     except HTTPException as error:
         raise PageError(error.status_code, "Subscriber unavailable", error_words(error)) from error
-    return templates.TemplateResponse(
-        request, "subscriber.html", {"subscriber": reply.subscriber, "now": now, **history}
-    )
+    return templates.TemplateResponse(request, "subscriber.html", context)
 
 
 @router.get(
-    "/subscribers/{subscription_id}/panel",
+    "/subscribers/{subscription_id}/{part}",
     response_class=HTMLResponse,
-    summary="One subscriber's panel (HTML fragment, for in-page refresh)",
+    summary="One subscriber's panel, or their row of the list (HTML fragment, for in-page refresh)",
 )
-async def subscriber_panel(
-    subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
+async def subscriber_part(
+    subscription_id: UUID,
+    part: View,
+    request: Request,
+    caller: PageMentor,
+    owners: OwnersDep,
+    now: Now,
 ) -> HTMLResponse:
-    request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
     try:
-        reply = await owners.ask(request_, SubscriberReply)
-        history = await _history(owners, caller, subscription_id)
+        context = await _subscriber(owners, caller, subscription_id, now, history=part == "panel")
     except HTTPException as error:
         return fragment_error(request, error)
-    return templates.TemplateResponse(
-        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now, **history}
-    )
+    if part == "row":
+        return templates.TemplateResponse(
+            request, "_subscriber_row.html", {"s": context["subscriber"]}
+        )
+    return templates.TemplateResponse(request, "_subscriber_panel.html", context)
+
+
+async def _subscriber(
+    owners: OwnersDep, caller: Caller, subscription_id: UUID, now: datetime, history: bool = True
+) -> dict[str, Any]:
+    """A subscriber as their page shows them, with their history unless `history` is off."""
+    request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
+    reply = await owners.ask(request_, SubscriberReply)
+    lines = await _history(owners, caller, subscription_id) if history else {}
+    return {"subscriber": reply.subscriber, "now": now, **lines}
 
 
 async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> dict[str, Any]:
@@ -244,30 +271,51 @@ async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> 
     return {"history": list(reversed(reply.history))}
 
 
-View = Literal["panel", "row"]
-
-
 async def _panel(
     request: Request,
     owners: OwnersDep,
     caller: Caller,
     command: Any,
     now: datetime,
+    action: Action,
     view: View = "panel",
 ) -> HTMLResponse:
-    """The subscriber after `command`: the detail page's panel, or the list's row."""
+    """The subscriber after `command` (the detail page's panel, or the list's row),
+    with what it did in words."""
     try:
         reply = await owners.ask(command, SubscriberChanged)
-        if view == "row" or reply.subscriber is None:
-            return templates.TemplateResponse(
-                request, "_subscriber_row.html", {"s": reply.subscriber}
-            )
-        history = await _history(owners, caller, reply.subscriber.subscription_id)
+        if reply.subscriber is None:
+            return templates.TemplateResponse(request, "_subscriber_row.html", {"s": None})
+        history = (
+            {}
+            if view == "row"
+            else await _history(owners, caller, reply.subscriber.subscription_id)
+        )
     except HTTPException as error:
         return fragment_error(request, error)
+    subscriber = reply.subscriber
+    starts_at = _session_acted_on(command, subscriber)
+    session = when(starts_at, subscriber.timezone) if starts_at else ""
+    done = what_happened(action, reply, session, getattr(command, "status", None) or "")
+    if view == "row":
+        return templates.TemplateResponse(
+            request, "_subscriber_row.html", {"s": subscriber, "done": done}
+        )
     return templates.TemplateResponse(
-        request, "_subscriber_panel.html", {"subscriber": reply.subscriber, "now": now, **history}
+        request,
+        "_subscriber_panel.html",
+        {"subscriber": subscriber, "now": now, "done": done, **history},
     )
+
+
+def _session_acted_on(command: Any, subscriber: SubscriberDetail) -> datetime | None:
+    """The start of the session a mark or an appeal decision was about."""
+    booking_id = getattr(command, "booking_id", None)
+    for b in subscriber.bookings:
+        if booking_id is not None and booking_id in (b.booking_id, *b.replaces):
+            return b.starts_at
+    appeal_id = getattr(command, "appeal_id", None)
+    return next((a.starts_at for a in subscriber.appeals if a.appeal_id == appeal_id), None)
 
 
 @router.post(
@@ -290,7 +338,7 @@ async def reactivate(
         subscription_id=subscription_id,
         requested_at=now,
     )
-    return await _panel(request, owners, caller, command, now, view)
+    return await _panel(request, owners, caller, command, now, "reactivate", view)
 
 
 @router.post(
@@ -317,7 +365,7 @@ async def waive(
         )
     except ValidationError:
         return invalid_form(request, "Say why you waive it: a reason of one line is needed.")
-    return await _panel(request, owners, caller, command, now)
+    return await _panel(request, owners, caller, command, now, "waive")
 
 
 @router.post(
@@ -351,7 +399,7 @@ async def decide_appeal(
         if accept:
             return invalid_form(request, "A reason must be one line, without control characters.")
         return invalid_form(request, "Say why you reject it: a reason of one line is needed.")
-    return await _panel(request, owners, caller, command, now)
+    return await _panel(request, owners, caller, command, now, decision)
 
 
 @router.post(
@@ -384,7 +432,23 @@ async def mark(
         )
     except ValidationError as error:
         return invalid_form(request, "; ".join(e["msg"] for e in error.errors()))
-    return await _panel(request, owners, caller, command, now)
+    return await _panel(request, owners, caller, command, now, "mark")
+
+
+@router.post(
+    "/bookings/{booking_id}/attendance/clear",
+    response_class=HTMLResponse,
+    summary="Take back your mark of a session that has not started: it is not marked "
+    "again (returns the updated subscriber panel)",
+    responses=CHANGE_REFUSED,
+)
+async def clear_mark(
+    booking_id: UUID, request: Request, caller: ChangingMentor, owners: OwnersDep, now: Now
+) -> HTMLResponse:
+    command = ClearMark(
+        request_id=uuid4(), mentor_id=caller.user_id, booking_id=booking_id, requested_at=now
+    )
+    return await _panel(request, owners, caller, command, now, "clear")
 
 
 @router.get(

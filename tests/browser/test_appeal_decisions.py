@@ -72,6 +72,8 @@ async def test_a_mentor_accepts_and_rejects_appeals_and_a_stale_page_is_told_in_
     await hospital.get_by_role("button", name="Accept").click()
     await expect(hospital.locator(".decision")).to_contain_text("accepted")
     await expect(hospital.locator(".decision")).to_contain_text("the hospital note")
+    await expect(page.locator("#done")).to_contain_text("Appeal accepted:")
+    await expect(page.locator("#done")).to_contain_text("is no longer reprobated")
     # The second absence was needed for the reprobation: it lifts, and booking books
     # the sessions left (the page follows them in).
     await expect(page.locator("#status")).not_to_have_text("reprobated")
@@ -87,6 +89,7 @@ async def test_a_mentor_accepts_and_rejects_appeals_and_a_stale_page_is_told_in_
     await train.get_by_role("button", name="Reject").click()
     await expect(train.locator(".decision")).to_contain_text("rejected")
     await expect(train.locator(".decision")).to_contain_text("the trains ran that day")
+    await expect(page.locator("#done")).to_contain_text("Appeal rejected: the absence of")
     assert await page.evaluate("window.__loadedOnce") is True  # no reload happened
     await shot(page, "subscriber-appeals-decided")
 

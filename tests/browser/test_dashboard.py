@@ -64,6 +64,8 @@ class World:
         self.warned = user(secret, "mentee", "Walter Warned")
         self.listed = user(secret, "mentee", "Lena Listed")
         self.foreign = user(secret, "mentee", "Fiona Foreign")
+        # First by name, last by need: in good standing, their session soon.
+        self.active = user(secret, "mentee", "Anna Active")
         now = datetime.now(UTC)
         ago = timedelta(hours=3)
         self.subs = {
@@ -91,6 +93,14 @@ class World:
                 past_sessions=1,
                 future_sessions=2,
             ),
+            "active": weekly_subscription(
+                self.active,
+                self.mentor,
+                now=now,
+                session_started_ago=-timedelta(minutes=10),
+                past_sessions=1,
+                future_sessions=1,
+            ),
             "foreign": weekly_subscription(
                 self.foreign,
                 self.other_mentor,
@@ -115,7 +125,7 @@ async def world(settings: Settings) -> AsyncIterator[tuple[World, str]]:
     world = World(settings)
     try:
         await publish(settings, *world.subs.values())
-        await _settled(settings, world, lambda s: s.upcoming_bookings == 2 and s.absences == 0, 3)
+        await _settled(settings, world, lambda s: s.upcoming_bookings == 2 and s.absences == 0, 4)
         await publish(settings, SweepTick(occurred_at=world.now, tick_at=world.now))
         await _settled(
             settings,
@@ -190,7 +200,7 @@ async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
     page = await context.new_page()
     await page.goto(f"{base}/dashboard/mentorship/subscribers")
     rows = page.locator("table.subscribers tbody tr")
-    await expect(rows).to_have_count(3)
+    await expect(rows).to_have_count(4)
     await expect(page.get_by_text("Fiona Foreign")).to_have_count(0)
     rita = page.locator("tr", has_text="Rita Reprobated")
     await expect(rita.locator(".absences")).to_have_text("2")
@@ -205,6 +215,73 @@ async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
     await shot(page, "subscribers", docs="mentor-subscribers")
     await page.set_viewport_size({"width": 390, "height": 844})
     await shot(page, "subscribers-phone")
+    await context.close()
+
+
+def today_for_anna(w: World) -> list[str]:
+    """Anna's first session starts ten minutes after the world was made: on the
+    day (UTC) of `now`, except just before midnight."""
+    starts = w.subs["active"].cycle_starts_at + timedelta(minutes=1)
+    return ["Anna Active"] if starts.date() == w.now.date() else []
+
+
+async def test_the_list_puts_who_needs_the_mentor_first_and_says_what_statuses_mean(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    context = await signed_in(browser, base, w.mentor)
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/mentorship/subscribers")
+    names = page.locator("table.subscribers tbody tr td[data-label=Mentee] > a")
+    # Reprobated, then warned, then the rest: not alphabetical.
+    await expect(names).to_have_text(
+        ["Lena Listed", "Rita Reprobated", "Walter Warned", "Anna Active"]
+    )
+    legend = page.locator("details.legend")
+    await legend.locator("summary").click()
+    await expect(legend).to_contain_text("Reactivate them to book it again")
+    status = page.locator("tr", has_text="Walter Warned").locator(".status")
+    assert "emailed a warning" in (await status.get_attribute("title") or "")
+    # Today: Anna's session, not joined yet (it starts in a few minutes).
+    today = page.locator("section.today li")
+    if today_for_anna(w):
+        await expect(today.filter(has_text="Anna Active")).to_contain_text("upcoming")
+    await page.get_by_role("link", name="Warned (1)").click()
+    await expect(names).to_have_text(["Walter Warned"])
+    await expect(page.get_by_role("link", name="Warned (1)")).to_have_attribute(
+        "aria-current", "page"
+    )
+    await shot(page, "subscribers-warned-only")
+    await context.close()
+
+
+async def test_an_upcoming_session_can_be_excused_ahead_and_the_mark_taken_back(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    sid = w.subs["warned"].subscription_id
+    context = await signed_in(browser, base, w.mentor)
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
+    upcoming = page.locator("table.bookings tbody tr", has_text="upcoming")
+    await expect(upcoming).to_have_count(2)
+    # Nothing preset to "present": an upcoming session can only be excused ahead.
+    await expect(upcoming.get_by_role("combobox")).to_have_count(0)
+    first = upcoming.first
+    await first.get_by_placeholder("Reason (optional)").fill("a conference")
+    await first.get_by_role("button", name="Excuse ahead").click()
+    await expect(page.locator("#done")).to_contain_text("Saved:")
+    await expect(page.locator("#done")).to_contain_text("is marked excused")
+    excused = page.locator("table.bookings tbody tr", has_text="a conference")
+    await expect(excused.locator(".attendance")).to_have_text("excused")
+    # Excused ahead is neutral: Walter stays warned, and nothing says he attended.
+    await expect(page.locator("#status")).to_have_text("warned")
+    await shot(page, "subscriber-excused-ahead")
+    await excused.get_by_role("button", name="Clear the mark").click()
+    await expect(page.locator("#done")).to_contain_text("is not marked")
+    await expect(page.locator("table.bookings tbody tr", has_text="upcoming")).to_have_count(2)
+    latest = page.locator("table.history tbody tr").first
+    await expect(latest.locator(".what")).to_have_text("excused → not marked")
     await context.close()
 
 
@@ -255,7 +332,7 @@ async def test_a_mentor_signs_in_with_a_platform_token(
     await page.goto(f"{base}/sign-in")
     await page.get_by_label("Token").fill(w.mentor.token)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("table.subscribers tbody tr")).to_have_count(3)
+    await expect(page.locator("table.subscribers tbody tr")).to_have_count(4)
     assert page.url == f"{base}/dashboard/mentorship/subscribers"
     [cookie] = await context.cookies()
     assert (cookie["name"], cookie["value"]) == ("session", w.mentor.token)
@@ -332,6 +409,7 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     await expect(corrected).to_have_count(1)
     await expect(corrected.locator(".attendance")).to_have_text("excused")
     await expect(corrected.locator(".reason")).to_have_text("“ill, told me ahead”")
+    await expect(page.locator("#done")).to_contain_text("is marked excused")
     # Excused is neutral: the other absence still counts.
     await expect(page.locator("#consecutive")).to_have_text("1")
     # The history, newest first, says what the mark was, what it is, who changed it and why.
@@ -345,6 +423,11 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     await expect(page.locator("#status")).to_have_text("active")
     await expect(page.locator("#upcoming")).to_have_text("2", timeout=15000)
     assert await page.evaluate("window.__loadedOnce") is True  # no reload happened
+    await expect(page.locator("#done")).to_contain_text("Rita Reprobated is reactivated")
+    await expect(page.locator("#done")).to_contain_text("2 upcoming sessions are booked")
+    # One row per session: the bookings booked again stand for the cancelled ones.
+    await expect(page.locator("table.bookings tbody tr")).to_have_count(4)
+    await expect(page.locator("table.bookings tr.cancelled")).to_have_count(0)
     await shot(page, "subscriber-reactivated")
 
     # The stale tab still shows the button: the service refuses, in words.
@@ -396,13 +479,12 @@ async def test_a_mentor_reactivates_from_the_list_without_a_reload(
     await expect(lena.locator(".status")).to_have_text("active")
     await expect(lena.get_by_role("button")).to_have_count(0)
     assert await page.evaluate("window.__loadedOnce") is True
+    await expect(page.locator("#done")).to_contain_text("Lena Listed is reactivated")
+    # Booking regenerates the rest of the cycle a moment later; the row follows.
+    await expect(lena.locator(".next")).not_to_have_text("—", timeout=15000)
+    await expect(page.locator("#done")).to_contain_text("2 upcoming sessions are booked")
+    assert await page.evaluate("window.__loadedOnce") is True
     await shot(page, "subscribers-reactivated")
-    for _ in range(15):  # booking regenerates the rest of the cycle a moment later
-        await page.reload()
-        if await lena.locator(".next").text_content() != "—":
-            break
-        await asyncio.sleep(1)
-    await expect(lena.locator(".next")).not_to_have_text("—")
     await context.close()
 
 
@@ -423,7 +505,7 @@ async def test_a_mentor_downloads_their_attendance_as_csv(
     assert header[:5] == ["mentee", "mentee_email", "session_starts_at", "timezone", "status"]
     # Every past session of this mentor's subscribers (the last 30 days), none of another's.
     assert sorted(r[0] for r in rows) == sorted(
-        ["Lena Listed"] * 2 + ["Rita Reprobated"] * 2 + ["Walter Warned"]
+        ["Lena Listed"] * 2 + ["Rita Reprobated"] * 2 + ["Walter Warned"] + today_for_anna(w)
     )
     walter = next(r for r in rows if r[0] == "Walter Warned")
     assert (walter[3], walter[4], walter[5]) == ("America/Sao_Paulo", "absent", "system")

@@ -14,7 +14,14 @@ from uuid import UUID
 import httpx
 import pytest
 
-from contracts import AttendanceMarked, BookingCancelled, MenteeReprobated, MenteeWarned, SweepTick
+from contracts import (
+    AttendanceMarked,
+    BookingCancelled,
+    MenteeReprobated,
+    MenteeWarned,
+    SubscriptionActivated,
+    SweepTick,
+)
 from services.kit.settings import Settings
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, mentee_bookings, people, subscriber
 from tests.support.listening import listening, publish
@@ -370,3 +377,93 @@ async def test_a_mentee_cancels_in_time_and_late_and_the_mentor_is_told(
         return [(b["status"], b["mark"]) for b in by_start(await mentee_bookings(gateway, mentee))]
 
     assert await eventually(marks, lambda m: m == expected) == expected
+
+
+async def one_session(
+    settings: Settings, gateway: httpx.AsyncClient, started_ago: timedelta
+) -> tuple[User, User, SubscriptionActivated, dict[str, Any]]:
+    """A new mentee and mentor, and a subscription of one session, which started
+    `started_ago` (negative: it starts later), booked and known to attendance."""
+    mentee, mentor = people(settings)
+    subscription = weekly_subscription(
+        mentee,
+        mentor,
+        now=datetime.now(UTC),
+        session_started_ago=started_ago,
+        past_sessions=1,
+        future_sessions=0,
+    )
+    [booking] = await activate(settings, gateway, subscription, mentee, 1)
+    return mentee, mentor, subscription, booking
+
+
+@pytest.mark.parametrize("status", ["present", "late", "absent", "mentor_no_show"])
+async def test_what_happened_in_a_session_cannot_be_marked_before_it_starts(
+    settings: Settings, system: System, gateway: httpx.AsyncClient, status: str
+) -> None:
+    _, mentor, subscription, booking = await one_session(
+        settings, gateway, started_ago=-timedelta(days=2)
+    )
+    response = await mark(gateway, mentor.headers, booking["booking_id"], status=status)
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert "has not started yet" in detail and status.replace("_", " ") in detail
+    after = await subscriber(gateway, mentor, subscription)
+    assert after["bookings"][0]["status"] is None
+    assert after["last_attended_at"] is None
+
+
+async def test_a_mentor_excuses_a_session_ahead_then_takes_the_mark_back(
+    settings: Settings, system: System, gateway: httpx.AsyncClient
+) -> None:
+    mentee, mentor, subscription, booking = await one_session(
+        settings, gateway, started_ago=-timedelta(days=2)
+    )
+    booking_id = booking["booking_id"]
+    excused = await mark(gateway, mentor.headers, booking_id, status="excused", reason="travel")
+    assert excused.status_code == 200, excused.text
+    assert excused.json()["bookings"][0]["status"] == "excused"
+    # Booking's copy follows: the mentee's list shows it excused, then unmarked again.
+    await eventually(
+        lambda: mentee_bookings(gateway, mentee), lambda found: found[0]["mark"] == "excused"
+    )
+    cleared = await gateway.delete(
+        f"/api/mentor/bookings/{booking_id}/attendance", headers=mentor.headers
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["bookings"][0]["status"] is None
+    [unmarked] = await eventually(
+        lambda: mentee_bookings(gateway, mentee), lambda found: found[0]["mark"] is None
+    )
+    assert (unmarked["status"], unmarked["attended"]) == ("scheduled", None)
+    history = await gateway.get(
+        f"/api/mentor/subscribers/{subscription.subscription_id}/history",
+        headers=mentor.headers,
+    )
+    assert [(h["old_status"], h["new_status"]) for h in history.json()["history"]] == [
+        (None, "excused"),
+        ("excused", None),
+    ]
+    # Nothing left to take back; another mentor may not try.
+    again = await gateway.delete(
+        f"/api/mentor/bookings/{booking_id}/attendance", headers=mentor.headers
+    )
+    assert again.status_code == 200, again.text
+    stranger = user(settings.jwt_secret, "mentor", "Ines Other")
+    refused = await gateway.delete(
+        f"/api/mentor/bookings/{booking_id}/attendance", headers=stranger.headers
+    )
+    assert refused.status_code == 403, refused.text
+
+
+async def test_a_started_session_keeps_its_mark_it_is_corrected_not_cleared(
+    settings: Settings, system: System, gateway: httpx.AsyncClient
+) -> None:
+    _, mentor, _, booking = await one_session(settings, gateway, started_ago=timedelta(hours=3))
+    marked = await mark(gateway, mentor.headers, booking["booking_id"], status="present")
+    assert marked.status_code == 200, marked.text
+    refused = await gateway.delete(
+        f"/api/mentor/bookings/{booking['booking_id']}/attendance", headers=mentor.headers
+    )
+    assert refused.status_code == 409, refused.text
+    assert "has started" in refused.json()["detail"]

@@ -41,6 +41,7 @@ from contracts.rpc import (
     CalendarFeed,
     CalendarFeedToken,
     CancelBooking,
+    ClearMark,
     DecideAppeal,
     ExportAttendance,
     ExportedSession,
@@ -157,7 +158,7 @@ class FakeOwners(Owners):
         elif isinstance(request, GetSubscriber):
             reply = SubscriberReply(subscriber=_detail(request.subscription_id))
         elif isinstance(
-            request, MarkAttendance | ReactivateMentee | WaiveReprobation | DecideAppeal
+            request, MarkAttendance | ClearMark | ReactivateMentee | WaiveReprobation | DecideAppeal
         ):
             reply = SubscriberChanged(subscriber=_detail(uuid.uuid4()))
         elif isinstance(request, AppealAbsence):

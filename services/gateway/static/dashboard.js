@@ -27,7 +27,8 @@ document.addEventListener("submit", async (event) => {
     if (response.ok && target) {
       target.outerHTML = html;
       notice.hidden = true;
-      if (form.dataset.follow) follow(form.dataset.swap, form.dataset.follow);
+      say(document.querySelector("[data-done]"));
+      if (form.dataset.follow) follow(form.dataset.swap);
     } else {
       notice.innerHTML = html;
       notice.hidden = false;
@@ -40,9 +41,21 @@ document.addEventListener("submit", async (event) => {
   }
 });
 
-// After a reactivation, booking regenerates the sessions a moment later:
-// refresh the panel until the upcoming bookings show (at most ~10 s).
-async function follow(selector, field) {
+// What the action did (the fragment's [data-done]) is said in #done, outside the
+// part of the page that is replaced, so that it stays while the page refreshes.
+function say(said) {
+  const done = document.getElementById("done");
+  if (!said || !done) return;
+  done.textContent = said.textContent;
+  done.hidden = false;
+  said.remove();
+}
+
+// After a reactivation, booking regenerates the sessions a moment later: refresh
+// the panel or row (its data-panel) until its upcoming bookings show (at most
+// ~10 s), then say how many were booked.
+async function follow(selector) {
+  if (Number(document.querySelector(selector)?.dataset.upcoming) > 0) return;
   for (let attempt = 0; attempt < 10; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const panel = document.querySelector(selector);
@@ -50,7 +63,13 @@ async function follow(selector, field) {
     const response = await fetch(panel.dataset.panel, { credentials: "same-origin" });
     if (!response.ok) return;
     panel.outerHTML = await response.text();
-    const value = document.getElementById(field);
-    if (value && Number(value.textContent) > 0) return;
+    const booked = Number(document.querySelector(selector)?.dataset.upcoming);
+    if (booked > 0) {
+      const done = document.getElementById("done");
+      if (done && !done.hidden) {
+        done.textContent += ` ${booked} upcoming session${booked === 1 ? " is" : "s are"} booked.`;
+      }
+      return;
+    }
   }
 }
