@@ -37,7 +37,7 @@ from services.gateway.auth import Caller, Role, current_page_caller, dev_sign_in
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.security import forgery_refusal, session_csrf_token
-from services.gateway.times import clock, place, when
+from services.gateway.times import clock, day, place, when
 
 HERE = Path(__file__).parent
 
@@ -81,6 +81,7 @@ def policy_words(subscriber: SubscriberSummary) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["clock"] = clock
+templates.env.filters["day"] = day
 templates.env.filters["policy_words"] = policy_words
 templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place
