@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import shutil
+import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -91,6 +95,45 @@ def test_times_are_the_slots_wall_clock_to_the_minute_as_spreadsheets_read_dates
     assert datetime.strptime(shown, "%Y-%m-%d %H:%M").replace(
         tzinfo=ZoneInfo(zone)
     ) == moment.replace(second=0, microsecond=0)
+
+
+SOFFICE = shutil.which("soffice")
+OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (libreoffice-calc-nogui) is not installed")
+@pytest.mark.parametrize("language", ["1033", "1046"])  # en-US (month first), pt-BR
+def test_libreoffice_opens_the_times_as_dates_in_any_language(
+    tmp_path: Path, language: str
+) -> None:
+    moment = datetime.fromisoformat("2026-12-06T01:23:09.547693+00:00")
+    marked = session(moment, status="present", marked_by="system", marked_at=moment)
+    (tmp_path / "export.csv").write_text(attendance_csv([marked], NOW), encoding="utf-8")
+    assert SOFFICE is not None
+    subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+            "--headless",
+            # comma, double quote, UTF-8, from line 1, standard columns, this language
+            f"--infilter=CSV:44,34,76,1,,{language}",
+            "--convert-to",
+            "fods",
+            "--outdir",
+            str(tmp_path),
+            str(tmp_path / "export.csv"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    sheet = ET.parse(tmp_path / "export.fods")
+    [_, row] = sheet.iter(f"{{{TABLE}}}table-row")
+    cells = list(row.iter(f"{{{TABLE}}}table-cell"))
+    for column in (2, 6):  # session_starts_at, marked_at
+        assert cells[column].get(f"{{{OFFICE}}}value-type") == "date"
+        assert cells[column].get(f"{{{OFFICE}}}date-value") == "2026-12-05T22:23:00"
 
 
 def test_rows_are_in_the_order_of_their_local_starts_whatever_the_order_asked() -> None:
