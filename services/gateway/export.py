@@ -59,8 +59,8 @@ def _wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
-    """`YYYY-MM-DD HH:MM`: LibreOffice, Excel and Google Sheets read it as a date and
-    time on opening the file, which they do not for ISO 8601 with seconds' fractions
+    """`YYYY-MM-DD HH:MM`: spreadsheets read it as a date and time on opening the file
+    (LibreOffice's is tested), which they do not for ISO 8601 with seconds' fractions
     and an offset (the `timezone` column names the zone instead)."""
     return "" if moment is None else _wall_clock(moment, zone).isoformat(" ", "minutes")
 
@@ -74,8 +74,8 @@ def _status(session: ExportedSession, now: datetime) -> str:
 
 
 def _in_local_order(sessions: list[ExportedSession]) -> list[ExportedSession]:
-    """By start as the CSV shows it (the slots' zones differ, so UTC order is not
-    the sheet's order), then by mentee and booking, so that equal starts stay put."""
+    """By start as the CSV shows it (the slots' zones differ, so UTC order is not the
+    sheet's order), then by mentee and booking: equal starts in the same order each time."""
     return sorted(
         sessions,
         key=lambda s: (_wall_clock(s.starts_at, ZoneInfo(s.timezone)), s.mentee_name, s.booking_id),
