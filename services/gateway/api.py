@@ -388,7 +388,9 @@ async def history(subscription_id: UUID, caller: Mentor, owners: OwnersDep) -> H
 
 
 CSV = {
-    "description": "one row per booking: " + ", ".join(export.COLUMNS),
+    "description": "one row per booking, by start in the slot's zone, then mentee and "
+    "booking: " + ", ".join(export.COLUMNS) + "; times as YYYY-MM-DD HH:MM in the slot's "
+    "zone (the timezone column)",
     "content": {"text/csv": {"schema": {"type": "string"}}},
 }
 

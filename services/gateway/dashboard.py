@@ -41,7 +41,7 @@ from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.mentor_list import MEANINGS, Need, need_of
 from services.gateway.outcomes import Action, status_words, what_happened
 from services.gateway.security import forgery_refusal, session_csrf_token
-from services.gateway.times import clock, place, when
+from services.gateway.times import clock, day, place, when
 
 HERE = Path(__file__).parent
 
@@ -80,6 +80,7 @@ def policy_words(subscriber: SubscriberSummary) -> str:
 
 templates.env.filters["when"] = when
 templates.env.filters["clock"] = clock
+templates.env.filters["day"] = day
 templates.env.filters["policy_words"] = policy_words
 templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place

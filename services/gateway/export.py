@@ -1,5 +1,6 @@
 """The mentor's attendance export: a date range checked, the sessions asked of
-attendance, and one CSV row per booking with its times in the slot's own zone."""
+attendance, and one CSV row per booking with its times in the slot's own zone,
+in the order of those local times."""
 
 from __future__ import annotations
 
@@ -52,8 +53,16 @@ def _text(value: str | None) -> str:
     return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
 
 
+def _wall_clock(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The minute a clock in `zone` shows at `moment` (no zone, no seconds)."""
+    return moment.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+
+
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:
-    return "" if moment is None else moment.astimezone(zone).isoformat()
+    """`YYYY-MM-DD HH:MM`: spreadsheets read it as a date and time on opening the file
+    (LibreOffice's is tested), which they do not for ISO 8601 with seconds' fractions
+    and an offset (the `timezone` column names the zone instead)."""
+    return "" if moment is None else _wall_clock(moment, zone).isoformat(" ", "minutes")
 
 
 def _status(session: ExportedSession, now: datetime) -> str:
@@ -64,11 +73,20 @@ def _status(session: ExportedSession, now: datetime) -> str:
     return "upcoming" if session.starts_at > now else "not marked"
 
 
+def _in_local_order(sessions: list[ExportedSession]) -> list[ExportedSession]:
+    """By start as the CSV shows it (the slots' zones differ, so UTC order is not the
+    sheet's order), then by mentee and booking: equal starts in the same order each time."""
+    return sorted(
+        sessions,
+        key=lambda s: (_wall_clock(s.starts_at, ZoneInfo(s.timezone)), s.mentee_name, s.booking_id),
+    )
+
+
 def attendance_csv(sessions: list[ExportedSession], now: datetime) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for s in sessions:
+    for s in _in_local_order(sessions):
         zone = ZoneInfo(s.timezone)
         writer.writerow(
             [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -26,6 +26,11 @@ def when(moment: datetime | None, zone: str | None = "UTC", *, named: bool = Tru
         return "—"
     text = f"{moment.astimezone(zone_of(zone)):%a %d %b %Y, %H:%M}"
     return f"{text} ({place(zone)})" if named else text
+
+
+def day(moment: date) -> str:
+    """A day as the pages write it: Sun 06 Dec 2026 (dashboard.js's pageDay agrees)."""
+    return f"{moment:%a %d %b %Y}"
 
 
 def clock(moment: datetime | None, zone: str | None = "UTC") -> str:

@@ -509,7 +509,57 @@ async def test_a_mentor_downloads_their_attendance_as_csv(
     )
     walter = next(r for r in rows if r[0] == "Walter Warned")
     assert (walter[3], walter[4], walter[5]) == ("America/Sao_Paulo", "absent", "system")
+    # In the slot's zone, as spreadsheets read dates: 2026-12-05 18:00.
     started = w.subs["warned"].cycle_starts_at + timedelta(minutes=1)
-    assert datetime.fromisoformat(walter[2]) == started
-    assert walter[2].endswith("-03:00")  # in the slot's zone
+    assert walter[2] == f"{started.astimezone(ZoneInfo('America/Sao_Paulo')):%Y-%m-%d %H:%M}"
+    marked_at = datetime.strptime(walter[6], "%Y-%m-%d %H:%M")
+    assert (
+        started.replace(tzinfo=None)
+        < marked_at
+        <= datetime.now(ZoneInfo("America/Sao_Paulo")).replace(tzinfo=None)
+    )
+    starts = [r[2] for r in rows]  # all in Sao Paulo: local order is start order
+    assert starts == sorted(starts)
+    await context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def test_the_export_form_writes_its_days_as_the_page_does_whatever_the_browsers_language(
+    world: tuple[World, str], browser: Browser
+) -> None:
+    w, base = world
+    # A picker writes the day in the order of Chromium's own language (09/06/2026:
+    # June or September?); beside it the page writes it as it writes every day,
+    # whatever the language the browser tells the page.
+    # bypass_csp: the page's policy refuses the inline script that brings axe in.
+    context = await browser.new_context(
+        locale="pt-BR", viewport={"width": 1100, "height": 900}, bypass_csp=True
+    )
+    await context.add_cookies([{"name": "session", "value": w.mentor.token, "url": base}])
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/mentorship/subscribers")
+    form = page.locator("form.export")
+    starts_on, ends_on = page.get_by_label("From", exact=True), page.get_by_label("To", exact=True)
+    today = w.now.date()
+    assert await starts_on.input_value() == (today - timedelta(days=30)).isoformat()
+    await expect(form.locator("#export-to-day")).to_have_text(f"{today:%a %d %b %Y}")
+    await starts_on.fill("2026-09-06")
+    await expect(form.locator("#export-from-day")).to_have_text("Sun 06 Sep 2026")
+    await expect(starts_on).to_have_accessible_description("Sun 06 Sep 2026")
+    await ends_on.fill("2024-02-29")
+    await expect(form.locator("#export-to-day")).to_have_text("Thu 29 Feb 2024")
+    await ends_on.fill("")
+    await expect(form.locator("#export-to-day")).to_have_text("—")
+    await ends_on.fill("2026-12-06")
+    await expect(ends_on).to_have_accessible_description("Sun 06 Dec 2026")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await form.screenshot(path=str(SCREENSHOTS / "export-form.png"))
+    if AXE.exists():  # npm's axe-core, installed by make install
+        await page.add_script_tag(path=str(AXE))
+        found = await page.evaluate(
+            "async () => (await axe.run('form.export')).violations.map((v) => v.id)"
+        )
+        assert found == []
     await context.close()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from services.gateway.times import place, when
+from services.gateway.times import day, place, when
 
 
 def test_a_lisbon_session_reads_18_00_in_winter_and_in_summer() -> None:
@@ -31,3 +31,8 @@ def test_a_page_that_names_the_zone_once_shows_bare_times() -> None:
     assert when(moment, "America/New_York", named=False) == "Tue 24 Nov 2026, 05:04"
     assert place("America/New_York") == "New York"
     assert place("Mars/Olympus_Mons") == "UTC"
+
+
+def test_a_day_reads_as_the_days_of_the_pages_times() -> None:
+    assert day(date(2026, 12, 6)) == "Sun 06 Dec 2026"
+    assert when(datetime(2026, 12, 6, 9, 0, tzinfo=UTC)).startswith(day(date(2026, 12, 6)))

@@ -73,3 +73,23 @@ async function follow(selector) {
     }
   }
 }
+
+// A date picker shows its day in the browser's language and order (12/06/2026 or
+// 06/12/2026), the page in its own ("Sun 06 Dec 2026", times.day on the server).
+// The server writes the page's words beside each picker; this keeps them current.
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function pageDay(input) {
+  const day = input.valueAsDate; // midnight UTC of the chosen day, or null
+  if (!day) return "—";
+  const date = String(day.getUTCDate()).padStart(2, "0");
+  return `${WEEKDAYS[day.getUTCDay()]} ${date} ${MONTHS[day.getUTCMonth()]} ${day.getUTCFullYear()}`;
+}
+
+document.addEventListener("input", (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || !input.dataset.day) return;
+  const words = document.getElementById(input.dataset.day);
+  if (words) words.textContent = pageDay(input);
+});
