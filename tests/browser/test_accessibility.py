@@ -193,6 +193,7 @@ async def test_a_mentor_marks_a_session_and_reactivates_with_the_keyboard_alone(
 
     absence = page.locator("table.bookings tbody tr", has_text="absent").first
     session = await absence.locator("td").first.text_content()
+    assert session
     await focus(page, absence.get_by_role("combobox"))
     await page.keyboard.type("excused")  # a closed select picks the option typed
     await page.keyboard.press("Tab")
@@ -201,15 +202,20 @@ async def test_a_mentor_marks_a_session_and_reactivates_with_the_keyboard_alone(
     await page.keyboard.press("Tab")
     await expect(absence.get_by_role("button", name="Save")).to_be_focused()
     await page.keyboard.press("Enter")
-    excused = page.locator("table.bookings tbody tr", has_text=session or "?")
+    excused = page.locator("table.bookings tbody tr", has_text=session)
     await expect(excused.locator(".attendance")).to_have_text("excused")
     await expect(excused.locator(".reason")).to_have_text("“ill, told me ahead”")
     await expect(page.locator("#consecutive")).to_have_text("1")
+    # The panel was replaced: the focus is back where it was, not on <body>.
+    await expect(excused.get_by_role("button", name="Save")).to_be_focused()
 
     # The button is above the table: back up to it.
     await focus(page, page.get_by_role("button", name=f"Reactivate {KEYS}"), "Shift+Tab")
     await page.keyboard.press("Space")
     await expect(page.locator("#status")).to_have_text("active")
+    await expect(page.get_by_role("button", name=f"Reactivate {KEYS}")).to_have_count(0)
+    await expect(page.locator("#subscriber")).to_be_focused()  # its button gone, its panel
     await expect(page.locator("#upcoming")).to_have_text("2", timeout=15_000)
+    await expect(page.locator("#subscriber")).to_be_focused()  # still, once refreshed
     await shot(page, "a11y-keyboard-reactivated")
     await context.close()
