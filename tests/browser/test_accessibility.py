@@ -32,6 +32,7 @@ pytestmark = [
 WIDTHS = {"desktop": 1100, "phone": 320}
 APPEALED = "Rita Reprobated"
 KEYS = "Kim Keys"
+LISTED = "Lee Listed"
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +58,15 @@ def reprobated(detail: dict[str, Any]) -> bool:
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def site(settings: Settings) -> AsyncIterator[Site]:
-    """Mia: last week's session missed (warned), one running now, two ahead. Rita and
-    Kim: two missed, reprobated; Rita appealed the first absence."""
+    """Mia: last week's session missed (warned), one running now, two ahead. Rita, Kim
+    and Lee: two missed, reprobated; Rita appealed the first absence."""
     async with swept_site(
         settings,
         "Mia Mentee",
         lambda d: d["status"] == "warned",
         session_started_ago=timedelta(minutes=3),
         notifications=True,
-        others={APPEALED: reprobated, KEYS: reprobated},
+        others={APPEALED: reprobated, KEYS: reprobated, LISTED: reprobated},
     ) as site:
         rita = site.others[APPEALED]
         first = min(
@@ -218,4 +219,21 @@ async def test_a_mentor_marks_a_session_and_reactivates_with_the_keyboard_alone(
     await expect(page.locator("#upcoming")).to_have_text("2", timeout=15_000)
     await expect(page.locator("#subscriber")).to_be_focused()  # still, once refreshed
     await shot(page, "a11y-keyboard-reactivated")
+    await context.close()
+
+
+async def test_a_mentor_reactivates_from_the_list_with_the_keyboard_alone(
+    site: Site, browser: Browser
+) -> None:
+    context = await signed_in(browser, site.base, site.mentor)
+    page = await context.new_page()
+    await page.goto(f"{site.base}/dashboard/mentorship/subscribers")
+    row = page.locator("table.subscribers tbody tr", has_text=LISTED)
+    await focus(page, row.get_by_role("button", name=f"Reactivate {LISTED}"))
+    await page.keyboard.press("Enter")
+    await expect(row.locator(".status")).to_have_text("active")
+    await expect(row).to_be_focused()  # its button gone, the row
+    await page.keyboard.press("Tab")  # onwards from the row, not from the top of the page
+    after = "r => Boolean(r.compareDocumentPosition(document.activeElement) & 4)"  # FOLLOWING
+    assert await row.evaluate(after)
     await context.close()
