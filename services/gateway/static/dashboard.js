@@ -14,6 +14,7 @@ document.addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = new URLSearchParams(new FormData(form, event.submitter));
   const notice = document.getElementById("notice");
+  const focused = focusedIn(document.querySelector(form.dataset.swap));
   form.querySelectorAll("button").forEach((b) => (b.disabled = true));
   try {
     const response = await fetch(form.action, {
@@ -26,6 +27,7 @@ document.addEventListener("submit", async (event) => {
     const target = document.querySelector(form.dataset.swap);
     if (response.ok && target) {
       target.outerHTML = html;
+      refocus(form.dataset.swap, focused);
       notice.hidden = true;
       say(document.querySelector("[data-done]"));
       if (form.dataset.follow) follow(form.dataset.swap);
@@ -62,7 +64,9 @@ async function follow(selector) {
     if (!panel || !panel.dataset.panel) return;
     const response = await fetch(panel.dataset.panel, { credentials: "same-origin" });
     if (!response.ok) return;
+    const focused = focusedIn(panel);
     panel.outerHTML = await response.text();
+    refocus(selector, focused);
     const booked = Number(document.querySelector(selector)?.dataset.upcoming);
     if (booked > 0) {
       const done = document.getElementById("done");
@@ -93,3 +97,27 @@ document.addEventListener("input", (event) => {
   const words = document.getElementById(input.dataset.day);
   if (words) words.textContent = pageDay(input);
 });
+
+// Replacing the element that holds the focus drops it to <body>: keyboard and
+// screen reader users would lose their place. So the same control in the new HTML
+// takes it back (found by id, else by its form's action and its name or tag), or,
+// when it is gone (a Reactivate button), the new element itself.
+function focusedIn(target) {
+  const active = document.activeElement;
+  if (!target || !target.contains(active)) return undefined;
+  if (active.id) return `#${CSS.escape(active.id)}`;
+  const form = active.closest("form");
+  if (!form || active === target) return "";
+  const within = `form[action="${CSS.escape(form.getAttribute("action"))}"]`;
+  const what = active.name ? `[name="${CSS.escape(active.name)}"]` : active.tagName.toLowerCase();
+  return `${within} ${what}`;
+}
+
+function refocus(selector, focused) {
+  if (focused === undefined) return;
+  const replaced = document.querySelector(selector);
+  if (!replaced) return;
+  const control = (focused && replaced.querySelector(focused)) || replaced;
+  if (control === replaced && !replaced.hasAttribute("tabindex")) replaced.tabIndex = -1;
+  control.focus();
+}
