@@ -67,6 +67,9 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
         description="Mentees join sessions; mentors see absences, mark attendance and "
         "reactivate reprobated mentees. Authenticate with `Authorization: Bearer <JWT>` "
         "(HS256, claims `sub`, `role`, `exp`).",
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # Relative: the document describes whichever gateway serves it.
+        servers=[{"url": "/", "description": "this gateway"}],
         lifespan=lifespan,
     )
     app.state.settings = settings
