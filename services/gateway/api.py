@@ -596,7 +596,11 @@ async def _decide(
 
 
 class SweepAccepted(Accepted):
-    tick_at: datetime
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"event_id": str(uuid4()), "tick_at": "2026-03-02T18:05:00Z"}}
+    )
+
+    tick_at: datetime = Field(description="the sweep's time: now, as the gateway read it")
 
 
 @router.post(

@@ -18,7 +18,9 @@ from services.gateway import (
     api,
     calendar_feed,
     dashboard,
+    docs,
     errors,
+    favicon,
     health,
     mentee_page,
     security,
@@ -67,7 +69,14 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
         description="Mentees join sessions; mentors see absences, mark attendance and "
         "reactivate reprobated mentees. Authenticate with `Authorization: Bearer <JWT>` "
         "(HS256, claims `sub`, `role`, `exp`).",
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # Relative: the document describes whichever gateway serves it.
+        servers=[{"url": "/", "description": "this gateway"}],
         lifespan=lifespan,
+        # docs.install serves these pages with their assets from the gateway itself.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.messaging = messaging
@@ -79,6 +88,8 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
     dashboard.install(app)
     app.include_router(mentee_page.router)
     app.include_router(calendar_feed.router)
-    security.install(app)
+    app.include_router(favicon.router)
+    docs.install(app)
+    security.install(app, redoc_path=docs.REDOC)
     errors.install(app)
     return app

@@ -1,13 +1,20 @@
-"""Who is calling: HS256 JWTs from the Authorization header or the `session` cookie."""
+"""Who is calling: HS256 JWTs from the Authorization header or the `session` cookie.
+
+Both are read through FastAPI's security classes, so the OpenAPI document
+declares them as security schemes (`bearer` and `session`) on every operation
+that reads them, and /docs offers an Authorize button."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import HTTPConnection
 
 from services.kit.settings import DEV_JWT_SECRET, Settings
 
@@ -57,35 +64,65 @@ def unauthorized(detail: str) -> HTTPException:
     )
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        return token.strip()
-    return None
+# auto_error=False: a missing credential is this module's 401 (or a page's "Please sign
+# in"), with its own words, not FastAPI's generic 403.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="`Authorization: Bearer <JWT>` (HS256, claims `sub`, `role`, `exp`): the "
+    "API's only way in; the pages take it too.",
+    auto_error=False,
+)
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The HttpOnly `session` cookie that `POST /sign-in` sets (the same JWT): "
+    "how a browser reaches the pages. A change made with it also needs the session's "
+    "CSRF token (`X-CSRF-Token` header or `csrf_token` form field).",
+    auto_error=False,
+)
+# The `openapi_extra` of an operation that needs no credential (its own check, or none),
+# and of one that also takes none besides the schemes its dependencies declare.
+PUBLIC: dict[str, Any] = {"security": []}
+ALSO_ANONYMOUS: dict[str, Any] = {"security": [{}]}
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+SessionCookie = Annotated[str | None, Security(SESSION)]
 
 
-async def current_caller(request: Request) -> Caller:
+def bearer_token(request: HTTPConnection) -> str | None:
+    """The Bearer token of a request, read exactly as `BEARER` reads it: the CSRF checks
+    of `security` skip a request that has one, so both must agree on which do."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def current_caller(request: Request, bearer: BearerCredentials) -> Caller:
     """The caller of an API endpoint: Bearer token only."""
-    token = bearer_token(request)
-    if token is None:
+    if bearer is None:
         raise unauthorized("missing bearer token")
-    return read_token(request.app.state.settings.jwt_secret, token)
+    return read_token(request.app.state.settings.jwt_secret, bearer.credentials)
 
 
-async def current_page_caller(request: Request) -> Caller:
-    """The caller of a page: a Bearer token, else the `session` cookie.
+async def page_token(bearer: BearerCredentials, session: SessionCookie) -> str | None:
+    """The token a page request presents: a Bearer token, else the `session` cookie.
 
     A Bearer header wins: a request that carries one is not cookie-borne (a browser
     never adds it on its own), which is what the CSRF checks of `security` rely on."""
-    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+    return bearer.credentials if bearer is not None else session
+
+
+PageToken = Annotated[str | None, Depends(page_token)]
+
+
+def page_caller_of(request: Request, token: str | None) -> Caller:
+    """Who presents `token` to a page; HTTP 401 without one or with a bad one."""
     if token is None:
         raise unauthorized("sign in first: no session cookie or bearer token")
     return read_token(request.app.state.settings.jwt_secret, token)
 
 
 def role_required(
-    role: Role, identify: Callable[[Request], Awaitable[Caller]] = current_caller
+    role: Role, identify: Callable[..., Awaitable[Caller]] = current_caller
 ) -> Callable[..., Awaitable[Caller]]:
     """A dependency that admits only callers with `role` (403 otherwise)."""
 

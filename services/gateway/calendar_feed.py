@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from contracts.rpc import CalendarFeed, GetCalendarFeed
 from services.gateway.api import FORBIDDEN, UNAUTHORIZED, UNAVAILABLE
-from services.gateway.auth import Caller, current_caller, current_page_caller
+from services.gateway.auth import PUBLIC, Caller, PageToken, current_caller, page_caller_of
 from services.gateway.dashboard import (
     CHANGE_REFUSED,
     PageError,
@@ -42,6 +42,8 @@ ICS = "text/calendar; charset=utf-8"
         404: {"description": "no such feed (never was, or its token was reset)"},
         503: {"description": "notifications did not answer in time"},
     },
+    # No credential: the random token in the path is the key (a calendar app sends no cookie).
+    openapi_extra=PUBLIC,
 )
 async def calendar_feed(token: str, owners: OwnersDep, now: Now) -> Response:
     if not TOKEN.fullmatch(token):
@@ -62,10 +64,10 @@ def _not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=status.HTTP_404_NOT_FOUND)
 
 
-async def changing_person(request: Request) -> Caller:
+async def changing_person(request: Request, token: PageToken) -> Caller:
     await refuse_forgery(request)
     try:
-        return await current_page_caller(request)
+        return page_caller_of(request, token)
     except HTTPException as error:
         raise PageError(401, "Please sign in", str(error.detail), sign_in=True) from error
 

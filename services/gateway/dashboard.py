@@ -35,7 +35,7 @@ from contracts.rpc import (
     WaiveReprobation,
 )
 from services.gateway import export, mentor_list
-from services.gateway.auth import Caller, Role, current_page_caller, dev_sign_in_enabled
+from services.gateway.auth import Caller, PageToken, Role, dev_sign_in_enabled, page_caller_of
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.mentor_list import MEANINGS, Need, need_of
@@ -52,7 +52,20 @@ def _csrf(request: Request) -> dict[str, Any]:
 
 
 templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_csrf])
-router = APIRouter(prefix="/dashboard/mentorship", tags=["dashboard"], include_in_schema=True)
+# What every page and fragment answers to someone it is not for (`page_caller`).
+PAGE_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "nobody is signed in, or the token is expired or bad: says so, "
+        "with a sign-in link"
+    },
+    403: {"description": "signed in with another role"},
+}
+router = APIRouter(
+    prefix="/dashboard/mentorship",
+    tags=["dashboard"],
+    include_in_schema=True,
+    responses=PAGE_REFUSED,
+)
 
 
 def reprobation_ends(policy: str) -> str:
@@ -101,10 +114,10 @@ class PageError(Exception):
         )
 
 
-async def page_caller(request: Request, role: Role) -> Caller:
+async def page_caller(request: Request, token: str | None, role: Role) -> Caller:
     """The signed-in person with `role`, or a page that says what is wrong."""
     try:
-        caller = await current_page_caller(request)
+        caller = page_caller_of(request, token)
     except HTTPException as error:
         raise PageError(401, "Please sign in", str(error.detail), sign_in=True) from error
     if caller.role != role:
@@ -116,9 +129,9 @@ async def page_caller(request: Request, role: Role) -> Caller:
     return caller
 
 
-async def page_mentor(request: Request) -> Caller:
+async def page_mentor(request: Request, token: PageToken) -> Caller:
     """The signed-in mentor, or a page that says what is wrong."""
-    return await page_caller(request, "mentor")
+    return await page_caller(request, token, "mentor")
 
 
 PageMentor = Annotated[Caller, Depends(page_mentor)]
@@ -131,10 +144,10 @@ async def refuse_forgery(request: Request) -> None:
         raise PageError(403, "Request refused", refusal)
 
 
-async def changing_mentor(request: Request) -> Caller:
+async def changing_mentor(request: Request, token: PageToken) -> Caller:
     """The signed-in mentor asking for a change from the dashboard's own pages."""
     await refuse_forgery(request)
-    return await page_mentor(request)
+    return await page_mentor(request, token)
 
 
 ChangingMentor = Annotated[Caller, Depends(changing_mentor)]

@@ -29,9 +29,10 @@ from contracts.rpc import (
     SubscriberDetail,
 )
 from services.gateway.api import mentee_joins
-from services.gateway.auth import Caller
+from services.gateway.auth import Caller, PageToken
 from services.gateway.dashboard import (
     CHANGE_REFUSED,
+    PAGE_REFUSED,
     PageError,
     error_words,
     fragment_error,
@@ -46,7 +47,9 @@ from services.gateway.owners import Owners
 from services.gateway.sessions import Offer, Rules, Standing, mark_words, offer, standing
 from services.gateway.times import when
 
-router = APIRouter(prefix="/dashboard/mentorship/bookings", tags=["mentee's page"])
+router = APIRouter(
+    prefix="/dashboard/mentorship/bookings", tags=["mentee's page"], responses=PAGE_REFUSED
+)
 
 PAGE = "/dashboard/mentorship/bookings"
 # After a join or a cancellation, attendance records it a moment later (it travels as
@@ -55,13 +58,13 @@ SETTLE_SECONDS = 3.0
 SETTLE_POLL_SECONDS = 0.1
 
 
-async def page_mentee(request: Request) -> Caller:
-    return await page_caller(request, "mentee")
+async def page_mentee(request: Request, token: PageToken) -> Caller:
+    return await page_caller(request, token, "mentee")
 
 
-async def changing_mentee(request: Request) -> Caller:
+async def changing_mentee(request: Request, token: PageToken) -> Caller:
     await refuse_forgery(request)
-    return await page_mentee(request)
+    return await page_mentee(request, token)
 
 
 PageMentee = Annotated[Caller, Depends(page_mentee)]

@@ -18,19 +18,24 @@ and the gateway allows none), so API clients need neither.
 
 Every HTML response also gets a strict Content-Security-Policy (no inline
 script or style), `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`
-and `Referrer-Policy: same-origin`. FastAPI's `/docs` and `/redoc` load their
-script from a CDN and start it inline: they get a policy of their own that
-allows exactly that, and nothing else of the strict policy is relaxed.
+and `Referrer-Policy: same-origin`; `/docs` and `/redoc` (services.gateway.docs)
+load their scripts from the gateway too, and only `/redoc` needs a little more
+(REDOC_POLICY). An HTML response to a request that carries a credential (the
+`session` cookie or a Bearer token) is made for that person alone, so it also gets
+`Cache-Control: no-store`: once signed out, the browser's Back button asks the
+gateway again (and shows "Please sign in") instead of showing the page it kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.auth import SESSION_COOKIE, bearer_token
@@ -42,14 +47,13 @@ POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_POLICY = (
-    f"default-src 'self'; script-src 'self' 'unsafe-inline' {DOCS_CDN}; "
-    f"style-src 'self' 'unsafe-inline' {DOCS_CDN} https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+# ReDoc (/redoc) styles itself with styled-components, which writes <style> elements
+# as it renders, and builds its search index in a worker it starts from a blob: URL of
+# its own code. So that page alone also allows inline style (which runs no script) and
+# blob: workers; its scripts are still the gateway's own, and it shows only the public
+# API document. Swagger UI (/docs) runs under the strict policy as it is.
+REDOC_POLICY = POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + (
+    "; worker-src blob:"
 )
 HTML_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -146,18 +150,23 @@ async def forgery_refusal(request: Request) -> str | None:
     return None
 
 
+def carries_credential(request: HTTPConnection) -> bool:
+    """Whether a request says who sends it: a Bearer token or the `session` cookie."""
+    return bearer_token(request) is not None or bool(request.cookies.get(SESSION_COOKIE))
+
+
 class SecurityHeaders:
     """ASGI middleware: the security headers on every HTML response."""
 
-    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp, policies: Mapping[str, str]) -> None:
         self.app = app
-        self.docs_paths = docs_paths
+        self.policies = policies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope["path"] in self.docs_paths else POLICY
+        policy = self.policies.get(scope["path"], POLICY)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -167,12 +176,15 @@ class SecurityHeaders:
                     headers["Content-Security-Policy"] = policy
                     for name, value in HTML_HEADERS.items():
                         headers[name] = value
+                    if carries_credential(HTTPConnection(scope)):
+                        headers["Cache-Control"] = "no-store"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-def install(app: FastAPI) -> None:
-    """Add the security headers to every response of `app`."""
-    docs = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
-    app.add_middleware(SecurityHeaders, docs_paths=frozenset(p for p in docs if p))
+def install(app: FastAPI, redoc_path: str | None = None) -> None:
+    """Add the security headers to every response of `app` (REDOC_POLICY on
+    `redoc_path`, its ReDoc page)."""
+    policies = {redoc_path: REDOC_POLICY} if redoc_path else {}
+    app.add_middleware(SecurityHeaders, policies=policies)

@@ -21,13 +21,16 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.gateway.auth import (
+    ALSO_ANONYMOUS,
     DEV_TOKEN_LIFETIME,
+    PUBLIC,
     SESSION_COOKIE,
+    BearerCredentials,
+    PageToken,
     Role,
-    bearer_token,
-    current_page_caller,
     dev_sign_in_enabled,
     issue_token,
+    page_caller_of,
     read_token_expiry,
 )
 from services.gateway.dashboard import templates
@@ -84,6 +87,7 @@ def _message(request: Request, status_code: int, heading: str, message: str) -> 
         404: {"description": "JWT_SECRET is not the development secret: sign-in is off"},
         422: {"description": "unknown role or malformed user id (the form says which)"},
     },
+    openapi_extra=PUBLIC,
 )
 async def dev_sign_in(
     request: Request,
@@ -156,22 +160,33 @@ def _not_local(request: Request, next_path: str) -> HTMLResponse:
     )
 
 
+# `/`, `/sign-out` and `/signed-out` are steps of a browser's way in and out (a redirect
+# whatever is sent, a post that always redirects, a fixed message), no operation a client
+# calls with a success or a fault of its own to tell: they are left out of the OpenAPI
+# document, whose recommended lint wants both of every operation.
 @router.get(
     "/",
+    include_in_schema=False,
     summary="Each signed-in person's own page: a mentor's subscribers, a mentee's sessions",
     response_class=RedirectResponse,
     status_code=status.HTTP_303_SEE_OTHER,
     responses={303: {"description": "to the caller's page, or to /sign-in without a session"}},
 )
-async def home(request: Request) -> RedirectResponse:
+async def home(request: Request, token: PageToken) -> RedirectResponse:
     try:
-        caller = await current_page_caller(request)
+        caller = page_caller_of(request, token)
     except HTTPException:
         return RedirectResponse("/sign-in", status_code=status.HTTP_303_SEE_OTHER)
     return RedirectResponse(PAGES[caller.role], status_code=status.HTTP_303_SEE_OTHER)
 
 
-@router.get("/sign-in", response_class=HTMLResponse, summary="Sign in with a token (HTML form)")
+@router.get(
+    "/sign-in",
+    response_class=HTMLResponse,
+    summary="Sign in with a token (HTML form)",
+    responses={400: {"description": "`next` is not a path on this site"}},
+    openapi_extra=PUBLIC,
+)
 async def sign_in_form(
     request: Request,
     next_path: Annotated[
@@ -197,10 +212,13 @@ async def sign_in_form(
         400: {"description": "`next` is not a path on this site"},
         401: {"description": "no token, or a bad one (expired, forged, malformed)"},
     },
+    # The token may come as Bearer, or in the form with no credential besides.
+    openapi_extra=ALSO_ANONYMOUS,
 )
 async def sign_in(
     request: Request,
     settings: SettingsDep,
+    bearer: BearerCredentials,
     token: Annotated[str | None, Form(description="the JWT (or send it as Bearer)")] = None,
     next_path: Annotated[
         str, Form(alias="next", description="where to go once signed in: a path on this site")
@@ -208,7 +226,7 @@ async def sign_in(
 ) -> Response:
     if not local_path(next_path):
         return _not_local(request, next_path)
-    presented = (token or "").strip() or bearer_token(request)
+    presented = (token or "").strip() or (bearer.credentials if bearer else None)
     try:
         if not presented:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no token was sent")
@@ -225,6 +243,7 @@ async def sign_in(
 
 @router.post(
     "/sign-out",
+    include_in_schema=False,
     summary="Sign out: clear the session cookie",
     description="Made with the cookie, it needs the session's CSRF token (form field "
     "`csrf_token` or header `X-CSRF-Token`, as the page's Sign out button sends) and is "
@@ -244,7 +263,12 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-@router.get("/signed-out", response_class=HTMLResponse, summary="You are signed out (HTML)")
+@router.get(
+    "/signed-out",
+    include_in_schema=False,
+    response_class=HTMLResponse,
+    summary="You are signed out (HTML)",
+)
 async def signed_out(request: Request, settings: SettingsDep) -> HTMLResponse:
     return _page(
         request,

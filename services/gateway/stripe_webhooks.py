@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import stripe
 from fastapi import APIRouter, HTTPException, Request, status
 
+from services.gateway.auth import PUBLIC
 from services.gateway.dependencies import OwnersDep, SettingsDep
 from services.gateway.errors import json_safe
 from services.gateway.owners import Owners, OwnerUnavailable
@@ -41,6 +42,8 @@ REJECTED_ROUTING_KEY = "stripe.webhook"
         400: {"description": "missing or bad Stripe-Signature, or a stale timestamp"},
         503: {"description": "the broker did not take the event; Stripe will retry"},
     },
+    # No credential: Stripe signs each body (Stripe-Signature), which `verify` checks.
+    openapi_extra=PUBLIC,
 )
 async def stripe_webhook(
     request: Request, owners: OwnersDep, settings: SettingsDep

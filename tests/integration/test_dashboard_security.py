@@ -42,7 +42,7 @@ from contracts.rpc import (
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
 from services.gateway.dependencies import get_owners
-from services.gateway.security import DOCS_POLICY, POLICY, csrf_token
+from services.gateway.security import POLICY, REDOC_POLICY, csrf_token
 from services.kit.settings import Settings
 
 SECRET = "a-production-secret-of-sufficient-length-0123456789"
@@ -376,20 +376,70 @@ async def test_every_page_sends_the_security_headers(
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
-async def test_docs_have_their_own_policy_and_other_responses_are_nosniff(
+async def test_the_docs_load_only_the_gateways_own_files_and_other_responses_are_nosniff(
     gateway: tuple[httpx.AsyncClient, FakeOwners],
 ) -> None:
     http, _ = gateway
-    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+    for path, policy in (("/docs", POLICY), ("/redoc", REDOC_POLICY)):
         response = await http.get(path)
         assert response.status_code == 200, path
-        assert response.headers["content-security-policy"] == DOCS_POLICY
+        assert response.headers["content-security-policy"] == policy
         assert response.headers["x-frame-options"] == "DENY"
-        assert "frame-ancestors 'none'" in DOCS_POLICY
+        links = re.findall(r'(?:src|href|spec-url)="([^"]*)"', response.text)
+        assert len(links) >= 3, links
+        for link in links:
+            assert link.startswith("/") and not link.startswith("//"), (path, link)
+            assert (await http.get(link)).status_code == 200, (path, link)
+    # Only ReDoc's styled-components and search worker need more than the strict policy.
+    redoc = REDOC_POLICY.split("; ")
+    assert "script-src 'self'" in redoc and "frame-ancestors 'none'" in redoc
+    assert set(redoc) - set(POLICY.split("; ")) == {
+        "style-src 'self' 'unsafe-inline'",
+        "worker-src blob:",
+    }
+    assert (await http.get("/docs/oauth2-redirect")).status_code == 404  # no OAuth2 here
     for path in ("/dashboard/static/dashboard.js", "/openapi.json", "/api/mentor/subscribers"):
         response = await http.get(path)
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert "content-security-policy" not in response.headers
+
+
+async def test_what_a_signed_in_person_is_shown_is_never_stored(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    """`no-store`, so that the Back button after signing out asks the gateway again."""
+    http, _ = gateway
+    session = signed_in(http)
+    csrf = {"X-CSRF-Token": csrf_token(SECRET, session)}
+    mentor = [
+        await http.get("/dashboard/mentorship/subscribers"),
+        await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}"),
+        await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/panel"),
+        await http.post(CHANGES["reactivate"][0], headers=csrf),
+        await http.get("/dashboard/mentorship/bookings"),  # 403: a page for mentees
+        await http.get("/docs"),
+    ]
+    signed_in(http, issue_token(SECRET, MENTOR, "mentee", datetime.now(UTC) + timedelta(hours=1)))
+    mentee = [
+        await http.get("/dashboard/mentorship/bookings"),
+        await http.get("/dashboard/mentorship/bookings/panel"),
+    ]
+    http.cookies.clear()
+    bearer = {"Authorization": f"Bearer {token_for()}"}
+    by_bearer = [await http.get("/dashboard/mentorship/subscribers", headers=bearer)]
+    for response in mentor + mentee + by_bearer:
+        assert response.headers["content-type"].startswith("text/html"), response.url
+        assert response.headers["cache-control"] == "no-store", response.url
+    assert [r.status_code for r in mentor + mentee] == [200, 200, 200, 200, 403, 200, 200, 200]
+    # Nobody's: the sign-in page, and a page asking to sign in.
+    for path in ("/sign-in", "/dashboard/mentorship/subscribers", "/docs"):
+        assert "cache-control" not in (await http.get(path)).headers, path
+    # What is the same for everyone may be kept, whoever asks.
+    signed_in(http)
+    for path in ("/dashboard/static/dashboard.css", "/favicon.ico"):
+        response = await http.get(path)
+        assert response.status_code == 200, path
+        assert "no-store" not in response.headers.get("cache-control", ""), path
 
 
 def test_templates_have_no_inline_script_style_or_event_handlers() -> None:
@@ -401,3 +451,17 @@ def test_templates_have_no_inline_script_style_or_event_handlers() -> None:
         assert not re.search(r"\sstyle\s*=", text, flags=re.I), template.name
         assert not re.search(r"\son[a-z]+\s*=", text, flags=re.I), template.name
         assert "javascript:" not in text.lower(), template.name
+
+
+async def test_the_site_has_an_icon_that_every_page_links(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, _ = gateway
+    icon = await http.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/svg+xml"
+    assert icon.text.startswith("<svg") and icon.text.rstrip().endswith("</svg>")
+    signed_in(http)
+    for path in ("/dashboard/mentorship/subscribers", "/sign-in", "/docs", "/redoc"):
+        page = (await http.get(path)).text
+        assert re.search(r'<link rel="(?:shortcut )?icon" href="/favicon.ico"', page), path

@@ -80,6 +80,7 @@ MENTEE = uuid.UUID("6d1b6c2e-46b1-4f0e-9b8e-0a4c3f4f9a11")
 MENTOR = uuid.UUID("0e3f2f0d-2c7e-4b55-8f1e-6f4b1d2c3a22")
 ADMIN = uuid.UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
 NOW = datetime(2026, 3, 2, 18, 5, tzinfo=UTC)
+ERA = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -183,6 +184,9 @@ class FakeOwners(Owners):
                 history=[HistoryLine(kind="mark", at=NOW, actor="system", new_status="absent")]
             )
         elif isinstance(request, ExportAttendance):
+            # Booking holds sessions of this era only: none in a range that ends before
+            # it (a session at 0001-01-01 UTC is not a time of its Sao Paulo slot).
+            starts_at = max(request.starts_from, ERA)
             reply = AttendanceExport(
                 sessions=[
                     ExportedSession(
@@ -190,10 +194,12 @@ class FakeOwners(Owners):
                         mentee_email="maria@example.com",
                         timezone="America/Sao_Paulo",
                         booking_id=uuid.uuid4(),
-                        starts_at=request.starts_from,
+                        starts_at=starts_at,
                         cancelled=False,
                     )
                 ]
+                if starts_at < request.starts_before
+                else []
             )
         elif isinstance(request, GetMenteeStanding):
             reply = MenteeStandingReply(subscriptions=[_detail(uuid.uuid4())])
