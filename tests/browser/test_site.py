@@ -150,7 +150,7 @@ async def test_after_signing_out_the_back_button_shows_no_page_of_the_mentor(
     await page.goto(f"{site.base}/dev/sign-in?role=mentor&sub={site.mentor.person.id}")
     subscribers = f"{site.base}/dashboard/mentorship/subscribers"
     await expect(page).to_have_url(subscribers)
-    await expect(page.get_by_role("link", name=MENTEE)).to_be_visible()
+    await expect(page.locator("table.subscribers").get_by_role("link", name=MENTEE)).to_be_visible()
     assert (await page.locator('link[rel="icon"]').get_attribute("href")) == "/favicon.ico"
 
     await page.get_by_role("button", name="Sign out").click()
