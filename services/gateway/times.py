@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.kit.zones import place, zone_of
 
-def zone_of(zone: str | None) -> ZoneInfo:
-    """The IANA zone `zone`, or UTC when it is unknown (or not given)."""
-    try:
-        return ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def place(zone: str | None) -> str:
-    """An IANA zone as people say it: America/Sao_Paulo is Sao Paulo."""
-    return zone_of(zone).key.rsplit("/", 1)[-1].replace("_", " ")
+__all__ = ["clock", "day", "place", "when", "zone_of"]
 
 
 def when(moment: datetime | None, zone: str | None = "UTC", *, named: bool = True) -> str:
