@@ -60,6 +60,13 @@ class Reader:
         """How the page names it, once: "Sao Paulo time (America/Sao_Paulo)"."""
         return "UTC" if self.zone == "UTC" else f"{place(self.zone)} time ({self.zone})"
 
+    @property
+    def whose(self) -> str:
+        """Why the page reads in it: ", your time zone"; nothing for the default."""
+        return {"mentor": ", your time zone", "browser": ", your browser's time zone"}.get(
+            self.source, ""
+        )
+
 
 def reader(mentor_zone: str | None, browser_zone: str | None) -> Reader:
     """The mentor's zone when known, else the browser's, else UTC; a zone the server

@@ -47,6 +47,11 @@ def test_the_reader_reads_in_the_mentors_zone_else_the_browsers_else_utc() -> No
         assert reader(None, forged) == Reader("UTC", "default")
     assert reader("America/Sao_Paulo", None).words == "Sao Paulo time (America/Sao_Paulo)"
     assert reader(None, None).words == "UTC"
+    assert [reader(m, b).whose for m, b in [("UTC", None), (None, "UTC"), (None, None)]] == [
+        ", your time zone",
+        ", your browser's time zone",
+        "",
+    ]
 
 
 def test_the_mentees_time_is_added_only_where_it_reads_otherwise() -> None:
