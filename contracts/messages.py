@@ -88,6 +88,26 @@ class Person(_Model):
     email: EmailStr = Field(examples=["ana@example.com"])
 
 
+class Mentor(Person):
+    """The mentor, who may say in which time zone they read times."""
+
+    # A Person given for the mentor (a producer older than the zone) is read as one
+    # without a zone.
+    model_config = ConfigDict(from_attributes=True)
+
+    timezone: str | None = Field(
+        default=None,
+        description="The mentor's own IANA time zone (added; optional), in which their "
+        "pages and emails show times; null: unknown, the slot's zone or the reader's is used.",
+        examples=["America/Sao_Paulo"],
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
+
+
 _HH_MM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["18:00"])]
 
 
@@ -102,9 +122,7 @@ class Slot(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if value not in _zone_names():
-            raise ValueError(f"unknown IANA time zone {value!r}")
-        return value
+        return known_zone(value)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -146,6 +164,13 @@ class Slot(_Model):
         booking, so both must compute them the same way.
         """
         return ((start, end) for start, end in self.occurrences(after, ends_at) if start > after)
+
+
+def known_zone(value: str) -> str:
+    """`value` when it names an IANA time zone; ValueError otherwise."""
+    if value not in _zone_names():
+        raise ValueError(f"unknown IANA time zone {value!r}")
+    return value
 
 
 def _zone_names() -> set[str]:
@@ -192,7 +217,9 @@ class SubscriptionActivated(Event):
     subscription_id: UUID
     stripe_subscription_id: str | None = None
     mentee: Person
-    mentor: Person
+    mentor: Mentor = Field(
+        description="The mentor, with their own time zone if known (`timezone`, added)."
+    )
     slot: Slot
     cycle_starts_at: AwareDatetime
     cycle_ends_at: AwareDatetime

@@ -133,7 +133,14 @@ class SubscriberSummary(_Model):
     next_booking_at: AwareDatetime | None = None
     last_attended_at: AwareDatetime | None = None
     timezone: str = Field(
-        default="UTC", description="the slot's IANA time zone, in which to show session times"
+        default="UTC", description="the slot's IANA time zone, the mentee's local time"
+    )
+    mentor_timezone: str | None = Field(
+        default=None,
+        description="the mentor's own IANA time zone (added), in which the mentor's pages "
+        "show times: that of the mentor's most recently activated subscription that has "
+        "one (Stripe metadata `mentor_timezone`); null when none has",
+        examples=["America/Sao_Paulo"],
     )
     warn_after_absences: int = Field(default=1, description="the policy in force: warned at")
     reprobate_after_absences: int = Field(
@@ -247,6 +254,11 @@ class SubscribersReply(Reply):
         default_factory=list,
         description="the subscribers' live sessions starting within a day of `now`, by start "
         "(added)",
+    )
+    mentor_timezone: str | None = Field(
+        default=None,
+        description="the mentor's own IANA time zone (added; as each subscriber's "
+        "`mentor_timezone`); null when unknown",
     )
 
 

@@ -231,6 +231,8 @@ async def list_subscribers(tx: Tx, request: ListSubscribers, policy: Policy) -> 
     return SubscribersReply(
         subscribers=[replies.summary(s, policy) for s in subscribers],
         near=[NearSession.model_validate(n) for n in near],
+        # The mentor's own, so each subscriber carries the same.
+        mentor_timezone=subscribers[0].mentor_timezone if subscribers else None,
     )
 
 

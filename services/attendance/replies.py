@@ -53,6 +53,7 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         next_booking_at=s.next_booking_at,
         last_attended_at=s.last_attended_at,
         timezone=s.slot_timezone,
+        mentor_timezone=s.mentor_timezone,
         warn_after_absences=policy.warn_after,
         reprobate_after_absences=policy.reprobate_after,
         reprobation_review_hours=policy.review_window.total_seconds() / 3600,

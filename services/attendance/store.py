@@ -84,6 +84,16 @@ subscriptions = Table(
     ),
     # The subscription's own absence policy (SubscriptionPolicy), over the settings.
     Column("policy", JSONB),
+    # The mentor's own IANA zone as this activation gave it (null: not given), and when
+    # it was activated: the mentor reads times in the zone of their latest that has one.
+    Column("mentor_timezone", String(64)),
+    Column("activated_at", DateTime(timezone=True)),
+    Index(
+        "subscriptions_mentor_zone",
+        "mentor_id",
+        text("activated_at DESC NULLS LAST"),
+        postgresql_where=text("mentor_timezone IS NOT NULL"),
+    ),
 )
 
 bookings = Table(
@@ -164,14 +174,15 @@ _ADD_SUBSCRIPTIONS = text(
     """
     INSERT INTO subscriptions (subscription_id, mentee_id, mentee_name, mentee_email,
                                mentor_id, slot_timezone, cycle_starts_at, cycle_ends_at,
-                               policy)
-    SELECT s, me, mn, mm, mt, tz, st, en, CAST(p AS jsonb)
+                               policy, mentor_timezone, activated_at)
+    SELECT s, me, mn, mm, mt, tz, st, en, CAST(p AS jsonb), mz, at
     FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_id AS uuid[]),
                 CAST(:mentee_name AS text[]), CAST(:mentee_email AS text[]),
                 CAST(:mentor_id AS uuid[]), CAST(:slot_timezone AS text[]),
                 CAST(:cycle_starts_at AS timestamptz[]), CAST(:cycle_ends_at AS timestamptz[]),
-                CAST(:policy AS text[]))
-        AS v(s, me, mn, mm, mt, tz, st, en, p)
+                CAST(:policy AS text[]), CAST(:mentor_timezone AS text[]),
+                CAST(:activated_at AS timestamptz[]))
+        AS v(s, me, mn, mm, mt, tz, st, en, p, mz, at)
     ON CONFLICT DO NOTHING
     RETURNING subscription_id
     """
@@ -193,6 +204,8 @@ async def add_subscriptions(tx: Tx, msgs: Sequence[SubscriptionActivated]) -> se
             "cycle_starts_at": m.cycle_starts_at,
             "cycle_ends_at": m.cycle_ends_at,
             "policy": m.policy.model_dump_json(exclude_none=True) if m.policy else None,
+            "mentor_timezone": m.mentor.timezone,
+            "activated_at": m.occurred_at,
         }
         for m in msgs
     ]
@@ -628,6 +641,28 @@ class Subscriber:
     next_booking_at: datetime | None
     last_attended_at: datetime | None
     open_appeals: int
+    # The mentor's, from their latest activation that gave one (`mentor_zone`), not
+    # necessarily this subscription's.
+    mentor_timezone: str | None
+
+
+def mentor_zone(mentor_id: ColumnElement[UUID]) -> ColumnElement[str | None]:
+    """The zone of the mentor's most recently activated subscription that has one: an
+    index lookup (subscriptions_mentor_zone)."""
+    latest = subscriptions.alias("latest")
+    return (
+        select(latest.c.mentor_timezone)
+        .where(latest.c.mentor_id == mentor_id, latest.c.mentor_timezone.is_not(None))
+        .order_by(latest.c.activated_at.desc().nulls_last(), latest.c.subscription_id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# The Subscriber fields read as they are from the subscription's row.
+_SUBSCRIBER_COLUMNS = [
+    f.name for f in fields(Subscriber) if f.name in subscriptions.c and f.name != "mentor_timezone"
+]
 
 
 NEAR = timedelta(days=1)
@@ -695,7 +730,8 @@ async def _subscribers(
     upcoming = and_(live, b.starts_at >= now)
     query = (
         select(
-            *(subscriptions.c[f.name] for f in fields(Subscriber) if f.name in subscriptions.c),
+            *(subscriptions.c[name] for name in _SUBSCRIBER_COLUMNS),
+            mentor_zone(subscriptions.c.mentor_id).label("mentor_timezone"),
             func.count(b.booking_id)
             .filter(and_(in_cycle, b.status.in_(sorted(counting)), or_(live, cancelling)))
             .label("absences"),

@@ -41,7 +41,16 @@ from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.mentor_list import MEANINGS, Need, need_of
 from services.gateway.outcomes import Action, status_words, what_happened
 from services.gateway.security import forgery_refusal, session_csrf_token
-from services.gateway.times import clock, day, place, when
+from services.gateway.times import (
+    ZONE_COOKIE,
+    Reader,
+    clock,
+    day,
+    for_mentee,
+    place,
+    reader,
+    when,
+)
 
 HERE = Path(__file__).parent
 
@@ -51,7 +60,18 @@ def _csrf(request: Request) -> dict[str, Any]:
     return {"csrf_token": session_csrf_token(request)}
 
 
-templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_csrf])
+def _browser_zone(request: Request) -> dict[str, Any]:
+    """Every page knows the browser's zone as dashboard.js said it (unchecked: `reader`
+    keeps only a zone it knows), to read times in when the mentor's is unknown."""
+    return {"browser_zone": request.cookies.get(ZONE_COOKIE)}
+
+
+def reading_of(request: Request, mentor_zone: str | None) -> Reader:
+    """The zone the mentor reads this page's times in (`reader`)."""
+    return reader(mentor_zone, request.cookies.get(ZONE_COOKIE))
+
+
+templates = Jinja2Templates(directory=HERE / "templates", context_processors=[_csrf, _browser_zone])
 # What every page and fragment answers to someone it is not for (`page_caller`).
 PAGE_REFUSED: dict[int | str, dict[str, Any]] = {
     401: {
@@ -97,6 +117,8 @@ templates.env.filters["day"] = day
 templates.env.filters["policy_words"] = policy_words
 templates.env.filters["reprobation_ends"] = reprobation_ends
 templates.env.filters["place"] = place
+templates.env.filters["for_mentee"] = for_mentee
+templates.env.globals["reader"] = reader
 templates.env.filters["status_words"] = status_words
 templates.env.globals["mentor_statuses"] = MENTOR_MARK_STATUSES
 templates.env.globals["meanings"] = MEANINGS
@@ -210,7 +232,7 @@ async def subscribers_page(
     except HTTPException as error:
         raise PageError(error.status_code, "Subscribers unavailable", error_words(error)) from error
     today = now.date()
-    reader_zone = "UTC"
+    reading = reading_of(request, reply.mentor_timezone)
     everyone = mentor_list.needs_first(reply.subscribers)
     return templates.TemplateResponse(
         request,
@@ -220,8 +242,9 @@ async def subscribers_page(
             "everyone": everyone,
             "need": need,
             "counts": mentor_list.counts(everyone),
-            "today": mentor_list.todays(reply.near, everyone, now, reader_zone),
-            "reader_zone": reader_zone,
+            "today": mentor_list.todays(reply.near, everyone, now, reading.zone),
+            "reader_zone": reading.zone,
+            "reading": reading,
             "now": now,
             "export_from": today - timedelta(days=30),
             "export_to": today,
@@ -309,7 +332,8 @@ async def _panel(
         return fragment_error(request, error)
     subscriber = reply.subscriber
     starts_at = _session_acted_on(command, subscriber)
-    session = when(starts_at, subscriber.timezone) if starts_at else ""
+    reading = reading_of(request, subscriber.mentor_timezone)
+    session = when(starts_at, reading.zone, named=False) if starts_at else ""
     done = what_happened(action, reply, session, getattr(command, "status", None) or "")
     if view == "row":
         return templates.TemplateResponse(

@@ -7,7 +7,8 @@ Mentorship details travel in the Stripe subscription's metadata:
     slot_weekday (0 = Monday), slot_start_time ("HH:MM"),
     slot_duration_minutes, slot_timezone (IANA)
 
-and, optionally, the subscription's own absence policy (each falls back to the
+and, optionally, the mentor's own time zone, mentor_timezone (IANA; their pages and
+emails show times in it), and the subscription's own absence policy (each falls back to the
 service setting of the same name): policy_warn_after_absences,
 policy_reprobate_after_absences, policy_reprobation_review_hours,
 policy_reprobation_ends
@@ -185,6 +186,8 @@ def _activation(event_id: UUID, at: datetime, sub: dict[str, Any]) -> Subscripti
                     "id": meta.get("mentor_id"),
                     "name": meta.get("mentor_name"),
                     "email": meta.get("mentor_email"),
+                    # Optional: an empty value is none.
+                    "timezone": meta.get("mentor_timezone") or None,
                 },
                 "slot": {
                     "weekday": meta.get("slot_weekday"),

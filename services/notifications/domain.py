@@ -1,4 +1,5 @@
-"""What to send to whom, pure: recipients, message ids, dates in the slot's zone, retries."""
+"""What to send to whom, pure: recipients, message ids, dates in the reader's zone (the
+slot's, or the mentor's own for the mentor), retries."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from contracts import (
     AppealAccepted,
@@ -24,6 +26,7 @@ from contracts import (
     Slot,
     SubscriptionActivated,
 )
+from services.kit.zones import place
 
 Kind = Literal[
     "warned",
@@ -91,6 +94,25 @@ class Contacts:
     mentor_email: str
     slot: Slot
     cycle_ends_at: datetime
+    # The mentor's own IANA zone, from their latest activation that gave one; None: unknown.
+    mentor_timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The zone a reader reads an email's times in, and how the email names it."""
+
+    zone: ZoneInfo
+    name: str
+
+
+def reading(contacts: Contacts, to_mentor: bool) -> Reading:
+    """The mentor reads times in their own zone when it is known, named by its place
+    ("Sao Paulo time"); everyone else in the slot's, named as ever (its IANA name)."""
+    if to_mentor and contacts.mentor_timezone:
+        zone = ZoneInfo(contacts.mentor_timezone)
+        return Reading(zone, f"{place(contacts.mentor_timezone)} time")
+    return Reading(contacts.slot.zone, contacts.slot.timezone)
 
 
 @dataclass(frozen=True)
@@ -180,10 +202,16 @@ def template_values(
     contacts: Contacts,
     sessions: Sequence[Session] = (),
     feed_token: str | None = None,
+    reader: Reading | None = None,
 ) -> dict[str, Any]:
-    """What an email about `event` says besides the greeting, times in the slot's zone
-    (`sessions`: those a `removed` email withdraws; `feed_token`: the calendar feed a
-    schedule links)."""
+    """What an email about `event` says besides the greeting, times as `reader` reads
+    them (by default in the slot's zone) (`sessions`: those a `removed` email withdraws;
+    `feed_token`: the calendar feed a schedule links)."""
+    reads_in = reader or reading(contacts, to_mentor=False)
+
+    def at(moment: datetime) -> str:
+        return time_read(moment, reads_in)
+
     values: dict[str, Any] = {
         "mentee_name": contacts.mentee_name,
         "mentor_name": contacts.mentor_name,
@@ -192,53 +220,46 @@ def template_values(
         # From the activation on: a subscription activated mid-cycle lists what is left.
         since = max(event.cycle_starts_at, event.occurred_at)
         values["sessions"] = [
-            local_time(start, contacts.slot)
-            for start, _ in contacts.slot.occurrences(since, event.cycle_ends_at)
+            at(start) for start, _ in contacts.slot.occurrences(since, event.cycle_ends_at)
         ]
         values["feed_token"] = feed_token
     elif isinstance(event, BookingsCancelled):
-        values["sessions"] = [local_time(s.starts_at, contacts.slot) for s in sessions]
+        values["sessions"] = [at(s.starts_at) for s in sessions]
         values["because"] = (
             "you were reprobated after consecutive absences"
             if event.reason == "reprobation"
             else "the subscription ended"
         )
     elif isinstance(event, BookingReminderDue):
-        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["session_at"] = at(event.starts_at)
         values["hours_before"] = event.hours_before
     elif isinstance(event, MenteeWarned):
         values["missed_at"] = (
-            local_time(event.missed_starts_at, contacts.slot)
-            if event.missed_starts_at
-            else "your last session"
+            at(event.missed_starts_at) if event.missed_starts_at else "your last session"
         )
-        values["appeal_until"] = (
-            local_time(event.appeal_until, contacts.slot) if event.appeal_until else None
-        )
+        values["appeal_until"] = at(event.appeal_until) if event.appeal_until else None
         values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, MenteeReprobationPending):
-        values["missed_list"] = "; ".join(
-            local_time(t, contacts.slot) for t in event.missed_starts_at
-        )
+        values["missed_list"] = "; ".join(at(t) for t in event.missed_starts_at)
         values["missed_count"] = len(event.missed_booking_ids)
-        values["due_at"] = local_time(event.due_at, contacts.slot)
+        values["due_at"] = at(event.due_at)
         values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, MenteeReprobated):
-        missed = [local_time(t, contacts.slot) for t in event.missed_starts_at]
+        missed = [at(t) for t in event.missed_starts_at]
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
         values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, AppealFiled):
-        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["session_at"] = at(event.starts_at)
         values["contested"] = event.contested_status.replace("_", " ")
         values["appeal_reason"] = event.reason
-        values["filed_at"] = local_time(event.filed_at, contacts.slot)
+        values["filed_at"] = at(event.filed_at)
         values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, AppealAccepted | AppealRejected):
         # An accepted appeal that lifted a reprobation also sends the usual reactivation
         # email, which lists the sessions booked again: not repeated here.
-        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["session_at"] = at(event.starts_at)
         values["appeal_reason"] = event.appeal_reason
         values["decision_reason"] = event.reason
         values["accepted"] = isinstance(event, AppealAccepted)
@@ -247,7 +268,7 @@ def template_values(
         )
         values["subscription_id"] = str(event.subscription_id)
     elif isinstance(event, MentorMissed | BookingCancelled):
-        values["session_at"] = local_time(event.starts_at, contacts.slot)
+        values["session_at"] = at(event.starts_at)
         values["in_time"] = isinstance(event, BookingCancelled) and (
             event.status == "cancelled_in_time"
         )
@@ -255,10 +276,7 @@ def template_values(
         # Attendance says up to when it books: the renewal that lifted it may not have
         # reached these contacts yet.
         until = event.cycle_ends_at or contacts.cycle_ends_at
-        values["sessions"] = [
-            local_time(t, contacts.slot)
-            for t in booked_sessions(contacts, event.reactivated_at, until)
-        ]
+        values["sessions"] = [at(t) for t in booked_sessions(contacts, event.reactivated_at, until)]
         values["lifted_by"] = event.lifted_by
     return values
 
@@ -301,10 +319,10 @@ def message_id(event_id: UUID, recipient: str) -> str:
     return f"<{uuid.uuid5(_MESSAGE_IDS, f'{event_id}|{recipient.lower()}')}@mentorship-attendance>"
 
 
-def local_time(moment: datetime, slot: Slot) -> str:
+def time_read(moment: datetime, reader: Reading) -> str:
     """e.g. 'Monday 2 March 2026 at 18:00 (Europe/Lisbon)'."""
-    local = moment.astimezone(slot.zone)
-    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({slot.timezone})"
+    local = moment.astimezone(reader.zone)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({reader.name})"
 
 
 def booked_sessions(

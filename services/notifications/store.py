@@ -59,6 +59,16 @@ contacts = Table(
     Column("mentor_id", PGUUID(as_uuid=True), index=False),
     Index("contacts_of_mentee", "mentee_id"),
     Index("contacts_of_mentor", "mentor_id"),
+    # The mentor's own IANA zone as this activation gave it (null: not given), and when
+    # it was activated: emails to the mentor read times in the zone of their latest.
+    Column("mentor_timezone", String(64)),
+    Column("activated_at", DateTime(timezone=True)),
+    Index(
+        "contacts_mentor_zone",
+        "mentor_id",
+        text("activated_at DESC NULLS LAST"),
+        postgresql_where=text("mentor_timezone IS NOT NULL"),
+    ),
 )
 
 # Every booked session, for the calendar feeds: booked from bookings.scheduled,
@@ -173,6 +183,8 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
             cycle_ends_at=msg.cycle_ends_at,
             mentee_id=msg.mentee.id,
             mentor_id=msg.mentor.id,
+            mentor_timezone=msg.mentor.timezone,
+            activated_at=msg.occurred_at,
         )
         .on_conflict_do_nothing()
     )
@@ -184,16 +196,18 @@ async def save_contacts(tx: Tx, msg: SubscriptionActivated) -> Contacts:
 _SAVE_CONTACTS = text(
     """
     INSERT INTO contacts (subscription_id, mentee_name, mentee_email, mentor_name,
-                          mentor_email, slot, cycle_ends_at, mentee_id, mentor_id)
+                          mentor_email, slot, cycle_ends_at, mentee_id, mentor_id,
+                          mentor_timezone, activated_at)
     SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email,
-           slot::jsonb, cycle_ends_at, mentee_id, mentor_id
+           slot::jsonb, cycle_ends_at, mentee_id, mentor_id, mentor_timezone, activated_at
     FROM unnest(CAST(:subscription_id AS uuid[]), CAST(:mentee_name AS text[]),
                 CAST(:mentee_email AS text[]), CAST(:mentor_name AS text[]),
                 CAST(:mentor_email AS text[]), CAST(:slot AS text[]),
                 CAST(:cycle_ends_at AS timestamptz[]), CAST(:mentee_id AS uuid[]),
-                CAST(:mentor_id AS uuid[]))
+                CAST(:mentor_id AS uuid[]), CAST(:mentor_timezone AS text[]),
+                CAST(:activated_at AS timestamptz[]))
         AS c(subscription_id, mentee_name, mentee_email, mentor_name, mentor_email, slot,
-             cycle_ends_at, mentee_id, mentor_id)
+             cycle_ends_at, mentee_id, mentor_id, mentor_timezone, activated_at)
     ON CONFLICT DO NOTHING
     """
 )
@@ -215,6 +229,8 @@ async def save_contacts_many(tx: Tx, msgs: Sequence[SubscriptionActivated]) -> N
                 "cycle_ends_at": [m.cycle_ends_at for m in msgs],
                 "mentee_id": [m.mentee.id for m in msgs],
                 "mentor_id": [m.mentor.id for m in msgs],
+                "mentor_timezone": [m.mentor.timezone for m in msgs],
+                "activated_at": [m.occurred_at for m in msgs],
             },
         )
 
@@ -235,12 +251,18 @@ async def contacts_of(tx: Tx, subscription_id: UUID) -> Contacts | None:
     return (await contacts_of_many(tx, [subscription_id])).get(subscription_id)
 
 
+# The mentor's zone is that of their latest activation that gave one, as attendance
+# shows it on their pages: an index lookup (contacts_mentor_zone).
 _CONTACTS_OF = """
     SELECT subscription_id, mentee_name, mentee_email, mentor_name, mentor_email,
-           slot::text AS slot, cycle_ends_at
+           slot::text AS slot, cycle_ends_at,
+           (SELECT latest.mentor_timezone FROM contacts AS latest
+            WHERE latest.mentor_id = contacts.mentor_id AND latest.mentor_timezone IS NOT NULL
+            ORDER BY latest.activated_at DESC NULLS LAST, latest.subscription_id
+            LIMIT 1) AS mentor_timezone
     FROM contacts WHERE subscription_id = ANY($1::uuid[])
     ORDER BY subscription_id
-    FOR UPDATE
+    FOR UPDATE OF contacts
 """
 
 
@@ -259,6 +281,7 @@ async def contacts_of_many(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUI
             mentor_email=row["mentor_email"],
             slot=Slot.model_validate_json(row["slot"]),
             cycle_ends_at=row["cycle_ends_at"],
+            mentor_timezone=row["mentor_timezone"],
         )
         for row in rows
     }

@@ -83,12 +83,18 @@ class Templates:
         (`sessions`: those a `removed` email withdraws; `feed_token`: the mentee's
         calendar feed, which a schedule links)."""
         kind = domain.kind_of(event)
-        values = domain.template_values(event, contacts, sessions, feed_token)
+        # The mentor may read times in another zone than the mentee: values per zone.
+        values: dict[domain.Reading, dict[str, Any]] = {}
         ics = _invitation(event, contacts, sessions)
         body = json.loads(event.model_dump_json())
         emails = []
         for recipient in domain.recipients(kind, contacts):
-            rendered = self.render(kind, recipient, values)
+            reader = domain.reading(contacts, recipient.to_mentor)
+            if reader not in values:
+                values[reader] = domain.template_values(
+                    event, contacts, sessions, feed_token, reader
+                )
+            rendered = self.render(kind, recipient, values[reader])
             emails.append(
                 Email(
                     message_id=domain.message_id(domain.email_key(event), recipient.email),

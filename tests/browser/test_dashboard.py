@@ -39,7 +39,7 @@ from tests.support.listening import publish
 from tests.support.smtp import RecordingSMTPServer
 from tests.support.system import free_port
 from tests.support.waiting import eventually
-from tests.support.world import User, user, weekly_subscription
+from tests.support.world import ZONE, User, user, weekly_subscription
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -174,8 +174,15 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def signed_in(browser: Browser, base: str, who: User, width: int = 1100) -> BrowserContext:
-    context = await browser.new_context(viewport={"width": width, "height": 900})
-    await context.add_cookies([{"name": "session", "value": who.token, "url": base}])
+    """`who`'s browser, back again: its clock in the subscriptions' zone, which the
+    dashboard has already been told (cookie `tz`), so no page is loaded twice."""
+    context = await browser.new_context(viewport={"width": width, "height": 900}, timezone_id=ZONE)
+    await context.add_cookies(
+        [
+            {"name": "session", "value": who.token, "url": base},
+            {"name": "tz", "value": ZONE, "url": base},
+        ]
+    )
     return context
 
 
@@ -334,10 +341,13 @@ async def test_a_mentor_signs_in_with_a_platform_token(
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("table.subscribers tbody tr")).to_have_count(4)
     assert page.url == f"{base}/dashboard/mentorship/subscribers"
-    [cookie] = await context.cookies()
-    assert (cookie["name"], cookie["value"]) == ("session", w.mentor.token)
+    # The session's cookie, and the browser's zone the page's script told the server.
+    cookies = {c["name"]: c for c in await context.cookies()}
+    assert cookies.keys() == {"session", "tz"}
+    cookie = cookies["session"]
+    assert cookie["value"] == w.mentor.token
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-    assert await page.evaluate("document.cookie") == ""  # scripts cannot read it
+    assert "session" not in await page.evaluate("document.cookie")  # scripts cannot read it
     await context.close()
 
 
@@ -391,7 +401,7 @@ async def test_a_mentor_marks_a_booking_and_reactivates_without_a_reload(
     for p in (page, stale):
         await p.goto(f"{base}/dashboard/mentorship/subscribers/{sid}")
     await expect(page.locator("#status")).to_have_text("reprobated")
-    # Session times read in the slot's own zone, as in the emails.
+    # Session times read in the reader's zone, here the browser's, the slot's too.
     first_start = (w.subs["reprobated"].cycle_starts_at + timedelta(minutes=1)).astimezone(
         ZoneInfo(w.subs["reprobated"].slot.timezone)
     )

@@ -19,6 +19,7 @@ from contracts import (
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
+    Mentor,
     Person,
     SessionJoined,
     Slot,
@@ -88,9 +89,12 @@ async def bus(settings: Settings, attendance: list[ServiceRuntime]) -> AsyncIter
 class Mentorship:
     """A subscription with `weeks` weekly one-hour sessions, known to attendance."""
 
-    def __init__(self, weeks: int = 4) -> None:
+    def __init__(
+        self, weeks: int = 4, mentor: Mentor | None = None, activated_at: datetime = MONDAY
+    ) -> None:
         self.mentee = Person(id=uuid.uuid4(), name="Maria", email="maria@example.com")
-        self.mentor = Person(id=uuid.uuid4(), name="Otto", email="otto@example.com")
+        self.mentor = mentor or Mentor(id=uuid.uuid4(), name="Otto", email="otto@example.com")
+        self.activated_at = activated_at
         self.subscription_id = uuid.uuid4()
         self.sessions = [
             BookingRef(
@@ -104,7 +108,7 @@ class Mentorship:
     def events(self) -> list[SubscriptionActivated | BookingsScheduled]:
         return [
             SubscriptionActivated(
-                occurred_at=MONDAY,
+                occurred_at=self.activated_at,
                 subscription_id=self.subscription_id,
                 mentee=self.mentee,
                 mentor=self.mentor,
@@ -322,6 +326,43 @@ async def test_mentors_read_mark_and_reactivate_only_their_own_subscribers(
     assert not reactivated.subscriber.is_reprobated and reactivated.subscriber.status == "active"
     [event] = await bus.wait_for(MenteeReactivated, subscription_id=m.subscription_id)
     assert event.reactivated_by == m.mentor.id and event.reactivated_at == now
+
+
+async def test_the_mentors_zone_is_that_of_their_latest_activation_that_gave_one(
+    settings: Settings, owners: Owners
+) -> None:
+    otto = Mentor(id=uuid.uuid4(), name="Otto", email="otto@example.com")
+
+    def of_otto(zone: str | None, activated_days_ago: int) -> Mentorship:
+        mentor = otto.model_copy(update={"timezone": zone})
+        return Mentorship(mentor=mentor, activated_at=MONDAY - timedelta(days=activated_days_ago))
+
+    # Known out of order: the latest activation with a zone wins, whatever arrives last.
+    latest = of_otto("America/Sao_Paulo", activated_days_ago=10)
+    older, without = of_otto("Asia/Tokyo", activated_days_ago=30), of_otto(None, 1)
+    for m in (latest, older, without):
+        await known(settings, owners, m)
+    stranger = Mentorship()  # another mentor, who gave no zone
+    await known(settings, owners, stranger)
+
+    listed = await owners.ask(ListSubscribers(mentor_id=otto.id, now=MONDAY), SubscribersReply)
+    assert listed.mentor_timezone == "America/Sao_Paulo"
+    assert {s.mentor_timezone for s in listed.subscribers} == {"America/Sao_Paulo"}
+    assert {s.timezone for s in listed.subscribers} == {"UTC"}  # the slots keep theirs
+    one = await owners.ask(
+        GetSubscriber(mentor_id=otto.id, subscription_id=older.subscription_id, now=MONDAY),
+        SubscriberReply,
+    )
+    assert one.subscriber is not None and one.subscriber.mentor_timezone == "America/Sao_Paulo"
+    changed = await owners.ask(without.marked_by_mentor(0, True), SubscriberChanged)
+    assert changed.subscriber is not None
+    assert changed.subscriber.mentor_timezone == "America/Sao_Paulo"
+
+    theirs = await owners.ask(
+        ListSubscribers(mentor_id=stranger.mentor.id, now=MONDAY), SubscribersReply
+    )
+    assert theirs.mentor_timezone is None
+    assert [s.mentor_timezone for s in theirs.subscribers] == [None]
 
 
 async def test_a_mentor_correction_stops_a_pending_reprobation(

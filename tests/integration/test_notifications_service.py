@@ -18,6 +18,7 @@ from contracts import (
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
+    Mentor,
     Person,
     Slot,
     SubscriptionActivated,
@@ -65,15 +66,18 @@ async def notifications(settings: Settings) -> AsyncIterator[ServiceRuntime]:
 
 
 class Mentorship:
-    def __init__(self) -> None:
+    def __init__(self, mentor: Mentor | None = None, activated_at: datetime = MONDAY) -> None:
         tag = uuid.uuid4().hex[:8]
         self.mentee = Person(id=uuid.uuid4(), name="Maria Lima", email=f"maria.{tag}@example.com")
-        self.mentor = Person(id=uuid.uuid4(), name="Otto Berg", email=f"otto.{tag}@example.com")
+        self.mentor = mentor or Mentor(
+            id=uuid.uuid4(), name="Otto Berg", email=f"otto.{tag}@example.com"
+        )
+        self.activated_at = activated_at
         self.subscription_id = uuid.uuid4()
 
     def activated(self) -> SubscriptionActivated:
         return SubscriptionActivated(
-            occurred_at=MONDAY,
+            occurred_at=self.activated_at,
             subscription_id=self.subscription_id,
             mentee=self.mentee,
             mentor=self.mentor,
@@ -140,6 +144,27 @@ async def test_each_event_emails_the_right_people(
     assert mails[2]["Cc"] == m.mentor.email
     body = mails[2].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Monday 16 March 2026 at 18:00" in body and "Monday 23 March 2026 at 18:00" in body
+
+
+async def test_the_mentor_is_emailed_times_in_the_zone_of_their_latest_activation(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    otto = Mentor(id=uuid.uuid4(), name="Otto Berg", email=f"otto.{tag}@example.com")
+    older = Mentorship(otto.model_copy(update={"timezone": "Asia/Tokyo"}), MONDAY - timedelta(7))
+    latest = Mentorship(otto.model_copy(update={"timezone": "America/Sao_Paulo"}))
+    without = Mentorship(otto, MONDAY + timedelta(days=1))  # a later one that gave none
+    await publish(settings, latest.activated(), older.activated(), without.activated())
+    for m in (latest, older, without):  # their schedules: the contacts are stored
+        await smtp.wait_for(m.mentee.email)
+    await publish(settings, without.warned())
+    [to_mentor] = await smtp.wait_for(otto.email)
+    [to_mentee] = await smtp.wait_for(without.mentee.email, schedules=False)
+    plain = ("plain",)
+    mentor_text = to_mentor.get_body(preferencelist=plain).get_content()  # type: ignore[union-attr]
+    mentee_text = to_mentee.get_body(preferencelist=plain).get_content()  # type: ignore[union-attr]
+    assert "Monday 2 March 2026 at 20:00 (Sao Paulo time)" in mentor_text
+    assert "Monday 2 March 2026 at 18:00 (America/New_York)" in mentee_text
 
 
 async def test_a_redelivered_event_sends_nothing_new(

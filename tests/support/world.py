@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from contracts import Person, Slot, SubscriptionActivated
+from contracts import Mentor, Person, Slot, SubscriptionActivated
 from services.gateway.auth import Role, issue_token
 
 ZONE = "America/Sao_Paulo"
@@ -54,10 +54,14 @@ def weekly_subscription(
     past_sessions: int,
     future_sessions: int,
     duration_minutes: int = 60,
+    zone: str = ZONE,
+    mentor_zone: str | None = None,
 ) -> SubscriptionActivated:
     """A subscription whose latest session started `session_started_ago` before `now`,
-    with `past_sessions` sessions up to and including that one and `future_sessions` after."""
-    local = (now - session_started_ago).astimezone(ZoneInfo(ZONE))
+    with `past_sessions` sessions up to and including that one and `future_sessions` after,
+    its slot in `zone` (a zone with DST changes the gaps near a change), the mentor's own
+    zone `mentor_zone`."""
+    local = (now - session_started_ago).astimezone(ZoneInfo(zone))
     latest = local.replace(second=0, microsecond=0)
     first = latest - WEEK * (past_sessions - 1)
     cycle_start = first - timedelta(minutes=1)
@@ -67,12 +71,12 @@ def weekly_subscription(
         subscription_id=uuid.uuid4(),
         stripe_subscription_id=f"sub_{uuid.uuid4().hex[:14]}",
         mentee=mentee.person,
-        mentor=mentor.person,
+        mentor=Mentor(**mentor.person.model_dump(), timezone=mentor_zone),
         slot=Slot(
             weekday=latest.weekday(),
             start_time=latest.strftime("%H:%M"),
             duration_minutes=duration_minutes,
-            timezone=ZONE,
+            timezone=zone,
         ),
         cycle_starts_at=cycle_start,
         cycle_ends_at=cycle_end,

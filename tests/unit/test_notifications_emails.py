@@ -446,3 +446,46 @@ def test_another_activation_of_the_same_subscription_sends_no_second_schedule() 
     [one] = Templates().compose(first, CONTACTS)
     [other] = Templates().compose(again, CONTACTS)
     assert one.message_id == other.message_id  # the emails table keeps the first only
+
+
+def test_the_mentor_reads_times_in_their_own_zone_named_by_its_place() -> None:
+    sao_paulo = replace(CONTACTS, mentor_timezone="America/Sao_Paulo")
+    to_mentee, to_mentor = Templates().compose(warned_at_once(), sao_paulo)
+    assert "Monday 6 April 2026 at 18:00 (Europe/Lisbon)" in to_mentee.text_body
+    assert "Monday 6 April 2026 at 14:00 (Sao Paulo time)" in to_mentor.text_body
+    assert "Europe/Lisbon" not in to_mentor.text_body
+    assert "at 14:00 (Sao Paulo time)" in well_formed_text(to_mentor.html_body)
+    # Across midnight: the mentor's day, not the mentee's.
+    tokyo = replace(CONTACTS, mentor_timezone="Asia/Tokyo")
+    [_, to_mentor] = Templates().compose(reprobated_at_once(), tokyo)
+    assert "Tuesday 7 April 2026 at 02:00 (Tokyo time)" in to_mentor.text_body
+
+
+def test_an_email_reads_in_the_zone_of_its_addressee_the_other_in_copy() -> None:
+    sao_paulo = replace(CONTACTS, mentor_timezone="America/Sao_Paulo")
+    cancellation = BookingCancelled(
+        occurred_at=MISSED - timedelta(days=2),
+        booking_id=uuid.uuid4(),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        starts_at=MISSED,
+        ends_at=MISSED + timedelta(hours=1),
+        cancelled_at=MISSED - timedelta(days=2),
+        status="cancelled_in_time",
+    )
+    [to_mentor] = Templates().compose(cancellation, sao_paulo)
+    assert to_mentor.cc == "maria@example.com"
+    assert to_mentor.subject.endswith("on Monday 6 April 2026 at 14:00 (Sao Paulo time)")
+    apology = MentorMissed(
+        occurred_at=MISSED + timedelta(hours=2),
+        booking_id=uuid.uuid4(),
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        starts_at=MISSED,
+        marked_by="system",
+    )
+    [to_mentee] = Templates().compose(apology, sao_paulo)
+    assert to_mentee.cc == "otto@example.com"
+    assert to_mentee.subject.endswith("Monday 6 April 2026 at 18:00 (Europe/Lisbon)")

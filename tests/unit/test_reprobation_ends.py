@@ -158,8 +158,9 @@ def panel(**fields: object) -> str:
         timezone="Europe/Lisbon",
         **fields,
     )
+    # Read by a mentor whose browser is in Lisbon, as the mentee's slot.
     html = templates.env.get_template("_subscriber_panel.html").render(
-        subscriber=subscriber, history=[], csrf_token="t"
+        subscriber=subscriber, history=[], csrf_token="t", browser_zone="Europe/Lisbon"
     )
     return " ".join(html.split())
 

@@ -182,3 +182,26 @@ def test_a_malformed_policy_is_bad_metadata_an_operator_can_read(key: str, value
         to_contract(
             event("customer.subscription.created", subscription("sub_r", metadata=metadata))
         )
+
+
+def test_the_mentors_time_zone_comes_from_the_metadata_and_is_optional() -> None:
+    metadata = METADATA | {"mentor_timezone": "America/Sao_Paulo"}
+    activated = to_contract(
+        event("customer.subscription.created", subscription("sub_z", metadata=metadata))
+    )
+    assert isinstance(activated, SubscriptionActivated)
+    assert activated.mentor.timezone == "America/Sao_Paulo"
+    assert activated.slot.timezone == "Europe/Lisbon"  # the mentee's slot keeps its own
+    for without in (METADATA, METADATA | {"mentor_timezone": ""}):
+        plain = to_contract(
+            event("customer.subscription.created", subscription("sub_y", metadata=without))
+        )
+        assert isinstance(plain, SubscriptionActivated) and plain.mentor.timezone is None
+
+
+def test_an_unknown_mentor_time_zone_is_bad_metadata_an_operator_can_read() -> None:
+    metadata = METADATA | {"mentor_timezone": "Mars/Olympus_Mons"}
+    with pytest.raises(MetadataError, match=r"mentor\.timezone: .*Mars/Olympus_Mons"):
+        to_contract(
+            event("customer.subscription.created", subscription("sub_w", metadata=metadata))
+        )

@@ -121,3 +121,25 @@ function refocus(selector, focused) {
   if (control === replaced && !replaced.hasAttribute("tabindex")) replaced.tabIndex = -1;
   control.focus();
 }
+
+// Times are shown in the reader's zone: the mentor's own when the platform knows it,
+// else the browser's, which the server learns from the cookie `tz`. A page shown
+// before the server knew it (the very first visit, or a laptop taken to another
+// zone) is loaded again, once per zone and tab: never in a loop, should the server
+// not know the zone or cookies be off.
+(function tellTheZone() {
+  let zone;
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (error) {
+    return;
+  }
+  if (!zone || !/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) return;
+  const sent = () => document.cookie.split("; ").includes(`tz=${zone}`);
+  if (!sent()) document.cookie = `tz=${zone}; path=/; max-age=31536000; samesite=lax`;
+  const shown = document.querySelector("[data-reader-zone]");
+  if (!shown || shown.dataset.source === "mentor" || shown.dataset.readerZone === zone) return;
+  if (!sent() || sessionStorage.getItem("tz-reloaded") === zone) return;
+  sessionStorage.setItem("tz-reloaded", zone);
+  location.reload();
+})();
