@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from contracts.rpc import AttendanceExport, ExportAttendance, ExportedSession
 from services.gateway.owners import Owners
+from services.gateway.times import zone_of
 
 MAX_DAYS = 366
 COLUMNS = [
@@ -78,7 +79,7 @@ def _in_local_order(sessions: list[ExportedSession]) -> list[ExportedSession]:
     sheet's order), then by mentee and booking: equal starts in the same order each time."""
     return sorted(
         sessions,
-        key=lambda s: (_wall_clock(s.starts_at, ZoneInfo(s.timezone)), s.mentee_name, s.booking_id),
+        key=lambda s: (_wall_clock(s.starts_at, zone_of(s.timezone)), s.mentee_name, s.booking_id),
     )
 
 
@@ -87,7 +88,7 @@ def attendance_csv(sessions: list[ExportedSession], now: datetime) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for s in _in_local_order(sessions):
-        zone = ZoneInfo(s.timezone)
+        zone = zone_of(s.timezone)
         writer.writerow(
             [
                 _text(s.mentee_name),

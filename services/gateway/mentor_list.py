@@ -91,15 +91,16 @@ def todays(
     now: datetime,
     zone: str,
 ) -> list[Today]:
-    """The sessions starting on the reader's day (in `zone`), by start, each with
-    whether its mentee has joined."""
+    """The sessions starting on the reader's day (in `zone`), by start then name, each
+    with whether its mentee has joined."""
     names = {s.subscription_id: s.mentee_name for s in subscribers}
     day = now.astimezone(zone_of(zone)).date()
-    return [
+    found = [
         Today(n.subscription_id, names[n.subscription_id], n.starts_at, n.ends_at, _state(n, now))
         for n in near
         if n.subscription_id in names and n.starts_at.astimezone(zone_of(zone)).date() == day
     ]
+    return sorted(found, key=lambda t: (t.starts_at, t.mentee_name.casefold()))
 
 
 def _state(n: NearSession, now: datetime) -> str:

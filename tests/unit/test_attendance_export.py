@@ -208,3 +208,10 @@ def test_a_reversed_or_too_long_range_is_a_422(starts_on: date, ends_on: date, s
     with pytest.raises(HTTPException) as refused:
         days(starts_on, ends_on)
     assert refused.value.status_code == 422 and says in str(refused.value.detail)
+
+
+def test_a_zone_this_machine_does_not_know_is_read_as_utc_rather_than_failing() -> None:
+    # The slot's zone was valid where it was checked; tzdata here may lack it.
+    start = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
+    rows = list(csv.reader(io.StringIO(attendance_csv([session(start, zone="Mars/Olympus")], NOW))))
+    assert rows[1][2:4] == ["2026-03-02 21:00", "Mars/Olympus"]

@@ -161,3 +161,17 @@ def test_reactivation_and_repeats_are_said() -> None:
         "absent",
     )
     assert "Emily is reprobated" in reprobated
+
+
+def test_sessions_at_the_same_time_today_go_by_name() -> None:
+    zoe, ana = summary("Zoe"), summary("ana")
+    sessions = [
+        NearSession(
+            subscription_id=s.subscription_id,
+            booking_id=uuid.uuid4(),
+            starts_at=NOW,
+            ends_at=NOW + timedelta(hours=1),
+        )
+        for s in (zoe, ana)
+    ]
+    assert [t.mentee_name for t in todays(sessions, [zoe, ana], NOW, "UTC")] == ["ana", "Zoe"]
