@@ -114,7 +114,10 @@ class System:
                         if (await client.get(url)).status_code == 200:
                             pending.discard(name)
                 if asyncio.get_running_loop().time() > deadline:
-                    logs = "\n".join(f"--- {n}\n{self.log_of(n)[-2000:]}" for n in pending)
+                    for name in pending - {"gateway"}:
+                        self.processes[name].send_signal(signal.SIGUSR1)  # logs its tasks
+                    await asyncio.sleep(2.0)
+                    logs = "\n".join(f"--- {n}\n{self.log_of(n)[-12000:]}" for n in pending)
                     raise TimeoutError(f"not ready within {within}s: {sorted(pending)}\n{logs}")
                 await asyncio.sleep(0.2)
 
