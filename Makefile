@@ -27,7 +27,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy services contracts
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=15
 
 # The fault suite alone (`make test` runs it too, as part of tests/): services,
 # its own RabbitMQ node and its own PostgreSQL killed mid-cascade, SMTP failing;

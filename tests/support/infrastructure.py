@@ -12,9 +12,10 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import aio_pika
+import aiormq
 import asyncpg
 
 from services.kit.settings import Settings
@@ -61,13 +62,10 @@ async def clean_namespace(settings: Settings) -> None:
     namespace = settings.mentorship_namespace
     connection = await aio_pika.connect(settings.rabbitmq_url)
     try:
-        channel = await connection.channel()
-        for name in _listed("list_queues", namespace):
-            with contextlib.suppress(Exception):
-                await channel.queue_delete(name)
-        for exchange in {namespace, f"{namespace}.dlx", *_listed("list_exchanges", namespace)}:
-            with contextlib.suppress(Exception):
-                await channel.exchange_delete(exchange)
+        queues = [*services_queues(settings), *_listed("list_queues", namespace)]
+        await _each_on_a_channel(connection, dict.fromkeys(queues), "queue_delete")
+        exchanges = {namespace, f"{namespace}.dlx", *_listed("list_exchanges", namespace)}
+        await _each_on_a_channel(connection, exchanges, "exchange_delete")
     finally:
         await connection.close()
     conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
@@ -79,6 +77,37 @@ async def clean_namespace(settings: Settings) -> None:
             await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def services_queues(settings: Settings) -> list[str]:
+    """Every queue the services declare in the namespace, and its dead-letter queue.
+
+    Deleted by name: listing them takes rabbitmqctl, which times out on a busy broker,
+    and a namespace left behind keeps its classic dead-letter queues' file handles; the
+    machine's broker (1,024 of them) stops accepting connections once they run out."""
+    from services.attendance.app import create_runtime as attendance
+    from services.booking.app import create_runtime as booking
+    from services.gateway.stripe_webhooks import REJECTED_ROUTING_KEY
+    from services.notifications.app import create_runtime as notifications
+    from services.scheduler.app import create_runtime as scheduler
+
+    names = [settings.naming.queue("gateway", REJECTED_ROUTING_KEY)]
+    for create_runtime in (attendance, booking, notifications, scheduler):
+        names.extend(create_runtime(settings).messaging.queue_names)
+    return [each for name in names for each in (name, f"{name}.dlq")]
+
+
+async def _each_on_a_channel(
+    connection: aio_pika.abc.AbstractConnection, names: Iterable[str], method: str
+) -> None:
+    """`channel.<method>(name)` for each name; a refusal (another connection's exclusive
+    queue) closes the channel, so the rest go on a new one."""
+    channel = await connection.channel()
+    for name in names:
+        try:
+            await getattr(channel, method)(name)
+        except (aio_pika.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError):
+            channel = await connection.channel()
 
 
 def _listed(what: str, prefix: str) -> list[str]:
