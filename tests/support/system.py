@@ -78,10 +78,7 @@ class System:
             stderr=subprocess.STDOUT,
         )
 
-    # A consumer's first basic.consume waits for its quorum queue's leader, which the
-    # machine's broker, after a suite's worth of namespaces, has taken over a minute
-    # to elect (tests/e2e/test_reprobation_ends.py's third system, twice in full runs).
-    async def start(self, within: float = 150.0) -> None:
+    async def start(self, within: float = 60.0) -> None:
         """Every service; the scheduler last, once the others' queues are bound, so that
         its start-up tick reaches each of them (a tick one queue takes is not retried for
         another that was not bound yet)."""
@@ -93,7 +90,7 @@ class System:
             self.start_service("scheduler")
             await self.wait_ready(within)
 
-    async def wait_ready(self, within: float = 150.0) -> None:
+    async def wait_ready(self, within: float = 60.0) -> None:
         """Until every service answers /readyz on its METRICS_PORT and the gateway /healthz."""
         deadline = asyncio.get_running_loop().time() + within
         pending = set(self.processes)
