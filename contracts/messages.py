@@ -1,4 +1,4 @@
-"""One pydantic model per message (the README, "How it fits together"; docs/asyncapi),
+"""One pydantic model per message (docs/design.md, "The services"; docs/asyncapi),
 each with its routing key.
 
 Bodies are JSON. Unknown fields are ignored so that producers can add fields

@@ -8,8 +8,8 @@ is exactly the channel's oldest unsettled deliveries, else one per message.
 
 Why not FastStream's subscriber, as before: its per-message path (context,
 middlewares, dependency injection, one acknowledgement each) was three tenths of
-attendance's CPU during the sweep. The guarantees stay those the README states
-("Delivery guarantees, briefly"):
+attendance's CPU during the sweep. The guarantees stay those docs/design.md states
+("Delivery guarantees"):
 
 - acknowledged only after the transaction that applied it committed (a crash
   before that redelivers the batch; the inbox drops what was applied);

@@ -1,5 +1,5 @@
-"""The broker as every service uses it (the README, "How it fits together" and
-"Delivery guarantees, briefly").
+"""The broker as every service uses it (docs/design.md, "The services" and
+"Delivery guarantees").
 
 - one durable topic exchange per namespace; one durable quorum queue per
   (service, routing key) with a delivery limit, dead-lettering to `<queue>.dlq`;

@@ -1,4 +1,4 @@
-"""Configuration from the environment (the README, "Configuration")."""
+"""Configuration from the environment (docs/operations.md and docs/policy.md, the settings)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # "auto", a long-lived connection keeps the generic plan it made while a table was
     # small (until an ANALYZE, which a server without autovacuum never runs): sequential
     # scans of the whole outbox, inbox or emails for each batch. Planning each statement
-    # for its parameters cost PostgreSQL half the CPU in the cascade (README).
+    # for its parameters cost PostgreSQL half the CPU in the cascade (docs/benchmarks.md).
     postgres_plan_cache_mode: str = "force_custom_plan"
 
     jwt_secret: str = DEV_JWT_SECRET

@@ -1,6 +1,6 @@
-"""The layout every service keeps (the README, "How it fits together"), checked on the
-source: thin handlers, pure domains, typed stores, and a unit test module for every
-domain."""
+"""The layout every service keeps (docs/design.md, "Layout of a service and the house rules"),
+checked on the source: thin handlers, pure domains, typed stores, and a unit test module for
+every domain."""
 
 from __future__ import annotations
 
