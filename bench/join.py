@@ -43,7 +43,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import processes
+from bench import postgres, processes
 from contracts import Person, Slot, SubscriptionActivated
 from services.gateway.auth import issue_token
 from services.kit import heap
@@ -282,11 +282,14 @@ async def await_marks(joins: list[Join], listener: Listener, grace: float) -> No
 
 
 async def run(
-    rate: float, seconds: float, grace: float, samples: Path | None = None
+    rate: float, seconds: float, grace: float, samples: Path | None, postgres_url: str
 ) -> tuple[float, int]:
     n = int(rate * seconds)
     settings = Settings().model_copy(
-        update={"mentorship_namespace": f"benchjoin{uuid.uuid4().hex[:8]}"}
+        update={
+            "mentorship_namespace": f"benchjoin{uuid.uuid4().hex[:8]}",
+            "postgres_url": postgres_url,
+        }
     )
     system = System(
         settings,
@@ -409,8 +412,10 @@ async def main() -> None:
     parser.add_argument(
         "--samples", type=Path, default=None, help="write every measured join to this CSV file"
     )
+    postgres.add_argument(parser)
     args = parser.parse_args()
-    p99, errors = await run(args.rate, args.seconds, args.grace, args.samples)
+    with postgres.postgres_url(args.postgres) as postgres_url:
+        p99, errors = await run(args.rate, args.seconds, args.grace, args.samples, postgres_url)
     print(f"join_p99_ms={p99:.1f} errors={errors}")
 
 

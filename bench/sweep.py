@@ -22,7 +22,10 @@ Modes: `concurrent` (the services' default consumer settings) and, on request,
 `sequential` (PREFETCH_COUNT=1 and BATCH_SIZE=1: one message at a time).
 
     python bench/sweep.py [--subscriptions 10000] [--modes concurrent[,sequential]]
-                          [--replicas notifications=2]
+                          [--replicas notifications=2] [--postgres own|machine]
+
+`--postgres own` (the default) measures a PostgreSQL of its own with a deployment's
+settings (`bench/postgres.py`); `machine` the one at POSTGRES_URL.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import processes
+from bench import postgres, processes
 from bench.baseline import MESSAGES_PER_BOOKING, TARGET_FRACTION, recent_baseline
 from bench.sink import CountingSink
 from contracts import Event, Person, Slot, SubscriptionActivated, SweepTick
@@ -617,6 +620,7 @@ async def main() -> None:
         default=SINK_PROCESSES,
         help="aiosmtpd processes sharing the sink's port (SO_REUSEPORT)",
     )
+    postgres.add_argument(parser)
     args = parser.parse_args()
     replicas = {
         name: int(count)
@@ -636,13 +640,15 @@ async def main() -> None:
         "running skews the figures",
         flush=True,
     )
-    for mode in modes:
-        result = await run_mode(
-            mode, args.subscriptions, Settings(), stall, replicas, args.sink_processes
-        )
-        results.append(result)
-        print(result.details(), flush=True)
-        print(result.report(), flush=True)
+    with postgres.postgres_url(args.postgres) as postgres_url:
+        base = Settings(postgres_url=postgres_url)
+        for mode in modes:
+            result = await run_mode(
+                mode, args.subscriptions, base, stall, replicas, args.sink_processes
+            )
+            results.append(result)
+            print(result.details(), flush=True)
+            print(result.report(), flush=True)
     print()
     for result in results:
         print(result.report())
