@@ -392,8 +392,9 @@ class Record:
     """One subscription's attendance: its sessions with their marks, its absence
     streak's state, and whether its mentee is reprobated.
 
-    Each method applies one fact and returns the `Change` it makes (a mentor's
-    request may be refused instead); the record itself never changes.
+    Each public method applies one fact and returns the `Change` it makes (a mentor's
+    request may be refused instead); the record itself never changes. Appeals use three
+    of its steps too: `apply_and_announce_mark`, `lift_reprobation`, `history_entry`.
     """
 
     subscription_id: UUID
