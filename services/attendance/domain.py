@@ -9,6 +9,8 @@ only as far as it is settled (up to the first live session with no mark yet, whi
 a join, a mentor or the sweep will mark). So an absence that arrives early waits
 for the sessions before it, and one that arrives late slots into its place: the
 warnings and the reprobation are those that delivery in session order gives.
+
+Appeals of absences, which build on the record, are in `appeals`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 from uuid import UUID
 
 from contracts import (
-    AppealAccepted,
-    AppealFiled,
-    AppealRejected,
     AttendanceMarkCleared,
     AttendanceMarked,
     BookingCancelled,
@@ -46,7 +45,6 @@ from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
 from contracts.policy import ON_REACTIVATION, JoinWindow, ReprobationEnds
 from contracts.rpc import (
     AppealAbsence,
-    AppealStatus,
     ClearMark,
     DecideAppeal,
     HistoryKind,
@@ -55,6 +53,9 @@ from contracts.rpc import (
     WaiveReprobation,
 )
 from services.kit.ids import derived_id
+
+if TYPE_CHECKING:  # appeals build on the record: at run time, imported where used
+    from services.attendance import appeals
 
 MarkedBy = Literal["system", "mentor", "mentee"]
 StreakKey = str
@@ -68,7 +69,7 @@ CANCELLATIONS: frozenset[MarkStatus] = frozenset(get_args(CancellationStatus))
 _EVENTS = uuid.UUID("5d1e0f7a-8c8b-4f7e-9a7c-3f2b1e6d4c90")
 
 
-def _event_id(*parts: object) -> UUID:
+def derived_event_id(*parts: object) -> UUID:
     """Derived from the fact, so that a replay writes the same event."""
     return derived_id(_EVENTS, *parts)
 
@@ -152,27 +153,6 @@ def join_window_contains(
 def join_status(starts_at: datetime, joined_at: datetime, policy: Policy) -> MarkStatus:
     """A join inside the window is `late` once `late_after` has passed since the start."""
     return "late" if joined_at > starts_at + policy.late_after else "present"
-
-
-def appeal_closes_at(
-    session: Session, earlier: Iterable[Appeal], policy: Policy
-) -> datetime | Refusal:
-    """Until when the mentee may appeal the mark `session` holds (its time plus the
-    appeal window), or why it cannot be appealed at all: only an absence, one open
-    appeal at a time, and not again once its mentor rejected an appeal of this mark.
-    `policy` is the one in force for the subscription."""
-    mark = session.mark
-    if mark is None or streak_effect(mark.status, policy) != "counts":
-        held = "not marked yet" if mark is None else f"marked {mark.status.replace('_', ' ')}"
-        return Refusal("conflict", f"only an absence can be appealed; this session is {held}")
-    about_this_mark = [
-        a for a in earlier if a.booking_id == session.booking_id and a.filed_at >= mark.at
-    ]
-    if any(a.status == "open" for a in about_this_mark):
-        return Refusal("conflict", "this absence already has an open appeal")
-    if any(a.status == "rejected" for a in about_this_mark):
-        return Refusal("conflict", "an appeal of this absence was already rejected")
-    return mark.at + policy.appeal_window
 
 
 # The one mark a mentor may give a session before it starts: the others say what
@@ -385,22 +365,6 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
-class Appeal:
-    """A mentee's appeal of the mark a session held when it was filed, and the
-    mentor's decision on it."""
-
-    appeal_id: UUID
-    subscription_id: UUID
-    booking_id: UUID
-    contested_status: MarkStatus
-    reason: str
-    filed_at: datetime
-    status: AppealStatus = "open"
-    decided_at: datetime | None = None
-    decision_reason: str | None = None
-
-
-@dataclass(frozen=True)
 class Change:
     """What one fact does to a record: the record after it, the events it causes (in
     the order they are written), the lines it adds to the history, the appeals it files
@@ -410,7 +374,7 @@ class Change:
     events: tuple[Event, ...] = ()
     outcome: str = ""
     history: tuple[HistoryEntry, ...] = ()
-    appeals: tuple[Appeal, ...] = ()
+    appeals: tuple[appeals.Appeal, ...] = ()
 
     def then(self, after: Change) -> Change:
         """This change followed by `after`, a change of this one's record."""
@@ -428,8 +392,9 @@ class Record:
     """One subscription's attendance: its sessions with their marks, its absence
     streak's state, and whether its mentee is reprobated.
 
-    Each method applies one fact and returns the `Change` it makes (a mentor's
-    request may be refused instead); the record itself never changes.
+    Each public method applies one fact and returns the `Change` it makes (a mentor's
+    request may be refused instead); the record itself never changes. Appeals use three
+    of its steps too: `apply_and_announce_mark`, `lift_reprobation`, `history_entry`.
     """
 
     subscription_id: UUID
@@ -480,7 +445,7 @@ class Record:
             and renewed.reprobated_at is not None
             and renewed.reprobated_at < msg.cycle_starts_at
         ):
-            lifted = renewed._lifted(
+            lifted = renewed.lift_reprobation(
                 msg.cycle_starts_at, "renewal", f"lifted by the renewal of {msg.cycle_starts_at}"
             )
             return replace(lifted, outcome="cycle renewed; reprobation lifted")
@@ -513,7 +478,8 @@ class Record:
             if session.marked_by == "mentor":
                 return Change(self, outcome="not marked: the mentor's mark stands")
             return Change(self, outcome=f"already marked {session.status}")
-        return self._announced(session, mark, policy, _event_id("joined", msg.event_id))
+        event_id = derived_event_id("joined", msg.event_id)
+        return self.apply_and_announce_mark(session, mark, policy, event_id)
 
     def record_mentor_join(self, msg: SessionJoined, policy: Policy) -> Change:
         """The mentor's first join inside the window is kept: with `track_mentor_joins`
@@ -534,8 +500,9 @@ class Record:
         swept = session.mark
         if swept is not None and swept.status == "mentor_no_show" and swept.by == "system":
             mark = Mark("absent", "system", swept.at)
-            return self._announced(joined, mark, policy, _event_id("mentor joined", msg.event_id))
-        return Change(self._holding(joined), outcome="the mentor's join recorded")
+            event_id = derived_event_id("mentor joined", msg.event_id)
+            return self.apply_and_announce_mark(joined, mark, policy, event_id)
+        return Change(self._with_session(joined), outcome="the mentor's join recorded")
 
     def record_absence(self, msg: BookingUnattended, policy: Policy) -> Change:
         """The sweep found no attendance: unless the booking holds a mark, an absence, or
@@ -553,8 +520,9 @@ class Record:
             return Change(self, outcome="booking cancelled: no absence")
         if policy.track_mentor_joins and session.mentor_joined_at is None:
             mark = Mark("mentor_no_show", "system", msg.detected_at)
-            return self._announced(session, mark, policy, _event_id("no-show", msg.event_id))
-        change = self._marked(session, Mark("absent", "system", msg.detected_at), policy)
+            event_id = derived_event_id("no-show", msg.event_id)
+            return self.apply_and_announce_mark(session, mark, policy, event_id)
+        change = self._apply_mark(session, Mark("absent", "system", msg.detected_at), policy)
         return replace(change, outcome=f"absence recorded; {change.outcome}")
 
     def record_cancellation(self, msg: BookingCancelled, policy: Policy) -> Change:
@@ -568,7 +536,7 @@ class Record:
         if session.cancelled and session.status == msg.status:
             return Change(self, outcome="cancellation already recorded")
         mark = Mark(msg.status, "mentee", msg.cancelled_at)
-        change = self._marked(replace(session, cancelled=True), mark, policy)
+        change = self._apply_mark(replace(session, cancelled=True), mark, policy)
         return replace(change, outcome=f"{msg.status}; {change.outcome}")
 
     def mark(self, request: MarkAttendance, policy: Policy) -> Change | Refusal:
@@ -594,7 +562,7 @@ class Record:
         mark = Mark(status, "mentor", request.marked_at, request.reason)
         if mark_stands_against(mark, session.mark):
             return Change(self, outcome="not marked: a later mark of the mentor's stands")
-        return self._announced(session, mark, policy, request.request_id)
+        return self.apply_and_announce_mark(session, mark, policy, request.request_id)
 
     def clear(self, request: ClearMark, policy: Policy) -> Change | Refusal:
         """A mentor takes back their own mark of a session that has not started: it is
@@ -616,9 +584,10 @@ class Record:
                 "conflict", "the session has started: give it the mark that is true instead"
             )
         cleared = session.cleared()
-        entry = self._entry("mark", request.requested_at, "mentor", session.booking_id)
-        entry = replace(entry, old_status=session.status)
-        change = self._recounted(cleared, entry, request.requested_at, self.in_force(policy))
+        entry = self.history_entry(
+            "mark", request.requested_at, "mentor", session.booking_id, old_status=session.status
+        )
+        change = self._recount_with(cleared, entry, self.in_force(policy))
         announcement = AttendanceMarkCleared(
             event_id=request.request_id,
             occurred_at=request.requested_at,
@@ -628,126 +597,202 @@ class Record:
         )
         return replace(change, events=(announcement, *change.events), outcome="mark cleared")
 
-    def _marked(self, session: Session, mark: Mark, policy: Policy) -> Change:
-        """Hold the mark, walk the settled history again, and act on what it calls for
-        and has not been acted on."""
-        entry = self._entry("mark", mark.at, mark.by, session.booking_id, mark.reason)
-        entry = replace(entry, old_status=session.status, new_status=mark.status)
+    # --- what a mark calls for -------------------------------------------------------
+
+    def apply_and_announce_mark(
+        self, session: Session, mark: Mark, policy: Policy, event_id: UUID
+    ) -> Change:
+        """A mark booking does not know yet: attendance.marked, then what the mark causes."""
+        change = self._apply_mark(session, mark, policy)
+        announcement = AttendanceMarked(
+            event_id=event_id,
+            occurred_at=mark.at,
+            booking_id=session.booking_id,
+            subscription_id=self.subscription_id,
+            attended=mark.attended,
+            status=mark.status,
+            marked_by=mark.by,
+            marked_at=mark.at,
+            reason=mark.reason,
+            revision=session.marked(mark).revision,
+        )
+        return replace(
+            change, events=(announcement, *change.events), outcome=f"marked {mark.status}"
+        )
+
+    def _apply_mark(self, session: Session, mark: Mark, policy: Policy) -> Change:
+        """Hold the mark, then recount (unannounced: booking knows it already)."""
+        entry = self.history_entry(
+            "mark",
+            mark.at,
+            mark.by,
+            session.booking_id,
+            mark.reason,
+            new_status=mark.status,
+            old_status=session.status,
+        )
         missed: tuple[Event, ...] = ()
         if mark.status == "mentor_no_show" and session.status != "mentor_no_show":
             missed = (self._mentor_missed(session, mark),)
-        return self._recounted(session.marked(mark), entry, mark.at, policy, missed)
+        return self._recount_with(session.marked(mark), entry, policy, missed)
 
-    def _recounted(
-        self,
-        session: Session,
-        entry: HistoryEntry,
-        at: datetime,
-        policy: Policy,
-        also: tuple[Event, ...] = (),
+    def _recount_with(
+        self, session: Session, entry: HistoryEntry, policy: Policy, also: tuple[Event, ...] = ()
     ) -> Change:
-        """Hold `session` as it now is, walk the settled history again, and act on what
-        it calls for and has not been acted on (`also`: events of the change itself,
-        after its warnings)."""
-        record = self._holding(session)
+        """Hold `session` as it now is (`entry` says how it changed), walk the settled
+        history again, and act on what it calls for and has not been acted on (`also`:
+        events of the change itself, written after its warnings)."""
+        record = self._with_session(session)
         streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
         called_for = consequences(streaks, policy)
         record = replace(record, consecutive_absences=streaks[-1].count)
-        events: list[Event] = []
-        history = [entry]
-        acted = []
+        acts: list[Change] = []
         # A reprobated mentee has no sessions left to warn about.
-        for streak in () if self.is_reprobated else called_for.warn:
+        for streak in () if record.is_reprobated else called_for.warn:
             if streak.key not in record.warned_streaks:
-                record = replace(record, warned_streaks=record.warned_streaks | {streak.key})
-                warned = self._warned(streak, policy)
-                events.append(warned)
-                history.append(
-                    self._entry("warning", warned.occurred_at, booking_id=warned.booking_id)
-                )
-                acted.append("warned")
-        events += also
-        reprobating = called_for.reprobate
-        if reprobating is not None and not self.is_reprobated and self.reprobation_due_at is None:
-            at = reprobating.known_at(policy.reprobate_after)
-            if policy.review_window:
-                record = record._pending(reprobating, policy, at, at, events, history)
-                acted.append("reprobation pending")
-            else:
-                record = record._reprobation(reprobating, policy, at, events, history)
-                acted.append("reprobated")
-        elif reprobating is None and self.reprobation_due_at is not None:
-            record = replace(record, reprobation_due_at=None)
-            events.append(self._withdrawn(at))
-            history.append(self._entry("withdrawal", at, new_status="active"))
-            acted.append("pending reprobation withdrawn")
-        outcome = f"{record.consecutive_absences} consecutive absences" + (
-            f", {' and '.join(acted)}" if acted else ""
-        )
-        return Change(record, tuple(events), outcome, tuple(history))
+                acts.append(record._warn(streak, policy))
+                record = acts[-1].record
+        acts.append(Change(record, also))
+        reprobation = record._settle_reprobation(called_for.reprobate, policy, entry.at)
+        if reprobation is not None:
+            acts.append(reprobation)
+        change = Change(record, history=(entry,))
+        for act in acts:
+            change = change.then(act)
+        acted = " and ".join(act.outcome for act in acts if act.outcome)
+        outcome = f"{change.record.consecutive_absences} consecutive absences"
+        return replace(change, outcome=f"{outcome}, {acted}" if acted else outcome)
 
-    def _reprobation(
-        self,
-        streak: Streak,
-        policy: Policy,
-        at: datetime,
-        events: list[Event],
-        history: list[HistoryEntry],
-    ) -> Record:
-        events.append(self._reprobated(streak, policy, at))
-        history.append(self._entry("reprobation", at, new_status="reprobated"))
+    def _settle_reprobation(
+        self, reached: Streak | None, policy: Policy, at: datetime
+    ) -> Change | None:
+        """What the streak that reached the reprobation threshold (None: no streak does)
+        calls for: a new reprobation applied, or held for the mentor's review; a pending
+        one withdrawn once a correction broke its streak (as of `at`). None: nothing."""
+        if reached is not None and not self.is_reprobated and self.reprobation_due_at is None:
+            reached_at = reached.known_at(policy.reprobate_after)
+            if policy.review_window:
+                return self._hold_for_review(reached, policy, reached_at)
+            return self._reprobate(reached, policy, reached_at)
+        if reached is None and self.reprobation_due_at is not None:
+            return self._withdraw_pending(at)
+        return None
+
+    def _with_session(self, session: Session) -> Record:
+        """The record with `session` in place of the one with its booking id, or added
+        in start order."""
+        if self.session(session.booking_id) is None:
+            sessions = sorted([*self.sessions, session], key=lambda s: s.starts_at)
+        else:
+            sessions = [session if s.booking_id == session.booking_id else s for s in self.sessions]
+        return replace(self, sessions=tuple(sessions))
+
+    def _warn(self, streak: Streak, policy: Policy) -> Change:
+        """Warn about the absence that reached the threshold, once per streak: in
+        session order, so that a warning about an older absence names that session."""
+        from services.attendance import appeals
+
+        trigger = streak.absences[policy.warn_after - 1]
+        known_at = streak.known_at(policy.warn_after)
+        # Appeals already filed do not matter here: the email says until when one may be.
+        closes = appeals.appeal_closes_at(trigger, (), policy)
+        appeal_until = closes if isinstance(closes, datetime) and closes > known_at else None
+        warning = MenteeWarned(
+            event_id=derived_event_id("warned", self.subscription_id, streak.key),
+            occurred_at=known_at,
+            subscription_id=self.subscription_id,
+            booking_id=trigger.booking_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            consecutive_absences=policy.warn_after,
+            missed_starts_at=trigger.starts_at,
+            appeal_until=appeal_until,
+        )
+        warned = replace(self, warned_streaks=self.warned_streaks | {streak.key})
+        entry = self.history_entry("warning", known_at, booking_id=trigger.booking_id)
+        return Change(warned, (warning,), "warned", (entry,))
+
+    def _mentor_missed(self, session: Session, mark: Mark) -> MentorMissed:
+        return MentorMissed(
+            # One apology per booking, however often the mark changes.
+            event_id=derived_event_id("mentor missed", session.booking_id),
+            occurred_at=mark.at,
+            booking_id=session.booking_id,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            starts_at=session.starts_at,
+            marked_by="mentor" if mark.by == "mentor" else "system",
+        )
+
+    def _reprobate(self, streak: Streak, policy: Policy, at: datetime) -> Change:
+        """Reprobated as of `at`; under after_days:N, with the day it lifts fixed now."""
+        missed = streak.absences[: policy.reprobate_after]
+        reprobation = MenteeReprobated(
+            # One reprobation per reactivation period: a replay derives the same id.
+            event_id=derived_event_id("reprobated", self.subscription_id, self.reactivated_at),
+            occurred_at=at,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            missed_booking_ids=[s.booking_id for s in missed],
+            missed_starts_at=[s.starts_at for s in missed],
+            reprobated_at=at,
+        )
         lifts_at = (
             reprobation_lifts_at(policy, at, self.cycle_ends_at)
             if policy.reprobation_ends.kind == "after_days"
             else None
         )
-        return replace(
+        reprobated = replace(
             self,
             is_reprobated=True,
             reprobated_at=at,
             reprobation_due_at=None,
             reprobation_lifts_at=lifts_at,
         )
+        entry = self.history_entry("reprobation", at, new_status="reprobated")
+        return Change(reprobated, (reprobation,), "reprobated", (entry,))
 
-    def _pending(
-        self,
-        streak: Streak,
-        policy: Policy,
-        reached_at: datetime,
-        marked_at: datetime,
-        events: list[Event],
-        history: list[HistoryEntry],
-    ) -> Record:
+    def _hold_for_review(self, streak: Streak, policy: Policy, reached_at: datetime) -> Change:
+        """A reprobation reached at `reached_at` waits for the mentor's review: the tick
+        applies it once the review window has passed (`apply_pending`)."""
         due = reached_at + policy.review_window
         missed = streak.absences[: policy.reprobate_after]
-        events.append(
-            MenteeReprobationPending(
-                # Per reaching: a threshold reached again after a withdrawal is new.
-                event_id=_event_id(
-                    "pending", self.subscription_id, self.reactivated_at, reached_at, marked_at
-                ),
-                occurred_at=reached_at,
-                subscription_id=self.subscription_id,
-                mentee_id=self.mentee_id,
-                mentor_id=self.mentor_id,
-                missed_booking_ids=[s.booking_id for s in missed],
-                missed_starts_at=[s.starts_at for s in missed],
-                reached_at=reached_at,
-                due_at=due,
-            )
+        pending = MenteeReprobationPending(
+            # Per reaching: a threshold reached again after a withdrawal is new (the time
+            # is in it twice, as it always was, so that a replay derives the same id).
+            event_id=derived_event_id(
+                "pending", self.subscription_id, self.reactivated_at, reached_at, reached_at
+            ),
+            occurred_at=reached_at,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee_id,
+            mentor_id=self.mentor_id,
+            missed_booking_ids=[s.booking_id for s in missed],
+            missed_starts_at=[s.starts_at for s in missed],
+            reached_at=reached_at,
+            due_at=due,
         )
-        history.append(self._entry("pending", reached_at, new_status="pending"))
-        return replace(self, reprobation_due_at=due)
+        entry = self.history_entry("pending", reached_at, new_status="pending")
+        held = replace(self, reprobation_due_at=due)
+        return Change(held, (pending,), "reprobation pending", (entry,))
 
-    def _withdrawn(self, at: datetime) -> MenteeReprobationWithdrawn:
-        return MenteeReprobationWithdrawn(
-            event_id=_event_id("withdrawn", self.subscription_id, self.reprobation_due_at, at),
+    def _withdraw_pending(self, at: datetime) -> Change:
+        """A correction broke the streak a pending reprobation was reached with."""
+        withdrawal = MenteeReprobationWithdrawn(
+            event_id=derived_event_id(
+                "withdrawn", self.subscription_id, self.reprobation_due_at, at
+            ),
             occurred_at=at,
             subscription_id=self.subscription_id,
             mentee_id=self.mentee_id,
             mentor_id=self.mentor_id,
             withdrawn_at=at,
         )
+        entry = self.history_entry("withdrawal", at, new_status="active")
+        withdrawn = replace(self, reprobation_due_at=None)
+        return Change(withdrawn, (withdrawal,), "pending reprobation withdrawn", (entry,))
 
     # --- the review window -----------------------------------------------------------
 
@@ -760,12 +805,9 @@ class Record:
             return Change(self, outcome="no pending reprobation due")
         streaks = settled_streaks(self.sessions, self.reactivated_at, policy)
         streak = consequences(streaks, policy).reprobate
-        events: list[Event] = []
-        history: list[HistoryEntry] = []
         if streak is None:  # a correction got there first; it withdrew it already
             return Change(replace(self, reprobation_due_at=None), outcome="nothing pending")
-        record = self._reprobation(streak, policy, due, events, history)
-        return Change(record, tuple(events), "pending reprobation applied", tuple(history))
+        return replace(self._reprobate(streak, policy, due), outcome="pending reprobation applied")
 
     def waive(self, request: WaiveReprobation) -> Change | Refusal:
         """The mentor waives the pending reprobation: the streak starts over from now,
@@ -789,233 +831,28 @@ class Record:
             waived_at=at,
             reason=request.reason,
         )
-        entry = replace(
-            self._entry("waiver", at, "mentor", reason=request.reason, new_status="active"),
-            old_status="pending",
+        entry = self.history_entry(
+            "waiver", at, "mentor", reason=request.reason, new_status="active", old_status="pending"
         )
         return Change(waived, (event,), "pending reprobation waived", (entry,))
 
-    def _entry(
-        self,
-        kind: HistoryKind,
-        at: datetime,
-        actor: Actor = "system",
-        booking_id: UUID | None = None,
-        reason: str | None = None,
-        new_status: str | None = None,
-    ) -> HistoryEntry:
-        """A line of history; a mentor's is theirs, the mentee's is the mentee's."""
-        actor_id = {"mentor": self.mentor_id, "mentee": self.mentee_id}.get(actor)
-        return HistoryEntry(
-            self.subscription_id,
-            kind,
-            at,
-            actor,
-            actor_id,
-            booking_id,
-            new_status=new_status,
-            reason=reason,
-        )
-
-    def _announced(self, session: Session, mark: Mark, policy: Policy, event_id: UUID) -> Change:
-        """A mark booking does not know yet: attendance.marked, then what the mark causes."""
-        change = self._marked(session, mark, policy)
-        announcement = AttendanceMarked(
-            event_id=event_id,
-            occurred_at=mark.at,
-            booking_id=session.booking_id,
-            subscription_id=self.subscription_id,
-            attended=mark.attended,
-            status=mark.status,
-            marked_by=mark.by,
-            marked_at=mark.at,
-            reason=mark.reason,
-            revision=session.marked(mark).revision,
-        )
-        return replace(
-            change, events=(announcement, *change.events), outcome=f"marked {mark.status}"
-        )
-
-    def _holding(self, session: Session) -> Record:
-        """The record with `session` in place of the one with its booking id, or added
-        in start order."""
-        if self.session(session.booking_id) is None:
-            sessions = sorted([*self.sessions, session], key=lambda s: s.starts_at)
-        else:
-            sessions = [session if s.booking_id == session.booking_id else s for s in self.sessions]
-        return replace(self, sessions=tuple(sessions))
-
-    def _warned(self, streak: Streak, policy: Policy) -> MenteeWarned:
-        """The warning about the absence that reached the threshold: in session order,
-        so that a warning about an older absence names that session."""
-        trigger = streak.absences[policy.warn_after - 1]
-        known_at = streak.known_at(policy.warn_after)
-        # Appeals already filed do not matter here: the email says until when one may be.
-        closes = appeal_closes_at(trigger, (), policy)
-        appeal_until = closes if isinstance(closes, datetime) and closes > known_at else None
-        return MenteeWarned(
-            event_id=_event_id("warned", self.subscription_id, streak.key),
-            occurred_at=known_at,
-            subscription_id=self.subscription_id,
-            booking_id=trigger.booking_id,
-            mentee_id=self.mentee_id,
-            mentor_id=self.mentor_id,
-            consecutive_absences=policy.warn_after,
-            missed_starts_at=trigger.starts_at,
-            appeal_until=appeal_until,
-        )
-
-    def _mentor_missed(self, session: Session, mark: Mark) -> MentorMissed:
-        return MentorMissed(
-            # One apology per booking, however often the mark changes.
-            event_id=_event_id("mentor missed", session.booking_id),
-            occurred_at=mark.at,
-            booking_id=session.booking_id,
-            subscription_id=self.subscription_id,
-            mentee_id=self.mentee_id,
-            mentor_id=self.mentor_id,
-            starts_at=session.starts_at,
-            marked_by="mentor" if mark.by == "mentor" else "system",
-        )
-
-    def _reprobated(self, streak: Streak, policy: Policy, at: datetime) -> MenteeReprobated:
-        missed = streak.absences[: policy.reprobate_after]
-        return MenteeReprobated(
-            # One reprobation per reactivation period: a replay derives the same id.
-            event_id=_event_id("reprobated", self.subscription_id, self.reactivated_at),
-            occurred_at=at,
-            subscription_id=self.subscription_id,
-            mentee_id=self.mentee_id,
-            mentor_id=self.mentor_id,
-            missed_booking_ids=[s.booking_id for s in missed],
-            missed_starts_at=[s.starts_at for s in missed],
-            reprobated_at=at,
-        )
-
-    # --- appeals -----------------------------------------------------------------------
+    # --- appeals (services/attendance/appeals.py) ------------------------------------
 
     def appeal(
-        self, request: AppealAbsence, earlier: Iterable[Appeal], policy: Policy
+        self, request: AppealAbsence, earlier: Iterable[appeals.Appeal], policy: Policy
     ) -> Change | Refusal:
-        """The mentee contests the absence a session is marked with: only their own,
-        only an absence, within the appeal window after the mark, one open appeal at a
-        time, and not again once its mentor rejected an appeal of this mark."""
-        policy = self.in_force(policy)
-        session = self.session(request.booking_id)
-        if session is None:
-            return Refusal("not_found", "no such booking")
-        if request.mentee_id != self.mentee_id:
-            return Refusal("forbidden", "this booking is not yours")
-        closes = appeal_closes_at(session, earlier, policy)
-        if isinstance(closes, Refusal):
-            return closes
-        mark = session.mark
-        assert mark is not None  # appeal_closes_at refuses an unmarked session
-        if request.requested_at > closes:
-            return Refusal(
-                "conflict",
-                f"the time to appeal this absence ended on {closes:%Y-%m-%d %H:%M} UTC "
-                f"({policy.appeal_window.total_seconds() / 86400:g} days after it was marked)",
-            )
-        at = request.requested_at
-        appeal = Appeal(
-            request.request_id,
-            self.subscription_id,
-            session.booking_id,
-            mark.status,
-            request.reason,
-            at,
-        )
-        event = AppealFiled(
-            event_id=request.request_id,
-            occurred_at=at,
-            appeal_id=appeal.appeal_id,
-            booking_id=session.booking_id,
-            subscription_id=self.subscription_id,
-            mentee_id=self.mentee_id,
-            mentor_id=self.mentor_id,
-            starts_at=session.starts_at,
-            contested_status=mark.status,
-            reason=request.reason,
-            filed_at=at,
-        )
-        entry = replace(
-            self._entry("appeal", at, "mentee", session.booking_id, request.reason, "open"),
-            old_status=mark.status,
-        )
-        return Change(self, (event,), "absence appealed", (entry,), (appeal,))
+        """The mentee contests the absence a session is marked with (`appeals.file`)."""
+        from services.attendance import appeals
+
+        return appeals.file(self, request, earlier, self.in_force(policy))
 
     def decide_appeal(
-        self, appeal: Appeal, request: DecideAppeal, policy: Policy
+        self, appeal: appeals.Appeal, request: DecideAppeal, policy: Policy
     ) -> Change | Refusal:
-        """The mentor rejects an open appeal, or accepts it: the session becomes excused
-        and the history is recounted, which withdraws a pending reprobation the absence
-        was needed for, and lifts an applied one."""
-        policy = self.in_force(policy)
-        refusal = only_their_mentor(
-            self.mentor_id, request.mentor_id, "this appeal is not one of your mentees'"
-        )
-        if refusal is not None:
-            return refusal
-        if appeal.status != "open":
-            return Refusal("conflict", f"the appeal was already {appeal.status}")
-        session = self.session(appeal.booking_id)
-        if session is None:
-            return Refusal("not_found", "no such booking")
-        at = request.requested_at
-        decided = replace(
-            appeal,
-            status="accepted" if request.accept else "rejected",
-            decided_at=at,
-            decision_reason=request.reason,
-        )
-        entry = replace(
-            self._entry(
-                "appeal_decision", at, "mentor", session.booking_id, request.reason, decided.status
-            ),
-            old_status="open",
-        )
-        facts = {
-            "occurred_at": at,
-            "appeal_id": appeal.appeal_id,
-            "booking_id": session.booking_id,
-            "subscription_id": self.subscription_id,
-            "mentee_id": self.mentee_id,
-            "mentor_id": self.mentor_id,
-            "starts_at": session.starts_at,
-            "contested_status": appeal.contested_status,
-            "appeal_reason": appeal.reason,
-            "decided_by": request.mentor_id,
-            "decided_at": at,
-        }
-        if not request.accept:
-            assert request.reason is not None  # DecideAppeal asks a rejection for one
-            rejected = AppealRejected(event_id=request.request_id, reason=request.reason, **facts)
-            return Change(self, (rejected,), "appeal rejected", (entry,), (decided,))
-        change = Change(self, outcome="appeal accepted", history=(entry,), appeals=(decided,))
-        mark = Mark("excused", "mentor", at, request.reason or "appeal accepted")
-        # The mark may have changed since the appeal; only an absence becomes excused.
-        held = session.mark
-        absent = held is not None and streak_effect(held.status, policy) == "counts"
-        if absent and not mark_stands_against(mark, held):
-            event_id = _event_id("appeal accepted", appeal.appeal_id)
-            change = change.then(self._announced(session, mark, policy, event_id))
-        record = change.record
-        streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
-        lifts = (
-            record.is_reprobated
-            and not record.ended
-            and consequences(streaks, policy).reprobate is None
-        )
-        if lifts:
-            lifted = record._lifted(
-                at, "mentor", "appeal accepted", _event_id("appeal lifted", appeal.appeal_id)
-            )
-            change = change.then(lifted)
-        accepted = AppealAccepted(
-            event_id=request.request_id, reason=request.reason, reprobation_lifted=lifts, **facts
-        )
-        return replace(change, events=(accepted, *change.events))
+        """The mentor accepts or rejects an open appeal (`appeals.decide`)."""
+        from services.attendance import appeals
+
+        return appeals.decide(self, appeal, request, self.in_force(policy))
 
     # --- reactivation ----------------------------------------------------------------
 
@@ -1026,7 +863,7 @@ class Record:
             return refusal
         if not self.is_reprobated:
             return Refusal("conflict", "the mentee is not reprobated")
-        return self._lifted(request.requested_at, "mentor", event_id=request.request_id)
+        return self.lift_reprobation(request.requested_at, "mentor", event_id=request.request_id)
 
     def lift_expired(self, tick_at: datetime, policy: Policy) -> Change:
         """With `after_days:N`, the first tick N days after the reprobation lifts it, as
@@ -1039,10 +876,10 @@ class Record:
         if not self.is_reprobated or self.ended or due is None or due > tick_at:
             return Change(self, outcome="no reprobation to lift")
         days = (due - self.reprobated_at).days if self.reprobated_at else 0
-        change = self._lifted(due, "expiry", f"lifted {days} days after the reprobation")
+        change = self.lift_reprobation(due, "expiry", f"lifted {days} days after the reprobation")
         return replace(change, outcome=f"reprobation lifted after {days} days")
 
-    def _lifted(
+    def lift_reprobation(
         self,
         at: datetime,
         by: Literal["mentor", "renewal", "expiry"],
@@ -1061,7 +898,8 @@ class Record:
         )
         event = MenteeReactivated(
             # A lift by policy: one per reprobation, whichever replay or tick applies it.
-            event_id=event_id or _event_id("lifted", self.subscription_id, self.reprobated_at),
+            event_id=event_id
+            or derived_event_id("lifted", self.subscription_id, self.reprobated_at),
             occurred_at=at,
             subscription_id=self.subscription_id,
             mentee_id=self.mentee_id,
@@ -1072,11 +910,36 @@ class Record:
             cycle_ends_at=self.cycle_ends_at,
         )
         actor: Actor = "mentor" if by == "mentor" else "system"
-        entry = replace(
-            self._entry("reactivation", at, actor, reason=reason, new_status="active"),
-            old_status="reprobated",
+        entry = self.history_entry(
+            "reactivation", at, actor, reason=reason, new_status="active", old_status="reprobated"
         )
         return Change(reactivated, (event,), "reactivated", (entry,))
+
+    # --- history ---------------------------------------------------------------------
+
+    def history_entry(
+        self,
+        kind: HistoryKind,
+        at: datetime,
+        actor: Actor = "system",
+        booking_id: UUID | None = None,
+        reason: str | None = None,
+        new_status: str | None = None,
+        old_status: str | None = None,
+    ) -> HistoryEntry:
+        """A line of history; a mentor's is theirs, the mentee's is the mentee's."""
+        actor_id = {"mentor": self.mentor_id, "mentee": self.mentee_id}.get(actor)
+        return HistoryEntry(
+            self.subscription_id,
+            kind,
+            at,
+            actor,
+            actor_id,
+            booking_id,
+            old_status=old_status,
+            new_status=new_status,
+            reason=reason,
+        )
 
 
 SubscriberStatus = Literal["active", "warned", "reprobated", "ended"]

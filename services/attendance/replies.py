@@ -16,14 +16,13 @@ from contracts.rpc import (
     SubscriberSummary,
 )
 from contracts.sessions import one_per_session
+from services.attendance.appeals import Appeal, appeal_closes_at
 from services.attendance.domain import (
-    Appeal,
     Policy,
     Record,
     Refusal,
     Session,
     SubscriberStatus,
-    appeal_closes_at,
     reprobation_lifts_at,
     subscriber_status,
 )

@@ -35,10 +35,10 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from contracts import BookingRef, SubscriptionActivated, SubscriptionPolicy
+from services.attendance.appeals import Appeal
 from services.attendance.domain import (
     ATTENDED,
     CANCELLATIONS,
-    Appeal,
     HistoryEntry,
     Record,
     Session,
@@ -141,7 +141,7 @@ appeals = Table(
     Column("contested_status", String(20), nullable=False),
     Column("reason", Text, nullable=False),
     Column("filed_at", DateTime(timezone=True), nullable=False),
-    # open, accepted or rejected (domain.Appeal)
+    # open, accepted or rejected (appeals.Appeal)
     Column("status", String(10), nullable=False, server_default="open"),
     Column("decided_at", DateTime(timezone=True)),
     Column("decision_reason", Text),

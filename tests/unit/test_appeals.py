@@ -21,13 +21,12 @@ from contracts import (
     MenteeWarned,
 )
 from contracts.rpc import AppealAbsence, DecideAppeal
+from services.attendance.appeals import Appeal, appeal_closes_at
 from services.attendance.domain import (
-    Appeal,
     Change,
     Policy,
     Record,
     Refusal,
-    appeal_closes_at,
 )
 from tests.unit.test_attendance_record import (
     MENTEE,
