@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,11 +29,13 @@ from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeB
 from services.booking.app import create_runtime
 from services.booking.domain import Policy
 from services.gateway.owners import Owners
+from services.kit.database import Database
 from services.kit.messaging import Messaging
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
 from tests.conftest import derived
 from tests.support.listening import Listener, listening, publish
+from tests.support.settling import applied, settled
 from tests.support.waiting import eventually
 
 MONDAY = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -98,7 +99,7 @@ async def activate(
 
 
 async def test_activation_books_every_weekly_occurrence_of_the_cycle_once(
-    settings: Settings, bus: Listener
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener
 ) -> None:
     sub = activation(weeks=4)
     await publish(settings, sub)
@@ -110,9 +111,11 @@ async def test_activation_books_every_weekly_occurrence_of_the_cycle_once(
 
     again = sub.model_copy(update={"event_id": uuid.uuid4()})
     await publish(settings, again, sub)
-    assert await bus.wait_for(
-        BookingsScheduled, 2, within=1.5, subscription_id=sub.subscription_id
-    ) == [scheduled]
+    # Booking's one consumer takes subscription.activated in order: once a later
+    # activation is booked, the two copies were handled.
+    await activate(settings, bus, activation())
+    await settled(bus, booking.db, BookingsScheduled)
+    assert bus.of(BookingsScheduled, subscription_id=sub.subscription_id) == [scheduled]
 
 
 async def test_the_sweep_marks_due_bookings_unattended_in_start_order_once(
@@ -128,17 +131,19 @@ async def test_the_sweep_marks_due_bookings_unattended_in_start_order_once(
     assert [m.booking_id for m in swept] == ids[:3]
     assert {m.detected_at for m in swept} == {tick.tick_at}
 
+    # The sentinel: a session ending a minute after the third, so due only at a later
+    # tick, published after the three that must sweep nothing more on the same queue.
+    later = activation(weeks=1, starts=sub.cycle_starts_at + timedelta(weeks=2))
+    later = later.model_copy(update={"slot": later.slot.model_copy(update={"start_time": "18:01"})})
+    [sentinel] = await activate(settings, bus, later)
     duplicate = tick.model_copy(update={"event_id": uuid.uuid4()})
     stale = SweepTick(occurred_at=third_end, tick_at=third_end - timedelta(days=1))
-    await publish(settings, tick, duplicate, stale)
-    assert (
-        len(
-            await bus.wait_for(
-                BookingUnattended, 4, within=1.5, subscription_id=sub.subscription_id
-            )
-        )
-        == 3
-    )
+    after = tick.tick_at + timedelta(minutes=2)
+    await publish(settings, tick, duplicate, stale, SweepTick(occurred_at=after, tick_at=after))
+    [swept_later] = await bus.wait_for(BookingUnattended, subscription_id=later.subscription_id)
+    assert swept_later.booking_id == sentinel
+    await settled(bus, booking.db, BookingUnattended)
+    assert len(bus.of(BookingUnattended, subscription_id=sub.subscription_id)) == 3
 
 
 async def test_a_sweep_of_thousands_of_bookings_takes_a_handful_of_statements(
@@ -168,7 +173,9 @@ async def test_a_sweep_of_thousands_of_bookings_takes_a_handful_of_statements(
         swept = await eventually(swept_ours, lambda found: len(found) >= 2400, within=60)
     finally:
         event.remove(booking.db.engine.sync_engine, "before_cursor_execute", count)
-    await asyncio.sleep(0.5)  # nothing more arrives: the third sessions are not due yet
+    # The tick was applied in one transaction, so everything it wrote is out once the
+    # outbox is drained: nothing more arrives (the third sessions are not due yet).
+    await settled(bus, booking.db, BookingUnattended)
     assert len(await swept_ours()) == 2400
     assert {m.detected_at for m in swept} == {tick_at}
     sweep_updates = [s for s in statements if "SET status = 'unattended'" in s]
@@ -264,16 +271,17 @@ def renewal(sub: SubscriptionActivated) -> SubscriptionRenewed:
 
 
 async def test_renewal_while_reprobated_extends_the_cycle_without_bookings(
-    settings: Settings, bus: Listener
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener
 ) -> None:
     sub = activation(weeks=2, starts=MONDAY + timedelta(weeks=120))
     ids = await activate(settings, bus, sub)
     await publish(settings, reprobation(sub, ids[:1]))
     await bus.wait_for(BookingsCancelled, subscription_id=sub.subscription_id)
-    await publish(settings, renewal(sub))
-    scheduled = await bus.wait_for(
-        BookingsScheduled, 2, within=1.5, subscription_id=sub.subscription_id
-    )
+    renewed = renewal(sub)
+    await publish(settings, renewed)
+    await applied(booking.db, [renewed])
+    await settled(bus, booking.db, BookingsScheduled)
+    scheduled = bus.of(BookingsScheduled, subscription_id=sub.subscription_id)
     assert len(scheduled) == 1  # the activation's only
 
 
@@ -331,8 +339,10 @@ class OneBooking:
 
     settings: Settings
     owners: Owners
+    db: Database
     sub: SubscriptionActivated
     booking_id: uuid.UUID
+    sent: list[AttendanceMarked] = field(default_factory=list)
 
     async def mark(self, revision: int, attended: bool, by: str) -> None:
         """Attendance's `revision`-th mark of the booking, made `revision` minutes in."""
@@ -346,14 +356,16 @@ class OneBooking:
             "marked_at": at + timedelta(minutes=revision),
             "revision": revision,
         }
-        await publish(self.settings, AttendanceMarked.model_validate(marked))
+        self.sent.append(AttendanceMarked.model_validate(marked))
+        await publish(self.settings, self.sent[-1])
 
     async def becomes(self, expected: Mark) -> Mark:
         return await eventually(self.status, lambda s: s == expected)
 
-    async def stays(self, expected: Mark) -> Mark:
-        """The status once the messages in flight had time to change it (they should not)."""
-        return await eventually(self.status, lambda s: s != expected, within=1.5)
+    async def stays(self) -> Mark:
+        """The status once every mark sent has been applied (none should change it)."""
+        await applied(self.db, self.sent)
+        return await self.status()
 
     async def status(self) -> Mark:
         reply = await self.owners.ask(
@@ -362,35 +374,37 @@ class OneBooking:
         return reply.bookings[0].status, reply.bookings[0].attended
 
 
-async def one_booking(settings: Settings, bus: Listener, owners: Owners, week: int) -> OneBooking:
+async def one_booking(
+    settings: Settings, bus: Listener, owners: Owners, db: Database, week: int
+) -> OneBooking:
     sub = activation(weeks=1, starts=MONDAY + timedelta(weeks=week))
     [booking_id] = await activate(settings, bus, sub)
-    return OneBooking(settings, owners, sub, booking_id)
+    return OneBooking(settings, owners, db, sub, booking_id)
 
 
 async def test_a_mentors_mark_overrides_the_systems_and_not_the_other_way(
-    settings: Settings, bus: Listener, owners: Owners
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
 ) -> None:
     """Attendance decides which mark wins and numbers its marks; booking keeps the
     latest: the mentor's (revision 2) over the system's, even when a system mark made
     before the mentor's (revision 1) reaches booking after it."""
-    booking = await one_booking(settings, bus, owners, week=150)
-    await booking.mark(1, True, "system")
-    assert await booking.becomes(("attended", True)) == ("attended", True)
-    await booking.mark(2, False, "mentor")
-    assert await booking.becomes(("unattended", False)) == ("unattended", False)
-    await booking.mark(1, True, "system")
-    found = await owners.ask(FindBooking(booking_id=booking.booking_id), BookingFound)
-    assert found.mentee_id == booking.sub.mentee.id and found.mentor_id == booking.sub.mentor.id
-    assert await booking.stays(("unattended", False)) == ("unattended", False)
+    one = await one_booking(settings, bus, owners, booking.db, week=150)
+    await one.mark(1, True, "system")
+    assert await one.becomes(("attended", True)) == ("attended", True)
+    await one.mark(2, False, "mentor")
+    assert await one.becomes(("unattended", False)) == ("unattended", False)
+    await one.mark(1, True, "system")
+    found = await owners.ask(FindBooking(booking_id=one.booking_id), BookingFound)
+    assert found.mentee_id == one.sub.mentee.id and found.mentor_id == one.sub.mentor.id
+    assert await one.stays() == ("unattended", False)
 
 
 async def test_marks_delivered_in_reverse_revision_order_leave_the_highest_revision(
-    settings: Settings, bus: Listener, owners: Owners
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
 ) -> None:
-    booking = await one_booking(settings, bus, owners, week=155)
-    await booking.mark(3, True, "mentor")
-    assert await booking.becomes(("attended", True)) == ("attended", True)
-    await booking.mark(2, False, "mentor")
-    await booking.mark(1, False, "system")
-    assert await booking.stays(("attended", True)) == ("attended", True)
+    one = await one_booking(settings, bus, owners, booking.db, week=155)
+    await one.mark(3, True, "mentor")
+    assert await one.becomes(("attended", True)) == ("attended", True)
+    await one.mark(2, False, "mentor")
+    await one.mark(1, False, "system")
+    assert await one.stays() == ("attended", True)

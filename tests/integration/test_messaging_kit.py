@@ -16,7 +16,7 @@ import pytest_asyncio
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from contracts import SubscriptionEnded
+from contracts import BookingsCancelled, SubscriptionEnded
 from services.kit import outbox
 from services.kit.consuming import QueueConsumer
 from services.kit.messaging import REASON_HEADER
@@ -24,6 +24,7 @@ from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
 from tests.integration.toy.service import FAIL_ONCE, create_runtime, effects
 from tests.support.listening import publish, publish_raw
+from tests.support.settling import outbox_drained
 from tests.support.waiting import eventually
 
 NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -48,6 +49,22 @@ async def _effects_for(runtime: ServiceRuntime, subscription_id: uuid.UUID) -> i
     return int(count or 0)
 
 
+async def _all_handled(settings: Settings, toy: ServiceRuntime) -> None:
+    """Return once the toy has handled every message published to its queues so far and
+    every one its outbox holds: a sentinel through each queue after them (one consumer
+    each, taking its queue in order), each once the outbox is drained."""
+    await outbox_drained(toy.db)
+    ended = SubscriptionEnded(occurred_at=NOW, subscription_id=uuid.uuid4(), ended_at=NOW)
+    await publish(settings, ended)
+    assert await eventually(lambda: _effects_for(toy, ended.subscription_id), lambda n: n > 0)
+    await outbox_drained(toy.db)
+    cancelled = BookingsCancelled(
+        occurred_at=NOW, subscription_id=uuid.uuid4(), booking_ids=[], reason="subscription_ended"
+    )
+    await publish(settings, cancelled)
+    assert await eventually(lambda: _effects_for(toy, cancelled.subscription_id), lambda n: n > 0)
+
+
 async def test_a_duplicate_delivery_has_one_effect(settings: Settings, toy: ServiceRuntime) -> None:
     subscription_id = uuid.uuid4()
     event = SubscriptionEnded(occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW)
@@ -56,7 +73,7 @@ async def test_a_duplicate_delivery_has_one_effect(settings: Settings, toy: Serv
 
     # One effect for subscription.ended and one for the bookings.cancelled it caused.
     assert await eventually(lambda: _effects_for(toy, subscription_id), lambda n: n == 2) == 2
-    await asyncio.sleep(0.5)
+    await _all_handled(settings, toy)
     assert await _effects_for(toy, subscription_id) == 2
 
 
@@ -225,7 +242,7 @@ async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
         await eventually(lambda: _effects_for(toy, subscription_id), lambda n: n == 600, within=30)
         == 600
     )
-    await asyncio.sleep(1.0)
+    await _all_handled(settings, toy)
     assert await _effects_for(toy, subscription_id) == 600
     assert (await outbox.backlog(toy.db))[0] == 0
 
@@ -286,7 +303,7 @@ async def test_what_its_writer_failed_to_publish_the_relay_publishes_after_the_l
     assert refused, "the writer's own publish was not tried"
     assert time.monotonic() - started >= 1.5  # the relay waited for the lease
     assert (await _cancellation_row(toy, ended.subscription_id)).sent_at is not None
-    await asyncio.sleep(0.5)
+    await _all_handled(settings, toy)
     assert await _effects_for(toy, ended.subscription_id) == 2
 
 

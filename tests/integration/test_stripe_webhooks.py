@@ -94,7 +94,8 @@ async def test_a_bad_signature_is_400_and_nothing_is_published(
         body = body.replace(b"sub_bad", b"sub_evil")
     response = await post(gateway, body, None if tamper == "missing-header" else signature)
     assert response.status_code == 400, response.text
-    assert await bus.wait_for(SubscriptionEnded, within=0.7) == []
+    await bus.caught_up()  # what the gateway publishes, it publishes before it answers
+    assert bus.of(SubscriptionEnded) == []
 
 
 async def test_an_unknown_event_type_is_acknowledged_and_ignored(
@@ -105,6 +106,7 @@ async def test_an_unknown_event_type_is_acknowledged_and_ignored(
     )
     response = await post(gateway, body, signature)
     assert response.status_code == 200 and response.json()["status"] == "ignored"
+    await bus.caught_up()
     assert bus.messages == []
 
 
@@ -115,6 +117,7 @@ async def test_bad_metadata_is_acknowledged_and_kept_for_an_operator(
     body, signature = signed(stripe_event, SECRET)
     response = await post(gateway, body, signature)
     assert response.status_code == 200 and response.json()["status"] == "rejected"
+    await bus.caught_up()
     assert bus.messages == []
     connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection:
@@ -132,9 +135,9 @@ async def test_bad_metadata_is_acknowledged_and_kept_for_an_operator(
 # --- hostile input: a clear 400, or 200 and the DLQ with the reason; never a 500 ---------
 
 
-async def kept_for_an_operator(settings: Settings) -> dict[str, str]:
-    """Every message in the webhook DLQ (drained): message id → reason."""
-    kept = {}
+async def drain_the_dlq(settings: Settings) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Every message in the webhook DLQ, taken out of it."""
+    kept = []
     connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection:
         channel = await connection.channel()
@@ -143,8 +146,13 @@ async def kept_for_an_operator(settings: Settings) -> dict[str, str]:
         )
         while (message := await dlq.get(fail=False)) is not None:
             await message.ack()
-            kept[str(message.message_id)] = str(message.headers[REASON_HEADER])
+            kept.append(message)
     return kept
+
+
+async def kept_for_an_operator(settings: Settings) -> dict[str, str]:
+    """Every message in the webhook DLQ (drained): message id → reason."""
+    return {str(m.message_id): str(m.headers[REASON_HEADER]) for m in await drain_the_dlq(settings)}
 
 
 def kept_as(body: bytes) -> str:
@@ -177,7 +185,8 @@ async def test_an_unreadable_signature_header_is_400_and_nothing_is_published(
     )
     assert response.status_code == 400, response.text
     assert response.json()["detail"]
-    assert await bus.wait_for(SubscriptionActivated, within=0.3) == []
+    await bus.caught_up()
+    assert bus.of(SubscriptionActivated) == []
 
 
 async def test_a_body_that_is_not_utf8_is_400(gateway: httpx.AsyncClient) -> None:
@@ -372,6 +381,7 @@ async def test_a_signed_event_of_the_wrong_shape_is_kept_with_the_reason(
     kept = await kept_for_an_operator(settings)
     expected_id = kept_as(body)
     assert reason_part in kept[expected_id]
+    await bus.caught_up()
     assert bus.messages == []
 
 
@@ -395,6 +405,7 @@ async def test_a_signed_body_that_is_no_stripe_event_is_kept_with_the_reason(
     assert response.json()["status"] == "rejected"
     kept = await kept_for_an_operator(settings)
     assert reason_part in kept[kept_as(body)]
+    await bus.caught_up()
     assert bus.messages == []
 
 
@@ -407,3 +418,94 @@ async def test_a_surrogate_in_an_ignored_type_is_answered(gateway: httpx.AsyncCl
         "status": "ignored",
         "type": "\\ud800",
     }
+
+
+def _without(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != key}
+
+
+def _body(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+_CREATED = event("customer.subscription.created", subscription("sub_readme"))
+# The README's list ("Stripe webhooks"): each signed body here cannot be used, so is
+# answered `rejected` and kept with its reason in `<namespace>.gateway.stripe.webhook.dlq`.
+README_UNUSABLE: dict[str, tuple[bytes, str]] = {
+    "unusable metadata": (
+        _body(event("customer.subscription.created", subscription("sub_r1", metadata={}))),
+        "metadata is incomplete or malformed",
+    ),
+    "a name of two lines": (
+        _body(
+            event(
+                "customer.subscription.created",
+                subscription("sub_r2", metadata={**METADATA, "mentor_name": "Otto\nBerg"}),
+            )
+        ),
+        "mentor.name",
+    ),
+    "a name of 201 characters": (
+        _body(
+            event(
+                "customer.subscription.created",
+                subscription("sub_r3", metadata={**METADATA, "mentee_name": "M" * 201}),
+            )
+        ),
+        "mentee.name",
+    ),
+    "not JSON": (b"{not json", "the body is not JSON"),
+    "a JSON array of an event": (_body([_CREATED]), "the event is not an object"),
+    "an empty JSON array": (b"[]", "the event is not an object"),
+    "a JSON string": (b'"customer.subscription.created"', "the event is not an object"),
+    "a JSON number": (b"42", "the event is not an object"),
+    "JSON null": (b"null", "the event is not an object"),
+    "JSON true": (b"true", "the event is not an object"),
+    "an object without a type": (_body(_without(_CREATED, "type")), "type is not a string"),
+    "a missing id": (_body(_without(_CREATED, "id")), "id is not a Stripe id"),
+    "data.object not an object": (
+        _body(_with(_CREATED, data={"object": ["sub_r4"]})),
+        "data.object is not an object",
+    ),
+    "metadata not an object": (
+        _body(event("customer.subscription.created", subscription("sub_r5", metadata=[]))),  # type: ignore[arg-type]
+        "metadata is not an object",
+    ),
+    "created in 1999": (_body(_with(_CREATED, created=946_684_799)), "between 2000 and 2100"),
+    "a period of three years": (
+        _body(
+            event(
+                "customer.subscription.created",
+                subscription("sub_r6", end=PERIOD_START + 3 * 365 * 86400),
+            )
+        ),
+        "longer than",
+    ),
+    "malformed invoice lines": (
+        _body(
+            event(
+                "invoice.paid",
+                _with(paid_invoice("sub_r7", PERIOD_START, PERIOD_END), lines={"data": [3]}),
+            )
+        ),
+        "lines.data[0] is not an object",
+    ),
+}
+
+
+async def test_every_signed_body_the_readme_calls_unusable_is_kept_with_its_reason(
+    gateway: httpx.AsyncClient, settings: Settings, bus: Listener
+) -> None:
+    await drain_the_dlq(settings)  # what earlier tests left
+    for shape, (body, _) in README_UNUSABLE.items():
+        response = await post(gateway, body, sign_raw(body))
+        assert response.status_code == 200, (shape, response.text)
+        assert response.json()["status"] == "rejected", (shape, response.json())
+    # Answered only once the broker confirmed the DLQ took it: all are there by now.
+    kept = {m.body: str(m.headers[REASON_HEADER]) for m in await drain_the_dlq(settings)}
+    for shape, (body, reason_part) in README_UNUSABLE.items():
+        assert body in kept, f"{shape}: not kept"
+        assert reason_part in kept[body], (shape, kept[body])
+    assert len(kept) == len(README_UNUSABLE)
+    await bus.caught_up()
+    assert bus.messages == []

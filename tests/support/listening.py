@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -13,6 +14,8 @@ import aio_pika
 from contracts import Event, message_type_for
 from services.kit.settings import Settings
 
+MARKER_HEADER = "x-test-marker"
+
 
 class Listener:
     """Collects every message published with the given routing keys."""
@@ -21,9 +24,18 @@ class Listener:
         self.messages: list[Event] = []
         self.raw: list[aio_pika.abc.AbstractIncomingMessage] = []
         self._arrived = asyncio.Condition()
+        self._markers: set[str] = set()
+        self._channel: aio_pika.abc.AbstractChannel | None = None
+        self._queue_name = ""
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
+            marker = (message.headers or {}).get(MARKER_HEADER)
+            if marker is not None:
+                async with self._arrived:
+                    self._markers.add(str(marker))
+                    self._arrived.notify_all()
+                return
             model = message_type_for(message.routing_key or "")
             event = model.model_validate(json.loads(message.body))
             async with self._arrived:
@@ -52,6 +64,19 @@ class Listener:
                 await asyncio.wait_for(self._arrived.wait_for(enough), timeout=within)
         return self.of(event_type, **fields)
 
+    async def caught_up(self, *, within: float = 10.0) -> None:
+        """Return once everything routed to this listener's queue before now has arrived:
+        a marker sent to the queue now comes out of it after all of that."""
+        assert self._channel is not None, "not listening"
+        marker = uuid.uuid4().hex
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(b"", headers={MARKER_HEADER: marker}), routing_key=self._queue_name
+        )
+        async with self._arrived:
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: marker in self._markers), timeout=within
+            )
+
 
 @asynccontextmanager
 async def listening(settings: Settings, routing_keys: Iterable[str]) -> AsyncIterator[Listener]:
@@ -67,6 +92,7 @@ async def listening(settings: Settings, routing_keys: Iterable[str]) -> AsyncIte
         for key in routing_keys:
             await queue.bind(exchange, routing_key=key)
         await queue.consume(listener._on_message)
+        listener._channel, listener._queue_name = channel, queue.name
         yield listener
     finally:
         await connection.close()
