@@ -20,7 +20,6 @@ from services.attendance.domain import (
     Appeal,
     Policy,
     Record,
-    Refusal,
     Session,
     SubscriberStatus,
     appeal_closes_at,
@@ -28,6 +27,7 @@ from services.attendance.domain import (
     subscriber_status,
 )
 from services.attendance.store import ExportedSession, HistoryLine, Subscriber
+from services.kit.refusals import Refusal
 
 
 def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary:
