@@ -41,6 +41,7 @@ from typing import cast
 import aiosmtplib
 
 from services.kit import metrics
+from services.kit.backoff import backoff
 from services.kit.batching import Batcher
 from services.kit.database import Database, OwnConnection, Tx
 from services.kit.logs import debug_enabled, get_logger
@@ -352,7 +353,7 @@ class EmailSender:
                 await self._accepted.submit(email)
             except Exception as error:
                 log.warning("recording a sent email failed, retrying", error=repr(error))
-                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+                await asyncio.sleep(backoff(attempt, base=0.2, cap=5.0))
                 continue
             self._unrecorded.discard(email.message_id)
             if attempt:

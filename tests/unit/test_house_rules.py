@@ -19,6 +19,7 @@ PURE_KIT = {
     "services.kit.errors",
     "services.kit.zones",
     "services.kit.refusals",
+    "services.kit.backoff",
 }
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic"}
 
