@@ -53,6 +53,7 @@ from contracts.rpc import (
     WaiveReprobation,
 )
 from services.kit.ids import derived_id
+from services.kit.refusals import Refusal
 
 if TYPE_CHECKING:  # appeals build on the record: at run time, imported where used
     from services.attendance import appeals
@@ -321,17 +322,6 @@ def consequences(streaks: Iterable[Streak], policy: Policy) -> Consequences:
         if streak.count >= policy.reprobate_after:
             return Consequences(tuple(warn), streak)
     return Consequences(tuple(warn))
-
-
-RefusalCode = Literal["not_found", "forbidden", "conflict", "invalid"]
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A mentor's request that is not carried out, and why (the reply's error)."""
-
-    code: RefusalCode
-    detail: str
 
 
 NOT_YOUR_SUBSCRIBER = "this mentee is not your subscriber"

@@ -46,13 +46,13 @@ from services.attendance.domain import (
     Change,
     Policy,
     Record,
-    Refusal,
     counting_statuses,
     only_their_mentor,
 )
 from services.kit import inbox, outbox
 from services.kit.database import Tx
 from services.kit.errors import BookingNotKnownYet, SubscriptionNotKnownYet
+from services.kit.refusals import Refusal
 
 F = TypeVar("F")
 

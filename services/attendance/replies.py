@@ -20,13 +20,13 @@ from services.attendance.appeals import Appeal, appeal_closes_at
 from services.attendance.domain import (
     Policy,
     Record,
-    Refusal,
     Session,
     SubscriberStatus,
     reprobation_lifts_at,
     subscriber_status,
 )
 from services.attendance.store import ExportedSession, HistoryLine, Subscriber
+from services.kit.refusals import Refusal
 
 
 def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary:

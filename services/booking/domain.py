@@ -31,6 +31,7 @@ from contracts import (
 )
 from contracts.rpc import CancelBooking
 from services.kit.ids import derived_id
+from services.kit.refusals import Refusal
 
 MarkedBy = Literal["system", "mentor", "mentee"]
 SubscriptionStatus = Literal["active", "reprobated", "ended"]
@@ -424,16 +425,6 @@ def reminders(due: Iterable[DueReminder], tick_at: datetime) -> list[BookingRemi
 
 
 # --- a mentee's cancellation ---------------------------------------------------------
-
-RefusalCode = Literal["not_found", "forbidden", "conflict"]
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A request that is not carried out, and why (the reply's error)."""
-
-    code: RefusalCode
-    detail: str
 
 
 @dataclass(frozen=True)

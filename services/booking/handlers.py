@@ -33,6 +33,7 @@ from services.booking.domain import Change, Policy, Subscription
 from services.kit import inbox, metrics, outbox
 from services.kit.database import Tx
 from services.kit.errors import SubscriptionNotKnownYet
+from services.kit.refusals import Refusal
 
 SWEEP_BATCH = 5000
 
@@ -225,7 +226,7 @@ async def cancel_booking(tx: Tx, request: CancelBooking, policy: Policy) -> Book
     if booking is None:
         return BookingCancellation(error=RpcError(code="not_found", detail="no such booking"))
     cancelled = domain.cancel_by_mentee(booking, request, policy)
-    if isinstance(cancelled, domain.Refusal):
+    if isinstance(cancelled, Refusal):
         return BookingCancellation(error=RpcError(code=cancelled.code, detail=cancelled.detail))
     # A request delivered twice finds the booking cancelled (refused above); the claim
     # keeps the event written once even so.

@@ -29,26 +29,21 @@ from contracts.rpc import (
     BookingCancellation,
     BookingFound,
     CancelBooking,
-    ClearMark,
-    DecideAppeal,
     GetHistory,
     GetSubscriber,
     HistoryLine,
     HistoryReply,
     ListMenteeBookings,
     ListSubscribers,
-    MarkAttendance,
     MenteeBooking,
     MenteeBookingsReply,
-    ReactivateMentee,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
     SubscribersReply,
     SubscriberSummary,
-    WaiveReprobation,
 )
-from services.gateway import export
+from services.gateway import export, mentor_commands
 from services.gateway.auth import Admin, Caller, Mentee, Mentor
 from services.gateway.dependencies import Now, OwnersDep, SettingsDep
 from services.gateway.owners import Owners
@@ -444,14 +439,13 @@ async def attendance_csv(
 async def mark_attendance(
     booking_id: UUID, body: AttendanceBody, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
-    request = MarkAttendance(
-        request_id=uuid4(),
-        mentor_id=caller.user_id,
-        booking_id=booking_id,
-        attended=body.attended,
+    request = mentor_commands.mark(
+        caller.user_id,
+        booking_id,
         status=body.status,
+        attended=body.attended,
         reason=body.reason,
-        marked_at=now,
+        now=now,
     )
     return _subscriber(await owners.ask(request, SubscriberChanged))
 
@@ -475,9 +469,7 @@ async def mark_attendance(
 async def clear_mark(
     booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
-    request = ClearMark(
-        request_id=uuid4(), mentor_id=caller.user_id, booking_id=booking_id, requested_at=now
-    )
+    request = mentor_commands.clear_mark(caller.user_id, booking_id, now)
     return _subscriber(await owners.ask(request, SubscriberChanged))
 
 
@@ -498,12 +490,7 @@ async def clear_mark(
 async def reactivate(
     subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
-    request = ReactivateMentee(
-        request_id=uuid4(),
-        mentor_id=caller.user_id,
-        subscription_id=subscription_id,
-        requested_at=now,
-    )
+    request = mentor_commands.reactivate(caller.user_id, subscription_id, now)
     return _subscriber(await owners.ask(request, SubscriberChanged))
 
 
@@ -525,13 +512,7 @@ async def reactivate(
 async def waive(
     subscription_id: UUID, body: WaiverBody, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
-    request = WaiveReprobation(
-        request_id=uuid4(),
-        mentor_id=caller.user_id,
-        subscription_id=subscription_id,
-        reason=body.reason,
-        requested_at=now,
-    )
+    request = mentor_commands.waive(caller.user_id, subscription_id, body.reason, now)
     return _subscriber(await owners.ask(request, SubscriberChanged))
 
 
@@ -584,13 +565,8 @@ async def _decide(
     owners: OwnersDep,
     now: datetime,
 ) -> SubscriberDetail:
-    request = DecideAppeal(
-        request_id=uuid4(),
-        mentor_id=caller.user_id,
-        appeal_id=appeal_id,
-        accept=accept,
-        reason=reason,
-        requested_at=now,
+    request = mentor_commands.decide_appeal(
+        caller.user_id, appeal_id, accept=accept, reason=reason, now=now
     )
     return _subscriber(await owners.ask(request, SubscriberChanged))
 

@@ -7,7 +7,7 @@ import asyncio
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,22 +19,17 @@ from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
 from contracts.policy import ReprobationEnds
 from contracts.rpc import (
-    ClearMark,
-    DecideAppeal,
     GetHistory,
     GetSubscriber,
     HistoryReply,
     ListSubscribers,
-    MarkAttendance,
-    ReactivateMentee,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
     SubscribersReply,
     SubscriberSummary,
-    WaiveReprobation,
 )
-from services.gateway import export, mentor_list
+from services.gateway import export, mentor_commands, mentor_list
 from services.gateway.auth import Caller, PageToken, Role, dev_sign_in_enabled, page_caller_of
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.feeds import calendar_context, feed_url_if_known
@@ -370,12 +365,7 @@ async def reactivate(
     now: Now,
     view: Annotated[View, Form()] = "panel",
 ) -> HTMLResponse:
-    command = ReactivateMentee(
-        request_id=uuid4(),
-        mentor_id=caller.user_id,
-        subscription_id=subscription_id,
-        requested_at=now,
-    )
+    command = mentor_commands.reactivate(caller.user_id, subscription_id, now)
     return await _panel(request, owners, caller, command, now, "reactivate", view)
 
 
@@ -394,13 +384,7 @@ async def waive(
     reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
 ) -> HTMLResponse:
     try:
-        command = WaiveReprobation(
-            request_id=uuid4(),
-            mentor_id=caller.user_id,
-            subscription_id=subscription_id,
-            reason=reason,
-            requested_at=now,
-        )
+        command = mentor_commands.waive(caller.user_id, subscription_id, reason, now)
     except ValidationError:
         return invalid_form(request, "Say why you waive it: a reason of one line is needed.")
     return await _panel(request, owners, caller, command, now, "waive")
@@ -424,14 +408,12 @@ async def decide_appeal(
 ) -> HTMLResponse:
     accept = decision == "accept"
     try:
-        command = DecideAppeal(
-            request_id=uuid4(),
-            mentor_id=caller.user_id,
-            appeal_id=appeal_id,
+        command = mentor_commands.decide_appeal(
+            caller.user_id,
+            appeal_id,
             accept=accept,
-            # An empty field is no reason.
-            reason=reason.strip() or None,
-            requested_at=now,
+            reason=reason.strip() or None,  # an empty field is no reason
+            now=now,
         )
     except ValidationError:
         if accept:
@@ -458,15 +440,13 @@ async def mark(
     reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
 ) -> HTMLResponse:
     try:
-        command = MarkAttendance(
-            request_id=uuid4(),
-            mentor_id=caller.user_id,
-            booking_id=booking_id,
-            attended=attended,
+        command = mentor_commands.mark(
+            caller.user_id,
+            booking_id,
             status=status,
-            # An empty field is no reason.
-            reason=reason.strip() or None,
-            marked_at=now,
+            attended=attended,
+            reason=reason.strip() or None,  # an empty field is no reason
+            now=now,
         )
     except ValidationError as error:
         return invalid_form(request, "; ".join(e["msg"] for e in error.errors()))
@@ -483,9 +463,7 @@ async def mark(
 async def clear_mark(
     booking_id: UUID, request: Request, caller: ChangingMentor, owners: OwnersDep, now: Now
 ) -> HTMLResponse:
-    command = ClearMark(
-        request_id=uuid4(), mentor_id=caller.user_id, booking_id=booking_id, requested_at=now
-    )
+    command = mentor_commands.clear_mark(caller.user_id, booking_id, now)
     return await _panel(request, owners, caller, command, now, "clear")
 
 

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from contracts import Event
 from services.kit import amqp_wire, metrics
+from services.kit.backoff import backoff
 from services.kit.errors import describe_validation_error
 from services.kit.logs import get_logger
 from services.kit.settings import Settings
@@ -326,7 +327,7 @@ def dead_letter_reason(error: BaseException, deliveries: int, limit: int) -> str
 
 def retry_delay(deliveries: int) -> float:
     """The backoff before a failed message is requeued, after its `deliveries`-th."""
-    return float(min(10.0, 0.25 * 2**deliveries))
+    return backoff(deliveries, base=0.25, cap=10.0)
 
 
 def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, MetaData, func, select, update
-from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy import MetaData, func, select, update
 
 from contracts import Event
 from services.kit import metrics
+from services.kit.backoff import backoff
 from services.kit.database import Database, OwnConnection, Tx, driver
 from services.kit.logs import get_logger
 from services.kit.tables import outbox_table
@@ -159,7 +159,7 @@ _RELAY_SETTINGS = """
 # Unsent rows in id order, locked; the body as stored (no decoding into dicts to
 # encode them again).
 _TAKE = """
-    SELECT id, event_id, routing_key, body::text AS body
+    SELECT id, event_id, routing_key, body::text AS body, attempts
     FROM outbox
     WHERE sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
     ORDER BY id
@@ -302,7 +302,7 @@ class OutboxRelay:
                 # fail alone (unroutable) wait on their own next_attempt_at.
                 failures = failures + 1 if taken and not sent else 0
                 if failures:
-                    await asyncio.sleep(min(30.0, 0.2 * 2**failures))
+                    await asyncio.sleep(backoff(failures, base=0.2, cap=30.0))
                 elif taken < self.batch_size:
                     await wakeup.wait_after(seen, self.poll_seconds)
 
@@ -331,7 +331,7 @@ class OutboxRelay:
                     .values(
                         attempts=OUTBOX.c.attempts + 1,
                         last_error=repr(error)[:2000],
-                        next_attempt_at=func.now() + _retry_delay(OUTBOX.c.attempts),
+                        next_attempt_at=func.now() + _retry_delay(row["attempts"]),
                     )
                 )
                 log.warning(
@@ -345,10 +345,9 @@ class OutboxRelay:
         return len(sent_ids), len(rows)
 
 
-def _retry_delay(attempts: ColumnElement[int]) -> ColumnElement[timedelta]:
-    """1 s, 2 s, 4 s … capped at 5 minutes, computed in SQL from the row's attempts."""
-    seconds = func.least(300, func.power(2, func.least(attempts, 9)))
-    return func.make_interval(0, 0, 0, 0, 0, 0, seconds, type_=INTERVAL)
+def _retry_delay(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s … capped at 5 minutes, from the row's attempts before this one."""
+    return timedelta(seconds=backoff(attempts, base=1.0, cap=300.0))
 
 
 async def backlog(db: Database) -> tuple[int, datetime | None]:

@@ -26,6 +26,7 @@ from contracts import (
     Slot,
     SubscriptionActivated,
 )
+from services.kit.backoff import backoff
 from services.kit.zones import place
 
 Kind = Literal[
@@ -339,8 +340,7 @@ def retry_delay_seconds(attempts: int, jitter: float) -> float:
 
     `jitter` in [0, 1) spreads retries so a recovering server is not hit at once.
     """
-    base = min(600.0, 2.0 ** min(attempts, 10))
-    return base * (0.5 + jitter / 2)
+    return backoff(attempts, base=1.0, cap=600.0, jitter=jitter)
 
 
 def is_permanent(code: int | None) -> bool:

@@ -19,7 +19,7 @@ accepted email is recorded once it is back rather than sent again.
 from __future__ import annotations
 
 import asyncio
-import io
+import binascii
 import itertools
 import json
 import random
@@ -27,20 +27,14 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from email import quoprimime
-from email.charset import QP, Charset
-from email.generator import BytesGenerator
-from email.header import Header
 from email.message import EmailMessage
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
-from email.mime.text import MIMEText
-from email.policy import SMTPUTF8, Compat32
+from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate
-from typing import cast
 
 import aiosmtplib
 
 from services.kit import metrics
+from services.kit.backoff import backoff
 from services.kit.batching import Batcher
 from services.kit.database import Database, OwnConnection, Tx
 from services.kit.logs import debug_enabled, get_logger
@@ -62,13 +56,8 @@ INVITATION_FILE = "invite.ics"
 
 def build_message(row: Email, sender: str) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = sender
-    message["To"] = row.recipient
-    if row.cc:
-        message["Cc"] = row.cc
-    message["Subject"] = row.subject
-    message["Message-ID"] = row.message_id
-    message["Date"] = formatdate(localtime=False)
+    for name, value in _headers(row, sender, formatdate(localtime=False)):
+        message[name] = value
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
     if row.calendar is not None:
@@ -83,144 +72,85 @@ def build_message(row: Email, sender: str) -> EmailMessage:
     return message
 
 
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # bodies as set_content writes non-ASCII text: readable
-
-
 def render_message(row: Email, sender: str) -> bytes:
-    """The bytes on the wire of `build_message`'s email (same headers, same parts).
-    Raises ValueError for an email that can never be written (a line break in a
-    header). Rendering was most of what the sender spent per email: the usual email
-    (ASCII headers, no calendar part) is written directly, as the stdlib would write it
-    (`_ascii_wire`), any other with the stdlib's legacy MIME classes (`_mime_wire`),
-    both several times cheaper than the modern API."""
-    if not (row.recipient + (row.cc or "") + sender).isascii():
-        # Internationalized addresses: the modern API knows how to write them.
-        return build_message(row, sender).as_bytes(policy=SMTPUTF8)
-    boundary, date = _boundary(), formatdate(localtime=False)
-    return _ascii_wire(row, sender, boundary, date) or _mime_wire(row, sender, boundary, date)
+    """The bytes on the wire of `build_message`'s email. Raises ValueError for an email
+    that can never be written (a line break in a header)."""
+    written = _usual_wire(row, sender, _boundary(), formatdate(localtime=False))
+    if written is not None:
+        return written
+    # Internationalized addresses go as they are (SMTPUTF8), any other header encoded.
+    addresses = row.recipient + (row.cc or "") + sender
+    return build_message(row, sender).as_bytes(policy=SMTP if addresses.isascii() else SMTPUTF8)
 
 
-def _headers(row: Email, sender: str, date: str) -> dict[str, str | None]:
-    return {
-        "From": sender,
-        "To": row.recipient,
-        "Cc": row.cc,
-        "Subject": row.subject,
-        "Message-ID": row.message_id,
-        "Date": date,
-    }
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_ADDRESS = rf"{_DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+# Header values the stdlib writes as they are (it parses and refolds every header).
+_AS_IS = {
+    "From": re.compile(rf"(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDRESS}>|{_ADDRESS})\Z"),
+    "Message-ID": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>\Z"),
+    "Subject": re.compile(r"(?:(?!=\?)[ -~])+\Z"),  # no encoded word: it would be decoded
+}
+_AS_IS |= {"To": _AS_IS["From"], "Cc": _AS_IS["From"], "Date": _AS_IS["Subject"]}
+_MAX_LINE = 78  # the email policies'
 
 
-def _mime_wire(row: Email, sender: str, boundary: str, date: str) -> bytes:
-    body = MIMEMultipart("alternative", boundary=boundary)
-    body.attach(_text_part(row.text_body, "plain"))
-    body.attach(_text_part(row.html_body, "html"))
-    message = body if row.calendar is None else MIMEMultipart("mixed", boundary=_boundary())
-    if row.calendar is not None:
-        message.attach(body)
-        message.attach(_calendar_part(row.calendar))
-    for name, value in _headers(row, sender, date).items():
-        if value is None:
-            continue
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"the {name} header has a line break")
-        # The legacy API takes a Header (encoded words) where its stubs say str.
-        message[name] = value if value.isascii() else cast(str, Header(value, _UTF8_QP))
-    out = io.BytesIO()
-    BytesGenerator(out, policy=_WIRE).flatten(message)
-    return out.getvalue()
-
-
-_FROM_LINE = re.compile(r"^From ", re.MULTILINE)
-
-
-def _ascii_wire(row: Email, sender: str, boundary: str, date: str) -> bytes | None:
-    """`_mime_wire`'s bytes, written directly, for an email whose headers each fit on
-    one ASCII line, without a calendar part; None for any other. (A unit test holds
-    the two byte for byte.)"""
+def _usual_wire(row: Email, sender: str, boundary: str, date: str) -> bytes | None:
+    """What `build_message(...).as_bytes(policy=SMTP)` writes, with this boundary and
+    date, written directly for the usual email (headers that fit on a line as they are,
+    no calendar part, each part 7bit or quoted-printable as the stdlib chooses); None
+    for any other. The stdlib costs many times as much (docs/benchmarks.md, "One
+    email renderer"); a unit test holds the two byte for byte."""
     if row.calendar is not None:
         return None
-    lines = []
-    for name, value in _headers(row, sender, date).items():
-        if value is None:
-            continue
-        if not _Wire.fits_one_line(name, value):
+    head = []
+    for name, value in _headers(row, sender, date):
+        if len(name) + 2 + len(value) > _MAX_LINE or not _AS_IS[name].match(value):
             return None
-        lines.append(f"{name}: {value}\r\n")
+        head.append(f"{name}: {value}\r\n")
     parts = []
     for subtype, text in (("plain", row.text_body), ("html", row.html_body)):
-        text = text if text.endswith("\n") else text + "\n"
-        if "\r" in text:
-            return None
-        if _is_7bit(text):
-            charset, encoding = "us-ascii", "7bit"
-        else:  # as `_text_part` writes it: UTF-8, quoted-printable
-            charset, encoding = "utf-8", "quoted-printable"
-            text = quoprimime.body_encode(text.encode("utf-8").decode("latin-1"))
-        # compat32 writes ">From " for a line that starts with "From " (mbox safety).
-        text = _FROM_LINE.sub(">From ", text).replace("\n", "\r\n")
+        # As `email.contentmanager` encodes text: 7bit when every line fits, else
+        # quoted-printable unless base64 is shorter on the first ten lines.
+        lines = text.encode("utf-8").splitlines()
+        body = b"\n".join(lines) + b"\n"
+        if max(map(len, lines), default=0) <= _MAX_LINE:
+            if not body.isascii():
+                return None  # 8bit
+            encoding, payload = "7bit", body.decode("ascii")
+        else:
+            sniff = b"\n".join(lines[:10]) + b"\n"
+            payload = quoprimime.body_encode(sniff.decode("latin-1"), _MAX_LINE)
+            if len(payload) > len(binascii.b2a_base64(sniff)):
+                return None  # base64
+            if rest := lines[10:]:  # encoded line by line: the first ten are done
+                rest_body = b"\n".join(rest) + b"\n"
+                payload += quoprimime.body_encode(rest_body.decode("latin-1"), _MAX_LINE)
+            encoding = "quoted-printable"
+        payload = payload.replace("\n", "\r\n")
+        # `add_alternative` gives the part it adds its own MIME-Version.
+        version = "MIME-Version: 1.0\r\n" if subtype == "html" else ""
         parts.append(
-            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="{charset}"\r\n'
-            f"MIME-Version: 1.0\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n{text}\r\n"
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n{version}\r\n{payload}\r\n"
         )
-    head = (
-        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
-        f"MIME-Version: 1.0\r\n{''.join(lines)}\r\n"
-    )
-    return f"{head}{''.join(parts)}--{boundary}--\r\n".encode("ascii")
+    head.append("MIME-Version: 1.0\r\n")
+    head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n')
+    return f"{''.join(head)}{''.join(parts)}--{boundary}--\r\n".encode("ascii")
 
 
-def _is_7bit(text: str) -> bool:
-    return text.isascii() and max(map(len, text.splitlines()), default=0) <= 998
-
-
-def _text_part(text: str, subtype: str) -> MIMENonMultipart:
-    text = text if text.endswith("\n") else text + "\n"  # as set_content ends a part
-    if _is_7bit(text):
-        return MIMEText(text, subtype, "us-ascii")  # 7bit
-    part = MIMENonMultipart("text", subtype, charset="utf-8")
-    part.set_payload(text, _UTF8_QP)
-    return part
-
-
-def _calendar_part(ics: str) -> MIMENonMultipart:
-    part = _text_part(ics, "calendar")
-    part.set_param("method", calendar.method_of(ics))
-    part.add_header("Content-Disposition", "attachment", filename=INVITATION_FILE)
-    return part
+def _headers(row: Email, sender: str, date: str) -> list[tuple[str, str]]:
+    """`build_message`'s headers, in its order."""
+    cc = [("Cc", row.cc)] if row.cc else []
+    rest = [("Subject", row.subject), ("Message-ID", row.message_id), ("Date", date)]
+    return [("From", sender), ("To", row.recipient), *cc, *rest]
 
 
 def _boundary() -> str:
     """A boundary no part can contain but by a 1 in 2**96 chance: the generator's own
     (when none is set) is checked against every part with a regular expression
-    compiled per message, a sixth of the CPU of rendering one."""
+    compiled per message."""
     return f"=_{secrets.token_hex(12)}"
-
-
-_MAX_LINE = 78  # compat32's
-
-
-class _Wire(Compat32):
-    """compat32 on the wire, with a header that fits on one ASCII line written as it
-    is: the stdlib makes a `Header` to fold each one, two fifths of rendering."""
-
-    @staticmethod
-    def fits_one_line(name: str, value: str) -> bool:
-        return (
-            value.isascii()
-            and len(name) + 2 + len(value) <= _MAX_LINE
-            and "\n" not in value
-            and "\r" not in value
-        )
-
-    def fold_binary(self, name: str, value: str) -> bytes:
-        if isinstance(value, str) and self.fits_one_line(name, value):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
-        return super().fold_binary(name, value)
-
-
-_WIRE = _Wire(linesep="\r\n", max_line_length=_MAX_LINE)
 
 
 class UnsendableEmail(Exception):
@@ -352,7 +282,7 @@ class EmailSender:
                 await self._accepted.submit(email)
             except Exception as error:
                 log.warning("recording a sent email failed, retrying", error=repr(error))
-                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+                await asyncio.sleep(backoff(attempt, base=0.2, cap=5.0))
                 continue
             self._unrecorded.discard(email.message_id)
             if attempt:

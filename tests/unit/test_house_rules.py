@@ -14,7 +14,13 @@ SERVICES = sorted(p.parent for p in (ROOT / "services").glob("*/domain.py"))
 HANDLER_MAX_LINES = 25
 IO_LIBRARIES = {"sqlalchemy", "asyncpg", "aio_pika", "faststream", "aiosmtplib", "httpx", "jinja2"}
 # Kit modules without I/O that a domain may use.
-PURE_KIT = {"services.kit.ids", "services.kit.errors", "services.kit.zones"}
+PURE_KIT = {
+    "services.kit.ids",
+    "services.kit.errors",
+    "services.kit.zones",
+    "services.kit.refusals",
+    "services.kit.backoff",
+}
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic"}
 
 

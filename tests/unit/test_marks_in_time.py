@@ -13,7 +13,8 @@ import pytest
 from contracts import AttendanceMarkCleared, MarkStatus
 from contracts.rpc import ClearMark, MarkAttendance
 from contracts.sessions import one_per_session
-from services.attendance.domain import Change, Record, Refusal, too_early_to_mark
+from services.attendance.domain import Change, Record, too_early_to_mark
+from services.kit.refusals import Refusal
 from tests.unit.test_attendance_record import MENTOR, POLICY, absent, run, subscription
 
 BEFORE = timedelta(minutes=1)

@@ -15,7 +15,8 @@ from contracts import (
     MenteeWarned,
 )
 from contracts.rpc import MarkAttendance, WaiveReprobation
-from services.attendance.domain import Record, Refusal
+from services.attendance.domain import Record
+from services.kit.refusals import Refusal
 from tests.unit.test_attendance_record import MENTOR, POLICY, absent, kinds, run, subscription
 
 REVIEWED = replace(POLICY, review_window=timedelta(hours=24))
