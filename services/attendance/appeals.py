@@ -22,7 +22,6 @@ from services.attendance.domain import (
     Mark,
     Policy,
     Record,
-    Refusal,
     Session,
     consequences,
     derived_event_id,
@@ -31,6 +30,7 @@ from services.attendance.domain import (
     settled_streaks,
     streak_effect,
 )
+from services.kit.refusals import Refusal
 
 
 @dataclass(frozen=True)
