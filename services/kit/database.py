@@ -3,7 +3,7 @@
 Handlers work on SQLAlchemy Core connections (`Tx`): one transaction holds a
 message's inbox record, its effect and the outbox rows it causes. The hottest
 statements go to the asyncpg connection underneath (`driver`), in the same
-transaction.
+transaction: asyncpg's own, on a connection SQLAlchemy leaves in autocommit.
 """
 
 from __future__ import annotations
@@ -43,12 +43,30 @@ class Database:
             pool_pre_ping=False,
             connect_args={"server_settings": settings.postgres_server_settings()},
         )
+        # The same pool; SQLAlchemy begins nothing on these, `transaction` does.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """A transaction that commits when the block ends and rolls back on error."""
-        async with self.engine.begin() as conn:
-            yield conn
+        """A transaction that commits when the block ends and rolls back on error.
+
+        asyncpg's, so that a first statement sent to `driver(tx)` runs in it (and its row
+        locks hold) as a SQLAlchemy one does: one BEGIN, as before, sent at the start."""
+        async with self._autocommit.connect() as conn:
+            connection = await _asyncpg(conn)
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                yield conn
+            except BaseException:
+                await transaction.rollback()
+                raise
+            else:
+                await transaction.commit()
+            finally:
+                if connection.is_closed() or connection.is_in_transaction():
+                    # Ended in doubt: never back to the pool inside a transaction.
+                    await conn.invalidate()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
@@ -93,14 +111,17 @@ async def driver(tx: Tx) -> asyncpg.Connection:
     """The asyncpg connection under `tx`: a statement sent to it directly skips
     SQLAlchemy's compiling and result wrapping (about 0.13 ms of CPU each) and runs in
     the same transaction. asyncpg prepares and caches it by its text."""
-    raw = await tx.get_raw_connection()
-    connection = cast(asyncpg.Connection, raw.driver_connection)
+    connection = await _asyncpg(tx)
     if tx.in_transaction() and not connection.is_in_transaction():
-        # SQLAlchemy's dialect sends BEGIN only before its own first statement: begin
-        # now, the way it would, or a statement sent here would run (and its row
-        # locks end) on its own.
-        await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+        # SQLAlchemy's `begin()` sends BEGIN only before its own first statement: a
+        # statement sent here would run (and its row locks end) on its own.
+        raise RuntimeError("driver(tx) needs a transaction from Database.transaction()")
     return connection
+
+
+async def _asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
+    raw = await conn.get_raw_connection()
+    return cast(asyncpg.Connection, raw.driver_connection)
 
 
 class OwnConnection:
