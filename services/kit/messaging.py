@@ -29,7 +29,13 @@ from aio_pika import IncomingMessage
 from faststream import AckPolicy
 from faststream.exceptions import AckMessage, HandlerException
 from faststream.middlewares import BaseMiddleware
-from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit import (
+    ExchangeType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+    RabbitRouter,
+)
 from faststream.rabbit.schemas import Channel
 from faststream.rabbit.schemas.queue import QueueType
 from pydantic import ValidationError
@@ -83,7 +89,6 @@ class Messaging:
             # Requeue on error (the queue's delivery limit ends the loop);
             # success acks only after the handler, i.e. after its commit.
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            middlewares=(_dead_letter_middleware(self),),
             # A logger of ours, so that FastStream adds no handler of its own and its
             # lines (errors with tracebacks included) go out in the service's format.
             logger=logging.getLogger(f"faststream.access.{self.service}"),
@@ -117,10 +122,13 @@ class Messaging:
         """Answer requests on `routing_key` through FastStream (and document it)."""
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
-        for broker in (self.broker, self.documentation):
-            broker.subscriber(
+        # A router of its own, so that its dead-letter middleware knows the queue.
+        router = RabbitRouter(middlewares=(_dead_letter_middleware(self, queue.name),))
+        for registrator in (router, self.documentation):
+            registrator.subscriber(
                 queue, self.exchange, description=description, no_reply=no_reply, decoder=_decode
             )(func)
+        self.broker.include_router(router)
 
     def documents_consuming(
         self, routing_key: str, func: Callable[..., Any], *, description: str | None = None
@@ -329,7 +337,7 @@ def retry_delay(deliveries: int) -> float:
     return float(min(10.0, 0.25 * 2**deliveries))
 
 
-def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
+def _dead_letter_middleware(messaging: Messaging, queue: str) -> type[BaseMiddleware]:
     class DeadLetterMiddleware(BaseMiddleware):  # type: ignore[type-arg,unused-ignore]
         msg: IncomingMessage
 
@@ -342,8 +350,6 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
             if exc_val is None or isinstance(exc_val, HandlerException | asyncio.CancelledError):
                 return False
             raw: IncomingMessage = self.msg
-            subscriber = self.context.get_local("handler_")
-            queue = subscriber.queue.name
             deliveries = delivery_count(raw) + 1
             routing_key = raw.routing_key or ""
             metrics.MESSAGES_FAILED.labels(messaging.service, routing_key).inc()
