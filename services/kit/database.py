@@ -54,24 +54,31 @@ class Database:
         locks hold) as a SQLAlchemy one does: one BEGIN, as before, sent at the start."""
         async with self._autocommit.connect() as conn:
             connection = await _asyncpg(conn)
+            if connection.is_in_transaction():  # left so by other code: never nest
+                await conn.invalidate()
+                connection = await _asyncpg(conn)
             transaction = connection.transaction()
-            await transaction.start()
+            ended = False
             try:
-                yield conn
-            except BaseException:
-                await transaction.rollback()
-                raise
-            else:
+                await transaction.start()
+                try:
+                    yield conn
+                except BaseException:
+                    await transaction.rollback()
+                    ended = True
+                    raise
                 await transaction.commit()
+                ended = True
             finally:
-                if connection.is_closed() or connection.is_in_transaction():
-                    # Ended in doubt: never back to the pool inside a transaction.
+                if not ended:
+                    # Begun, committed or rolled back in doubt (cancelled, connection
+                    # lost): never back to the pool, where asyncpg would nest the next.
                     await conn.invalidate()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
         """A connection for a read of one statement sent to the driver: no BEGIN and
-        COMMIT around it (measured: 0.18 ms of CPU against 0.43 ms in a transaction).
+        COMMIT around it (less than half the CPU; docs/benchmarks.md).
         A SQLAlchemy statement still begins a transaction, rolled back at the end."""
         async with self.engine.connect() as conn:
             yield conn
@@ -109,7 +116,7 @@ class Database:
 
 async def driver(tx: Tx) -> asyncpg.Connection:
     """The asyncpg connection under `tx`: a statement sent to it directly skips
-    SQLAlchemy's compiling and result wrapping (about 0.13 ms of CPU each) and runs in
+    SQLAlchemy's compiling and result wrapping (docs/benchmarks.md) and runs in
     the same transaction. asyncpg prepares and caches it by its text."""
     connection = await _asyncpg(tx)
     if tx.in_transaction() and not connection.is_in_transaction():
@@ -127,9 +134,8 @@ async def _asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
 class OwnConnection:
     """One asyncpg connection outside the pool, for a loop whose statements each commit
     on their own: opened on first use, dropped after any failure (the next statement
-    opens another). It skips the pool's checkout and return and SQLAlchemy's wrapping:
-    measured on this machine, 0.08 ms of CPU for a small UPDATE, against 0.37 ms through
-    a pooled AUTOCOMMIT connection."""
+    opens another). It skips the pool's checkout and return and SQLAlchemy's wrapping,
+    most of the CPU of a small UPDATE (docs/benchmarks.md)."""
 
     def __init__(self, db: Database, **server_settings: str) -> None:
         self._url = f"{db.settings.server_url()}/{db.name}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -93,3 +94,36 @@ async def test_the_driver_refuses_a_transaction_sqlalchemy_has_not_begun(db: Dat
     async with db.engine.begin() as conn:
         with pytest.raises(RuntimeError, match=r"Database\.transaction"):
             await driver(conn)
+
+
+async def test_a_task_cancelled_in_its_begin_leaves_no_connection_half_begun(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled once BEGIN has run but before the task took its reply (a service's
+    loops stopped at shutdown): the transactions after it on the pool's connections
+    commit for real, where asyncpg would nest them in the one left open, lost with it."""
+    real_execute = asyncpg.Connection.execute
+    begun = asyncio.Event()
+
+    async def execute(self: asyncpg.Connection, query: str, *args: object) -> str:
+        result = await real_execute(self, query, *args)
+        if query.startswith("BEGIN") and not begun.is_set():
+            begun.set()
+            await asyncio.sleep(3600)  # cancelled here
+        return str(result)
+
+    async def insert(n: int) -> None:
+        async with db.transaction() as tx:
+            await (await driver(tx)).execute("INSERT INTO rows VALUES ($1)", n)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute)
+    task = asyncio.create_task(insert(1000))
+    await asyncio.wait_for(begun.wait(), 10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    rounds = 2 * db.engine.pool.size() + 2  # type: ignore[attr-defined]
+    for n in range(rounds):
+        await insert(2000 + n)
+    async with db.reading() as conn:
+        count = await (await driver(conn)).fetchval("SELECT count(*) FROM rows WHERE id >= 2000")
+    assert count == rounds
