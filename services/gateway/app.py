@@ -50,8 +50,7 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.warn_about_dev_secrets()
         await messaging.declare()
-        # Request/reply (services.gateway.rpc) needs only the broker's connection:
-        # it opens a channel of its own on it for the requests and their replies.
+        # Request/reply (services.gateway.rpc) opens a connection of its own on first use.
         await messaging.broker.start()
         await feed.start()
         if after_startup is not None:

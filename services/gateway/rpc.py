@@ -8,12 +8,12 @@ a burst of joins that capped the gateway at about 30 requests/s, and requests
 queued on the lock without any timeout.
 
 Here one consumer on `amq.rabbitmq.reply-to` (a channel of its own on the
-broker's connection) serves every request, and many requests are in flight
-at once; replies are matched to their request by `correlation_id`. Requests
-are published `mandatory` with confirms, so one that no queue takes (or that
-a full queue refuses) fails at once instead of waiting for the timeout.
-The channel is a robust one: after a reconnection aio-pika restores the
-reply consumer, and requests in flight meanwhile time out.
+service's requests connection, `Messaging.requests_connection`) serves every
+request, and many requests are in flight at once; replies are matched to their
+request by `correlation_id`. Requests are published `mandatory` with confirms,
+so one that no queue takes (or that a full queue refuses) fails at once instead
+of waiting for the timeout. The channel is a robust one: after a reconnection
+aio-pika restores the reply consumer, and requests in flight meanwhile time out.
 """
 
 from __future__ import annotations
@@ -24,17 +24,10 @@ from uuid import uuid4
 
 from aio_pika import Message
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from faststream.rabbit import RabbitBroker
-from faststream.rabbit.schemas import Channel
 
 from services.kit.messaging import JSON, Messaging
 
 REPLY_TO = "amq.rabbitmq.reply-to"
-# Its own channel: direct reply-to needs the consumer and the publishes on one
-# channel. Confirms, because aiormq hands a returned (unroutable) message back
-# only for a confirmed publish; the confirm comes when the request is queued,
-# so waiting for it costs nothing the reply would not wait for anyway.
-REQUEST_CHANNEL = Channel(publisher_confirms=True, on_return_raises=True)
 
 
 class RpcClient:
@@ -44,8 +37,8 @@ class RpcClient:
 
     @property
     def in_flight(self) -> int:
-        """How many requests on this broker connection are waiting for their reply."""
-        replies = _REPLIES.get(self.messaging.broker)
+        """How many requests of this service are waiting for their reply."""
+        replies = _REPLIES.get(self.messaging)
         return 0 if replies is None else len(replies.pending)
 
     async def request(self, body: bytes, routing_key: str) -> bytes:
@@ -54,10 +47,9 @@ class RpcClient:
         Raises `TimeoutError` when no reply came within `self.timeout` seconds,
         `aio_pika.exceptions.PublishError` when no queue took the request, or
         what else the broker raised."""
-        broker = self.messaging.broker
-        replies = _REPLIES.get(broker)
+        replies = _REPLIES.get(self.messaging)
         if replies is None:
-            replies = _REPLIES[broker] = _Replies(broker)
+            replies = _REPLIES[self.messaging] = _Replies(self.messaging)
         async with asyncio.timeout(self.timeout):
             channel = await replies.channel()
             exchange = await channel.get_exchange(self.messaging.exchange.name, ensure=False)
@@ -85,27 +77,28 @@ class RpcClient:
 
 
 class _Replies:
-    """The one consumer of direct replies on a broker's connection (RabbitMQ allows one
-    per channel), shared by every client of that broker."""
+    """The one consumer of direct replies of a service (RabbitMQ allows one per channel),
+    shared by every client of its `Messaging`."""
 
-    def __init__(self, broker: RabbitBroker) -> None:
-        self.broker = broker
+    def __init__(self, messaging: Messaging) -> None:
+        self.messaging = messaging
         self.pending: dict[str, asyncio.Future[AbstractIncomingMessage]] = {}
         self._channel: AbstractChannel | None = None
         self._lock = asyncio.Lock()
 
     async def channel(self) -> AbstractChannel:
-        """The channel to publish requests on, consuming their replies."""
-        # The channel manager hands out one channel per `Channel` settings, on the
-        # broker's connection, and forgets it when the broker disconnects.
-        manager = self.broker.config.channel_manager
+        """The channel to publish requests on, consuming their replies: direct reply-to
+        needs both on one channel. Confirms, because aiormq hands a returned (unroutable)
+        message back only for a confirmed publish; the confirm comes when the request is
+        queued, so waiting for it costs nothing the reply would not wait for anyway."""
         async with self._lock:
-            channel: AbstractChannel = await manager.get_channel(REQUEST_CHANNEL)
-            if channel is not self._channel:
+            if self._channel is None or self._channel.is_closed:
+                connection = await self.messaging.requests_connection()
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 queue = await channel.declare_queue(REPLY_TO, passive=True)
                 await queue.consume(self._on_reply, no_ack=True)
                 self._channel = channel
-            return channel
+            return self._channel
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         waiting = self.pending.pop(message.correlation_id or "", None)
@@ -113,4 +106,4 @@ class _Replies:
             waiting.set_result(message)
 
 
-_REPLIES: weakref.WeakKeyDictionary[RabbitBroker, _Replies] = weakref.WeakKeyDictionary()
+_REPLIES: weakref.WeakKeyDictionary[Messaging, _Replies] = weakref.WeakKeyDictionary()

@@ -1,36 +1,50 @@
 """AMQP frames written out once per event-loop turn, not once per frame.
 
-aiormq writes each frame (a publish, an acknowledgement) to the socket as it takes
-it from its queue: with hundreds of publishes pipelined by the outbox relay, that
-was one `send()` per message, and on loopback each wakes RabbitMQ to read a few
-hundred bytes. That write was a sixth of attendance's and booking's CPU during the
-sweep. Here the frames written within one turn of the loop leave in one `send()`:
-the bytes and their order are unchanged, and none waits longer than that turn.
-Measured with `make bench`: RabbitMQ's CPU during the sweep 18 -> 8 s, the
-machine's 92 -> 78 s, 399 -> 467 swept bookings/s (docs/benchmarks.md).
+aiormq writes each frame (a publish, an acknowledgement) to the socket as it takes it
+from its queue: one `send()` per message, each waking RabbitMQ. Here the frames written
+within one turn of the loop leave in one `send()`, bytes and order unchanged, none
+waiting longer than that turn (figures: docs/benchmarks.md, "Why the kit's hot paths
+look as they do").
 
-The hooks are public: aio-pika's `connection_class`, and aiormq's
-`transport_factory` (aio-pika hands aiormq only the parameters it knows, so the
-connection class adds it), building the stream as `asyncio.open_connection` does.
+Public hooks only: aiormq's `transport_factory`, and its `FRAME_BUFFER_SIZE` in a
+subclass for the publishing connection alone; for aio-pika's robust connections, a
+subclass with one more of its `PARAMETERS`. That aio-pika hands such a parameter on to
+aiormq, and that aiormq writes through the stream writer as it does, hold for the
+versions in `PINNED` (pyproject.toml pins them): `require_pinned_versions` refuses to
+start with others.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from importlib import metadata
+from typing import Any, Protocol, TypeVar
 
 import aio_pika
 import aiormq
-from aiormq.connection import TransportFactory
+from aio_pika.abc import ConnectionParameter
 from aiormq.exceptions import AMQPConnectionError
 from yarl import URL
 
-# aiormq queues at most ten frames for its writer (FRAME_BUFFER_SIZE). A batch of
-# publishes beyond that waits on the queue, each then on the channel's lock: one
-# publish per loop turn, so one write each, whatever the writer does. Room for
-# the relay's batches lets them all reach the writer in one turn. (A class
-# constant, set here because aio-pika constructs aiormq's connection itself.)
-aiormq.Connection.FRAME_BUFFER_SIZE = 1024
+PINNED = {"aio-pika": "10.2.1", "aiormq": "7.2.4"}
+
+
+def require_pinned_versions() -> None:
+    """Refuse to run on other versions of aio-pika and aiormq than the ones this module
+    was written and measured against."""
+    installed = {name: metadata.version(name) for name in PINNED}
+    wrong = [
+        f"{name} {installed[name]} is installed, {pinned} is required"
+        for name, pinned in PINNED.items()
+        if installed[name] != pinned
+    ]
+    if wrong:
+        raise RuntimeError(
+            "; ".join(wrong) + ": services/kit/amqp_wire.py relies on how exactly these "
+            "versions pass a transport factory on and write frames (pyproject.toml pins "
+            "them; reinstall with `make install`, or check the module and move the pins)"
+        )
 
 
 class CoalescingWriter(asyncio.StreamWriter):
@@ -76,7 +90,7 @@ class CoalescingWriter(asyncio.StreamWriter):
         super().close()
 
 
-class CoalescingTcp(TransportFactory):
+class CoalescingTcp(aiormq.TransportFactory):
     """aiormq's plain TCP transport, written through a `CoalescingWriter`."""
 
     async def create(
@@ -97,18 +111,55 @@ class CoalescingTcp(TransportFactory):
         return reader, CoalescingWriter(transport, protocol, reader, loop)
 
 
-class CoalescingConnection(aio_pika.RobustConnection):
-    """aio-pika's robust connection, over `CoalescingTcp` for plain `amqp://` (TLS as
-    it was)."""
+def _transport_factory(url: URL) -> aiormq.TransportFactory | None:
+    """Coalescing for plain `amqp://`; TLS as aiormq makes it."""
+    return CoalescingTcp() if url.scheme == "amqp" else None
 
-    def __init__(self, url: URL, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
-        if self.url.scheme == "amqp":
-            self.kwargs["transport_factory"] = CoalescingTcp()
+
+def _as_given(value: Any) -> Any:
+    return value
+
+
+class CoalescingConnection(aio_pika.RobustConnection):
+    """aio-pika's robust connection, which hands a `transport_factory` on to aiormq."""
+
+    PARAMETERS = (
+        *aio_pika.RobustConnection.PARAMETERS,
+        ConnectionParameter(name="transport_factory", parser=_as_given, is_kwarg=True),
+    )
 
 
 async def connect(url: str, name: str) -> aio_pika.abc.AbstractRobustConnection:
     """A robust connection named `name` in RabbitMQ's management views."""
-    return await aio_pika.connect_robust(
-        url, client_properties={"connection_name": name}, connection_class=CoalescingConnection
+    return await _opened(CoalescingConnection, url, name)
+
+
+class PublishingConnection(aiormq.Connection):
+    """aiormq's connection with room in its frame queue for a batch of publishes: with
+    aiormq's ten, each publish past the tenth waits on the queue, then on the channel's
+    lock, so a batch leaves one publish per loop turn, one write each."""
+
+    FRAME_BUFFER_SIZE = 1024
+
+
+async def connect_publishing(url: str, name: str) -> aiormq.abc.AbstractConnection:
+    """A connection to publish on (not robust: the caller opens another when it closed)."""
+    return await _opened(PublishingConnection, url, name)
+
+
+class _Connects(Protocol):
+    def connect(self) -> Awaitable[object]: ...
+
+
+C = TypeVar("C", bound=_Connects)
+
+
+async def _opened(kind: Callable[..., C], url: str, name: str) -> C:
+    parsed = URL(url)
+    connection = kind(
+        parsed,
+        client_properties={"connection_name": name},
+        transport_factory=_transport_factory(parsed),
     )
+    await connection.connect()
+    return connection

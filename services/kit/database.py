@@ -3,7 +3,7 @@
 Handlers work on SQLAlchemy Core connections (`Tx`): one transaction holds a
 message's inbox record, its effect and the outbox rows it causes. The hottest
 statements go to the asyncpg connection underneath (`driver`), in the same
-transaction.
+transaction: asyncpg's own, on a connection SQLAlchemy leaves in autocommit.
 """
 
 from __future__ import annotations
@@ -43,17 +43,42 @@ class Database:
             pool_pre_ping=False,
             connect_args={"server_settings": settings.postgres_server_settings()},
         )
+        # The same pool; SQLAlchemy begins nothing on these, `transaction` does.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """A transaction that commits when the block ends and rolls back on error."""
-        async with self.engine.begin() as conn:
-            yield conn
+        """A transaction that commits when the block ends and rolls back on error.
+
+        asyncpg's, so that a first statement sent to `driver(tx)` runs in it (and its row
+        locks hold) as a SQLAlchemy one does: one BEGIN, as before, sent at the start."""
+        async with self._autocommit.connect() as conn:
+            connection = await _asyncpg(conn)
+            if connection.is_in_transaction():  # left so by other code: never nest
+                await conn.invalidate()
+                connection = await _asyncpg(conn)
+            transaction = connection.transaction()
+            ended = False
+            try:
+                await transaction.start()
+                try:
+                    yield conn
+                except BaseException:
+                    await transaction.rollback()
+                    ended = True
+                    raise
+                await transaction.commit()
+                ended = True
+            finally:
+                if not ended:
+                    # Begun, committed or rolled back in doubt (cancelled, connection
+                    # lost): never back to the pool, where asyncpg would nest the next.
+                    await conn.invalidate()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
         """A connection for a read of one statement sent to the driver: no BEGIN and
-        COMMIT around it (measured: 0.18 ms of CPU against 0.43 ms in a transaction).
+        COMMIT around it (less than half the CPU; docs/benchmarks.md).
         A SQLAlchemy statement still begins a transaction, rolled back at the end."""
         async with self.engine.connect() as conn:
             yield conn
@@ -91,24 +116,26 @@ class Database:
 
 async def driver(tx: Tx) -> asyncpg.Connection:
     """The asyncpg connection under `tx`: a statement sent to it directly skips
-    SQLAlchemy's compiling and result wrapping (about 0.13 ms of CPU each) and runs in
+    SQLAlchemy's compiling and result wrapping (docs/benchmarks.md) and runs in
     the same transaction. asyncpg prepares and caches it by its text."""
-    raw = await tx.get_raw_connection()
-    connection = cast(asyncpg.Connection, raw.driver_connection)
+    connection = await _asyncpg(tx)
     if tx.in_transaction() and not connection.is_in_transaction():
-        # SQLAlchemy's dialect sends BEGIN only before its own first statement: begin
-        # now, the way it would, or a statement sent here would run (and its row
-        # locks end) on its own.
-        await raw.dbapi_connection._start_transaction()  # type: ignore[union-attr]
+        # SQLAlchemy's `begin()` sends BEGIN only before its own first statement: a
+        # statement sent here would run (and its row locks end) on its own.
+        raise RuntimeError("driver(tx) needs a transaction from Database.transaction()")
     return connection
+
+
+async def _asyncpg(conn: AsyncConnection) -> asyncpg.Connection:
+    raw = await conn.get_raw_connection()
+    return cast(asyncpg.Connection, raw.driver_connection)
 
 
 class OwnConnection:
     """One asyncpg connection outside the pool, for a loop whose statements each commit
     on their own: opened on first use, dropped after any failure (the next statement
-    opens another). It skips the pool's checkout and return and SQLAlchemy's wrapping:
-    measured on this machine, 0.08 ms of CPU for a small UPDATE, against 0.37 ms through
-    a pooled AUTOCOMMIT connection."""
+    opens another). It skips the pool's checkout and return and SQLAlchemy's wrapping,
+    most of the CPU of a small UPDATE (docs/benchmarks.md)."""
 
     def __init__(self, db: Database, **server_settings: str) -> None:
         self._url = f"{db.settings.server_url()}/{db.name}"

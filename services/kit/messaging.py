@@ -17,7 +17,9 @@ subscribers. Both follow the dead-letter rules here (`dead_letter_reason`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -29,7 +31,13 @@ from aio_pika import IncomingMessage
 from faststream import AckPolicy
 from faststream.exceptions import AckMessage, HandlerException
 from faststream.middlewares import BaseMiddleware
-from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit import (
+    ExchangeType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+    RabbitRouter,
+)
 from faststream.rabbit.schemas import Channel
 from faststream.rabbit.schemas.queue import QueueType
 from pydantic import ValidationError
@@ -47,16 +55,22 @@ REASON_HEADER = "x-dead-letter-reason"
 JSON = "application/json"
 
 
+# How long after a failed connect a publish fails at once rather than connect again
+# (as long as aio-pika's robust connections wait between attempts).
+RECONNECT_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class _Publisher:
-    connection: aio_pika.abc.AbstractRobustConnection
-    channel: aio_pika.abc.AbstractChannel
+    connection: aiormq.abc.AbstractConnection
+    channel: aiormq.Channel  # the class: its `basic_publish` takes `wait`
 
 
 class Messaging:
     """The broker of one service, with the naming of its namespace."""
 
     def __init__(self, settings: Settings, service: str) -> None:
+        amqp_wire.require_pinned_versions()
         self.settings = settings
         self.service = service
         self.naming = settings.naming
@@ -67,8 +81,9 @@ class Messaging:
         self.queue_names: list[str] = []
         self._publishing: _Publisher | None = None
         self._publishing_lock = asyncio.Lock()
-        self._consuming: aio_pika.abc.AbstractRobustConnection | None = None
-        self._consuming_lock = asyncio.Lock()
+        self._publishing_retry_at = 0.0
+        self._connections: dict[str, aio_pika.abc.AbstractRobustConnection] = {}
+        self._connections_lock = asyncio.Lock()
         self.broker = self._faststream_broker()
         # Never started: what the AsyncAPI document describes, i.e. the events this
         # service consumes (which `services.kit.consuming` does without FastStream),
@@ -84,7 +99,6 @@ class Messaging:
             # Requeue on error (the queue's delivery limit ends the loop);
             # success acks only after the handler, i.e. after its commit.
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            middlewares=(_dead_letter_middleware(self),),
             # A logger of ours, so that FastStream adds no handler of its own and its
             # lines (errors with tracebacks included) go out in the service's format.
             logger=logging.getLogger(f"faststream.access.{self.service}"),
@@ -118,10 +132,13 @@ class Messaging:
         """Answer requests on `routing_key` through FastStream (and document it)."""
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
-        for broker in (self.broker, self.documentation):
-            broker.subscriber(
+        # A router of its own, so that its dead-letter middleware knows the queue.
+        router = RabbitRouter(middlewares=(_dead_letter_middleware(self, queue.name),))
+        for registrator in (router, self.documentation):
+            registrator.subscriber(
                 queue, self.exchange, description=description, no_reply=no_reply, decoder=_decode
             )(func)
+        self.broker.include_router(router)
 
     def documents_consuming(
         self, routing_key: str, func: Callable[..., Any], *, description: str | None = None
@@ -165,20 +182,14 @@ class Messaging:
     async def publish(self, routing_key: str, body: bytes, event_id: UUID) -> None:
         """Publish persistently to the topic exchange; raises unless confirmed and routed.
 
-        Straight to aiormq, under aio-pika's robust connection and channel: the outbox
-        relay's hot path, where FastStream's per-publish middleware and encoding were a
-        third of a publishing service's CPU. Confirms and returns raise as aio-pika's
-        `Exchange.publish` makes them (on_return_raises). Unlike it, the publish does
-        not wait, holding the channel's lock, until the frame is written out: with
-        hundreds of publishes pipelined, that made each wait for the one before
-        (measured, 10,000 persistent messages in chunks of 500: 80-100 us of our CPU
-        per message against 134-147, and a fifth less of RabbitMQ's).
+        Straight to aiormq, the outbox relay's hot path: no FastStream middleware and
+        encoding per publish, and no waiting, holding the channel's lock, until the frame
+        is written out, which made each of a pipelined batch wait for the one before
+        (figures: docs/benchmarks.md, "Why the kit's hot paths look as they do"). A
+        return or a nack raises, as from aio-pika's `Exchange.publish`.
         """
         publisher = await self._publisher()
-        if publisher.channel.is_closed:
-            raise aiormq.exceptions.ChannelInvalidStateError(f"{publisher.channel!r} closed")
-        channel = cast(aiormq.Channel, await publisher.channel.get_underlay_channel())
-        await channel.basic_publish(
+        await publisher.channel.basic_publish(
             body,
             exchange=self.naming.exchange,
             routing_key=routing_key,
@@ -192,37 +203,67 @@ class Messaging:
         )
 
     async def _publisher(self) -> _Publisher:
+        """The publishing channel, reopened with its connection when either closed (the
+        broker went away, or refused a publish); confirms on, returns raise."""
         async with self._publishing_lock:
-            if self._publishing is None:
-                # Robust: reopened, with its channel, after the broker comes back.
-                connection = await amqp_wire.connect(self.settings.rabbitmq_url, self.service)
-                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-                await channel.declare_exchange(
-                    self.naming.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-                )
-                self._publishing = _Publisher(connection, channel)
+            current = self._publishing
+            if current is not None and not current.channel.is_closed:
+                return current
+            self._publishing = None
+            if current is not None:
+                await _close_quietly(current.connection)
+            if time.monotonic() < self._publishing_retry_at:
+                raise aiormq.exceptions.AMQPConnectionError("publishing: the broker was down")
+            try:
+                self._publishing = await self._open_publisher()
+            except Exception:
+                self._publishing_retry_at = time.monotonic() + RECONNECT_SECONDS
+                raise
             return self._publishing
+
+    async def _open_publisher(self) -> _Publisher:
+        connection = await amqp_wire.connect_publishing(self.settings.rabbitmq_url, self.service)
+        try:
+            channel = cast(
+                aiormq.Channel,
+                await connection.channel(publisher_confirms=True, on_return_raises=True),
+            )
+            await channel.exchange_declare(
+                exchange=self.naming.exchange, exchange_type="topic", durable=True
+            )
+        except BaseException:
+            await _close_quietly(connection)
+            raise
+        return _Publisher(connection, channel)
 
     async def consuming_connection(self) -> aio_pika.abc.AbstractRobustConnection:
         """The connection every event queue of this service is consumed on, a channel
         each. Robust: reopened after the broker comes back, with its channels, their
         prefetch, queues, bindings and consumers."""
-        async with self._consuming_lock:
-            if self._consuming is None:
-                self._consuming = await amqp_wire.connect(
-                    self.settings.rabbitmq_url, f"{self.service} consumers"
+        return await self._connection("consumers")
+
+    async def requests_connection(self) -> aio_pika.abc.AbstractRobustConnection:
+        """The connection this service's requests to others go on (their replies come
+        back on it). Robust, as `consuming_connection`."""
+        return await self._connection("requests")
+
+    async def _connection(self, purpose: str) -> aio_pika.abc.AbstractRobustConnection:
+        async with self._connections_lock:
+            if purpose not in self._connections:
+                self._connections[purpose] = await amqp_wire.connect(
+                    self.settings.rabbitmq_url, f"{self.service} {purpose}"
                 )
-            return self._consuming
+            return self._connections[purpose]
 
     async def close(self) -> None:
-        """Close the publishing and consuming connections (FastStream closes its own)."""
+        """Close the connections of this module (FastStream closes its own)."""
         if self._publishing is not None:
-            connection = self._publishing.connection
+            publishing = self._publishing.connection
             self._publishing = None
+            await publishing.close()
+        robust, self._connections = self._connections, {}
+        for connection in robust.values():
             await connection.close()
-        if self._consuming is not None:
-            consuming, self._consuming = self._consuming, None
-            await consuming.close()
 
     async def reply(self, request: Any, body: bytes) -> None:
         """Answer a request on its reply-to address (through the publishing connection:
@@ -235,9 +276,13 @@ class Messaging:
         if not request.reply_to:
             return
         publisher = await self._publisher()
-        await publisher.channel.default_exchange.publish(
-            aio_pika.Message(body, correlation_id=request.correlation_id, content_type=JSON),
+        await publisher.channel.basic_publish(
+            body,
+            exchange="",
             routing_key=request.reply_to,
+            properties=aiormq.spec.Basic.Properties(
+                correlation_id=request.correlation_id, content_type=JSON
+            ),
             mandatory=False,
         )
 
@@ -330,7 +375,7 @@ def retry_delay(deliveries: int) -> float:
     return backoff(deliveries, base=0.25, cap=10.0)
 
 
-def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
+def _dead_letter_middleware(messaging: Messaging, queue: str) -> type[BaseMiddleware]:
     class DeadLetterMiddleware(BaseMiddleware):  # type: ignore[type-arg,unused-ignore]
         msg: IncomingMessage
 
@@ -343,8 +388,6 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
             if exc_val is None or isinstance(exc_val, HandlerException | asyncio.CancelledError):
                 return False
             raw: IncomingMessage = self.msg
-            subscriber = self.context.get_local("handler_")
-            queue = subscriber.queue.name
             deliveries = delivery_count(raw) + 1
             routing_key = raw.routing_key or ""
             metrics.MESSAGES_FAILED.labels(messaging.service, routing_key).inc()
@@ -368,6 +411,12 @@ def _dead_letter_middleware(messaging: Messaging) -> type[BaseMiddleware]:
             raise AckMessage()
 
     return DeadLetterMiddleware
+
+
+async def _close_quietly(connection: aiormq.abc.AbstractConnection) -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(5.0):
+            await connection.close()
 
 
 def delivery_count(raw: aio_pika.abc.AbstractIncomingMessage) -> int:

@@ -64,9 +64,8 @@ class Consumes(Generic[E, N]):
 
 
 # For the queues no one waits on by the tenth of a second (the sweep's cascade and its
-# emails). Measured with `bench/sweep.py`: the cascade's batches grew from 14-30
-# messages to 50-80, and the CPU of the services, PostgreSQL and RabbitMQ per swept
-# booking fell by about a sixth (docs/benchmarks.md, 2026-12-04 evening).
+# emails): larger batches, less CPU per message (docs/benchmarks.md, "Why the kit's hot
+# paths look as they do").
 CASCADE_GATHER_SECONDS = 0.1
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 
 from services.kit.database import Database, create_database_if_missing, driver
 from services.kit.settings import Settings
@@ -16,7 +18,7 @@ from services.kit.settings import Settings
 async def db(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings, "kitdb")
     await create_database_if_missing(settings, database.name)
-    async with database.engine.begin() as conn:
+    async with database.transaction() as conn:
         raw = await driver(conn)
         await raw.execute("CREATE TABLE IF NOT EXISTS rows (id int PRIMARY KEY)")
         await raw.execute("TRUNCATE rows")
@@ -51,3 +53,77 @@ async def test_a_write_through_the_driver_is_rolled_back_with_the_transaction(
             raise RuntimeError("the handler failed")
     async with db.transaction() as tx:
         assert await (await driver(tx)).fetchval("SELECT count(*) FROM rows") == 1
+
+
+async def test_statements_through_sqlalchemy_and_the_driver_share_the_transaction(
+    db: Database,
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.execute(text("INSERT INTO rows VALUES (3)"))
+            raw = await driver(tx)
+            assert await raw.fetchval("SELECT count(*) FROM rows WHERE id = 3") == 1
+            await raw.execute("INSERT INTO rows VALUES (4)")
+            raise RuntimeError("the handler failed")
+    async with db.transaction() as tx:
+        await tx.execute(text("INSERT INTO rows VALUES (5)"))
+        await (await driver(tx)).execute("INSERT INTO rows VALUES (6)")
+    async with db.reading() as conn:
+        ids = await (await driver(conn)).fetch("SELECT id FROM rows ORDER BY id")
+    assert [r["id"] for r in ids] == [1, 5, 6]
+
+
+async def test_after_failed_transactions_every_pooled_connection_begins_afresh(
+    db: Database,
+) -> None:
+    # More than the pool holds: a connection pooled inside a transaction would be reused.
+    rounds = 2 * db.engine.pool.size() + 2  # type: ignore[attr-defined]
+    for _ in range(rounds):
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with db.transaction() as tx:
+                await (await driver(tx)).execute("INSERT INTO rows VALUES (1)")
+    for n in range(rounds):
+        async with db.transaction() as tx:
+            await (await driver(tx)).execute("INSERT INTO rows VALUES ($1)", 100 + n)
+    async with db.reading() as conn:
+        count = await (await driver(conn)).fetchval("SELECT count(*) FROM rows WHERE id >= 100")
+    assert count == rounds
+
+
+async def test_the_driver_refuses_a_transaction_sqlalchemy_has_not_begun(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        with pytest.raises(RuntimeError, match=r"Database\.transaction"):
+            await driver(conn)
+
+
+async def test_a_task_cancelled_in_its_begin_leaves_no_connection_half_begun(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled once BEGIN has run but before the task took its reply (a service's
+    loops stopped at shutdown): the transactions after it on the pool's connections
+    commit for real, where asyncpg would nest them in the one left open, lost with it."""
+    real_execute = asyncpg.Connection.execute
+    begun = asyncio.Event()
+
+    async def execute(self: asyncpg.Connection, query: str, *args: object) -> str:
+        result = await real_execute(self, query, *args)
+        if query.startswith("BEGIN") and not begun.is_set():
+            begun.set()
+            await asyncio.sleep(3600)  # cancelled here
+        return str(result)
+
+    async def insert(n: int) -> None:
+        async with db.transaction() as tx:
+            await (await driver(tx)).execute("INSERT INTO rows VALUES ($1)", n)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", execute)
+    task = asyncio.create_task(insert(1000))
+    await asyncio.wait_for(begun.wait(), 10)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    rounds = 2 * db.engine.pool.size() + 2  # type: ignore[attr-defined]
+    for n in range(rounds):
+        await insert(2000 + n)
+    async with db.reading() as conn:
+        count = await (await driver(conn)).fetchval("SELECT count(*) FROM rows WHERE id >= 2000")
+    assert count == rounds

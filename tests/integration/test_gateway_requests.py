@@ -72,6 +72,7 @@ async def messaging(isolated: Settings) -> AsyncIterator[Messaging]:
         yield messaging
     finally:
         await messaging.broker.stop()
+        await messaging.close()
 
 
 async def test_a_slow_request_does_not_hold_up_the_others(
@@ -119,3 +120,4 @@ async def test_a_request_no_queue_takes_fails_at_once(settings: Settings) -> Non
         assert time.monotonic() - started < 1.0  # returned by the broker, not timed out
     finally:
         await messaging.broker.stop()
+        await messaging.close()

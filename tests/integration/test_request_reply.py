@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import aio_pika
 import pytest
 import pytest_asyncio
 from fastapi import HTTPException
@@ -13,11 +14,13 @@ from fastapi import HTTPException
 from contracts.rpc import BookingFound, FindBooking, RpcError
 from services.gateway.owners import Owners
 from services.kit.database import Tx
-from services.kit.messaging import Messaging
+from services.kit.messaging import REASON_HEADER, Messaging
 from services.kit.runtime import Answers, ServiceRuntime
 from services.kit.settings import Settings
 from tests.conftest import derived
 from tests.integration.toy.service import MIGRATIONS
+from tests.support.listening import publish_raw
+from tests.support.waiting import eventually
 
 KNOWN = uuid.uuid4()
 
@@ -99,3 +102,26 @@ async def test_a_request_nobody_answers_in_time_is_a_503(settings: Settings) -> 
     finally:
         await messaging.broker.stop()
         await messaging.close()
+
+
+async def test_a_request_that_is_not_json_goes_to_its_own_queues_dead_letters(
+    isolated: Settings, responder: ServiceRuntime[None], owners: Owners
+) -> None:
+    queue = isolated.naming.queue(responder.name, FindBooking.routing_key)
+    await publish_raw(isolated, FindBooking.routing_key, b"{not json", "poison")
+
+    async def dead_letters() -> list[aio_pika.abc.AbstractIncomingMessage]:
+        connection = await aio_pika.connect(isolated.rabbitmq_url)
+        async with connection:
+            dlq = await (await connection.channel()).get_queue(f"{queue}.dlq")
+            message = await dlq.get(fail=False)
+            if message is None:
+                return []
+            await message.ack()
+            return [message]
+
+    dead = await eventually(dead_letters, bool)
+    assert [m.body for m in dead] == [b"{not json"]
+    assert "not JSON" in str(dead[0].headers[REASON_HEADER])
+    reply = await owners.ask(FindBooking(booking_id=KNOWN), BookingFound)
+    assert reply.booking_id == KNOWN
