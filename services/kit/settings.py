@@ -41,12 +41,10 @@ class Settings(BaseSettings):
     # further away (more ms per send) needs them more. Under Postfix's default limit of
     # 50 connections per client.
     email_senders: int = 32
-    # PostgreSQL's plan_cache_mode for the services' connections. With PostgreSQL's
-    # "auto", a long-lived connection keeps the generic plan it made while a table was
-    # small (until an ANALYZE, which a server without autovacuum never runs): sequential
-    # scans of the whole outbox, inbox or emails for each batch. Planning each statement
-    # for its parameters cost PostgreSQL half the CPU in the cascade (docs/benchmarks.md).
-    postgres_plan_cache_mode: str = "force_custom_plan"
+    # PostgreSQL's plan_cache_mode for the services' connections. PostgreSQL's "auto"
+    # suits a server whose autovacuum keeps statistics current; on one without it
+    # (where generic plans made while the tables were empty stay), `force_custom_plan`.
+    postgres_plan_cache_mode: str = "auto"
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET

@@ -58,8 +58,7 @@ class Claims:
             if self._holder is None:
                 self._holder = await asyncpg.connect(
                     f"{self._db.settings.server_url()}/{self._db.name}",
-                    server_settings=self._db.settings.postgres_server_settings()
-                    | store.CLAIMING_SETTINGS,
+                    server_settings=self._db.settings.postgres_server_settings(),
                 )
             # Emails still in flight stay claimed (a session lock is taken again by
             # its own session), and one whose claim died with its session is still

@@ -525,8 +525,7 @@ async def claim_due_emails(
     once.
 
     `holder` is a connection of the claims' own, outside the pool: its statements
-    commit one by one, and it walks the index in order whatever the statistics say
-    (`CLAIMING_SETTINGS`). `held` are the emails it holds and has not finished with (a
+    commit one by one. `held` are the emails it holds and has not finished with (a
     session lock is taken again by its own session, so they are skipped);
     `releasing`, those whose outcome is recorded: their claims are released first;
     `due_from`, where the walk starts (None: from the oldest queued email)."""
@@ -554,11 +553,6 @@ async def claim_due_emails(
 async def release_claims(holder: asyncpg.Connection) -> None:
     await holder.execute("SELECT pg_advisory_unlock_all()")
 
-
-# A queue's statistics are stale by nature (and this machine's server runs without
-# autovacuum): with them PostgreSQL chose a bitmap scan that read and sorted every
-# queued email (2 s per claim at 300,000 queued).
-CLAIMING_SETTINGS = {"enable_bitmapscan": "off", "enable_seqscan": "off"}
 
 _MARK_SENT = """
     UPDATE emails
