@@ -108,19 +108,25 @@ def policy_words(subscriber: SubscriberSummary) -> str:
     return words
 
 
-templates.env.filters["when"] = when
-templates.env.filters["clock"] = clock
-templates.env.filters["day"] = day
-templates.env.filters["policy_words"] = policy_words
-templates.env.filters["reprobation_ends"] = reprobation_ends
-templates.env.filters["place"] = place
-templates.env.filters["for_mentee"] = for_mentee
-templates.env.globals["reader"] = reader
-templates.env.filters["status_words"] = status_words
-templates.env.globals["mentor_statuses"] = MENTOR_MARK_STATUSES
-templates.env.globals["meanings"] = MEANINGS
-templates.env.filters["need_of"] = need_of
-templates.env.globals["reason_max_length"] = REASON_MAX_LENGTH
+# Each filter is known to the templates by its function's name.
+for _filter in (
+    when,
+    clock,
+    day,
+    policy_words,
+    reprobation_ends,
+    place,
+    for_mentee,
+    status_words,
+    need_of,
+):
+    templates.env.filters[_filter.__name__] = _filter
+templates.env.globals.update(
+    reader=reader,
+    mentor_statuses=MENTOR_MARK_STATUSES,
+    meanings=MEANINGS,
+    reason_max_length=REASON_MAX_LENGTH,
+)
 
 
 class PageError(Exception):
