@@ -44,6 +44,7 @@ from services.attendance.domain import (
     Session,
 )
 from services.kit.database import Tx, driver
+from services.kit.tables import mentor_zone_columns
 
 metadata = MetaData()
 
@@ -84,16 +85,7 @@ subscriptions = Table(
     ),
     # The subscription's own absence policy (SubscriptionPolicy), over the settings.
     Column("policy", JSONB),
-    # The mentor's own IANA zone as this activation gave it (null: not given), and when
-    # it was activated: the mentor reads times in the zone of their latest that has one.
-    Column("mentor_timezone", String(64)),
-    Column("activated_at", DateTime(timezone=True)),
-    Index(
-        "subscriptions_mentor_zone",
-        "mentor_id",
-        text("activated_at DESC NULLS LAST"),
-        postgresql_where=text("mentor_timezone IS NOT NULL"),
-    ),
+    *mentor_zone_columns("subscriptions"),
 )
 
 bookings = Table(

@@ -37,6 +37,7 @@ from contracts.rpc import (
     ListSubscribers,
     MenteeBooking,
     MenteeBookingsReply,
+    Request,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
@@ -67,6 +68,27 @@ UNAVAILABLE = _error(
     "the attendance service did not answer within 5 s; try again shortly",
 )
 INVALID = {"description": "malformed id or body"}
+
+
+def _refusals(
+    *,
+    forbidden: dict[str, Any] = FORBIDDEN,
+    not_found: dict[str, Any] | None = None,
+    conflict: dict[str, Any] | None = None,
+    invalid: dict[str, Any] | None = INVALID,
+) -> dict[int | str, dict[str, Any]]:
+    """A route's documented refusals in status order: 401, 403 and 503 always, the rest when
+    given (`invalid=None` where nothing the caller sends can be malformed)."""
+    table: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 403: forbidden}
+    for code, answer in ((404, not_found), (409, conflict), (422, invalid)):
+        if answer is not None:
+            table[code] = answer
+    table[503] = UNAVAILABLE
+    return table
+
+
+NOT_YOURS = _error("not the caller's booking", "this booking is not yours")
+UNKNOWN_BOOKING = _error("unknown booking", "no such booking")
 
 
 class MenteeBookings(BaseModel):
@@ -162,7 +184,7 @@ def _subscriber(reply: SubscriberReply | SubscriberChanged) -> SubscriberDetail:
     tags=["mentee"],
     summary="The caller's bookings",
     response_model=MenteeBookings,
-    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
+    responses=_refusals(invalid=None),
 )
 async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
     reply = await owners.ask(ListMenteeBookings(mentee_id=caller.user_id), MenteeBookingsReply)
@@ -175,18 +197,15 @@ async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
     summary="Join a session (marks presence when inside its window)",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses={
-        401: UNAUTHORIZED,
-        403: _error("not the caller's booking", "this booking is not yours"),
-        404: _error("unknown booking", "no such booking"),
-        409: _error(
+    responses=_refusals(
+        forbidden=NOT_YOURS,
+        not_found=UNKNOWN_BOOKING,
+        conflict=_error(
             "the booking is cancelled, or the join window is not open (it says when it "
             "opens, or that the session is over, in the slot's zone)",
             "this session opens for joining at Tue 08 Dec 2026, 17:45 (Sao Paulo)",
         ),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    ),
 )
 async def join(
     booking_id: UUID, caller: Mentee, owners: OwnersDep, settings: SettingsDep, now: Now
@@ -232,17 +251,16 @@ def _joinable(found: BookingFound, rules: Rules, now: datetime) -> None:
     "never joined is the mentor's no-show)",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses={
-        401: UNAUTHORIZED,
-        403: _error("not one of the caller's sessions", "this booking is not one of your mentees'"),
-        404: _error("unknown booking", "no such booking"),
-        409: _error(
+    responses=_refusals(
+        forbidden=_error(
+            "not one of the caller's sessions", "this booking is not one of your mentees'"
+        ),
+        not_found=UNKNOWN_BOOKING,
+        conflict=_error(
             "the booking is cancelled, or the join window is not open",
             "this session ended at Tue 01 Dec 2026, 19:00 (Sao Paulo)",
         ),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    ),
 )
 async def mentor_join(
     booking_id: UUID, caller: Mentor, owners: OwnersDep, settings: SettingsDep, now: Now
@@ -279,16 +297,13 @@ class Cancelled(BaseModel):
     tags=["mentee"],
     summary="Cancel a booking ahead of its start (in time, or late: counts as an absence)",
     response_model=Cancelled,
-    responses={
-        401: UNAUTHORIZED,
-        403: _error("not the caller's booking", "this booking is not yours"),
-        404: _error("unknown booking", "no such booking"),
-        409: _error(
+    responses=_refusals(
+        forbidden=NOT_YOURS,
+        not_found=UNKNOWN_BOOKING,
+        conflict=_error(
             "already cancelled, or the session has started", "the booking is already cancelled"
         ),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    ),
 )
 async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) -> Cancelled:
     """Booking decides and publishes `booking.cancelled`; the mentor is emailed."""
@@ -308,17 +323,14 @@ async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) 
     "with a reason: its mentor accepts (the session becomes excused) or rejects it",
     status_code=status.HTTP_201_CREATED,
     response_model=AppealView,
-    responses={
-        401: UNAUTHORIZED,
-        403: _error("not the caller's booking", "this booking is not yours"),
-        404: _error("unknown booking", "no such booking"),
-        409: _error(
+    responses=_refusals(
+        forbidden=NOT_YOURS,
+        not_found=UNKNOWN_BOOKING,
+        conflict=_error(
             "not an absence, an appeal already open or rejected, or too late",
             "only an absence can be appealed; this session is marked present",
         ),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    ),
 )
 async def appeal(
     booking_id: UUID, body: AppealBody, caller: Mentee, owners: OwnersDep, now: Now
@@ -342,7 +354,7 @@ async def appeal(
     tags=["mentor"],
     summary="The caller's subscribers with their absence counts",
     response_model=Subscribers,
-    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
+    responses=_refusals(invalid=None),
 )
 async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscribers:
     reply = await owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply)
@@ -354,7 +366,7 @@ async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscriber
     tags=["mentor"],
     summary="One subscriber, with every booking and its attendance mark",
     response_model=SubscriberDetail,
-    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND, 422: INVALID, 503: UNAVAILABLE},
+    responses=_refusals(not_found=NOT_FOUND),
 )
 async def subscriber(
     subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
@@ -374,7 +386,7 @@ class History(BaseModel):
     summary="One subscriber's history: every mark change, warning, reprobation and "
     "reactivation, with the old and new status, who, when and why",
     response_model=History,
-    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 404: NOT_FOUND, 422: INVALID, 503: UNAVAILABLE},
+    responses=_refusals(not_found=NOT_FOUND),
 )
 async def history(subscription_id: UUID, caller: Mentor, owners: OwnersDep) -> History:
     request = GetHistory(mentor_id=caller.user_id, subscription_id=subscription_id)
@@ -398,12 +410,11 @@ CSV = {
     response_class=Response,
     responses={
         200: CSV,
-        401: UNAUTHORIZED,
-        403: FORBIDDEN,
-        422: _error(
-            "a malformed or reversed range, or more than 366 days", '"to" is before "from"'
+        **_refusals(
+            invalid=_error(
+                "a malformed or reversed range, or more than 366 days", '"to" is before "from"'
+            )
         ),
-        503: UNAVAILABLE,
     },
 )
 async def attendance_csv(
@@ -422,19 +433,15 @@ async def attendance_csv(
     summary="Mark a booking present, late, absent, excused or mentor_no_show "
     "(overrides the system's mark)",
     response_model=SubscriberDetail,
-    responses={
-        401: UNAUTHORIZED,
-        403: FORBIDDEN,
-        404: _error("unknown booking", "no such booking"),
-        409: _error(
+    responses=_refusals(
+        not_found=UNKNOWN_BOOKING,
+        conflict=_error(
             "the booking is cancelled, or the session has not started yet (only excused "
             "may be given ahead)",
             "the session has not started yet, so it cannot be marked present (only "
             "excused can be given ahead)",
         ),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    ),
 )
 async def mark_attendance(
     booking_id: UUID, body: AttendanceBody, caller: Mentor, owners: OwnersDep, now: Now
@@ -447,7 +454,7 @@ async def mark_attendance(
         reason=body.reason,
         now=now,
     )
-    return _subscriber(await owners.ask(request, SubscriberChanged))
+    return await _command(owners, request)
 
 
 @router.delete(
@@ -455,22 +462,19 @@ async def mark_attendance(
     tags=["mentor"],
     summary="Take back your own mark of a session that has not started: it is not marked again",
     response_model=SubscriberDetail,
-    responses={
-        401: UNAUTHORIZED,
-        403: FORBIDDEN,
-        404: _error("unknown booking", "no such booking"),
-        409: _error(
+    responses=_refusals(
+        not_found=UNKNOWN_BOOKING,
+        conflict=_error(
             "the session has started, or its mark is not yours",
             "the session has started: give it the mark that is true instead",
         ),
-        503: UNAVAILABLE,
-    },
+        invalid=None,
+    ),
 )
 async def clear_mark(
     booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
-    request = mentor_commands.clear_mark(caller.user_id, booking_id, now)
-    return _subscriber(await owners.ask(request, SubscriberChanged))
+    return await _command(owners, mentor_commands.clear_mark(caller.user_id, booking_id, now))
 
 
 @router.post(
@@ -478,20 +482,15 @@ async def clear_mark(
     tags=["mentor"],
     summary="Reactivate a reprobated mentee: bookings are regenerated until the cycle ends",
     response_model=SubscriberDetail,
-    responses={
-        401: UNAUTHORIZED,
-        403: FORBIDDEN,
-        404: NOT_FOUND,
-        409: _error("the mentee is not reprobated", "the mentee is not reprobated"),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    responses=_refusals(
+        not_found=NOT_FOUND,
+        conflict=_error("the mentee is not reprobated", "the mentee is not reprobated"),
+    ),
 )
 async def reactivate(
     subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
-    request = mentor_commands.reactivate(caller.user_id, subscription_id, now)
-    return _subscriber(await owners.ask(request, SubscriberChanged))
+    return await _command(owners, mentor_commands.reactivate(caller.user_id, subscription_id, now))
 
 
 @router.post(
@@ -500,30 +499,22 @@ async def reactivate(
     summary="Waive a pending reprobation (REPROBATION_REVIEW_HOURS), with a reason: nothing "
     "is cancelled and the absence streak starts over",
     response_model=SubscriberDetail,
-    responses={
-        401: UNAUTHORIZED,
-        403: FORBIDDEN,
-        404: NOT_FOUND,
-        409: _error("no reprobation is pending", "no reprobation is pending"),
-        422: INVALID,
-        503: UNAVAILABLE,
-    },
+    responses=_refusals(
+        not_found=NOT_FOUND,
+        conflict=_error("no reprobation is pending", "no reprobation is pending"),
+    ),
 )
 async def waive(
     subscription_id: UUID, body: WaiverBody, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
     request = mentor_commands.waive(caller.user_id, subscription_id, body.reason, now)
-    return _subscriber(await owners.ask(request, SubscriberChanged))
+    return await _command(owners, request)
 
 
-DECISION_REFUSED: dict[int | str, dict[str, Any]] = {
-    401: UNAUTHORIZED,
-    403: FORBIDDEN,
-    404: _error("unknown appeal", "no such appeal"),
-    409: _error("the appeal is no longer open", "the appeal was already accepted"),
-    422: INVALID,
-    503: UNAVAILABLE,
-}
+DECISION_REFUSED = _refusals(
+    not_found=_error("unknown appeal", "no such appeal"),
+    conflict=_error("the appeal is no longer open", "the appeal was already accepted"),
+)
 
 
 @router.post(
@@ -568,6 +559,11 @@ async def _decide(
     request = mentor_commands.decide_appeal(
         caller.user_id, appeal_id, accept=accept, reason=reason, now=now
     )
+    return await _command(owners, request)
+
+
+async def _command(owners: Owners, request: Request) -> SubscriberDetail:
+    """Sends a mentor's command to attendance: the answer is the subscriber as it now stands."""
     return _subscriber(await owners.ask(request, SubscriberChanged))
 
 
@@ -585,7 +581,7 @@ class SweepAccepted(Accepted):
     summary="Sweep now: publishes a sweep.tick with tick_at = now",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SweepAccepted,
-    responses={401: UNAUTHORIZED, 403: FORBIDDEN, 503: UNAVAILABLE},
+    responses=_refusals(invalid=None),
 )
 async def sweep(caller: Admin, owners: OwnersDep, now: Now) -> SweepAccepted:
     tick = SweepTick(occurred_at=now, tick_at=now)

@@ -4,6 +4,8 @@ page swaps in after a mark or a reactivation (no reload, no front-end build)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -106,19 +108,25 @@ def policy_words(subscriber: SubscriberSummary) -> str:
     return words
 
 
-templates.env.filters["when"] = when
-templates.env.filters["clock"] = clock
-templates.env.filters["day"] = day
-templates.env.filters["policy_words"] = policy_words
-templates.env.filters["reprobation_ends"] = reprobation_ends
-templates.env.filters["place"] = place
-templates.env.filters["for_mentee"] = for_mentee
-templates.env.globals["reader"] = reader
-templates.env.filters["status_words"] = status_words
-templates.env.globals["mentor_statuses"] = MENTOR_MARK_STATUSES
-templates.env.globals["meanings"] = MEANINGS
-templates.env.filters["need_of"] = need_of
-templates.env.globals["reason_max_length"] = REASON_MAX_LENGTH
+# Each filter is known to the templates by its function's name.
+for _filter in (
+    when,
+    clock,
+    day,
+    policy_words,
+    reprobation_ends,
+    place,
+    for_mentee,
+    status_words,
+    need_of,
+):
+    templates.env.filters[_filter.__name__] = _filter
+templates.env.globals.update(
+    reader=reader,
+    mentor_statuses=MENTOR_MARK_STATUSES,
+    meanings=MEANINGS,
+    reason_max_length=REASON_MAX_LENGTH,
+)
 
 
 class PageError(Exception):
@@ -192,6 +200,18 @@ def error_words(
     return template.format(detail=error.detail)
 
 
+@contextmanager
+def page_unavailable(
+    heading: str, words: Callable[[HTTPException], str] = error_words
+) -> Iterator[None]:
+    """An owner's refusal or silence while a whole page is made: a page headed `heading`
+    that says it in `words`."""
+    try:
+        yield
+    except HTTPException as error:
+        raise PageError(error.status_code, heading, words(error)) from error
+
+
 def invalid_form(request: Request, message: str) -> HTMLResponse:
     """A form the page sent that no command can be made of: said in place, a 422."""
     return templates.TemplateResponse(request, "_error.html", {"message": message}, status_code=422)
@@ -219,13 +239,11 @@ async def subscribers_page(
     now: Now,
     need: Annotated[Need | None, Query(description="only the subscribers in this status")] = None,
 ) -> HTMLResponse:
-    try:
+    with page_unavailable("Subscribers unavailable"):
         reply, calendar_url = await asyncio.gather(
             owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply),
             feed_url_if_known(request, owners, caller),
         )
-    except HTTPException as error:
-        raise PageError(error.status_code, "Subscribers unavailable", error_words(error)) from error
     today = now.date()
     reading = reading_of(request, reply.mentor_timezone)
     everyone = mentor_list.needs_first(reply.subscribers)
@@ -254,10 +272,8 @@ async def subscribers_page(
 async def subscriber_page(
     subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
 ) -> HTMLResponse:
-    try:
+    with page_unavailable("Subscriber unavailable"):
         context = await _subscriber(owners, caller, subscription_id, now)
-    except HTTPException as error:
-        raise PageError(error.status_code, "Subscriber unavailable", error_words(error)) from error
     return templates.TemplateResponse(request, "subscriber.html", context)
 
 
@@ -479,10 +495,8 @@ async def attendance_csv(
     starts_on: Annotated[date, Query(alias="from")],
     ends_on: Annotated[date, Query(alias="to")],
 ) -> Response:
-    try:
+    with page_unavailable("Export unavailable"):
         return await export.download(owners, caller.user_id, starts_on, ends_on, now)
-    except HTTPException as error:
-        raise PageError(error.status_code, "Export unavailable", error_words(error)) from error
 
 
 def install(app: FastAPI) -> None:

@@ -33,11 +33,11 @@ from services.gateway.auth import Caller, PageToken
 from services.gateway.dashboard import (
     CHANGE_REFUSED,
     PAGE_REFUSED,
-    PageError,
     error_words,
     fragment_error,
     invalid_form,
     page_caller,
+    page_unavailable,
     refuse_forgery,
     templates,
 )
@@ -127,14 +127,10 @@ def _context(
 async def bookings_page(
     request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
 ) -> HTMLResponse:
-    try:
+    with page_unavailable("Your sessions are unavailable"):
         reply, calendar_url = await asyncio.gather(
             _standing(owners, caller, now), feed_url_if_known(request, owners, caller)
         )
-    except HTTPException as error:
-        raise PageError(
-            error.status_code, "Your sessions are unavailable", error_words(error)
-        ) from error
     context = _context(reply, now, Rules.of(settings))
     return templates.TemplateResponse(
         request, "mentee.html", {**context, **calendar_context(caller, calendar_url)}
@@ -172,6 +168,12 @@ def _session_of(
             if b.booking_id == booking_id:
                 return b, s.timezone
     return None
+
+
+def _zone_of(reply: MenteeStandingReply, booking_id: UUID) -> str:
+    """The zone the mentee reads a session's times in: its slot's (UTC if it is not shown)."""
+    found = _session_of(reply, booking_id)
+    return found[1] if found else "UTC"
 
 
 async def _settled(
@@ -257,9 +259,7 @@ async def cancel(
         reply = await _settled(owners, caller, now, booking_id, lambda b: b.cancelled)
     except HTTPException as error:
         return fragment_error(request, error, _mentee_words(error))
-    found = _session_of(reply, booking_id)
-    zone = found[1] if found else "UTC"
-    session = when(cancelled.starts_at, zone)
+    session = when(cancelled.starts_at, _zone_of(reply, booking_id))
     if cancelled.status == "cancelled_in_time":
         said = f"You cancelled the session of {session} in time: it does not count."
     else:
@@ -299,8 +299,7 @@ async def appeal(
         return fragment_error(request, error, _mentee_words(error))
     said = "Your appeal is sent to your mentor, who will accept or reject it."
     if filed.appeal is not None:
-        found = _session_of(reply, filed.appeal.booking_id)
-        zone = found[1] if found else "UTC"
+        zone = _zone_of(reply, filed.appeal.booking_id)
         said = (
             f"Your appeal of the absence of {when(filed.appeal.starts_at, zone)} is sent to "
             "your mentor, who will accept or reject it."

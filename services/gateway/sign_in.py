@@ -50,6 +50,11 @@ PAGES: dict[Role, str] = {
 SIGN_IN_ROLES: tuple[Role, ...] = ("mentor", "mentee")
 assert set(SIGN_IN_ROLES) <= set(get_args(Role))
 
+# What the sign-in routes document alike: the `next` they go to, and its answers.
+NEXT = "where to go once signed in: a path on this site"
+SIGNED_IN = {"description": "signed in: the `session` cookie is set; redirect to `next`"}
+NOT_LOCAL = {"description": "`next` is not a path on this site"}
+
 
 def local_path(target: str) -> bool:
     """Whether `target` is a path on this site, so that a sign-in link cannot send
@@ -82,8 +87,8 @@ def _message(request: Request, status_code: int, heading: str, message: str) -> 
     response_class=HTMLResponse,
     summary="Development sign-in: a form, or (with role and sub) set the session cookie",
     responses={
-        303: {"description": "signed in: the `session` cookie is set; redirect to `next`"},
-        400: {"description": "`next` is not a path on this site"},
+        303: SIGNED_IN,
+        400: NOT_LOCAL,
         404: {"description": "JWT_SECRET is not the development secret: sign-in is off"},
         422: {"description": "unknown role or malformed user id (the form says which)"},
     },
@@ -94,9 +99,7 @@ async def dev_sign_in(
     settings: SettingsDep,
     role: Annotated[str | None, Query(description="mentor or mentee")] = None,
     sub: Annotated[str | None, Query(description="the user id (UUID)")] = None,
-    next_path: Annotated[
-        str, Query(alias="next", description="where to go once signed in: a path on this site")
-    ] = HOME,
+    next_path: Annotated[str, Query(alias="next", description=NEXT)] = HOME,
 ) -> Response:
     if not dev_sign_in_enabled(settings):
         return _message(
@@ -184,14 +187,12 @@ async def home(request: Request, token: PageToken) -> RedirectResponse:
     "/sign-in",
     response_class=HTMLResponse,
     summary="Sign in with a token (HTML form)",
-    responses={400: {"description": "`next` is not a path on this site"}},
+    responses={400: NOT_LOCAL},
     openapi_extra=PUBLIC,
 )
 async def sign_in_form(
     request: Request,
-    next_path: Annotated[
-        str, Query(alias="next", description="where to go once signed in: a path on this site")
-    ] = HOME,
+    next_path: Annotated[str, Query(alias="next", description=NEXT)] = HOME,
 ) -> HTMLResponse:
     if not local_path(next_path):
         return _not_local(request, next_path)
@@ -208,8 +209,8 @@ async def sign_in_form(
     "`next`. This is how the platform hands a user over to the dashboard: its page posts "
     "the form here.",
     responses={
-        303: {"description": "signed in: the `session` cookie is set; redirect to `next`"},
-        400: {"description": "`next` is not a path on this site"},
+        303: SIGNED_IN,
+        400: NOT_LOCAL,
         401: {"description": "no token, or a bad one (expired, forged, malformed)"},
     },
     # The token may come as Bearer, or in the form with no credential besides.
@@ -220,9 +221,7 @@ async def sign_in(
     settings: SettingsDep,
     bearer: BearerCredentials,
     token: Annotated[str | None, Form(description="the JWT (or send it as Bearer)")] = None,
-    next_path: Annotated[
-        str, Form(alias="next", description="where to go once signed in: a path on this site")
-    ] = HOME,
+    next_path: Annotated[str, Form(alias="next", description=NEXT)] = HOME,
 ) -> Response:
     if not local_path(next_path):
         return _not_local(request, next_path)

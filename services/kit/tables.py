@@ -1,6 +1,9 @@
-"""The outbox and inbox tables that every service's database has."""
+"""The outbox and inbox tables that every service's database has, and the mentor's zone
+that attendance and notifications both keep with each subscription."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from alembic import op
 from sqlalchemy import (
@@ -47,6 +50,22 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("event_id", UUID(as_uuid=True), nullable=False),
         Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+def mentor_zone_columns(table: str) -> tuple[Column[str], Column[datetime], Index]:
+    """The mentor's own IANA zone as an activation gave it (null: not given), and when it was
+    activated: the mentor reads times in the zone of their latest that has one, an index
+    lookup."""
+    return (
+        Column("mentor_timezone", String(64)),
+        Column("activated_at", DateTime(timezone=True)),
+        Index(
+            f"{table}_mentor_zone",
+            "mentor_id",
+            text("activated_at DESC NULLS LAST"),
+            postgresql_where=text("mentor_timezone IS NOT NULL"),
+        ),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -164,38 +164,30 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
     if kind == "scheduled":
         return [mentee]
     if kind == "cancelled":
-        return [
-            Recipient(contacts.mentor_name, contacts.mentor_email, True, cc=contacts.mentee_email)
-        ]
+        return [replace(mentor, cc=contacts.mentee_email)]
     if kind in ("reactivated", "mentor_missed", "removed"):
-        return [
-            Recipient(contacts.mentee_name, contacts.mentee_email, False, cc=contacts.mentor_email)
-        ]
+        return [replace(mentee, cc=contacts.mentor_email)]
     return [mentee, mentor]
 
 
+# The first class an event is an instance of gives its kind; none: a reactivation.
+_KINDS: tuple[tuple[type[EmailSubject], Kind], ...] = (
+    (SubscriptionActivated, "scheduled"),
+    (BookingReminderDue, "reminder"),
+    (BookingsCancelled, "removed"),
+    (MenteeReprobationPending, "pending"),
+    (MenteeWarned, "warned"),
+    (MenteeReprobated, "reprobated"),
+    (BookingCancelled, "cancelled"),
+    (MentorMissed, "mentor_missed"),
+    (AppealFiled, "appealed"),
+    (AppealAccepted, "appeal_decided"),
+    (AppealRejected, "appeal_decided"),
+)
+
+
 def kind_of(event: EmailSubject) -> Kind:
-    if isinstance(event, SubscriptionActivated):
-        return "scheduled"
-    if isinstance(event, BookingReminderDue):
-        return "reminder"
-    if isinstance(event, BookingsCancelled):
-        return "removed"
-    if isinstance(event, MenteeReprobationPending):
-        return "pending"
-    if isinstance(event, MenteeWarned):
-        return "warned"
-    if isinstance(event, MenteeReprobated):
-        return "reprobated"
-    if isinstance(event, BookingCancelled):
-        return "cancelled"
-    if isinstance(event, MentorMissed):
-        return "mentor_missed"
-    if isinstance(event, AppealFiled):
-        return "appealed"
-    if isinstance(event, AppealAccepted | AppealRejected):
-        return "appeal_decided"
-    return "reactivated"
+    return next((kind for cls, kind in _KINDS if isinstance(event, cls)), "reactivated")
 
 
 def template_values(

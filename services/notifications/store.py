@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import Slot, SubscriptionActivated, message_type_for
 from services.kit.database import OwnConnection, Tx, driver
+from services.kit.tables import mentor_zone_columns
 from services.notifications.domain import (
     LIFECYCLE_EVENTS,
     Contacts,
@@ -59,16 +60,7 @@ contacts = Table(
     Column("mentor_id", PGUUID(as_uuid=True), index=False),
     Index("contacts_of_mentee", "mentee_id"),
     Index("contacts_of_mentor", "mentor_id"),
-    # The mentor's own IANA zone as this activation gave it (null: not given), and when
-    # it was activated: emails to the mentor read times in the zone of their latest.
-    Column("mentor_timezone", String(64)),
-    Column("activated_at", DateTime(timezone=True)),
-    Index(
-        "contacts_mentor_zone",
-        "mentor_id",
-        text("activated_at DESC NULLS LAST"),
-        postgresql_where=text("mentor_timezone IS NOT NULL"),
-    ),
+    *mentor_zone_columns("contacts"),
 )
 
 # Every booked session, for the calendar feeds: booked from bookings.scheduled,
