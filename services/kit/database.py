@@ -54,12 +54,14 @@ class Database:
         locks hold) as a SQLAlchemy one does: one BEGIN, as before, sent at the start."""
         async with self._autocommit.connect() as conn:
             connection = await _asyncpg(conn)
-            if connection.is_in_transaction():  # left so by other code: never nest
+            # Closed by the server (a restart), or left in a transaction by other code
+            # (never nest): a fresh one instead.
+            if connection.is_closed() or connection.is_in_transaction():
                 await conn.invalidate()
                 connection = await _asyncpg(conn)
-            transaction = connection.transaction()
             ended = False
             try:
+                transaction = connection.transaction()
                 await transaction.start()
                 try:
                     yield conn
@@ -71,8 +73,9 @@ class Database:
                 ended = True
             finally:
                 if not ended:
-                    # Begun, committed or rolled back in doubt (cancelled, connection
-                    # lost): never back to the pool, where asyncpg would nest the next.
+                    # Not begun, or committed or rolled back in doubt (cancelled,
+                    # connection lost): never back to the pool, where it would fail or
+                    # nest the next.
                     await conn.invalidate()
 
     @asynccontextmanager

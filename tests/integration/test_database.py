@@ -127,3 +127,29 @@ async def test_a_task_cancelled_in_its_begin_leaves_no_connection_half_begun(
     async with db.reading() as conn:
         count = await (await driver(conn)).fetchval("SELECT count(*) FROM rows WHERE id >= 2000")
     assert count == rounds
+
+
+async def test_pooled_connections_the_server_closed_are_replaced_without_a_failed_transaction(
+    settings: Settings, db: Database
+) -> None:
+    """As after a PostgreSQL restart: every connection in the pool is gone."""
+
+    async def backend() -> int:
+        async with db.transaction() as tx:
+            return int(await (await driver(tx)).fetchval("SELECT pg_backend_pid()"))
+
+    async def hold_two() -> list[int]:
+        return list(await asyncio.gather(backend(), backend()))
+
+    pooled = await hold_two()
+    admin = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1)",
+            pooled,
+        )
+    finally:
+        await admin.close()
+    await asyncio.sleep(1.0)  # for the clients to read the server's goodbye
+    again = await hold_two()
+    assert not set(again) & set(pooled)

@@ -1,12 +1,12 @@
-"""The hot reads keep plans that read what they return, whatever the statistics say.
+"""The hot reads keep plans that read what they return, on a server as deployed.
 
-A server without autovacuum (this machine's, CI's) never makes statistics, and a
-queue's are stale by nature. With none, PostgreSQL once chose, per batch: a walk of the
-whole queued backlog to take 50 claimed emails, a bitmap scan that read and sorted
-every unsent outbox row, a sequential scan of attendance's bookings, and another of
-its bookings and subscriptions to write a batch's marks and states. Each test fills a
-table well past a batch, statistics left unmade, and reads the plan of the statement
-the service runs, on a connection set up as the service's."""
+A deployment's PostgreSQL runs autovacuum, whose ANALYZE keeps statistics current, and
+a deployment's planner settings (docs/operations.md, "PostgreSQL as deployed"). Each test
+fills a table well past a batch, analyzes it as autovacuum would, and reads the plan of
+the statement the service runs, on a connection set up as the service's with those
+planner settings: an index walk where one is meant, never a scan or a sort of the whole
+backlog. (A server without autovacuum, like this machine's, plans without statistics;
+`POSTGRES_PLAN_CACHE_MODE=force_custom_plan` is for it.)"""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from services.kit.database import Database, drop_database
 from services.kit.settings import Settings
 from services.notifications import store as notifications_store
 from tests.conftest import derived
+from tests.support.nodes import PRODUCTION_SETTINGS
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 
@@ -44,10 +45,17 @@ async def databases(settings: Settings) -> AsyncIterator[dict[str, Database]]:
             await drop_database(isolated, db.name)
 
 
-async def _connect(db: Database, **server_settings: str) -> asyncpg.Connection:
+# The deployment's planner settings a session can set (the rest need a restart).
+PLANNER = {
+    name: PRODUCTION_SETTINGS[name]
+    for name in ("random_page_cost", "effective_io_concurrency", "effective_cache_size", "work_mem")
+}
+
+
+async def _connect(db: Database) -> asyncpg.Connection:
     return await asyncpg.connect(
         f"{db.settings.server_url()}/{db.name}",
-        server_settings=db.settings.postgres_server_settings() | server_settings,
+        server_settings=db.settings.postgres_server_settings() | PLANNER,
     )
 
 
@@ -73,7 +81,7 @@ async def _plan(connection: asyncpg.Connection, sql: str, *args: object) -> str:
 
 
 async def test_claimed_emails_are_taken_by_primary_key(databases: dict[str, Database]) -> None:
-    connection = await _connect(databases["notifications"], **notifications_store.CLAIMING_SETTINGS)
+    connection = await _connect(databases["notifications"])
     try:
         await connection.execute(
             """
@@ -84,6 +92,7 @@ async def test_claimed_emails_are_taken_by_primary_key(databases: dict[str, Data
             FROM generate_series(1, 20000) AS n
             """
         )
+        await connection.execute("ANALYZE emails")
         claimed = [f"<{n}@plan>" for n in range(1, 51)]
         plan = await _plan(connection, notifications_store._TAKE, claimed)
     finally:
@@ -97,7 +106,7 @@ async def test_a_claim_walks_from_the_floor_not_through_every_sent_email(
 ) -> None:
     """`emails_queued` keeps the entries of sent emails until a vacuum: from the
     oldest, a claim walks them all; from the floor `Claims` keeps, only the live part."""
-    connection = await _connect(databases["notifications"], **notifications_store.CLAIMING_SETTINGS)
+    connection = await _connect(databases["notifications"])
     try:
         await connection.execute(
             """
@@ -144,6 +153,7 @@ async def test_the_relay_walks_unsent_rows_in_order_up_to_its_batch(
             SELECT gen_random_uuid(), 'mentee.warned', '{}' FROM generate_series(1, 20000)
             """
         )
+        await connection.execute("ANALYZE outbox")
         async with connection.transaction():
             await connection.execute(outbox._RELAY_SETTINGS)
             plan = await _plan(connection, outbox._TAKE, 500)
@@ -160,6 +170,7 @@ async def test_sessions_are_read_by_subscription_not_by_scanning_bookings(
     try:
         subscriptions = [uuid.uuid4() for _ in range(10000)]
         await _book_four_each(connection, subscriptions)
+        await connection.execute("ANALYZE bookings")
         plan = await _plan(connection, attendance_store._SESSIONS_OF_RECORDS, subscriptions[:100])
     finally:
         await connection.close()
@@ -184,6 +195,7 @@ async def test_joins_lock_and_decisions_write_by_primary_key(
             subscriptions,
         )
         joined = (await _book_four_each(connection, subscriptions))[:128]
+        await connection.execute("ANALYZE subscriptions, bookings")
         lock = await _plan(connection, attendance_store._LOCK_RECORDS_OF_BOOKINGS, joined)
         now = datetime.now(UTC)
         states = [subscriptions[:64], *([[None] * 64] * 10)]
@@ -222,6 +234,7 @@ async def test_reprobations_cancel_by_subscription_without_a_scan(
             """,
             subscriptions,
         )
+        await connection.execute("ANALYZE subscriptions, bookings")
         sql = _positional(str(booking_store._CANCEL_BOOKINGS), "subscription_id", "after", "reason")
         reprobated = subscriptions[:50]
         plan = await _plan(connection, sql, reprobated, [datetime.now(UTC)] * 50, ["x"] * 50)

@@ -341,30 +341,37 @@ async def test_a_batch_of_activations_saves_and_releases_what_one_by_one_would(
     activations = [waited.activated(), plain.activated(), waited.activated()]
     templates = Templates()
 
+    class Undone(Exception):
+        """Raised to roll the transaction back once its rows have been read."""
+
     async def applied(handle: Callable[[Tx], Awaitable[list[str]]]) -> tuple[object, ...]:
-        async with notifications.db.engine.connect() as tx:
-            await tx.begin()
-            await handlers.queue_all_emails(tx, early, templates)  # they wait for contacts
-            outcomes = await handle(tx)
-            queued = await tx.execute(
-                select(emails.c.message_id, emails.c.recipient, emails.c.subject)
-                .where(emails.c.event_id.in_([e.event_id for e in early]))
-                .order_by(emails.c.message_id)
-            )
-            saved = await tx.execute(
-                select(contacts)
-                .where(
-                    contacts.c.subscription_id.in_([waited.subscription_id, plain.subscription_id])
+        try:
+            async with notifications.db.transaction() as tx:
+                await handlers.queue_all_emails(tx, early, templates)  # they wait for contacts
+                outcomes = await handle(tx)
+                queued = await tx.execute(
+                    select(emails.c.message_id, emails.c.recipient, emails.c.subject)
+                    .where(emails.c.event_id.in_([e.event_id for e in early]))
+                    .order_by(emails.c.message_id)
                 )
-                .order_by(contacts.c.subscription_id)
-            )
-            left = await tx.execute(
-                select(waiting_events.c.event_id).where(
-                    waiting_events.c.subscription_id == waited.subscription_id
+                saved = await tx.execute(
+                    select(contacts)
+                    .where(
+                        contacts.c.subscription_id.in_(
+                            [waited.subscription_id, plain.subscription_id]
+                        )
+                    )
+                    .order_by(contacts.c.subscription_id)
                 )
-            )
-            rows = ([tuple(r) for r in queued], [tuple(r) for r in saved], list(left))
-            await tx.rollback()
+                left = await tx.execute(
+                    select(waiting_events.c.event_id).where(
+                        waiting_events.c.subscription_id == waited.subscription_id
+                    )
+                )
+                rows = ([tuple(r) for r in queued], [tuple(r) for r in saved], list(left))
+                raise Undone
+        except Undone:
+            pass
         return outcomes, *rows
 
     async def one_by_one(tx: Tx) -> list[str]:
