@@ -19,7 +19,6 @@ accepted email is recorded once it is back rather than sent again.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import itertools
 import json
 import random
@@ -58,8 +57,8 @@ def build_message(row: Email, sender: str) -> EmailMessage:
     message = EmailMessage()
     for name, value in _headers(row, sender, formatdate(localtime=False)):
         message[name] = value
-    message.set_content(row.text_body)
-    message.add_alternative(row.html_body, subtype="html")
+    message.set_content(row.text_body, cte=_transfer_encoding(row.text_body))
+    message.add_alternative(row.html_body, subtype="html", cte=_transfer_encoding(row.html_body))
     if row.calendar is not None:
         # iMIP (RFC 6047): a text/calendar part naming its method; mail clients offer
         # to add (or remove) the event, and calendars match it by UID.
@@ -98,7 +97,7 @@ _MAX_LINE = 78  # the email policies'
 def _usual_wire(row: Email, sender: str, boundary: str, date: str) -> bytes | None:
     """What `build_message(...).as_bytes(policy=SMTP)` writes, with this boundary and
     date, written directly for the usual email (headers that fit on a line as they are,
-    no calendar part, each part 7bit or quoted-printable as the stdlib chooses); None
+    no calendar part, each part 7bit or quoted-printable as `build_message` sets it); None
     for any other. The stdlib costs many times as much (docs/benchmarks.md, "One
     email renderer"); a unit test holds the two byte for byte."""
     if row.calendar is not None:
@@ -110,23 +109,13 @@ def _usual_wire(row: Email, sender: str, boundary: str, date: str) -> bytes | No
         head.append(f"{name}: {value}\r\n")
     parts = []
     for subtype, text in (("plain", row.text_body), ("html", row.html_body)):
-        # As `email.contentmanager` encodes text: 7bit when every line fits, else
-        # quoted-printable unless base64 is shorter on the first ten lines.
         lines = text.encode("utf-8").splitlines()
         body = b"\n".join(lines) + b"\n"
-        if max(map(len, lines), default=0) <= _MAX_LINE:
-            if not body.isascii():
-                return None  # 8bit
+        if _transfer_encoding(text) is None:
             encoding, payload = "7bit", body.decode("ascii")
         else:
-            sniff = b"\n".join(lines[:10]) + b"\n"
-            payload = quoprimime.body_encode(sniff.decode("latin-1"), _MAX_LINE)
-            if len(payload) > len(binascii.b2a_base64(sniff)):
-                return None  # base64
-            if rest := lines[10:]:  # encoded line by line: the first ten are done
-                rest_body = b"\n".join(rest) + b"\n"
-                payload += quoprimime.body_encode(rest_body.decode("latin-1"), _MAX_LINE)
             encoding = "quoted-printable"
+            payload = quoprimime.body_encode(body.decode("latin-1"), _MAX_LINE)
         payload = payload.replace("\n", "\r\n")
         # `add_alternative` gives the part it adds its own MIME-Version.
         version = "MIME-Version: 1.0\r\n" if subtype == "html" else ""
@@ -137,6 +126,15 @@ def _usual_wire(row: Email, sender: str, boundary: str, date: str) -> bytes | No
     head.append("MIME-Version: 1.0\r\n")
     head.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n')
     return f"{''.join(head)}{''.join(parts)}--{boundary}--\r\n".encode("ascii")
+
+
+def _transfer_encoding(text: str) -> str | None:
+    """None (the stdlib's 7bit) for ASCII text whose lines fit, else quoted-printable:
+    every part is 7-bit clean, so that no relay without 8BITMIME mangles it, and
+    readable, which base64 is not."""
+    lines = text.encode("utf-8").splitlines()  # as `email.contentmanager` splits them
+    fits = text.isascii() and max(map(len, lines), default=0) <= _MAX_LINE
+    return None if fits else "quoted-printable"
 
 
 def _headers(row: Email, sender: str, date: str) -> list[tuple[str, str]]:

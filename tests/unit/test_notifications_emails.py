@@ -354,8 +354,8 @@ def _stdlib_wire(email: Email, sender: str = "mentorship@localhost") -> bytes:
 def test_the_usual_email_is_written_byte_for_byte_as_the_stdlib_writes_it() -> None:
     """`_usual_wire` (the usual email, written directly) against `build_message`'s
     EmailMessage as the stdlib writes it, with the same boundary and date; and it
-    declines what it does not write (a header the stdlib would not write as it is, an
-    8bit or base64 part, a calendar part), which the stdlib then writes."""
+    declines what it does not write (a header the stdlib would not write as it is, a
+    calendar part), which the stdlib then writes."""
     [row, *_] = Templates().compose(warned_at_once(), CONTACTS)
     long_lines = "olá, " * 30 + "\n" + "\n".join(f"From line {n} " + "x" * 80 for n in range(12))
     written = [
@@ -367,10 +367,11 @@ def test_the_usual_email_is_written_byte_for_byte_as_the_stdlib_writes_it() -> N
         replace(row, text_body=long_lines, html_body="a\r\nb\rc=3D\n.\n"),
         replace(row, text_body="trailing spaces   \n\ttab\n=3D\n.\n", subject=" two  spaces "),
         replace(row, subject="s" * (78 - len("Subject: ")), recipient="a.b+c@x-y.example.com"),
+        replace(row, text_body="olá\n"),  # quoted-printable, never 8bit
+        replace(row, html_body="é" * 200),  # quoted-printable, never base64
+        replace(row, text_body="a\x0cb" * 30),  # a form feed: no line break for email
     ]
     declined = [
-        replace(row, text_body="olá\n"),  # 8bit
-        replace(row, html_body="é" * 200),  # base64
         replace(row, subject="s" * (79 - len("Subject: "))),
         replace(row, subject="Olá"),
         replace(row, subject=""),
@@ -390,6 +391,23 @@ def test_the_usual_email_is_written_byte_for_byte_as_the_stdlib_writes_it() -> N
     for email in declined:
         assert _usual_wire(email, "mentorship@localhost", BOUNDARY, DATE) is None, email
         assert message_from_bytes(render_message(email, "m@localhost"), policy=default)
+
+
+def test_every_email_is_7bit_clean_whatever_its_text() -> None:
+    """Non-ASCII text and long lines go quoted-printable, never 8bit: a relay without
+    8BITMIME would mangle raw UTF-8 (internationalized addresses aside)."""
+    [row, *_] = Templates().compose(warned_at_once(), CONTACTS)
+    calendar_row = replace(row, calendar="BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n")
+    for email in (replace(row, text_body="Olá, João\n"), replace(calendar_row, html_body="é" * 90)):
+        wire = render_message(email, "m@localhost")
+        assert wire.isascii(), wire
+        parsed = message_from_bytes(wire, policy=default)
+        texts = [
+            part.get_content().replace("\r\n", "\n")
+            for part in parsed.walk()
+            if part.get_content_maintype() == "text"
+        ]
+        assert email.text_body in texts[0] and email.html_body in texts[1]
 
 
 def test_a_header_with_a_line_break_can_never_be_sent() -> None:
