@@ -7,7 +7,7 @@ event, and shape the answer. Ownership is decided by the owner of the data.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -50,7 +50,10 @@ from services.gateway.dependencies import Now, OwnersDep, SettingsDep
 from services.gateway.owners import Owners
 from services.gateway.sessions import Rules, join_refusal
 
-router = APIRouter(prefix="/api")
+# One router an audience, so that a route's tag is said once; `router` serves them all.
+mentee = APIRouter(tags=["mentee"])
+mentor = APIRouter(tags=["mentor"])
+admin = APIRouter(tags=["admin"])
 
 
 def _error(description: str, example: str) -> dict[str, Any]:
@@ -68,6 +71,8 @@ UNAVAILABLE = _error(
     "the attendance service did not answer within 5 s; try again shortly",
 )
 INVALID = {"description": "malformed id or body"}
+
+T = TypeVar("T")
 
 
 def _refusals(
@@ -91,6 +96,11 @@ NOT_YOURS = _error("not the caller's booking", "this booking is not yours")
 UNKNOWN_BOOKING = _error("unknown booking", "no such booking")
 
 
+def _own_booking_refusals(conflict: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The refusals of what a mentee does to one of their bookings; each says its 409."""
+    return _refusals(forbidden=NOT_YOURS, not_found=UNKNOWN_BOOKING, conflict=conflict)
+
+
 class MenteeBookings(BaseModel):
     bookings: list[MenteeBooking]
 
@@ -101,12 +111,17 @@ class Accepted(BaseModel):
     event_id: UUID = Field(description="the id of the event that was published")
 
 
-class AttendanceBody(BaseModel):
+class Body(BaseModel):
+    """A request body: a field it does not know is a mistake of the caller's (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AttendanceBody(Body):
     """A status (with an optional reason), or, as before statuses, `attended`."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"example": {"status": "excused", "reason": "ill, told me ahead"}},
+        json_schema_extra={"example": {"status": "excused", "reason": "ill, told me ahead"}}
     )
 
     status: MentorMarkStatus | None = Field(
@@ -130,10 +145,9 @@ class AttendanceBody(BaseModel):
         return self
 
 
-class WaiverBody(BaseModel):
+class WaiverBody(Body):
     model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"example": {"reason": "both were the bank holiday weekend"}},
+        json_schema_extra={"example": {"reason": "both were the bank holiday weekend"}}
     )
 
     reason: Reason = Field(
@@ -141,10 +155,9 @@ class WaiverBody(BaseModel):
     )
 
 
-class AppealBody(BaseModel):
+class AppealBody(Body):
     model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"example": {"reason": "I was in hospital; the note is attached"}},
+        json_schema_extra={"example": {"reason": "I was in hospital; the note is attached"}}
     )
 
     reason: Reason = Field(
@@ -153,10 +166,8 @@ class AppealBody(BaseModel):
     )
 
 
-class AcceptanceBody(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"reason": "the hospital note"}}
-    )
+class AcceptanceBody(Body):
+    model_config = ConfigDict(json_schema_extra={"example": {"reason": "the hospital note"}})
 
     reason: Reason | None = Field(
         default=None, description="optional; shown in the history and sent to the mentee"
@@ -164,26 +175,24 @@ class AcceptanceBody(BaseModel):
 
 
 class RejectionBody(WaiverBody):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"reason": "you told me you forgot"}}
-    )
+    model_config = ConfigDict(json_schema_extra={"example": {"reason": "you told me you forgot"}})
 
 
 class Subscribers(BaseModel):
     subscribers: list[SubscriberSummary]
 
 
-def _subscriber(reply: SubscriberReply | SubscriberChanged) -> SubscriberDetail:
-    if reply.subscriber is None:
+def _carried(answer: T | None) -> T:
+    """What attendance's reply carries when it did what was asked: without it, the fault
+    is attendance's, not the caller's (503)."""
+    if answer is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from attendance")
-    return reply.subscriber
+    return answer
 
 
-@router.get(
+@mentee.get(
     "/mentee/bookings",
-    tags=["mentee"],
     summary="The caller's bookings",
-    response_model=MenteeBookings,
     responses=_refusals(invalid=None),
 )
 async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
@@ -191,20 +200,16 @@ async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
     return MenteeBookings(bookings=reply.bookings)
 
 
-@router.post(
+@mentee.post(
     "/bookings/{booking_id}/join",
-    tags=["mentee"],
     summary="Join a session (marks presence when inside its window)",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=Accepted,
-    responses=_refusals(
-        forbidden=NOT_YOURS,
-        not_found=UNKNOWN_BOOKING,
-        conflict=_error(
+    responses=_own_booking_refusals(
+        _error(
             "the booking is cancelled, or the join window is not open (it says when it "
             "opens, or that the session is over, in the slot's zone)",
             "this session opens for joining at Tue 08 Dec 2026, 17:45 (Sao Paulo)",
-        ),
+        )
     ),
 )
 async def join(
@@ -244,13 +249,11 @@ def _joinable(found: BookingFound, rules: Rules, now: datetime) -> None:
             raise HTTPException(status.HTTP_409_CONFLICT, refusal)
 
 
-@router.post(
+@mentor.post(
     "/mentor/bookings/{booking_id}/join",
-    tags=["mentor"],
     summary="The mentor joins a session (with TRACK_MENTOR_JOINS, a session the mentor "
     "never joined is the mentor's no-show)",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=Accepted,
     responses=_refusals(
         forbidden=_error(
             "not one of the caller's sessions", "this booking is not one of your mentees'"
@@ -292,17 +295,11 @@ class Cancelled(BaseModel):
     )
 
 
-@router.post(
+@mentee.post(
     "/bookings/{booking_id}/cancel",
-    tags=["mentee"],
     summary="Cancel a booking ahead of its start (in time, or late: counts as an absence)",
-    response_model=Cancelled,
-    responses=_refusals(
-        forbidden=NOT_YOURS,
-        not_found=UNKNOWN_BOOKING,
-        conflict=_error(
-            "already cancelled, or the session has started", "the booking is already cancelled"
-        ),
+    responses=_own_booking_refusals(
+        _error("already cancelled, or the session has started", "the booking is already cancelled")
     ),
 )
 async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) -> Cancelled:
@@ -316,20 +313,16 @@ async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) 
     return Cancelled(booking_id=reply.booking_id, starts_at=reply.starts_at, status=reply.status)
 
 
-@router.post(
+@mentee.post(
     "/bookings/{booking_id}/appeal",
-    tags=["mentee"],
     summary="Appeal the absence a booking is marked with, within APPEAL_DAYS of the mark, "
     "with a reason: its mentor accepts (the session becomes excused) or rejects it",
     status_code=status.HTTP_201_CREATED,
-    response_model=AppealView,
-    responses=_refusals(
-        forbidden=NOT_YOURS,
-        not_found=UNKNOWN_BOOKING,
-        conflict=_error(
+    responses=_own_booking_refusals(
+        _error(
             "not an absence, an appeal already open or rejected, or too late",
             "only an absence can be appealed; this session is marked present",
-        ),
+        )
     ),
 )
 async def appeal(
@@ -343,17 +336,12 @@ async def appeal(
         reason=body.reason,
         requested_at=now,
     )
-    reply = await owners.ask(request, AppealReply)
-    if reply.appeal is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from attendance")
-    return reply.appeal
+    return _carried((await owners.ask(request, AppealReply)).appeal)
 
 
-@router.get(
+@mentor.get(
     "/mentor/subscribers",
-    tags=["mentor"],
     summary="The caller's subscribers with their absence counts",
-    response_model=Subscribers,
     responses=_refusals(invalid=None),
 )
 async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscribers:
@@ -361,18 +349,16 @@ async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscriber
     return Subscribers(subscribers=reply.subscribers)
 
 
-@router.get(
+@mentor.get(
     "/mentor/subscribers/{subscription_id}",
-    tags=["mentor"],
     summary="One subscriber, with every booking and its attendance mark",
-    response_model=SubscriberDetail,
     responses=_refusals(not_found=NOT_FOUND),
 )
 async def subscriber(
     subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
 ) -> SubscriberDetail:
     request = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
-    return _subscriber(await owners.ask(request, SubscriberReply))
+    return _carried((await owners.ask(request, SubscriberReply)).subscriber)
 
 
 class History(BaseModel):
@@ -380,12 +366,10 @@ class History(BaseModel):
     history: list[HistoryLine] = Field(description="oldest first; lines are never changed")
 
 
-@router.get(
+@mentor.get(
     "/mentor/subscribers/{subscription_id}/history",
-    tags=["mentor"],
     summary="One subscriber's history: every mark change, warning, reprobation and "
     "reactivation, with the old and new status, who, when and why",
-    response_model=History,
     responses=_refusals(not_found=NOT_FOUND),
 )
 async def history(subscription_id: UUID, caller: Mentor, owners: OwnersDep) -> History:
@@ -402,9 +386,8 @@ CSV = {
 }
 
 
-@router.get(
+@mentor.get(
     "/mentor/attendance.csv",
-    tags=["mentor"],
     summary="The caller's sessions starting from `from` to `to` (UTC days, both included), "
     "as CSV, with times in each slot's zone",
     response_class=Response,
@@ -427,12 +410,10 @@ async def attendance_csv(
     return await export.download(owners, caller.user_id, starts_on, ends_on, now)
 
 
-@router.post(
+@mentor.post(
     "/mentor/bookings/{booking_id}/attendance",
-    tags=["mentor"],
     summary="Mark a booking present, late, absent, excused or mentor_no_show "
     "(overrides the system's mark)",
-    response_model=SubscriberDetail,
     responses=_refusals(
         not_found=UNKNOWN_BOOKING,
         conflict=_error(
@@ -457,11 +438,9 @@ async def mark_attendance(
     return await _command(owners, request)
 
 
-@router.delete(
+@mentor.delete(
     "/mentor/bookings/{booking_id}/attendance",
-    tags=["mentor"],
     summary="Take back your own mark of a session that has not started: it is not marked again",
-    response_model=SubscriberDetail,
     responses=_refusals(
         not_found=UNKNOWN_BOOKING,
         conflict=_error(
@@ -477,11 +456,9 @@ async def clear_mark(
     return await _command(owners, mentor_commands.clear_mark(caller.user_id, booking_id, now))
 
 
-@router.post(
+@mentor.post(
     "/mentor/subscribers/{subscription_id}/reactivate",
-    tags=["mentor"],
     summary="Reactivate a reprobated mentee: bookings are regenerated until the cycle ends",
-    response_model=SubscriberDetail,
     responses=_refusals(
         not_found=NOT_FOUND,
         conflict=_error("the mentee is not reprobated", "the mentee is not reprobated"),
@@ -493,12 +470,10 @@ async def reactivate(
     return await _command(owners, mentor_commands.reactivate(caller.user_id, subscription_id, now))
 
 
-@router.post(
+@mentor.post(
     "/mentor/subscribers/{subscription_id}/waive",
-    tags=["mentor"],
     summary="Waive a pending reprobation (REPROBATION_REVIEW_HOURS), with a reason: nothing "
     "is cancelled and the absence streak starts over",
-    response_model=SubscriberDetail,
     responses=_refusals(
         not_found=NOT_FOUND,
         conflict=_error("no reprobation is pending", "no reprobation is pending"),
@@ -517,12 +492,10 @@ DECISION_REFUSED = _refusals(
 )
 
 
-@router.post(
+@mentor.post(
     "/mentor/appeals/{appeal_id}/accept",
-    tags=["mentor"],
     summary="Accept an appeal: the session becomes excused and the streak is recounted "
     "(a pending reprobation it breaks is withdrawn, an applied one lifted)",
-    response_model=SubscriberDetail,
     responses=DECISION_REFUSED,
 )
 async def accept_appeal(
@@ -535,11 +508,9 @@ async def accept_appeal(
     return await _decide(appeal_id, True, body.reason if body else None, caller, owners, now)
 
 
-@router.post(
+@mentor.post(
     "/mentor/appeals/{appeal_id}/reject",
-    tags=["mentor"],
     summary="Reject an appeal, with a reason: the absence stands",
-    response_model=SubscriberDetail,
     responses=DECISION_REFUSED,
 )
 async def reject_appeal(
@@ -564,7 +535,7 @@ async def _decide(
 
 async def _command(owners: Owners, request: Request) -> SubscriberDetail:
     """Sends a mentor's command to attendance: the answer is the subscriber as it now stands."""
-    return _subscriber(await owners.ask(request, SubscriberChanged))
+    return _carried((await owners.ask(request, SubscriberChanged)).subscriber)
 
 
 class SweepAccepted(Accepted):
@@ -575,15 +546,18 @@ class SweepAccepted(Accepted):
     tick_at: datetime = Field(description="the sweep's time: now, as the gateway read it")
 
 
-@router.post(
+@admin.post(
     "/admin/sweep",
-    tags=["admin"],
     summary="Sweep now: publishes a sweep.tick with tick_at = now",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=SweepAccepted,
     responses=_refusals(invalid=None),
 )
 async def sweep(caller: Admin, owners: OwnersDep, now: Now) -> SweepAccepted:
     tick = SweepTick(occurred_at=now, tick_at=now)
     await owners.publish(tick)
     return SweepAccepted(event_id=tick.event_id, tick_at=now)
+
+
+router = APIRouter(prefix="/api")
+for _audience in (mentee, mentor, admin):
+    router.include_router(_audience)
