@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,6 +38,7 @@ from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.mentor_list import MEANINGS, Need, need_of
 from services.gateway.outcomes import Action, status_words, what_happened
+from services.gateway.owners import Owners
 from services.gateway.security import forgery_refusal, session_csrf_token
 from services.gateway.times import (
     ZONE_COOKIE,
@@ -82,6 +84,7 @@ router = APIRouter(
     tags=["dashboard"],
     include_in_schema=True,
     responses=PAGE_REFUSED,
+    default_response_class=HTMLResponse,
 )
 
 
@@ -176,6 +179,26 @@ async def changing_mentor(request: Request, token: PageToken) -> Caller:
 
 
 ChangingMentor = Annotated[Caller, Depends(changing_mentor)]
+
+
+@dataclass(frozen=True)
+class PageChange:
+    """A change asked for from one of the pages: by whom, through whom, and when; the
+    answer is an HTML fragment the page swaps in, in reply to this `request`."""
+
+    request: Request
+    caller: Caller
+    owners: Owners
+    now: datetime
+
+
+async def mentor_change(
+    request: Request, caller: ChangingMentor, owners: OwnersDep, now: Now
+) -> PageChange:
+    return PageChange(request, caller, owners, now)
+
+
+MentorChange = Annotated[PageChange, Depends(mentor_change)]
 CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {
     403: {
         "description": "made with the `session` cookie but sent by another site (`Origin`, "
@@ -183,6 +206,8 @@ CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {
         "page's script sends it); also: not the owner"
     }
 }
+# The routes that change something, each also refused as a forgery; `router` includes them.
+changes = APIRouter(responses=CHANGE_REFUSED)
 
 
 def error_words(
@@ -212,9 +237,18 @@ def page_unavailable(
         raise PageError(error.status_code, heading, words(error)) from error
 
 
-def invalid_form(request: Request, message: str) -> HTMLResponse:
-    """A form the page sent that no command can be made of: said in place, a 422."""
-    return templates.TemplateResponse(request, "_error.html", {"message": message}, status_code=422)
+class InvalidForm(Exception):
+    """A form a page sent that no command can be made of: said in place, a 422."""
+
+
+@contextmanager
+def form_checked(words: str | None = None) -> Iterator[None]:
+    """A command made of a page's form: what pydantic refuses in it, the page says in
+    `words`, or else in pydantic's own."""
+    try:
+        yield
+    except ValidationError as error:
+        raise InvalidForm(words or "; ".join(e["msg"] for e in error.errors())) from error
 
 
 def fragment_error(
@@ -229,9 +263,11 @@ def fragment_error(
 
 
 View = Literal["panel", "row"]
+# A reason typed into a page's form (empty: none given).
+FormReason = Annotated[str, Form(max_length=REASON_MAX_LENGTH)]
 
 
-@router.get("/subscribers", response_class=HTMLResponse, summary="The mentor's subscribers (HTML)")
+@router.get("/subscribers", summary="The mentor's subscribers (HTML)")
 async def subscribers_page(
     request: Request,
     caller: PageMentor,
@@ -266,9 +302,7 @@ async def subscribers_page(
     )
 
 
-@router.get(
-    "/subscribers/{subscription_id}", response_class=HTMLResponse, summary="One subscriber (HTML)"
-)
+@router.get("/subscribers/{subscription_id}", summary="One subscriber (HTML)")
 async def subscriber_page(
     subscription_id: UUID, request: Request, caller: PageMentor, owners: OwnersDep, now: Now
 ) -> HTMLResponse:
@@ -279,7 +313,6 @@ async def subscriber_page(
 
 @router.get(
     "/subscribers/{subscription_id}/{part}",
-    response_class=HTMLResponse,
     summary="One subscriber's panel, or their row of the list (HTML fragment, for in-page refresh)",
 )
 async def subscriber_part(
@@ -301,6 +334,22 @@ async def subscriber_part(
     return templates.TemplateResponse(request, "_subscriber_panel.html", context)
 
 
+@router.get(
+    "/attendance.csv",
+    summary="The mentor's sessions from `from` to `to` (UTC days, both included), as CSV",
+    response_class=Response,
+)
+async def attendance_csv(
+    caller: PageMentor,
+    owners: OwnersDep,
+    now: Now,
+    starts_on: Annotated[date, Query(alias="from")],
+    ends_on: Annotated[date, Query(alias="to")],
+) -> Response:
+    with page_unavailable("Export unavailable"):
+        return await export.download(owners, caller.user_id, starts_on, ends_on, now)
+
+
 async def _subscriber(
     owners: OwnersDep, caller: Caller, subscription_id: UUID, now: datetime, history: bool = True
 ) -> dict[str, Any]:
@@ -320,16 +369,11 @@ async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> 
 
 
 async def _panel(
-    request: Request,
-    owners: OwnersDep,
-    caller: Caller,
-    command: Any,
-    now: datetime,
-    action: Action,
-    view: View = "panel",
+    change: PageChange, command: Any, action: Action, view: View = "panel"
 ) -> HTMLResponse:
     """The subscriber after `command` (the detail page's panel, or the list's row),
     with what it did in words."""
+    request, owners, caller, now = change.request, change.owners, change.caller, change.now
     try:
         reply = await owners.ask(command, SubscriberChanged)
         if reply.subscriber is None:
@@ -367,136 +411,91 @@ def _session_acted_on(command: Any, subscriber: SubscriberDetail) -> datetime | 
     return next((a.starts_at for a in subscriber.appeals if a.appeal_id == appeal_id), None)
 
 
-@router.post(
+@changes.post(
     "/subscribers/{subscription_id}/reactivate",
-    response_class=HTMLResponse,
     summary="Reactivate (returns the updated subscriber panel, or the list's row with `view=row`)",
-    responses=CHANGE_REFUSED,
 )
 async def reactivate(
-    subscription_id: UUID,
-    request: Request,
-    caller: ChangingMentor,
-    owners: OwnersDep,
-    now: Now,
-    view: Annotated[View, Form()] = "panel",
+    subscription_id: UUID, change: MentorChange, view: Annotated[View, Form()] = "panel"
 ) -> HTMLResponse:
-    command = mentor_commands.reactivate(caller.user_id, subscription_id, now)
-    return await _panel(request, owners, caller, command, now, "reactivate", view)
+    command = mentor_commands.reactivate(change.caller.user_id, subscription_id, change.now)
+    return await _panel(change, command, "reactivate", view)
 
 
-@router.post(
+@changes.post(
     "/subscribers/{subscription_id}/waive",
-    response_class=HTMLResponse,
     summary="Waive a pending reprobation, with a reason (returns the updated subscriber panel)",
-    responses=CHANGE_REFUSED,
 )
 async def waive(
-    subscription_id: UUID,
-    request: Request,
-    caller: ChangingMentor,
-    owners: OwnersDep,
-    now: Now,
-    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
+    subscription_id: UUID, change: MentorChange, reason: FormReason = ""
 ) -> HTMLResponse:
-    try:
-        command = mentor_commands.waive(caller.user_id, subscription_id, reason, now)
-    except ValidationError:
-        return invalid_form(request, "Say why you waive it: a reason of one line is needed.")
-    return await _panel(request, owners, caller, command, now, "waive")
+    with form_checked("Say why you waive it: a reason of one line is needed."):
+        command = mentor_commands.waive(change.caller.user_id, subscription_id, reason, change.now)
+    return await _panel(change, command, "waive")
 
 
-@router.post(
+@changes.post(
     "/appeals/{appeal_id}/{decision}",
-    response_class=HTMLResponse,
     summary="Accept an appeal (the session becomes excused), or reject it with a reason "
     "(returns the updated subscriber panel)",
-    responses=CHANGE_REFUSED,
 )
 async def decide_appeal(
     appeal_id: UUID,
     decision: Literal["accept", "reject"],
-    request: Request,
-    caller: ChangingMentor,
-    owners: OwnersDep,
-    now: Now,
-    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
+    change: MentorChange,
+    reason: FormReason = "",
 ) -> HTMLResponse:
     accept = decision == "accept"
-    try:
+    with form_checked(
+        "A reason must be one line, without control characters."
+        if accept
+        else "Say why you reject it: a reason of one line is needed."
+    ):
         command = mentor_commands.decide_appeal(
-            caller.user_id,
+            change.caller.user_id,
             appeal_id,
             accept=accept,
             reason=reason.strip() or None,  # an empty field is no reason
-            now=now,
+            now=change.now,
         )
-    except ValidationError:
-        if accept:
-            return invalid_form(request, "A reason must be one line, without control characters.")
-        return invalid_form(request, "Say why you reject it: a reason of one line is needed.")
-    return await _panel(request, owners, caller, command, now, decision)
+    return await _panel(change, command, decision)
 
 
-@router.post(
+@changes.post(
     "/bookings/{booking_id}/attendance",
-    response_class=HTMLResponse,
     summary="Mark present, late, absent, excused or mentor no-show, with an optional "
     "reason (returns the updated subscriber panel)",
-    responses=CHANGE_REFUSED,
 )
 async def mark(
     booking_id: UUID,
-    request: Request,
-    caller: ChangingMentor,
-    owners: OwnersDep,
-    now: Now,
+    change: MentorChange,
     status: Annotated[MentorMarkStatus | None, Form()] = None,
     attended: Annotated[bool | None, Form()] = None,
-    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
+    reason: FormReason = "",
 ) -> HTMLResponse:
-    try:
+    with form_checked():
         command = mentor_commands.mark(
-            caller.user_id,
+            change.caller.user_id,
             booking_id,
             status=status,
             attended=attended,
             reason=reason.strip() or None,  # an empty field is no reason
-            now=now,
+            now=change.now,
         )
-    except ValidationError as error:
-        return invalid_form(request, "; ".join(e["msg"] for e in error.errors()))
-    return await _panel(request, owners, caller, command, now, "mark")
+    return await _panel(change, command, "mark")
 
 
-@router.post(
+@changes.post(
     "/bookings/{booking_id}/attendance/clear",
-    response_class=HTMLResponse,
     summary="Take back your mark of a session that has not started: it is not marked "
     "again (returns the updated subscriber panel)",
-    responses=CHANGE_REFUSED,
 )
-async def clear_mark(
-    booking_id: UUID, request: Request, caller: ChangingMentor, owners: OwnersDep, now: Now
-) -> HTMLResponse:
-    command = mentor_commands.clear_mark(caller.user_id, booking_id, now)
-    return await _panel(request, owners, caller, command, now, "clear")
+async def clear_mark(booking_id: UUID, change: MentorChange) -> HTMLResponse:
+    command = mentor_commands.clear_mark(change.caller.user_id, booking_id, change.now)
+    return await _panel(change, command, "clear")
 
 
-@router.get(
-    "/attendance.csv",
-    summary="The mentor's sessions from `from` to `to` (UTC days, both included), as CSV",
-    response_class=Response,
-)
-async def attendance_csv(
-    caller: PageMentor,
-    owners: OwnersDep,
-    now: Now,
-    starts_on: Annotated[date, Query(alias="from")],
-    ends_on: Annotated[date, Query(alias="to")],
-) -> Response:
-    with page_unavailable("Export unavailable"):
-        return await export.download(owners, caller.user_id, starts_on, ends_on, now)
+router.include_router(changes)
 
 
 def install(app: FastAPI) -> None:
@@ -525,3 +524,11 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(PageError, page_error)
+
+    async def invalid_form(request: Request, error: Exception) -> HTMLResponse:
+        assert isinstance(error, InvalidForm)
+        return templates.TemplateResponse(
+            request, "_error.html", {"message": str(error)}, status_code=422
+        )
+
+    app.add_exception_handler(InvalidForm, invalid_form)

@@ -12,11 +12,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError
 
-from contracts.messages import REASON_MAX_LENGTH
 from contracts.rpc import (
     AppealAbsence,
     AppealReply,
@@ -33,9 +31,11 @@ from services.gateway.auth import Caller, PageToken
 from services.gateway.dashboard import (
     CHANGE_REFUSED,
     PAGE_REFUSED,
+    FormReason,
+    PageChange,
     error_words,
+    form_checked,
     fragment_error,
-    invalid_form,
     page_caller,
     page_unavailable,
     refuse_forgery,
@@ -48,8 +48,14 @@ from services.gateway.sessions import Offer, Rules, Standing, mark_words, offer,
 from services.gateway.times import when
 
 router = APIRouter(
-    prefix="/dashboard/mentorship/bookings", tags=["mentee's page"], responses=PAGE_REFUSED
+    prefix="/dashboard/mentorship/bookings",
+    tags=["mentee's page"],
+    responses=PAGE_REFUSED,
+    default_response_class=HTMLResponse,
 )
+
+# The routes that change something, each also refused as a forgery; `router` includes them.
+changes = APIRouter(responses=CHANGE_REFUSED)
 
 PAGE = "/dashboard/mentorship/bookings"
 # After a join or a cancellation, attendance records it a moment later (it travels as
@@ -69,6 +75,32 @@ async def changing_mentee(request: Request, token: PageToken) -> Caller:
 
 PageMentee = Annotated[Caller, Depends(page_mentee)]
 ChangingMentee = Annotated[Caller, Depends(changing_mentee)]
+
+
+@dataclass(frozen=True)
+class MenteePageChange(PageChange):
+    """A change the mentee asks for from their page, under the sessions' rules."""
+
+    rules: Rules
+
+    def refused(self, error: HTTPException) -> HTMLResponse:
+        """An owner's refusal or silence, in the mentee's words."""
+        return fragment_error(self.request, error, _mentee_words(error))
+
+    def panel(self, reply: MenteeStandingReply, said: str) -> HTMLResponse:
+        """The panel as `reply` shows it, saying what happened."""
+        return templates.TemplateResponse(
+            self.request, "_mentee_panel.html", _context(reply, self.now, self.rules, said)
+        )
+
+
+async def mentee_change(
+    request: Request, caller: ChangingMentee, owners: OwnersDep, settings: SettingsDep, now: Now
+) -> MenteePageChange:
+    return MenteePageChange(request, caller, owners, now, Rules.of(settings))
+
+
+MenteeChange = Annotated[MenteePageChange, Depends(mentee_change)]
 
 
 @dataclass(frozen=True)
@@ -123,7 +155,7 @@ def _context(
     }
 
 
-@router.get("", response_class=HTMLResponse, summary="The mentee's sessions and standing (HTML)")
+@router.get("", summary="The mentee's sessions and standing (HTML)")
 async def bookings_page(
     request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
 ) -> HTMLResponse:
@@ -139,7 +171,6 @@ async def bookings_page(
 
 @router.get(
     "/panel",
-    response_class=HTMLResponse,
     summary="The mentee's sessions and standing (HTML fragment, for in-page refresh)",
 )
 async def bookings_panel(
@@ -195,34 +226,17 @@ async def _settled(
         await asyncio.sleep(SETTLE_POLL_SECONDS)
 
 
-def _panel(
-    request: Request, reply: MenteeStandingReply, now: datetime, rules: Rules, said: str
-) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, "_mentee_panel.html", _context(reply, now, rules, said)
-    )
-
-
-@router.post(
+@changes.post(
     "/{booking_id}/join",
-    response_class=HTMLResponse,
     summary="Join a session inside its window (returns the updated panel, once marked)",
-    responses=CHANGE_REFUSED,
 )
-async def join(
-    booking_id: UUID,
-    request: Request,
-    caller: ChangingMentee,
-    owners: OwnersDep,
-    settings: SettingsDep,
-    now: Now,
-) -> HTMLResponse:
-    rules = Rules.of(settings)
+async def join(booking_id: UUID, change: MenteeChange) -> HTMLResponse:
+    owners, caller, now = change.owners, change.caller, change.now
     try:
-        await mentee_joins(owners, caller, booking_id, rules, now)
+        await mentee_joins(owners, caller, booking_id, change.rules, now)
         reply = await _settled(owners, caller, now, booking_id, lambda b: b.status is not None)
     except HTTPException as error:
-        return fragment_error(request, error, _mentee_words(error))
+        return change.refused(error)
     found = _session_of(reply, booking_id)
     said = "You joined the session; it will show as marked in a moment."
     if found is not None:
@@ -233,24 +247,16 @@ async def join(
             if session.status
             else "; it will show as marked in a moment."
         )
-    return _panel(request, reply, now, rules, said)
+    return change.panel(reply, said)
 
 
-@router.post(
+@changes.post(
     "/{booking_id}/cancel",
-    response_class=HTMLResponse,
     summary="Cancel a session before it starts: in time (CANCEL_NOTICE_HOURS ahead) it does "
     "not count, later it counts as an absence (returns the updated panel)",
-    responses=CHANGE_REFUSED,
 )
-async def cancel(
-    booking_id: UUID,
-    request: Request,
-    caller: ChangingMentee,
-    owners: OwnersDep,
-    settings: SettingsDep,
-    now: Now,
-) -> HTMLResponse:
+async def cancel(booking_id: UUID, change: MenteeChange) -> HTMLResponse:
+    owners, caller, now = change.owners, change.caller, change.now
     command = CancelBooking(
         request_id=uuid4(), mentee_id=caller.user_id, booking_id=booking_id, requested_at=now
     )
@@ -258,31 +264,22 @@ async def cancel(
         cancelled = await owners.ask(command, BookingCancellation)
         reply = await _settled(owners, caller, now, booking_id, lambda b: b.cancelled)
     except HTTPException as error:
-        return fragment_error(request, error, _mentee_words(error))
+        return change.refused(error)
     session = when(cancelled.starts_at, _zone_of(reply, booking_id))
     if cancelled.status == "cancelled_in_time":
         said = f"You cancelled the session of {session} in time: it does not count."
     else:
         said = f"You cancelled the session of {session} late: it counts as an absence."
-    return _panel(request, reply, now, Rules.of(settings), said)
+    return change.panel(reply, said)
 
 
-@router.post(
+@changes.post(
     "/{booking_id}/appeal",
-    response_class=HTMLResponse,
     summary="Appeal an absence, with a reason, within APPEAL_DAYS (returns the updated panel)",
-    responses=CHANGE_REFUSED,
 )
-async def appeal(
-    booking_id: UUID,
-    request: Request,
-    caller: ChangingMentee,
-    owners: OwnersDep,
-    settings: SettingsDep,
-    now: Now,
-    reason: Annotated[str, Form(max_length=REASON_MAX_LENGTH)] = "",
-) -> HTMLResponse:
-    try:
+async def appeal(booking_id: UUID, change: MenteeChange, reason: FormReason = "") -> HTMLResponse:
+    owners, caller, now = change.owners, change.caller, change.now
+    with form_checked("Say why the absence should not count: one line is needed."):
         command = AppealAbsence(
             request_id=uuid4(),
             mentee_id=caller.user_id,
@@ -290,13 +287,11 @@ async def appeal(
             reason=reason,
             requested_at=now,
         )
-    except ValidationError:
-        return invalid_form(request, "Say why the absence should not count: one line is needed.")
     try:
         filed = await owners.ask(command, AppealReply)
         reply = await _standing(owners, caller, now)
     except HTTPException as error:
-        return fragment_error(request, error, _mentee_words(error))
+        return change.refused(error)
     said = "Your appeal is sent to your mentor, who will accept or reject it."
     if filed.appeal is not None:
         zone = _zone_of(reply, filed.appeal.booking_id)
@@ -304,4 +299,7 @@ async def appeal(
             f"Your appeal of the absence of {when(filed.appeal.starts_at, zone)} is sent to "
             "your mentor, who will accept or reject it."
         )
-    return _panel(request, reply, now, Rules.of(settings), said)
+    return change.panel(reply, said)
+
+
+router.include_router(changes)

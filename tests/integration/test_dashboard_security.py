@@ -261,6 +261,54 @@ async def test_with_the_token_from_the_page_the_changes_are_made(
     assert "session" not in http.cookies
 
 
+@pytest.mark.parametrize(
+    ("path", "form", "says"),
+    [
+        (
+            f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/waive",
+            {"reason": " "},
+            "Say why you waive it: a reason of one line is needed.",
+        ),
+        (
+            f"/dashboard/mentorship/appeals/{uuid.uuid4()}/reject",
+            {"reason": ""},
+            "Say why you reject it: a reason of one line is needed.",
+        ),
+        (
+            f"/dashboard/mentorship/appeals/{uuid.uuid4()}/accept",
+            {"reason": "line one\nline two"},
+            "A reason must be one line, without control characters.",
+        ),
+        (CHANGES["mark"][0], {"status": "present", "attended": "false"}, "contradicts"),
+    ],
+    ids=["waive", "reject", "accept", "mark"],
+)
+async def test_a_form_no_command_can_be_made_of_is_said_in_place_and_asks_nothing(
+    gateway: tuple[httpx.AsyncClient, FakeOwners], path: str, form: dict[str, str], says: str
+) -> None:
+    http, owners = gateway
+    session = signed_in(http)
+    headers = {"X-CSRF-Token": csrf_token(SECRET, session), "Sec-Fetch-Mode": "cors"}
+    response = await http.post(path, data=form, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.text.startswith('<p class="error" role="alert">')
+    assert says in response.text
+    assert owners.asked == []
+
+
+async def test_an_appeal_without_a_reason_is_said_in_place_and_asks_nothing(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    session = issue_token(SECRET, uuid.uuid4(), "mentee", datetime.now(UTC) + timedelta(hours=1))
+    signed_in(http, session)
+    headers = {"X-CSRF-Token": csrf_token(SECRET, session), "Sec-Fetch-Mode": "cors"}
+    response = await http.post(CHANGES["appeal"][0], data={"reason": " "}, headers=headers)
+    assert response.status_code == 422, response.text
+    assert "Say why the absence should not count: one line is needed." in response.text
+    assert owners.asked == []
+
+
 async def test_an_origin_with_the_default_port_is_the_same_origin(
     gateway: tuple[httpx.AsyncClient, FakeOwners],
 ) -> None:
