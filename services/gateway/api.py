@@ -6,11 +6,12 @@ event, and shape the answer. Ownership is decided by the owner of the data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -51,9 +52,9 @@ from services.gateway.owners import Owners
 from services.gateway.sessions import Rules, join_refusal
 
 # One router an audience, so that a route's tag is said once; `router` serves them all.
-mentee = APIRouter(tags=["mentee"])
-mentor = APIRouter(tags=["mentor"])
-admin = APIRouter(tags=["admin"])
+mentees = APIRouter(tags=["mentee"])
+mentors = APIRouter(tags=["mentor"])
+admins = APIRouter(tags=["admin"])
 
 
 def _error(description: str, example: str) -> dict[str, Any]:
@@ -190,7 +191,7 @@ def _carried(answer: T | None) -> T:
     return answer
 
 
-@mentee.get(
+@mentees.get(
     "/mentee/bookings",
     summary="The caller's bookings",
     responses=_refusals(invalid=None),
@@ -200,7 +201,7 @@ async def mentee_bookings(caller: Mentee, owners: OwnersDep) -> MenteeBookings:
     return MenteeBookings(bookings=reply.bookings)
 
 
-@mentee.post(
+@mentees.post(
     "/bookings/{booking_id}/join",
     summary="Join a session (marks presence when inside its window)",
     status_code=status.HTTP_202_ACCEPTED,
@@ -249,7 +250,7 @@ def _joinable(found: BookingFound, rules: Rules, now: datetime) -> None:
             raise HTTPException(status.HTTP_409_CONFLICT, refusal)
 
 
-@mentor.post(
+@mentors.post(
     "/mentor/bookings/{booking_id}/join",
     summary="The mentor joins a session (with TRACK_MENTOR_JOINS, a session the mentor "
     "never joined is the mentor's no-show)",
@@ -295,7 +296,7 @@ class Cancelled(BaseModel):
     )
 
 
-@mentee.post(
+@mentees.post(
     "/bookings/{booking_id}/cancel",
     summary="Cancel a booking ahead of its start (in time, or late: counts as an absence)",
     responses=_own_booking_refusals(
@@ -313,7 +314,7 @@ async def cancel(booking_id: UUID, caller: Mentee, owners: OwnersDep, now: Now) 
     return Cancelled(booking_id=reply.booking_id, starts_at=reply.starts_at, status=reply.status)
 
 
-@mentee.post(
+@mentees.post(
     "/bookings/{booking_id}/appeal",
     summary="Appeal the absence a booking is marked with, within APPEAL_DAYS of the mark, "
     "with a reason: its mentor accepts (the session becomes excused) or rejects it",
@@ -339,7 +340,7 @@ async def appeal(
     return _carried((await owners.ask(request, AppealReply)).appeal)
 
 
-@mentor.get(
+@mentors.get(
     "/mentor/subscribers",
     summary="The caller's subscribers with their absence counts",
     responses=_refusals(invalid=None),
@@ -349,7 +350,7 @@ async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscriber
     return Subscribers(subscribers=reply.subscribers)
 
 
-@mentor.get(
+@mentors.get(
     "/mentor/subscribers/{subscription_id}",
     summary="One subscriber, with every booking and its attendance mark",
     responses=_refusals(not_found=NOT_FOUND),
@@ -366,7 +367,7 @@ class History(BaseModel):
     history: list[HistoryLine] = Field(description="oldest first; lines are never changed")
 
 
-@mentor.get(
+@mentors.get(
     "/mentor/subscribers/{subscription_id}/history",
     summary="One subscriber's history: every mark change, warning, reprobation and "
     "reactivation, with the old and new status, who, when and why",
@@ -386,7 +387,7 @@ CSV = {
 }
 
 
-@mentor.get(
+@mentors.get(
     "/mentor/attendance.csv",
     summary="The caller's sessions starting from `from` to `to` (UTC days, both included), "
     "as CSV, with times in each slot's zone",
@@ -410,7 +411,27 @@ async def attendance_csv(
     return await export.download(owners, caller.user_id, starts_on, ends_on, now)
 
 
-@mentor.post(
+@dataclass(frozen=True)
+class MentorCommands:
+    """A mentor's commands to attendance: who gives them, through whom, and when."""
+
+    mentor_id: UUID
+    owners: Owners
+    now: datetime
+
+    async def send(self, request: Request) -> SubscriberDetail:
+        """The answer is the subscriber as it now stands."""
+        return _carried((await self.owners.ask(request, SubscriberChanged)).subscriber)
+
+
+async def commanding(caller: Mentor, owners: OwnersDep, now: Now) -> MentorCommands:
+    return MentorCommands(caller.user_id, owners, now)
+
+
+Commanding = Annotated[MentorCommands, Depends(commanding)]
+
+
+@mentors.post(
     "/mentor/bookings/{booking_id}/attendance",
     summary="Mark a booking present, late, absent, excused or mentor_no_show "
     "(overrides the system's mark)",
@@ -425,20 +446,20 @@ async def attendance_csv(
     ),
 )
 async def mark_attendance(
-    booking_id: UUID, body: AttendanceBody, caller: Mentor, owners: OwnersDep, now: Now
+    booking_id: UUID, body: AttendanceBody, mentor: Commanding
 ) -> SubscriberDetail:
     request = mentor_commands.mark(
-        caller.user_id,
+        mentor.mentor_id,
         booking_id,
         status=body.status,
         attended=body.attended,
         reason=body.reason,
-        now=now,
+        now=mentor.now,
     )
-    return await _command(owners, request)
+    return await mentor.send(request)
 
 
-@mentor.delete(
+@mentors.delete(
     "/mentor/bookings/{booking_id}/attendance",
     summary="Take back your own mark of a session that has not started: it is not marked again",
     responses=_refusals(
@@ -450,13 +471,11 @@ async def mark_attendance(
         invalid=None,
     ),
 )
-async def clear_mark(
-    booking_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
-) -> SubscriberDetail:
-    return await _command(owners, mentor_commands.clear_mark(caller.user_id, booking_id, now))
+async def clear_mark(booking_id: UUID, mentor: Commanding) -> SubscriberDetail:
+    return await mentor.send(mentor_commands.clear_mark(mentor.mentor_id, booking_id, mentor.now))
 
 
-@mentor.post(
+@mentors.post(
     "/mentor/subscribers/{subscription_id}/reactivate",
     summary="Reactivate a reprobated mentee: bookings are regenerated until the cycle ends",
     responses=_refusals(
@@ -464,13 +483,12 @@ async def clear_mark(
         conflict=_error("the mentee is not reprobated", "the mentee is not reprobated"),
     ),
 )
-async def reactivate(
-    subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
-) -> SubscriberDetail:
-    return await _command(owners, mentor_commands.reactivate(caller.user_id, subscription_id, now))
+async def reactivate(subscription_id: UUID, mentor: Commanding) -> SubscriberDetail:
+    request = mentor_commands.reactivate(mentor.mentor_id, subscription_id, mentor.now)
+    return await mentor.send(request)
 
 
-@mentor.post(
+@mentors.post(
     "/mentor/subscribers/{subscription_id}/waive",
     summary="Waive a pending reprobation (REPROBATION_REVIEW_HOURS), with a reason: nothing "
     "is cancelled and the absence streak starts over",
@@ -479,11 +497,9 @@ async def reactivate(
         conflict=_error("no reprobation is pending", "no reprobation is pending"),
     ),
 )
-async def waive(
-    subscription_id: UUID, body: WaiverBody, caller: Mentor, owners: OwnersDep, now: Now
-) -> SubscriberDetail:
-    request = mentor_commands.waive(caller.user_id, subscription_id, body.reason, now)
-    return await _command(owners, request)
+async def waive(subscription_id: UUID, body: WaiverBody, mentor: Commanding) -> SubscriberDetail:
+    request = mentor_commands.waive(mentor.mentor_id, subscription_id, body.reason, mentor.now)
+    return await mentor.send(request)
 
 
 DECISION_REFUSED = _refusals(
@@ -492,50 +508,36 @@ DECISION_REFUSED = _refusals(
 )
 
 
-@mentor.post(
+@mentors.post(
     "/mentor/appeals/{appeal_id}/accept",
     summary="Accept an appeal: the session becomes excused and the streak is recounted "
     "(a pending reprobation it breaks is withdrawn, an applied one lifted)",
     responses=DECISION_REFUSED,
 )
 async def accept_appeal(
-    appeal_id: UUID,
-    caller: Mentor,
-    owners: OwnersDep,
-    now: Now,
-    body: AcceptanceBody | None = None,
+    appeal_id: UUID, mentor: Commanding, body: AcceptanceBody | None = None
 ) -> SubscriberDetail:
-    return await _decide(appeal_id, True, body.reason if body else None, caller, owners, now)
+    return await _decide(mentor, appeal_id, True, body.reason if body else None)
 
 
-@mentor.post(
+@mentors.post(
     "/mentor/appeals/{appeal_id}/reject",
     summary="Reject an appeal, with a reason: the absence stands",
     responses=DECISION_REFUSED,
 )
 async def reject_appeal(
-    appeal_id: UUID, body: RejectionBody, caller: Mentor, owners: OwnersDep, now: Now
+    appeal_id: UUID, body: RejectionBody, mentor: Commanding
 ) -> SubscriberDetail:
-    return await _decide(appeal_id, False, body.reason, caller, owners, now)
+    return await _decide(mentor, appeal_id, False, body.reason)
 
 
 async def _decide(
-    appeal_id: UUID,
-    accept: bool,
-    reason: str | None,
-    caller: Mentor,
-    owners: OwnersDep,
-    now: datetime,
+    mentor: MentorCommands, appeal_id: UUID, accept: bool, reason: str | None
 ) -> SubscriberDetail:
     request = mentor_commands.decide_appeal(
-        caller.user_id, appeal_id, accept=accept, reason=reason, now=now
+        mentor.mentor_id, appeal_id, accept=accept, reason=reason, now=mentor.now
     )
-    return await _command(owners, request)
-
-
-async def _command(owners: Owners, request: Request) -> SubscriberDetail:
-    """Sends a mentor's command to attendance: the answer is the subscriber as it now stands."""
-    return _carried((await owners.ask(request, SubscriberChanged)).subscriber)
+    return await mentor.send(request)
 
 
 class SweepAccepted(Accepted):
@@ -546,7 +548,7 @@ class SweepAccepted(Accepted):
     tick_at: datetime = Field(description="the sweep's time: now, as the gateway read it")
 
 
-@admin.post(
+@admins.post(
     "/admin/sweep",
     summary="Sweep now: publishes a sweep.tick with tick_at = now",
     status_code=status.HTTP_202_ACCEPTED,
@@ -559,5 +561,5 @@ async def sweep(caller: Admin, owners: OwnersDep, now: Now) -> SweepAccepted:
 
 
 router = APIRouter(prefix="/api")
-for _audience in (mentee, mentor, admin):
+for _audience in (mentees, mentors, admins):
     router.include_router(_audience)
