@@ -7,42 +7,8 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from contracts import (
-    AppealAccepted,
-    AppealFiled,
-    AppealRejected,
-    AttendanceMarkCleared,
-    AttendanceMarked,
-    BookingCancelled,
-    BookingsCancelled,
-    BookingsScheduled,
-    BookingUnattended,
-    MenteeReactivated,
-    MenteeReprobated,
-    MenteeReprobationPending,
-    MenteeReprobationWaived,
-    MenteeReprobationWithdrawn,
-    MenteeWarned,
-    MentorMissed,
-    SessionJoined,
-    SubscriptionActivated,
-    SubscriptionEnded,
-    SubscriptionRenewed,
-    SweepTick,
-)
-from contracts.rpc import (
-    AppealAbsence,
-    ClearMark,
-    DecideAppeal,
-    ExportAttendance,
-    GetHistory,
-    GetMenteeStanding,
-    GetSubscriber,
-    ListSubscribers,
-    MarkAttendance,
-    ReactivateMentee,
-    WaiveReprobation,
-)
+import contracts
+from contracts import rpc
 from services.attendance import handlers
 from services.attendance.domain import Policy
 from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
@@ -67,42 +33,46 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(
         consumes=[
-            ConsumesBatches(SubscriptionActivated, handlers.add_subscriptions),
-            Consumes(SubscriptionRenewed, handlers.renew_subscription),
-            Consumes(SubscriptionEnded, handlers.end_subscription),
-            ConsumesBatches(BookingsScheduled, handlers.add_bookings),
-            ConsumesBatches(BookingsCancelled, handlers.cancel_bookings, gather_seconds=CASCADE),
-            ConsumesBatches(SessionJoined, handlers.record_joins),
-            ConsumesBatches(BookingUnattended, handlers.record_absences, gather_seconds=CASCADE),
-            ConsumesBatches(BookingCancelled, handlers.record_cancellations),
-            Consumes(SweepTick, handlers.on_tick),
+            ConsumesBatches(contracts.SubscriptionActivated, handlers.add_subscriptions),
+            Consumes(contracts.SubscriptionRenewed, handlers.renew_subscription),
+            Consumes(contracts.SubscriptionEnded, handlers.end_subscription),
+            ConsumesBatches(contracts.BookingsScheduled, handlers.add_bookings),
+            ConsumesBatches(
+                contracts.BookingsCancelled, handlers.cancel_bookings, gather_seconds=CASCADE
+            ),
+            ConsumesBatches(contracts.SessionJoined, handlers.record_joins),
+            ConsumesBatches(
+                contracts.BookingUnattended, handlers.record_absences, gather_seconds=CASCADE
+            ),
+            ConsumesBatches(contracts.BookingCancelled, handlers.record_cancellations),
+            Consumes(contracts.SweepTick, handlers.on_tick),
         ],
         answers=[
-            Answers(ListSubscribers, handlers.list_subscribers),
-            Answers(GetSubscriber, handlers.get_subscriber),
-            Answers(GetMenteeStanding, handlers.get_mentee_standing),
-            Answers(MarkAttendance, handlers.mark_attendance),
-            Answers(ClearMark, handlers.clear_mark),
-            Answers(ReactivateMentee, handlers.reactivate),
-            Answers(WaiveReprobation, handlers.waive_reprobation),
-            Answers(AppealAbsence, handlers.appeal_absence),
-            Answers(DecideAppeal, handlers.decide_appeal),
-            Answers(GetHistory, handlers.get_history),
-            Answers(ExportAttendance, handlers.export_attendance),
+            Answers(rpc.ListSubscribers, handlers.list_subscribers),
+            Answers(rpc.GetSubscriber, handlers.get_subscriber),
+            Answers(rpc.GetMenteeStanding, handlers.get_mentee_standing),
+            Answers(rpc.MarkAttendance, handlers.mark_attendance),
+            Answers(rpc.ClearMark, handlers.clear_mark),
+            Answers(rpc.ReactivateMentee, handlers.reactivate),
+            Answers(rpc.WaiveReprobation, handlers.waive_reprobation),
+            Answers(rpc.AppealAbsence, handlers.appeal_absence),
+            Answers(rpc.DecideAppeal, handlers.decide_appeal),
+            Answers(rpc.GetHistory, handlers.get_history),
+            Answers(rpc.ExportAttendance, handlers.export_attendance),
         ],
         publishes=[
-            AttendanceMarked,
-            AttendanceMarkCleared,
-            MenteeWarned,
-            MenteeReprobated,
-            MenteeReactivated,
-            MentorMissed,
-            MenteeReprobationPending,
-            MenteeReprobationWaived,
-            MenteeReprobationWithdrawn,
-            AppealFiled,
-            AppealAccepted,
-            AppealRejected,
+            contracts.AttendanceMarked,
+            contracts.AttendanceMarkCleared,
+            contracts.MenteeWarned,
+            contracts.MenteeReprobated,
+            contracts.MenteeReactivated,
+            contracts.MentorMissed,
+            contracts.MenteeReprobationPending,
+            contracts.MenteeReprobationWaived,
+            contracts.MenteeReprobationWithdrawn,
+            contracts.AppealFiled,
+            contracts.AppealAccepted,
+            contracts.AppealRejected,
         ],
     )
     return runtime
