@@ -7,22 +7,8 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from contracts import (
-    AttendanceMarkCleared,
-    AttendanceMarked,
-    BookingCancelled,
-    BookingReminderDue,
-    BookingsCancelled,
-    BookingsScheduled,
-    BookingUnattended,
-    MenteeReactivated,
-    MenteeReprobated,
-    SubscriptionActivated,
-    SubscriptionEnded,
-    SubscriptionRenewed,
-    SweepTick,
-)
-from contracts.rpc import CancelBooking, FindBooking, ListMenteeBookings
+import contracts
+from contracts import rpc
 from services.booking import handlers
 from services.booking.domain import Policy
 from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
@@ -41,30 +27,32 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
     runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
     runtime.register(
         consumes=[
-            ConsumesBatches(SubscriptionActivated, handlers.activate_subscriptions),
-            ConsumesBatches(SubscriptionRenewed, handlers.renew_subscriptions),
-            ConsumesBatches(SubscriptionEnded, handlers.end_subscriptions),
+            ConsumesBatches(contracts.SubscriptionActivated, handlers.activate_subscriptions),
+            ConsumesBatches(contracts.SubscriptionRenewed, handlers.renew_subscriptions),
+            ConsumesBatches(contracts.SubscriptionEnded, handlers.end_subscriptions),
             # The mentee's booking shows attended a tenth of a second later; the mark
             # that counts (attendance's) is not waiting on it.
-            ConsumesBatches(AttendanceMarked, handlers.record_attendance, gather_seconds=CASCADE),
-            ConsumesBatches(AttendanceMarkCleared, handlers.record_attendance),
-            Consumes(SweepTick, handlers.sweep),
             ConsumesBatches(
-                MenteeReprobated, handlers.cancel_for_reprobations, gather_seconds=CASCADE
+                contracts.AttendanceMarked, handlers.record_attendance, gather_seconds=CASCADE
             ),
-            ConsumesBatches(MenteeReactivated, handlers.regenerate_bookings),
+            ConsumesBatches(contracts.AttendanceMarkCleared, handlers.record_attendance),
+            Consumes(contracts.SweepTick, handlers.sweep),
+            ConsumesBatches(
+                contracts.MenteeReprobated, handlers.cancel_for_reprobations, gather_seconds=CASCADE
+            ),
+            ConsumesBatches(contracts.MenteeReactivated, handlers.regenerate_bookings),
         ],
         answers=[
-            Answers(ListMenteeBookings, handlers.list_mentee_bookings),
-            Answers(FindBooking, handlers.find_booking, one_read=True),
-            Answers(CancelBooking, handlers.cancel_booking),
+            Answers(rpc.ListMenteeBookings, handlers.list_mentee_bookings),
+            Answers(rpc.FindBooking, handlers.find_booking, one_read=True),
+            Answers(rpc.CancelBooking, handlers.cancel_booking),
         ],
         publishes=[
-            BookingsScheduled,
-            BookingsCancelled,
-            BookingCancelled,
-            BookingUnattended,
-            BookingReminderDue,
+            contracts.BookingsScheduled,
+            contracts.BookingsCancelled,
+            contracts.BookingCancelled,
+            contracts.BookingUnattended,
+            contracts.BookingReminderDue,
         ],
     )
     return runtime

@@ -346,8 +346,9 @@ def _status_of(attended: bool) -> BookingStatus:
 
 
 @dataclass(frozen=True)
-class SweptBooking:
-    """A booking the sweep has just marked unattended, with whose it is."""
+class BookedSession:
+    """A booking with whose it is and when it takes place: what every event about one
+    booking (unattended, reminder due, cancelled by the mentee) carries."""
 
     booking_id: UUID
     subscription_id: UUID
@@ -355,6 +356,11 @@ class SweptBooking:
     mentor_id: UUID
     starts_at: datetime
     ends_at: datetime
+
+
+@dataclass(frozen=True)
+class SweptBooking(BookedSession):
+    """A booking the sweep has just marked unattended."""
 
 
 def sweep_due_before(tick_at: datetime, grace: timedelta) -> datetime:
@@ -385,17 +391,11 @@ def unattended(swept: Iterable[SweptBooking], tick_at: datetime) -> list[Booking
 
 
 @dataclass(frozen=True)
-class DueReminder:
+class DueReminder(BookedSession):
     """A booking's offset that the sweep has just recorded as due (once per booking and
     offset: the store's unique key)."""
 
-    booking_id: UUID
     hours_before: int
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
-    starts_at: datetime
-    ends_at: datetime
 
 
 def reminders(due: Iterable[DueReminder], tick_at: datetime) -> list[BookingReminderDue]:
@@ -428,15 +428,9 @@ def reminders(due: Iterable[DueReminder], tick_at: datetime) -> list[BookingRemi
 
 
 @dataclass(frozen=True)
-class CancellableBooking:
-    """A booking with whose it is and when it takes place."""
+class CancellableBooking(BookedSession):
+    """A booking a mentee asks to cancel, with its status."""
 
-    booking_id: UUID
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
-    starts_at: datetime
-    ends_at: datetime
     status: BookingStatus
 
 

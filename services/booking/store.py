@@ -37,13 +37,13 @@ from services.booking.domain import (
     SweptBooking,
 )
 from services.kit.database import Tx, driver
+from services.kit.tables import subscription_table
 
 metadata = MetaData()
 
-subscriptions = Table(
+subscriptions = subscription_table(
     "subscriptions",
     metadata,
-    Column("subscription_id", PGUUID(as_uuid=True), primary_key=True),
     Column("stripe_subscription_id", String(255)),
     Column("mentee_id", PGUUID(as_uuid=True), nullable=False, index=True),
     Column("mentor_id", PGUUID(as_uuid=True), nullable=False),
@@ -116,16 +116,10 @@ _SUBSCRIPTION_COLUMNS = [subscriptions.c[f.name] for f in fields(Subscription)]
 
 
 @dataclass(frozen=True)
-class OwnedBooking:
-    """A booking with the mentee and mentor it belongs to (for find_booking)."""
+class OwnedBooking(domain.BookedSession):
+    """A booking with its status and the slot's zone (for find_booking)."""
 
-    booking_id: UUID
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
     status: BookingStatus
-    starts_at: datetime
-    ends_at: datetime
     timezone: str
 
 

@@ -1,5 +1,6 @@
-"""The outbox and inbox tables that every service's database has, and the mentor's zone
-that attendance and notifications both keep with each subscription."""
+"""The outbox and inbox tables that every service's database has, the table every service
+keeps of the subscriptions it has heard of, and the mentor's zone that attendance and
+notifications both keep with each subscription."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.schema import SchemaItem
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -50,6 +52,18 @@ def inbox_table(metadata: MetaData) -> Table:
         Column("event_id", UUID(as_uuid=True), nullable=False),
         Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+def subscription_table(name: str, metadata: MetaData, *columns: SchemaItem) -> Table:
+    """A service's own record of each subscription it has heard of (attendance's and
+    booking's subscriptions, notifications' contacts): one row per subscription, keyed by
+    the subscription's id."""
+    return Table(
+        name,
+        metadata,
+        Column("subscription_id", UUID(as_uuid=True), primary_key=True),
+        *columns,
     )
 
 

@@ -6,13 +6,8 @@ from pathlib import Path
 
 from faststream import FastStream
 
-from contracts import (
-    BookingsCancelled,
-    BookingsScheduled,
-    SubscriptionActivated,
-    SubscriptionRenewed,
-)
-from contracts.rpc import GetCalendarFeed, OpenCalendarFeed, ResetCalendarFeed
+import contracts
+from contracts import rpc
 from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
 from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
@@ -32,12 +27,12 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
     runtime.register(
         consumes=[
             ConsumesBatches(
-                SubscriptionActivated,
+                contracts.SubscriptionActivated,
                 handlers.save_all_contacts_and_send_schedules
                 if settings.schedule_emails
                 else handlers.save_all_contacts,
             ),
-            Consumes(SubscriptionRenewed, handlers.extend_cycle),
+            Consumes(contracts.SubscriptionRenewed, handlers.extend_cycle),
             *(
                 ConsumesBatches[LifecycleEvent, Templates](
                     event, handlers.queue_all_emails, gather_seconds=CASCADE
@@ -45,14 +40,14 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Templates]:
                 for event in LIFECYCLE_EVENTS
             ),
             ConsumesBatches(
-                BookingsCancelled, handlers.withdraw_invitations, gather_seconds=CASCADE
+                contracts.BookingsCancelled, handlers.withdraw_invitations, gather_seconds=CASCADE
             ),
-            ConsumesBatches(BookingsScheduled, handlers.book_all_sessions),
+            ConsumesBatches(contracts.BookingsScheduled, handlers.book_all_sessions),
         ],
         answers=[
-            Answers(OpenCalendarFeed, handlers.open_calendar_feed),
-            Answers(ResetCalendarFeed, handlers.reset_calendar_feed),
-            Answers(GetCalendarFeed, handlers.get_calendar_feed),
+            Answers(rpc.OpenCalendarFeed, handlers.open_calendar_feed),
+            Answers(rpc.ResetCalendarFeed, handlers.reset_calendar_feed),
+            Answers(rpc.GetCalendarFeed, handlers.get_calendar_feed),
         ],
     )
     sender = EmailSender(settings, runtime.db, runtime.messaging)

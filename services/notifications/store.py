@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from contracts import Slot, SubscriptionActivated, message_type_for
 from services.kit.database import OwnConnection, Tx, driver
-from services.kit.tables import mentor_zone_columns
+from services.kit.tables import mentor_zone_columns, subscription_table
 from services.notifications.domain import (
     LIFECYCLE_EVENTS,
     Contacts,
@@ -45,10 +45,9 @@ from services.notifications.domain import (
 
 metadata = MetaData()
 
-contacts = Table(
+contacts = subscription_table(
     "contacts",
     metadata,
-    Column("subscription_id", PGUUID(as_uuid=True), primary_key=True),
     Column("mentee_name", String(255), nullable=False),
     Column("mentee_email", String(320), nullable=False),
     Column("mentor_name", String(255), nullable=False),

@@ -37,7 +37,7 @@ CONTACTS = Contacts(
 
 def due(booking_id: uuid.UUID, hours: int) -> booking.DueReminder:
     return booking.DueReminder(
-        booking_id, hours, SUBSCRIPTION, MENTEE, MENTOR, START, START + timedelta(hours=1)
+        booking_id, SUBSCRIPTION, MENTEE, MENTOR, START, START + timedelta(hours=1), hours
     )
 
 
