@@ -44,14 +44,13 @@ from services.attendance.domain import (
     Session,
 )
 from services.kit.database import Tx, driver
-from services.kit.tables import mentor_zone_columns
+from services.kit.tables import mentor_zone_columns, subscription_table
 
 metadata = MetaData()
 
-subscriptions = Table(
+subscriptions = subscription_table(
     "subscriptions",
     metadata,
-    Column("subscription_id", PGUUID(as_uuid=True), primary_key=True),
     Column("mentee_id", PGUUID(as_uuid=True), nullable=False, index=True),
     Column("mentee_name", String(255), nullable=False),
     Column("mentee_email", String(320), nullable=False),
