@@ -11,6 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import cast
 
@@ -60,6 +61,7 @@ class Database:
                 await conn.invalidate()
                 connection = await _asyncpg(conn)
             ended = False
+            held = _held.set((conn, connection))
             try:
                 transaction = connection.transaction()
                 await transaction.start()
@@ -72,6 +74,7 @@ class Database:
                 await transaction.commit()
                 ended = True
             finally:
+                _held.reset(held)
                 if not ended:
                     # Not begun, or committed or rolled back in doubt (cancelled,
                     # connection lost): never back to the pool, where it would fail or
@@ -117,10 +120,20 @@ class Database:
         await self.engine.dispose()
 
 
+# The transaction this task is in and its asyncpg connection: `driver` is asked for it
+# by every statement, and SQLAlchemy's answer takes a greenlet switch each time.
+_held: ContextVar[tuple[AsyncConnection, asyncpg.Connection] | None] = ContextVar(
+    "database_held", default=None
+)
+
+
 async def driver(tx: Tx) -> asyncpg.Connection:
     """The asyncpg connection under `tx`: a statement sent to it directly skips
     SQLAlchemy's compiling and result wrapping (docs/benchmarks.md) and runs in
     the same transaction. asyncpg prepares and caches it by its text."""
+    held = _held.get()
+    if held is not None and held[0] is tx:
+        return held[1]
     connection = await _asyncpg(tx)
     if tx.in_transaction() and not connection.is_in_transaction():
         # SQLAlchemy's `begin()` sends BEGIN only before its own first statement: a

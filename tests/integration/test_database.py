@@ -153,3 +153,20 @@ async def test_pooled_connections_the_server_closed_are_replaced_without_a_faile
     await asyncio.sleep(1.0)  # for the clients to read the server's goodbye
     again = await hold_two()
     assert not set(again) & set(pooled)
+
+
+async def test_the_driver_of_each_transaction_is_its_own_even_nested_in_one_task(
+    db: Database,
+) -> None:
+    """`driver` remembers the transaction the task is in: an inner transaction's
+    statements must not run in the outer one, nor the outer's, once the inner ended,
+    in the inner's."""
+    async with db.transaction() as outer:
+        outer_pid = await (await driver(outer)).fetchval("SELECT pg_backend_pid()")
+        async with db.transaction() as inner:
+            inner_pid = await (await driver(inner)).fetchval("SELECT pg_backend_pid()")
+            assert await (await driver(outer)).fetchval("SELECT pg_backend_pid()") == outer_pid
+        assert inner_pid != outer_pid
+        assert await (await driver(outer)).fetchval("SELECT pg_backend_pid()") == outer_pid
+    async with db.transaction() as later:
+        assert (await driver(later)).is_in_transaction()
