@@ -117,6 +117,8 @@ async def system_with(
         system.stop()
 
 
-async def tick(settings: Settings, at: datetime) -> None:
+async def tick(settings: Settings, at: datetime) -> SweepTick:
     """A sweep tick at `at`, as the scheduler would publish it."""
-    await publish(settings, SweepTick(occurred_at=at, tick_at=at))
+    sent = SweepTick(occurred_at=at, tick_at=at)
+    await publish(settings, sent)
+    return sent

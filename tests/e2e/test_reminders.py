@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from icalendar import Calendar
+from sqlalchemy import text
 
 from contracts import (
     BookingReminderDue,
@@ -23,12 +24,14 @@ from contracts import (
     MenteeReprobated,
     SubscriptionEnded,
 )
+from services.kit.database import Database
 from services.kit.settings import Settings
 from tests.conftest import derived
 from tests.e2e.conftest import system_with, tick
 from tests.e2e.test_fair_marks import by_start, mark
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, people
-from tests.support.listening import Listener, listening, publish
+from tests.support.listening import listening, publish
+from tests.support.settling import applied, service_settled
 from tests.support.smtp import RecordingSMTPServer
 from tests.support.waiting import eventually
 from tests.support.world import weekly_subscription
@@ -78,9 +81,21 @@ async def emails_about(smtp: RecordingSMTPServer, address: str, words: str) -> l
     return [m for m in smtp.to(address) if words in m["Subject"]]
 
 
-async def settled(bus: Listener, seconds: float = 2.0) -> None:
-    """Give a replayed tick the time to do something, were it to do anything."""
-    await bus.wait_for(BookingReminderDue, 1_000, within=seconds)
+async def all_emailed(settings: Settings, events: list[BookingReminderDue]) -> None:
+    """notifications has applied `events` and sent every email it queued: whatever they
+    caused is at the SMTP server."""
+    db = Database(settings, "notifications")
+    try:
+        await applied(db, events)
+
+        async def queued() -> int:
+            async with db.transaction() as tx:
+                found = await tx.scalar(text("SELECT count(*) FROM emails WHERE status = 'queued'"))
+            return int(found or 0)
+
+        assert await eventually(queued, lambda n: n == 0) == 0
+    finally:
+        await db.dispose()
 
 
 async def test_each_booking_is_reminded_once_per_offset_however_often_ticks_repeat(
@@ -101,14 +116,14 @@ async def test_each_booking_is_reminded_once_per_offset_however_often_ticks_repe
     sid = subscription.subscription_id
     starts = datetime.fromisoformat(soon["starts_at"])
     async with listening(settings, KEYS) as bus:
-        for at in (now, now, now + timedelta(minutes=30)):  # 24 h ahead: due; replayed
-            await tick(settings, at)
+        # 24 h ahead: due; replayed.
+        ticks = [await tick(settings, at) for at in (now, now, now + timedelta(minutes=30))]
         [first] = await bus.wait_for(BookingReminderDue, subscription_id=sid)
-        await settled(bus)
+        await service_settled(settings, "booking", bus, ticks)
         for at in (starts - timedelta(minutes=40), starts - timedelta(minutes=20)):  # 1 h
-            await tick(settings, at)
+            ticks.append(await tick(settings, at))
         reminders = await bus.wait_for(BookingReminderDue, 2, subscription_id=sid)
-        await settled(bus)
+        await service_settled(settings, "booking", bus, ticks)
         reminders = bus.of(BookingReminderDue, subscription_id=sid)
     assert [(r.booking_id, r.hours_before) for r in reminders] == [
         (UUID(soon["booking_id"]), 24),
@@ -117,8 +132,8 @@ async def test_each_booking_is_reminded_once_per_offset_however_often_ticks_repe
     assert first.due_at == now and reminders[1].due_at == starts - timedelta(minutes=40)
 
     for person in (mentee, mentor):
-        emails = await smtp.wait_for(person.person.email, 2, schedules=False)
-        await settled(bus, 1.0)
+        await smtp.wait_for(person.person.email, 2, schedules=False)
+        await all_emailed(settings, reminders)
         emails = smtp.to(person.person.email, schedules=False)
         assert len(emails) == 2, [m["Subject"] for m in emails]  # one per offset, no more
         assert all(m["Subject"].startswith("Reminder:") for m in emails)
@@ -154,8 +169,7 @@ async def test_a_cancelled_booking_is_never_reminded_and_its_invitation_is_withd
             assert cancelled.status_code == 200, cancelled.text
         # A week on, the second session would be due for both reminders.
         later = datetime.fromisoformat(next_week["starts_at"]) - timedelta(minutes=30)
-        await tick(settings, later)
-        await settled(bus)
+        await service_settled(settings, "booking", bus, [await tick(settings, later)])
         assert len(bus.of(BookingReminderDue, subscription_id=sid)) == 1
 
     [request] = calendar_of(invited).walk("VEVENT")

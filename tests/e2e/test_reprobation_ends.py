@@ -23,6 +23,7 @@ from tests.conftest import derived
 from tests.e2e.conftest import system_with, tick
 from tests.e2e.test_lifecycle import LIFECYCLE_KEYS, activate, mentee_bookings, people, subscriber
 from tests.support.listening import listening, publish
+from tests.support.settling import service_settled
 from tests.support.smtp import RecordingSMTPServer, plain_text
 from tests.support.waiting import eventually
 from tests.support.world import User, weekly_subscription
@@ -152,16 +153,20 @@ async def test_after_days_the_first_tick_n_days_later_lifts_it_once_however_tick
 
     sid = subscription.subscription_id
     async with listening(settings, LIFECYCLE_KEYS) as bus:
-        await tick(settings, due - timedelta(minutes=1))
-        assert await bus.wait_for(MenteeReactivated, subscription_id=sid, within=3) == []
-        for at in (
-            due + timedelta(minutes=5),
-            due + timedelta(minutes=5),
-            due + timedelta(hours=1),
-        ):
-            await tick(settings, at)  # the first tick after the day, replayed, then the next
+        early = await tick(settings, due - timedelta(minutes=1))
+        await service_settled(settings, "attendance", bus, [early])
+        assert bus.of(MenteeReactivated, subscription_id=sid) == []
+        # The first tick after the day, replayed, then the next.
+        ticks = [
+            await tick(settings, at)
+            for at in (
+                due + timedelta(minutes=5),
+                due + timedelta(minutes=5),
+                due + timedelta(hours=1),
+            )
+        ]
         [lifted] = await bus.wait_for(MenteeReactivated, subscription_id=sid)
-        await bus.wait_for(MenteeReactivated, 2, subscription_id=sid, within=3)
+        await service_settled(settings, "attendance", bus, ticks)
         assert len(bus.of(MenteeReactivated, subscription_id=sid)) == 1
     assert (lifted.lifted_by, lifted.reactivated_at) == ("expiry", due)
 

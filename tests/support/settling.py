@@ -24,6 +24,7 @@ from contracts import Event
 from services.kit import outbox
 from services.kit.database import Database
 from services.kit.inbox import INBOX
+from services.kit.settings import Settings
 from tests.support.listening import Listener
 from tests.support.waiting import eventually
 
@@ -62,3 +63,18 @@ async def settled(listener: Listener, db: Database, *of: type[Event]) -> None:
     committed so far has reached `listener`."""
     await outbox_drained(db, *of)
     await listener.caught_up()
+
+
+async def service_settled(
+    settings: Settings, service: str, listener: Listener, after: Sequence[Event] = ()
+) -> None:
+    """Once `service` (a process of the system under test) has applied the events
+    `after`, everything it committed has reached `listener`: what must not have come
+    by then never will, from those events."""
+    db = Database(settings, service)
+    try:
+        if after:
+            await applied(db, after)
+        await settled(listener, db)
+    finally:
+        await db.dispose()
