@@ -212,16 +212,29 @@ async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
         SubscriptionEnded(occurred_at=NOW, subscription_id=subscription_id, ended_at=NOW)
         for _ in range(300)
     ]
-    published = 0
-    crashed = asyncio.Event()
+    started = confirmed = 0
+    at_the_broker, crashed = asyncio.Event(), asyncio.Event()
 
     async def publish_then_die(routing_key: str, body: bytes, event_id: uuid.UUID) -> None:
-        nonlocal published
-        published += 1
-        if published > 120:
+        nonlocal started, confirmed
+        started += 1
+        if started > 120:
+            # Killed once the first 120 are at the broker, confirmed but not marked
+            # sent: after the restart they are published again and reach the consumer
+            # twice (cancelled with the relay, they might never have left).
+            await at_the_broker.wait()
             crashed.set()
             await asyncio.sleep(3600)  # hangs here until the relay is killed
         await toy.messaging.publish(routing_key, body, event_id)
+        confirmed += 1
+        if confirmed == 120:
+            at_the_broker.set()
+
+    def duplicates() -> float:
+        labels = {"service": toy.name, "routing_key": "subscription.ended", "outcome": "duplicate"}
+        return REGISTRY.get_sample_value("mentorship_messages_handled_total", labels) or 0.0
+
+    duplicates_before = duplicates()
 
     # Stop the running relay so the doomed one takes the whole backlog.
     await toy._stop_loops()
@@ -245,6 +258,7 @@ async def test_a_relay_killed_mid_batch_publishes_everything_after_restart(
     await _all_handled(settings, toy)
     assert await _effects_for(toy, subscription_id) == 600
     assert (await outbox.backlog(toy.db))[0] == 0
+    assert duplicates() - duplicates_before == 120  # each delivered twice, applied once
 
 
 async def _cancellation_row(runtime: ServiceRuntime, subscription_id: uuid.UUID) -> Any:
