@@ -442,6 +442,12 @@ class MenteeWarned(Event):
         description="Until when the mentee may appeal that absence (added; APPEAL_DAYS after "
         "it was marked); null when appeals are off.",
     )
+    reprobate_after_absences: int | None = Field(
+        default=None,
+        ge=1,
+        description="Consecutive absences that reprobate under the policy in force for the "
+        "subscription (added; optional): the warning says how many more it takes.",
+    )
 
 
 class MenteeReprobated(Event):

@@ -697,6 +697,7 @@ class Record:
             consecutive_absences=policy.warn_after,
             missed_starts_at=trigger.starts_at,
             appeal_until=appeal_until,
+            reprobate_after_absences=policy.reprobate_after,
         )
         warned = replace(self, warned_streaks=self.warned_streaks | {streak.key})
         entry = self.history_entry("warning", known_at, booking_id=trigger.booking_id)

@@ -232,6 +232,7 @@ def template_values(
         )
         values["appeal_until"] = at(event.appeal_until) if event.appeal_until else None
         values["subscription_id"] = str(event.subscription_id)
+        values["absences_left"] = absences_left(event)
     elif isinstance(event, MenteeReprobationPending):
         values["missed_list"] = "; ".join(at(t) for t in event.missed_starts_at)
         values["missed_count"] = len(event.missed_booking_ids)
@@ -338,3 +339,15 @@ def retry_delay_seconds(attempts: int, jitter: float) -> float:
 def is_permanent(code: int | None) -> bool:
     """5xx SMTP replies are permanent; 4xx and connection trouble are worth retrying."""
     return code is not None and 500 <= code < 600
+
+
+def absences_left(warning: MenteeWarned) -> str:
+    """What it takes now to be reprobated, in words ("one more consecutive absence
+    cancels"), by the policy the warning was given under; one more, as the default policy
+    has it, for a warning that does not say."""
+    reprobate_after = warning.reprobate_after_absences or warning.consecutive_absences + 1
+    left = max(reprobate_after - warning.consecutive_absences, 1)
+    if left == 1:
+        return "one more consecutive absence cancels"
+    words = {2: "two", 3: "three", 4: "four", 5: "five"}.get(left, str(left))
+    return f"{words} more consecutive absences cancel"

@@ -246,6 +246,7 @@ def test_the_thresholds_are_the_policys() -> None:
     _, events = run(record, *(absent(record, w) for w in range(3)), policy=policy)
     assert kinds(events) == ["mentee.warned", "mentee.reprobated"]
     assert isinstance(events[0], MenteeWarned) and events[0].consecutive_absences == 2
+    assert events[0].reprobate_after_absences == 3  # for the email: one more cancels
 
 
 def test_cancelled_sessions_do_not_count() -> None:

@@ -111,6 +111,24 @@ def test_a_warning_goes_to_mentee_and_mentor_with_the_missed_time_in_the_slots_z
     assert "&lt;Mentee&gt;" in mentor_mail.html_body  # names are escaped in HTML
 
 
+def test_a_warning_says_how_many_more_absences_the_policy_in_force_takes() -> None:
+    def next_step(reprobate_after: int | None, warned_at: int = 1) -> str:
+        warning = warned_at_once().model_copy(
+            update={"reprobate_after_absences": reprobate_after, "consecutive_absences": warned_at}
+        )
+        mentee_mail, mentor_mail = Templates().compose(warning, CONTACTS)
+        for mail in (mentee_mail, mentor_mail):
+            assert "What happens next" in well_formed_text(mail.html_body)
+        text = " ".join(mentee_mail.text_body.split())
+        return text.split("What happens next: ", 1)[1].split(" the remaining", 1)[0]
+
+    assert next_step(None) == "one more consecutive absence cancels"  # as before the field
+    assert next_step(2) == "one more consecutive absence cancels"
+    assert next_step(3) == "two more consecutive absences cancel"
+    assert next_step(4, warned_at=2) == "two more consecutive absences cancel"
+    assert next_step(12) == "11 more consecutive absences cancel"
+
+
 PAGE = "https://mentors.example/dashboard/mentorship"
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from contracts import MenteeReactivated, SubscriptionPolicy
+from contracts import MenteeReactivated, MenteeWarned, SubscriptionPolicy
 from contracts.policy import ReprobationEnds
 from services.attendance.domain import Policy
 from tests.unit.test_attendance_record import POLICY, absent, kinds, run, subscription
@@ -53,6 +53,8 @@ def test_a_record_decides_under_its_own_policy() -> None:
     )
     two, events = run(base, absent(base, 0), absent(base, 1), policy=POLICY)
     assert kinds(events) == ["mentee.warned"] and not two.is_reprobated
+    [warning] = events  # says the subscription's threshold, not the service's
+    assert isinstance(warning, MenteeWarned) and warning.reprobate_after_absences == 3
     three, events = run(two, absent(two, 2), policy=POLICY)
     assert kinds(events) == ["mentee.reprobated"] and three.reprobated_at is not None
     lifts = three.reprobated_at + timedelta(days=5)
