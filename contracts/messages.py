@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from contracts.policy import ReprobationEnds
+from contracts.policy import AbsencesInDays, PolicyRule, ReprobationEnds
 
 _EXAMPLE_TIME = "2026-03-02T18:00:00+00:00"
 
@@ -202,11 +202,30 @@ class SubscriptionPolicy(_Model):
     reprobation_ends: str | None = Field(
         default=None, description="on_reactivation, at_renewal or after_days:N"
     )
+    warn_after_absences_in_days: str | None = Field(
+        default=None, description="N:D, warned at N absences within D days (added)"
+    )
+    reprobate_after_absences_in_days: str | None = Field(
+        default=None, description="N:D, reprobated at N absences within D days (added)"
+    )
+    warn_below_attendance_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="Warned when the attendance over the last attendance_rate_sessions "
+        "settled sessions falls below this percentage (added)",
+    )
+    attendance_rate_sessions: int | None = Field(default=None, ge=1, le=100)
 
     @field_validator("reprobation_ends")
     @classmethod
     def _known_ending(cls, value: str | None) -> str | None:
         return None if value is None else str(ReprobationEnds.parse(value))
+
+    @field_validator("warn_after_absences_in_days", "reprobate_after_absences_in_days")
+    @classmethod
+    def _in_days(cls, value: str | None) -> str | None:
+        return None if value is None else str(AbsencesInDays.parse(value))
 
 
 class SubscriptionActivated(Event):
@@ -448,6 +467,21 @@ class MenteeWarned(Event):
         description="Consecutive absences that reprobate under the policy in force for the "
         "subscription (added; optional): the warning says how many more it takes.",
     )
+    rule: PolicyRule | None = Field(
+        default=None,
+        description="The rule of the policy that warned (added; optional): consecutive "
+        "absences (also when absent), absences within a number of days, or the attendance "
+        "rate. `consecutive_absences` is the streak the missed session ended, whichever.",
+    )
+    rule_detail: str | None = Field(
+        default=None,
+        description="What the rule counted, in words, e.g. '2 absences within 30 days' (added).",
+    )
+    reprobate_after_absences_in_days: str | None = Field(
+        default=None,
+        description="N:D when absences within D days reprobate under the policy in force "
+        "(added; optional).",
+    )
 
 
 class MenteeReprobated(Event):
@@ -460,6 +494,14 @@ class MenteeReprobated(Event):
     reprobated_at: AwareDatetime
     missed_starts_at: list[AwareDatetime] = Field(
         default_factory=list, description="Starts of the missed sessions (added; optional)."
+    )
+    rule: PolicyRule | None = Field(
+        default=None,
+        description="The rule of the policy that reprobated (added; optional; absent: "
+        "consecutive absences).",
+    )
+    rule_detail: str | None = Field(
+        default=None, description="What the rule counted, in words (added; optional)."
     )
 
 
@@ -479,6 +521,14 @@ class MenteeReprobationPending(Event):
     missed_starts_at: list[AwareDatetime]
     reached_at: AwareDatetime = Field(description="When the absences were all known.")
     due_at: AwareDatetime
+    rule: PolicyRule | None = Field(
+        default=None,
+        description="The rule of the policy that reprobated (added; optional; absent: "
+        "consecutive absences).",
+    )
+    rule_detail: str | None = Field(
+        default=None, description="What the rule counted, in words (added; optional)."
+    )
 
 
 class MenteeReprobationWaived(Event):

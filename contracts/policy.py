@@ -4,6 +4,10 @@
 (`on_reactivation`), the next paid renewal (`at_renewal`), or the first sweep tick N
 days after it was applied (`after_days:N`).
 
+`WARN_AFTER_ABSENCES_IN_DAYS` and `REPROBATE_AFTER_ABSENCES_IN_DAYS` are `N:D`: N
+absences whose sessions all start within D days (`AbsencesInDays`). `PolicyRule` names
+the rule a warning or a reprobation was reached by.
+
 `JOIN_OPENS_MINUTES_BEFORE` opens a session's join window: attendance marks a join
 inside it, and the gateway refuses one outside it, from the same rule.
 """
@@ -61,3 +65,42 @@ class ReprobationEnds:
 
 
 ON_REACTIVATION = ReprobationEnds()
+
+PolicyRule = Literal["consecutive", "absences_in_days", "attendance_rate"]
+
+_IN_DAYS = re.compile(r"(\d+):(\d+)")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@dataclass(frozen=True)
+class AbsencesInDays:
+    """N absences whose sessions all start within D days of each other: an absence
+    stops counting once its session started more than D days before the latest."""
+
+    absences: int
+    days: int
+
+    @classmethod
+    def parse(cls, text: str) -> AbsencesInDays:
+        """`N:D`, both whole numbers > 0 (N at most 100, D at most 366)."""
+        found = _IN_DAYS.fullmatch(text.strip())
+        if found is None or not (0 < int(found[1]) <= 100 and 0 < int(found[2]) <= 366):
+            raise ValueError(
+                "expected N:D, N absences (1 to 100) within D days (1 to 366), e.g. 3:30, "
+                f"got {text!r}"
+            )
+        return cls(int(found[1]), int(found[2]))
+
+    @classmethod
+    def parse_optional(cls, text: str | None) -> AbsencesInDays | None:
+        """As `parse`; nothing (None or an empty text) is the rule switched off."""
+        return None if text is None or not text.strip() else cls.parse(text)
+
+    def __str__(self) -> str:
+        return f"{self.absences}:{self.days}"
+
+    def words(self) -> str:
+        return f"{plural(self.absences, 'absence')} within {self.days} days"

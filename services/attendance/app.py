@@ -9,6 +9,7 @@ from faststream import FastStream
 
 import contracts
 from contracts import rpc
+from contracts.policy import AbsencesInDays
 from services.attendance import handlers
 from services.attendance.domain import Policy
 from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
@@ -29,6 +30,12 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         reprobation_ends=settings.reprobation_ends_policy,
         review_window=timedelta(hours=settings.reprobation_review_hours),
         appeal_window=timedelta(days=settings.appeal_days),
+        warn_after_in_days=AbsencesInDays.parse_optional(settings.warn_after_absences_in_days),
+        reprobate_after_in_days=AbsencesInDays.parse_optional(
+            settings.reprobate_after_absences_in_days
+        ),
+        warn_below_rate=settings.warn_below_attendance_rate,
+        rate_sessions=settings.attendance_rate_sessions,
     )
     runtime = ServiceRuntime("attendance", settings, MIGRATIONS, policy)
     runtime.register(

@@ -27,7 +27,6 @@ from services.attendance.domain import (
     derived_event_id,
     mark_stands_against,
     only_their_mentor,
-    settled_streaks,
     streak_effect,
 )
 from services.kit.refusals import Refusal
@@ -244,5 +243,4 @@ def _no_longer_reprobated(record: Record, policy: Policy) -> bool:
     """Whether `record` is reprobated though its settled history no longer calls for it."""
     if not record.is_reprobated or record.ended:
         return False
-    streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
-    return consequences(streaks, policy).reprobate is None
+    return consequences(record.sessions, record.reactivated_at, policy).reprobate is None

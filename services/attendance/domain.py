@@ -42,7 +42,14 @@ from contracts import (
     SubscriptionRenewed,
 )
 from contracts.messages import MENTOR_MARK_STATUSES, CancellationStatus
-from contracts.policy import ON_REACTIVATION, JoinWindow, ReprobationEnds
+from contracts.policy import (
+    ON_REACTIVATION,
+    AbsencesInDays,
+    JoinWindow,
+    PolicyRule,
+    ReprobationEnds,
+    plural,
+)
 from contracts.rpc import (
     AppealAbsence,
     ClearMark,
@@ -91,6 +98,13 @@ class Policy:
     review_window: timedelta = timedelta()
     # How long after an absence is marked the mentee may appeal it.
     appeal_window: timedelta = timedelta(days=7)
+    # Beside the consecutive thresholds, each off unless set: N absences within D days
+    # warn or reprobate; an attendance rate below a percentage over the last
+    # `rate_sessions` settled sessions warns.
+    warn_after_in_days: AbsencesInDays | None = None
+    reprobate_after_in_days: AbsencesInDays | None = None
+    warn_below_rate: float | None = None
+    rate_sessions: int = 10
 
     def under(self, own: SubscriptionPolicy | None) -> Policy:
         """This policy with what a subscription brought of its own in place."""
@@ -106,6 +120,14 @@ class Policy:
             reprobation_ends=self.reprobation_ends
             if own.reprobation_ends is None
             else ReprobationEnds.parse(own.reprobation_ends),
+            warn_after_in_days=AbsencesInDays.parse_optional(own.warn_after_absences_in_days)
+            or self.warn_after_in_days,
+            reprobate_after_in_days=AbsencesInDays.parse_optional(
+                own.reprobate_after_absences_in_days
+            )
+            or self.reprobate_after_in_days,
+            warn_below_rate=own.warn_below_attendance_rate or self.warn_below_rate,
+            rate_sessions=own.attendance_rate_sessions or self.rate_sessions,
         )
 
 
@@ -255,6 +277,31 @@ class Session:
         )
 
 
+Settled = tuple[tuple[Session, Effect], ...]
+
+
+def settled_history(
+    sessions: Iterable[Session], reactivated_at: datetime | None, policy: Policy
+) -> Settled:
+    """The settled history, in session order, each session with what it does to the
+    absence count.
+
+    It starts after the last reactivation and is settled up to the first live session
+    without a mark: what comes after it is kept, but decides nothing yet. Cancelled
+    sessions are no part of it, unless cancelling was their mark.
+    """
+    settled: list[tuple[Session, Effect]] = []
+    for s in sorted(sessions, key=lambda s: (s.starts_at, s.booking_id)):
+        if reactivated_at is not None and s.starts_at <= reactivated_at:
+            continue
+        if s.cancelled and s.status not in CANCELLATIONS:
+            continue
+        if s.status is None:
+            break
+        settled.append((s, streak_effect(s.status, policy)))
+    return tuple(settled)
+
+
 @dataclass(frozen=True)
 class Streak:
     """Absences in session order with nothing but neutral sessions between them, since
@@ -272,31 +319,18 @@ class Streak:
         """Identifies the streak, so each threshold is acted on once per streak."""
         return self.anchor.isoformat() if self.anchor else "start"
 
-    def known_at(self, count: int) -> datetime:
-        """When the streak's first `count` absences were all marked: when a threshold
-        at `count` was reached, whatever order the marks arrived in."""
-        return max(s.marked_at for s in self.absences[:count] if s.marked_at is not None)
-
 
 def settled_streaks(
     sessions: Iterable[Session], reactivated_at: datetime | None, policy: Policy
 ) -> tuple[Streak, ...]:
     """Every streak of the settled history, in session order; the last is the one the
-    history ends in (possibly empty).
+    history ends in (possibly empty)."""
+    return _streaks(settled_history(sessions, reactivated_at, policy), reactivated_at)
 
-    The history starts after the last reactivation and is settled up to the first live
-    session without a mark: what comes after it is kept, but decides nothing yet.
-    Cancelled sessions are no part of it, unless cancelling was their mark.
-    """
+
+def _streaks(settled: Settled, reactivated_at: datetime | None) -> tuple[Streak, ...]:
     streaks = [Streak(reactivated_at)]
-    for s in sorted(sessions, key=lambda s: (s.starts_at, s.booking_id)):
-        if reactivated_at is not None and s.starts_at <= reactivated_at:
-            continue
-        if s.cancelled and s.status not in CANCELLATIONS:
-            continue
-        if s.status is None:
-            break
-        effect = streak_effect(s.status, policy)
+    for s, effect in settled:
         if effect == "counts":
             streaks[-1] = replace(streaks[-1], absences=(*streaks[-1].absences, s))
         elif effect == "resets":
@@ -304,24 +338,146 @@ def settled_streaks(
     return tuple(streaks)
 
 
+RULES: tuple[PolicyRule, ...] = ("consecutive", "absences_in_days", "attendance_rate")
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A rule of the policy met at one session of the settled history (`at`): the
+    sessions it counted, in session order, the absences among them, and a key that
+    identifies it, so that a warning is given once."""
+
+    rule: PolicyRule
+    key: StreakKey
+    at: Session
+    counted: tuple[Session, ...]
+    missed: tuple[Session, ...]  # the absences among `counted`
+    detail: str  # what the rule counted, in words
+    # The absences in a row its last absence ended (set by `consequences`).
+    in_a_row: int = 0
+
+    @property
+    def last_missed(self) -> Session:
+        """The absence it was reached with (the last one it counted)."""
+        return self.missed[-1]
+
+    @property
+    def known_at(self) -> datetime:
+        """When all it counted was marked: when the rule was met, whatever order the
+        marks arrived in."""
+        return max(s.marked_at for s in self.counted if s.marked_at is not None)
+
+    @property
+    def order(self) -> tuple[datetime, UUID, int]:
+        return (self.at.starts_at, self.at.booking_id, RULES.index(self.rule))
+
+
+def _consecutive(streaks: Iterable[Streak], after: int) -> list[Reached]:
+    """Each streak that reached `after` absences in a row, at its `after`-th."""
+    return [
+        Reached(
+            "consecutive",
+            streak.key,
+            streak.absences[after - 1],
+            streak.absences[:after],
+            streak.absences[:after],
+            plural(after, "consecutive absence"),
+        )
+        for streak in streaks
+        if streak.count >= after
+    ]
+
+
+def _in_days(settled: Settled, rule: AbsencesInDays | None) -> list[Reached]:
+    """Each absence that brought the absences within `rule.days` (counting back from
+    its own session, that day included) to `rule.absences`: the count rises by one
+    absence at a time, so it is met there and only there; once the oldest drop out of
+    the window the count falls without a word, and meeting it again is new."""
+    if rule is None:
+        return []
+    absences = [s for s, effect in settled if effect == "counts"]
+    reached = []
+    for i, s in enumerate(absences):
+        since = s.starts_at - timedelta(days=rule.days)
+        inside = tuple(a for a in absences[: i + 1] if a.starts_at >= since)
+        if len(inside) == rule.absences:
+            reached.append(
+                Reached(
+                    "absences_in_days", f"in_days {s.booking_id}", s, inside, inside, rule.words()
+                )
+            )
+    return reached
+
+
+def _rate(settled: Settled, below: float | None, sessions: int) -> list[Reached]:
+    """Each session at which the attendance over the last `sessions` sessions that
+    count either way (attended or missed) fell below `below` percent, judged once that
+    many are settled: a fall, not every session spent below it."""
+    if below is None:
+        return []
+    judged = [(s, effect) for s, effect in settled if effect != "neutral"]
+    reached, was_below = [], False
+    for end in range(sessions, len(judged) + 1):
+        window = judged[end - sessions : end]
+        attended = sum(effect == "resets" for _, effect in window)
+        rate = 100 * attended / sessions
+        if rate < below and not was_below:
+            at = window[-1][0]
+            detail = (
+                f"attended {attended} of the last {plural(sessions, 'session')} "
+                f"({rate:.0f}%, below {below:g}%)"
+            )
+            reached.append(
+                Reached(
+                    "attendance_rate",
+                    f"rate {at.booking_id}",
+                    at,
+                    tuple(s for s, _ in window),
+                    tuple(s for s, effect in window if effect == "counts"),
+                    detail,
+                )
+            )
+        was_below = rate < below
+    return reached
+
+
 @dataclass(frozen=True)
 class Consequences:
-    """What a settled history calls for: a warning for each streak that reached the
-    warning threshold, and the streak that reached the reprobation threshold, if any
-    (the history after it calls for nothing more)."""
+    """What a settled history calls for: a warning for each rule met at a session (one
+    per session: the first rule in `RULES` order), and the first reprobation threshold
+    met, if any (the history after it calls for nothing more); and the streak it ends
+    in."""
 
-    warn: tuple[Streak, ...] = ()
-    reprobate: Streak | None = None
+    warn: tuple[Reached, ...] = ()
+    reprobate: Reached | None = None
+    consecutive_absences: int = 0
 
 
-def consequences(streaks: Iterable[Streak], policy: Policy) -> Consequences:
-    warn: list[Streak] = []
-    for streak in streaks:
-        if streak.count >= policy.warn_after:
-            warn.append(streak)
-        if streak.count >= policy.reprobate_after:
-            return Consequences(tuple(warn), streak)
-    return Consequences(tuple(warn))
+def consequences(
+    sessions: Iterable[Session], reactivated_at: datetime | None, policy: Policy
+) -> Consequences:
+    settled = settled_history(sessions, reactivated_at, policy)
+    streaks = _streaks(settled, reactivated_at)
+    reprobations = sorted(
+        [
+            *_consecutive(streaks, policy.reprobate_after),
+            *_in_days(settled, policy.reprobate_after_in_days),
+        ],
+        key=lambda r: r.order,
+    )
+    reprobate = reprobations[0] if reprobations else None
+    warnings = [
+        *_consecutive(streaks, policy.warn_after),
+        *_in_days(settled, policy.warn_after_in_days),
+        *_rate(settled, policy.warn_below_rate, policy.rate_sessions),
+    ]
+    in_a_row = {s.booking_id: i + 1 for streak in streaks for i, s in enumerate(streak.absences)}
+    warn: dict[UUID, Reached] = {}
+    for reached in sorted(warnings, key=lambda r: r.order):
+        if reprobate is None or reached.order[:2] <= reprobate.order[:2]:
+            count = in_a_row.get(reached.last_missed.booking_id, 1)
+            warn.setdefault(reached.at.booking_id, replace(reached, in_a_row=count))
+    return Consequences(tuple(warn.values()), reprobate, streaks[-1].count)
 
 
 NOT_YOUR_SUBSCRIBER = "this mentee is not your subscriber"
@@ -394,7 +550,7 @@ class Record:
     cycle_ends_at: datetime
     ended: bool = False
     is_reprobated: bool = False
-    # When the absences that tipped the count were all known (`Streak.known_at`).
+    # When the absences that tipped the count were all known (`Reached.known_at`).
     reprobated_at: datetime | None = None
     # The last reactivation (or waiver): absences before it no longer count.
     reactivated_at: datetime | None = None
@@ -404,7 +560,8 @@ class Record:
     reprobation_lifts_at: datetime | None = None
     # The subscription's own policy, over the service's (`Policy.under`).
     policy: SubscriptionPolicy | None = None
-    # The streaks a warning was sent for, so that each is warned about once.
+    # The warnings given (`Reached.key`: a streak, or the session another rule was met
+    # at), so that each is given once.
     warned_streaks: frozenset[StreakKey] = field(default_factory=frozenset)
     # Kept with every recount, for the mentor's reads.
     consecutive_absences: int = 0
@@ -633,14 +790,13 @@ class Record:
         history again, and act on what it calls for and has not been acted on (`also`:
         events of the change itself, written after its warnings)."""
         record = self._with_session(session)
-        streaks = settled_streaks(record.sessions, record.reactivated_at, policy)
-        called_for = consequences(streaks, policy)
-        record = replace(record, consecutive_absences=streaks[-1].count)
+        called_for = consequences(record.sessions, record.reactivated_at, policy)
+        record = replace(record, consecutive_absences=called_for.consecutive_absences)
         acts: list[Change] = []
         # A reprobated mentee has no sessions left to warn about.
-        for streak in () if record.is_reprobated else called_for.warn:
-            if streak.key not in record.warned_streaks:
-                acts.append(record._warn(streak, policy))
+        for reached in () if record.is_reprobated else called_for.warn:
+            if reached.key not in record.warned_streaks:
+                acts.append(record._warn(reached, policy))
                 record = acts[-1].record
         acts.append(Change(record, also))
         reprobation = record._settle_reprobation(called_for.reprobate, policy, entry.at)
@@ -654,13 +810,13 @@ class Record:
         return replace(change, outcome=f"{outcome}, {acted}" if acted else outcome)
 
     def _settle_reprobation(
-        self, reached: Streak | None, policy: Policy, at: datetime
+        self, reached: Reached | None, policy: Policy, at: datetime
     ) -> Change | None:
-        """What the streak that reached the reprobation threshold (None: no streak does)
-        calls for: a new reprobation applied, or held for the mentor's review; a pending
-        one withdrawn once a correction broke its streak (as of `at`). None: nothing."""
+        """What the reprobation threshold met (None: none is) calls for: a new
+        reprobation applied, or held for the mentor's review; a pending one withdrawn once
+        a correction undid what met it (as of `at`). None: nothing."""
         if reached is not None and not self.is_reprobated and self.reprobation_due_at is None:
-            reached_at = reached.known_at(policy.reprobate_after)
+            reached_at = reached.known_at
             if policy.review_window:
                 return self._hold_for_review(reached, policy, reached_at)
             return self._reprobate(reached, policy, reached_at)
@@ -677,30 +833,38 @@ class Record:
             sessions = [session if s.booking_id == session.booking_id else s for s in self.sessions]
         return replace(self, sessions=tuple(sessions))
 
-    def _warn(self, streak: Streak, policy: Policy) -> Change:
-        """Warn about the absence that reached the threshold, once per streak: in
-        session order, so that a warning about an older absence names that session."""
+    def _warn(self, reached: Reached, policy: Policy) -> Change:
+        """Warn about the absence a rule was met with, once (per streak, or per session
+        for the other rules): in session order, so that a warning about an older absence
+        names that session."""
         from services.attendance import appeals
 
-        trigger = streak.absences[policy.warn_after - 1]
-        known_at = streak.known_at(policy.warn_after)
+        trigger = reached.last_missed
+        known_at = reached.known_at
         # Appeals already filed do not matter here: the email says until when one may be.
         closes = appeals.appeal_closes_at(trigger, (), policy)
         appeal_until = closes if isinstance(closes, datetime) and closes > known_at else None
         warning = MenteeWarned(
-            event_id=derived_event_id("warned", self.subscription_id, streak.key),
+            event_id=derived_event_id("warned", self.subscription_id, reached.key),
             occurred_at=known_at,
             subscription_id=self.subscription_id,
             booking_id=trigger.booking_id,
             mentee_id=self.mentee_id,
             mentor_id=self.mentor_id,
-            consecutive_absences=policy.warn_after,
+            consecutive_absences=reached.in_a_row,
             missed_starts_at=trigger.starts_at,
             appeal_until=appeal_until,
             reprobate_after_absences=policy.reprobate_after,
+            rule=reached.rule,
+            rule_detail=reached.detail,
+            reprobate_after_absences_in_days=str(policy.reprobate_after_in_days)
+            if policy.reprobate_after_in_days
+            else None,
         )
-        warned = replace(self, warned_streaks=self.warned_streaks | {streak.key})
-        entry = self.history_entry("warning", known_at, booking_id=trigger.booking_id)
+        warned = replace(self, warned_streaks=self.warned_streaks | {reached.key})
+        entry = self.history_entry(
+            "warning", known_at, booking_id=trigger.booking_id, reason=reached.detail
+        )
         return Change(warned, (warning,), "warned", (entry,))
 
     def _mentor_missed(self, session: Session, mark: Mark) -> MentorMissed:
@@ -716,9 +880,9 @@ class Record:
             marked_by="mentor" if mark.by == "mentor" else "system",
         )
 
-    def _reprobate(self, streak: Streak, policy: Policy, at: datetime) -> Change:
+    def _reprobate(self, reached: Reached, policy: Policy, at: datetime) -> Change:
         """Reprobated as of `at`; under after_days:N, with the day it lifts fixed now."""
-        missed = streak.absences[: policy.reprobate_after]
+        missed = reached.missed
         reprobation = MenteeReprobated(
             # One reprobation per reactivation period: a replay derives the same id.
             event_id=derived_event_id("reprobated", self.subscription_id, self.reactivated_at),
@@ -729,6 +893,8 @@ class Record:
             missed_booking_ids=[s.booking_id for s in missed],
             missed_starts_at=[s.starts_at for s in missed],
             reprobated_at=at,
+            rule=reached.rule,
+            rule_detail=reached.detail,
         )
         lifts_at = (
             reprobation_lifts_at(policy, at, self.cycle_ends_at)
@@ -742,14 +908,16 @@ class Record:
             reprobation_due_at=None,
             reprobation_lifts_at=lifts_at,
         )
-        entry = self.history_entry("reprobation", at, new_status="reprobated")
+        entry = self.history_entry(
+            "reprobation", at, new_status="reprobated", reason=reached.detail
+        )
         return Change(reprobated, (reprobation,), "reprobated", (entry,))
 
-    def _hold_for_review(self, streak: Streak, policy: Policy, reached_at: datetime) -> Change:
+    def _hold_for_review(self, reached: Reached, policy: Policy, reached_at: datetime) -> Change:
         """A reprobation reached at `reached_at` waits for the mentor's review: the tick
         applies it once the review window has passed (`apply_pending`)."""
         due = reached_at + policy.review_window
-        missed = streak.absences[: policy.reprobate_after]
+        missed = reached.missed
         pending = MenteeReprobationPending(
             # Per reaching: a threshold reached again after a withdrawal is new (the time
             # is in it twice, as it always was, so that a replay derives the same id).
@@ -764,8 +932,12 @@ class Record:
             missed_starts_at=[s.starts_at for s in missed],
             reached_at=reached_at,
             due_at=due,
+            rule=reached.rule,
+            rule_detail=reached.detail,
         )
-        entry = self.history_entry("pending", reached_at, new_status="pending")
+        entry = self.history_entry(
+            "pending", reached_at, new_status="pending", reason=reached.detail
+        )
         held = replace(self, reprobation_due_at=due)
         return Change(held, (pending,), "reprobation pending", (entry,))
 
@@ -794,11 +966,10 @@ class Record:
         due = self.reprobation_due_at
         if due is None or due > tick_at or self.is_reprobated:
             return Change(self, outcome="no pending reprobation due")
-        streaks = settled_streaks(self.sessions, self.reactivated_at, policy)
-        streak = consequences(streaks, policy).reprobate
-        if streak is None:  # a correction got there first; it withdrew it already
+        reached = consequences(self.sessions, self.reactivated_at, policy).reprobate
+        if reached is None:  # a correction got there first; it withdrew it already
             return Change(replace(self, reprobation_due_at=None), outcome="nothing pending")
-        return replace(self._reprobate(streak, policy, due), outcome="pending reprobation applied")
+        return replace(self._reprobate(reached, policy, due), outcome="pending reprobation applied")
 
     def waive(self, request: WaiveReprobation) -> Change | Refusal:
         """The mentor waives the pending reprobation: the streak starts over from now,

@@ -64,7 +64,8 @@ subscriptions = subscription_table(
     Column("reprobated_at", DateTime(timezone=True)),
     # The last reactivation: absences before it no longer count.
     Column("reactivated_at", DateTime(timezone=True)),
-    # The streaks a warning was sent for (Streak.key), so each is warned about once.
+    # The warnings given (`Reached.key`: a streak, or the session another rule was met
+    # at), so that each is given once.
     Column("warned_streaks", ARRAY(Text), nullable=False, server_default="{}"),
     # Kept with every recount, for the mentor's reads.
     Column("consecutive_absences", Integer, nullable=False, server_default="0"),

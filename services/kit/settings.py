@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.naming import DEFAULT_NAMESPACE, Naming
-from contracts.policy import ReprobationEnds
+from contracts.policy import AbsencesInDays, ReprobationEnds
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-in-production"
 DEV_STRIPE_WEBHOOK_SECRET = "whsec_dev_change_me"
@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     # What lifts a reprobation besides the mentor: on_reactivation (nothing), at_renewal,
     # or after_days:N.
     reprobation_ends: str = "on_reactivation"
+    # Beside the consecutive thresholds, off unless set: N absences whose sessions start
+    # within D days ("N:D") warn or reprobate; an attendance below this percentage over
+    # the last ATTENDANCE_RATE_SESSIONS settled sessions warns.
+    warn_after_absences_in_days: str = ""
+    reprobate_after_absences_in_days: str = ""
+    warn_below_attendance_rate: float | None = Field(default=None, gt=0, le=100)
+    attendance_rate_sessions: int = Field(default=10, ge=1, le=100)
     # Days after an absence is marked during which the mentee may appeal it; 0: never.
     appeal_days: float = Field(default=7, ge=0)
     # A new subscription's mentee is emailed the cycle's schedule and their calendar
@@ -117,6 +124,12 @@ class Settings(BaseSettings):
     @classmethod
     def _reprobation_ends(cls, value: str) -> str:
         return str(ReprobationEnds.parse(value))
+
+    @field_validator("warn_after_absences_in_days", "reprobate_after_absences_in_days")
+    @classmethod
+    def _absences_in_days(cls, value: str) -> str:
+        rule = AbsencesInDays.parse_optional(value)
+        return "" if rule is None else str(rule)
 
     @property
     def reprobation_ends_policy(self) -> ReprobationEnds:

@@ -21,6 +21,7 @@ from contracts import (
     MentorMissed,
     SessionJoined,
 )
+from contracts.policy import AbsencesInDays
 from contracts.rpc import MarkAttendance
 from services.attendance.domain import (
     STATUSES,
@@ -293,12 +294,19 @@ def by_id(events: list[Event]) -> dict[uuid.UUID, Event]:
     return {e.event_id: e for e in events}
 
 
-@settings(max_examples=300, deadline=None)
+# Weekly sessions: windows of one to five weeks, edges included.
+IN_DAYS_N = st.integers(1, 3)
+IN_DAYS_D = st.sampled_from([6, 7, 13, 14, 21, 35])
+
+
+@settings(max_examples=500, deadline=None)
 @given(
     kinds_=st.lists(st.sampled_from(FACT_KINDS), min_size=1, max_size=6),
     redelivered=st.lists(st.integers(min_value=0, max_value=5), max_size=3),
-    thresholds=st.sampled_from([(1, 2), (1, 3), (2, 2), (2, 3)]),
+    thresholds=st.sampled_from([(1, 2), (1, 3), (2, 2), (2, 3), (9, 9)]),
     late_counts=st.booleans(),
+    in_days=st.tuples(*[st.none() | st.builds(AbsencesInDays, IN_DAYS_N, IN_DAYS_D)] * 2),
+    rate=st.none() | st.tuples(st.sampled_from([50.0, 60.0, 75.0]), st.integers(2, 4)),
     data=st.data(),
 )
 def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_order(
@@ -306,6 +314,8 @@ def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_o
     redelivered: list[int],
     thresholds: tuple[int, int],
     late_counts: bool,
+    in_days: tuple[AbsencesInDays | None, AbsencesInDays | None],
+    rate: tuple[float, int] | None,
     data: st.DataObject,
 ) -> None:
     record = subscription(weeks=len(kinds_))
@@ -314,6 +324,10 @@ def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_o
         warn_after=thresholds[0],
         reprobate_after=thresholds[1],
         late_counts_as_absence=late_counts,
+        warn_after_in_days=in_days[0],
+        reprobate_after_in_days=in_days[1],
+        warn_below_rate=rate[0] if rate else None,
+        rate_sessions=rate[1] if rate else 10,
     )
     facts = [fact_for(record, week, kind) for week, kind in enumerate(kinds_)]
     # The system's reports may be delivered again (the handlers' inbox drops most
@@ -356,9 +370,9 @@ def test_the_history_has_every_mark_change_and_consequence_with_its_actor() -> N
     correction = status_mark(record, 0, "excused", reason="ill")
     assert history_of(record, absent(record, 0), absent(record, 1), correction) == [
         ("mark", first, None, "absent", "system", None, None),
-        ("warning", first, None, None, "system", None, None),
+        ("warning", first, None, None, "system", None, "1 consecutive absence"),
         ("mark", second, None, "absent", "system", None, None),
-        ("reprobation", None, None, "reprobated", "system", None, None),
+        ("reprobation", None, None, "reprobated", "system", None, "2 consecutive absences"),
         ("mark", first, "absent", "excused", "mentor", MENTOR, "ill"),
     ]
 

@@ -1,0 +1,197 @@
+"""The rules beside consecutive absences: N absences within D days (to warn or to
+reprobate) and an attendance rate below a percentage (to warn). Each is off unless set;
+each is met in session order, acted on once, and says which rule it was."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from pydantic import ValidationError
+
+from contracts import MenteeReprobated, MenteeWarned, SubscriptionPolicy
+from contracts.policy import AbsencesInDays
+from services.attendance.domain import Policy, Record
+from services.kit.settings import Settings
+from tests.unit.test_attendance_record import (
+    POLICY,
+    Fact,
+    absent,
+    joined,
+    kinds,
+    run,
+    subscription,
+)
+
+# Consecutive thresholds out of the way, so that only the rule under test acts.
+QUIET = replace(POLICY, warn_after=50, reprobate_after=50)
+
+
+def weeks(record: Record, pattern: str) -> list[Fact]:
+    """Facts for a session a week: `a` absent, `p` present (joined), `.` left unmarked."""
+    facts: list[Fact] = []
+    for week, kind in enumerate(pattern):
+        if kind == "a":
+            facts.append(absent(record, week))
+        elif kind == "p":
+            facts.append(joined(record, week))
+    return facts
+
+
+def test_n_absences_within_d_days_are_parsed_and_refused_when_malformed() -> None:
+    assert AbsencesInDays.parse(" 3:30 ") == AbsencesInDays(3, 30)
+    assert str(AbsencesInDays(3, 30)) == "3:30"
+    assert AbsencesInDays(1, 7).words() == "1 absence within 7 days"
+    assert AbsencesInDays.parse_optional("") is None
+    for bad in ("3", "0:30", "3:0", "3:400", "a:b", "3:30:1"):
+        with pytest.raises(ValueError, match="N:D"):
+            AbsencesInDays.parse(bad)
+
+
+def test_every_new_rule_is_off_by_default() -> None:
+    settings = Settings()
+    assert settings.warn_after_absences_in_days == ""
+    assert settings.reprobate_after_absences_in_days == ""
+    assert settings.warn_below_attendance_rate is None
+    policy = Policy()
+    assert (policy.warn_after_in_days, policy.reprobate_after_in_days) == (None, None)
+    assert policy.warn_below_rate is None
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ({"REPROBATE_AFTER_ABSENCES_IN_DAYS": "3"}, None),
+        ({"WARN_AFTER_ABSENCES_IN_DAYS": "0:7"}, None),
+        ({"WARN_BELOW_ATTENDANCE_RATE": "0"}, None),
+        ({"WARN_BELOW_ATTENDANCE_RATE": "101"}, None),
+        ({"ATTENDANCE_RATE_SESSIONS": "0"}, None),
+    ],
+)
+def test_a_malformed_setting_stops_the_service_with_its_name(
+    env: dict[str, str], value: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, text in env.items():
+        monkeypatch.setenv(name, text)
+    with pytest.raises(ValidationError, match=next(iter(env)).lower()):
+        Settings()
+
+
+def test_absences_within_the_window_reprobate_though_never_two_in_a_row() -> None:
+    policy = replace(QUIET, reprobate_after_in_days=AbsencesInDays(3, 30))
+    record = subscription(weeks=6)
+    # Weeks 0, 2 and 4: 28 days from the first to the third.
+    after, events = run(record, *weeks(record, "apapa"), policy=policy)
+    assert kinds(events).count("mentee.reprobated") == 1 and after.is_reprobated
+    [reprobation] = [e for e in events if isinstance(e, MenteeReprobated)]
+    assert reprobation.rule == "absences_in_days"
+    assert reprobation.rule_detail == "3 absences within 30 days"
+    assert reprobation.missed_booking_ids == [record.sessions[w].booking_id for w in (0, 2, 4)]
+    assert after.consecutive_absences == 1  # the streak rule alone would never act
+
+
+def test_an_absence_exactly_d_days_before_still_counts_and_one_day_more_does_not() -> None:
+    record = subscription(weeks=3)
+    # Absences at weeks 0 and 2: exactly 14 days apart.
+    inside = replace(QUIET, reprobate_after_in_days=AbsencesInDays(2, 14))
+    after, _ = run(record, *weeks(record, "apa"), policy=inside)
+    assert after.is_reprobated
+    outside = replace(QUIET, reprobate_after_in_days=AbsencesInDays(2, 13))
+    after, events = run(record, *weeks(record, "apa"), policy=outside)
+    assert not after.is_reprobated and "mentee.reprobated" not in kinds(events)
+
+
+def test_an_absence_that_leaves_the_window_stops_counting_without_a_word() -> None:
+    policy = replace(QUIET, warn_after_in_days=AbsencesInDays(2, 14))
+    record = subscription(weeks=8)
+    # Weeks 0 and 1 warn (2 within 14 days); week 5 alone again: the earlier two left
+    # the window silently; week 6 makes two again: a new warning.
+    after, events = run(record, *weeks(record, "aappapa"), policy=policy)
+    warnings = [e for e in events if isinstance(e, MenteeWarned)]
+    assert [w.booking_id for w in warnings] == [record.sessions[w].booking_id for w in (1, 6)]
+    assert {w.rule for w in warnings} == {"absences_in_days"}
+    assert warnings[0].rule_detail == "2 absences within 14 days"
+    assert [w.consecutive_absences for w in warnings] == [2, 1]
+    assert not after.is_reprobated
+
+
+def test_a_third_absence_inside_the_window_does_not_warn_again() -> None:
+    policy = replace(QUIET, warn_after_in_days=AbsencesInDays(2, 30))
+    record = subscription(weeks=4)
+    _, events = run(record, *weeks(record, "aaa"), policy=policy)
+    assert kinds(events).count("mentee.warned") == 1
+
+
+def test_an_attendance_rate_below_the_threshold_warns_once_when_it_falls() -> None:
+    policy = replace(QUIET, warn_below_rate=75.0, rate_sessions=4)
+    record = subscription(weeks=8)
+    # Over the last 4: pppa is 75% (at the threshold: no warning); ppaa 50% warns;
+    # paap, aapp 50% again (below all along: nothing); appp 75%; pppp 100%.
+    after, events = run(record, *weeks(record, "pppaappp"), policy=policy)
+    [warning] = [e for e in events if isinstance(e, MenteeWarned)]
+    assert warning.rule == "attendance_rate"
+    assert warning.booking_id == record.sessions[4].booking_id
+    assert warning.rule_detail == "attended 2 of the last 4 sessions (50%, below 75%)"
+    assert warning.consecutive_absences == 2
+    assert not after.is_reprobated
+
+
+def test_at_exactly_the_threshold_the_rate_does_not_warn() -> None:
+    policy = replace(QUIET, warn_below_rate=75.0, rate_sessions=4)
+    record = subscription(weeks=4)
+    _, events = run(record, *weeks(record, "papp"), policy=policy)
+    assert "mentee.warned" not in kinds(events)
+
+
+def test_the_rate_is_judged_once_enough_sessions_are_settled() -> None:
+    policy = replace(QUIET, warn_below_rate=50.0, rate_sessions=3)
+    record = subscription(weeks=4)
+    _, events = run(record, *weeks(record, "aa"), policy=policy)
+    assert "mentee.warned" not in kinds(events)
+    _, events = run(record, *weeks(record, "aap"), policy=policy)
+    assert kinds(events).count("mentee.warned") == 1
+
+
+def test_one_warning_per_absence_whichever_rules_it_meets() -> None:
+    both = replace(POLICY, warn_after=1, reprobate_after=50)
+    policy = replace(both, warn_after_in_days=AbsencesInDays(1, 7))
+    record = subscription(weeks=2)
+    _, events = run(record, *weeks(record, "a"), policy=policy)
+    [warning] = [e for e in events if isinstance(e, MenteeWarned)]
+    assert warning.rule == "consecutive" and warning.rule_detail == "1 consecutive absence"
+
+
+def test_the_first_rule_met_in_session_order_reprobates() -> None:
+    policy = replace(POLICY, reprobate_after_in_days=AbsencesInDays(3, 60))
+    record = subscription(weeks=6)
+    # Consecutive (2 in a row) is met at week 3, before the third absence within 60 days.
+    after, events = run(record, *weeks(record, "apaa"), policy=policy)
+    [reprobation] = [e for e in events if isinstance(e, MenteeReprobated)]
+    assert reprobation.rule == "consecutive"
+    assert reprobation.missed_booking_ids == [record.sessions[w].booking_id for w in (2, 3)]
+    assert after.is_reprobated
+
+
+def test_the_subscriptions_own_rules_win_and_are_checked() -> None:
+    own = SubscriptionPolicy(
+        warn_after_absences_in_days="2:14",
+        reprobate_after_absences_in_days=" 4:60 ",
+        warn_below_attendance_rate=80,
+        attendance_rate_sessions=5,
+    )
+    assert own.reprobate_after_absences_in_days == "4:60"
+    policy = replace(POLICY, warn_after_in_days=AbsencesInDays(3, 30)).under(own)
+    assert policy.warn_after_in_days == AbsencesInDays(2, 14)
+    assert policy.reprobate_after_in_days == AbsencesInDays(4, 60)
+    assert (policy.warn_below_rate, policy.rate_sessions) == (80, 5)
+    inherited = replace(POLICY, warn_after_in_days=AbsencesInDays(3, 30)).under(
+        SubscriptionPolicy(reprobate_after_absences=3)
+    )
+    assert inherited.warn_after_in_days == AbsencesInDays(3, 30)
+    for bad in (
+        {"warn_after_absences_in_days": "2"},
+        {"warn_below_attendance_rate": 0},
+        {"attendance_rate_sessions": 0},
+    ):
+        with pytest.raises(ValidationError):
+            SubscriptionPolicy.model_validate(bad)
