@@ -1,7 +1,8 @@
 """A subscription's own absence policy end to end (subscription.activated's `policy`,
 from Stripe metadata): under the service's defaults one subscription is reprobated at
 its second absence, and one that brought its own at its third, lifted by a tick days
-later; the mentor's API says which policy is in force."""
+later; the mentor's API says which policy is in force; a window rule (absences within
+days) reprobates one who never missed twice in a row."""
 
 from __future__ import annotations
 
@@ -102,3 +103,54 @@ async def test_a_subscriptions_own_thresholds_and_ending_win_over_the_settings(
     assert reprobation.reprobated_at == third
     assert len(reprobation.missed_booking_ids) == 3
     assert (lifted.lifted_by, lifted.reactivated_at) == ("expiry", third + timedelta(days=2))
+
+
+async def test_absences_within_days_reprobate_one_who_never_missed_twice_in_a_row(
+    own_settings: Settings, gateway: httpx.AsyncClient
+) -> None:
+    """A subscription that reprobates at 2 absences within 15 days (and only at 9 in a
+    row): absent, present, absent over three weeks reprobates it under the window rule,
+    and the subscriber's history says which rule it was."""
+    settings = own_settings
+    mentee, mentor = people(settings)
+    now = datetime.now(UTC).replace(microsecond=0)
+    own = SubscriptionPolicy(reprobate_after_absences=9, reprobate_after_absences_in_days="2:15")
+    sub = weekly_subscription(
+        mentee,
+        mentor,
+        now=now,
+        session_started_ago=timedelta(hours=3),
+        past_sessions=3,
+        future_sessions=2,
+    ).model_copy(update={"policy": own})
+    await activate(settings, gateway, sub, mentee, expected_bookings=5)
+    path = f"/api/mentor/subscribers/{sub.subscription_id}"
+    await eventually(
+        lambda: gateway.get(path, headers=mentor.headers), lambda r: r.status_code == 200
+    )
+    first, middle, last = sorted(
+        (await subscriber(gateway, mentor, sub))["bookings"], key=lambda b: b["starts_at"]
+    )[:3]
+    present = await gateway.post(
+        f"/api/mentor/bookings/{middle['booking_id']}/attendance",
+        json={"status": "present"},
+        headers=mentor.headers,
+    )
+    assert present.status_code == 200, present.text
+
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        await tick(settings, now)
+        [reprobation] = await bus.wait_for(MenteeReprobated, subscription_id=sub.subscription_id)
+    assert reprobation.rule == "absences_in_days"
+    assert reprobation.rule_detail == "2 absences within 15 days"
+    assert [str(b) for b in reprobation.missed_booking_ids] == [
+        first["booking_id"],
+        last["booking_id"],
+    ]
+    history = await gateway.get(f"{path}/history", headers=mentor.headers)
+    assert history.status_code == 200, history.text
+    reasons = {h["kind"]: h["reason"] for h in history.json()["history"]}
+    assert reasons["reprobation"] == "2 absences within 15 days"
+    assert reasons["warning"] == "1 consecutive absence"
+    detail = await subscriber(gateway, mentor, sub)
+    assert (detail["is_reprobated"], detail["consecutive_absences"]) == (True, 1)
