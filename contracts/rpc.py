@@ -13,7 +13,15 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from contracts.messages import CancellationStatus, MarkStatus, Reason, contradiction, status_of
+from contracts.messages import (
+    CancellationStatus,
+    MarkStatus,
+    Reason,
+    SubscriptionPolicy,
+    contradiction,
+    status_of,
+)
+from contracts.policy import PolicyRule
 
 ErrorCode = Literal["not_found", "forbidden", "conflict", "invalid"]
 
@@ -486,6 +494,77 @@ class SubscriberChanged(Reply):
         default_factory=list,
         description="the routing keys of the events the command set off, in order (added): "
         "empty for a retried request or a command that changed nothing",
+    )
+
+
+class PreviewPolicy(Request):
+    """What a proposed policy would have done (added): every subscription of a mentor
+    (all mentors' when `mentor_id` is null, for an admin) that has not ended, its
+    recorded marks replayed under the policy in force and under the proposal. Writes
+    nothing, publishes nothing."""
+
+    routing_key: ClassVar[str] = "rpc.preview_policy"
+    owner: ClassVar[str] = "attendance"
+
+    mentor_id: UUID | None
+    proposed: SubscriptionPolicy
+    starts_from: AwareDatetime | None = Field(
+        default=None, description="only sessions starting at or after; null: the cycle's start"
+    )
+    starts_before: AwareDatetime | None = Field(
+        default=None, description="only sessions starting before; null: the cycle's end"
+    )
+
+
+class PreviewSession(_Model):
+    booking_id: UUID
+    starts_at: AwareDatetime
+
+
+class PreviewWarning(PreviewSession):
+    """A warning about the missed session `booking_id`, and the rule that gave it."""
+
+    rule: PolicyRule
+    detail: str = Field(examples=["2 absences within 14 days"])
+
+
+class PreviewReprobation(_Model):
+    reprobated_at: AwareDatetime
+    rule: PolicyRule
+    detail: str = Field(examples=["3 absences within 30 days"])
+    missed: list[PreviewSession]
+    cancelled_sessions: int = Field(description="the sessions after it it would cancel")
+
+
+class PreviewOutcome(_Model):
+    warnings: list[PreviewWarning] = Field(default_factory=list)
+    reprobation: PreviewReprobation | None = None
+
+
+class SubscriberPreview(_Model):
+    subscription_id: UUID
+    mentor_id: UUID
+    mentee_name: str
+    current: PreviewOutcome = Field(description="under the policy in force")
+    proposed: PreviewOutcome
+    changed: bool = Field(description="whether the proposal warns or reprobates differently")
+
+
+class PreviewTotals(_Model):
+    mentees_warned: int = 0
+    warnings: int = 0
+    mentees_reprobated: int = 0
+    cancelled_sessions: int = 0
+
+
+class PolicyPreview(Reply):
+    current: PreviewTotals = Field(default_factory=PreviewTotals)
+    proposed: PreviewTotals = Field(default_factory=PreviewTotals)
+    subscriptions: int = Field(default=0, description="how many were replayed")
+    subscribers: list[SubscriberPreview] = Field(
+        default_factory=list,
+        description="each subscriber (a mentor's preview), or those the proposal changes "
+        "(an admin's, at most 1,000)",
     )
 
 

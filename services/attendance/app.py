@@ -66,6 +66,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(rpc.DecideAppeal, handlers.decide_appeal),
             Answers(rpc.GetHistory, handlers.get_history),
             Answers(rpc.ExportAttendance, handlers.export_attendance),
+            Answers(rpc.PreviewPolicy, handlers.preview_policy),
         ],
         publishes=[
             contracts.AttendanceMarked,

@@ -669,7 +669,7 @@ class Record:
             mark = Mark("mentor_no_show", "system", msg.detected_at)
             event_id = derived_event_id("no-show", msg.event_id)
             return self.apply_and_announce_mark(session, mark, policy, event_id)
-        change = self._apply_mark(session, Mark("absent", "system", msg.detected_at), policy)
+        change = self.apply_mark(session, Mark("absent", "system", msg.detected_at), policy)
         return replace(change, outcome=f"absence recorded; {change.outcome}")
 
     def record_cancellation(self, msg: BookingCancelled, policy: Policy) -> Change:
@@ -683,7 +683,7 @@ class Record:
         if session.cancelled and session.status == msg.status:
             return Change(self, outcome="cancellation already recorded")
         mark = Mark(msg.status, "mentee", msg.cancelled_at)
-        change = self._apply_mark(replace(session, cancelled=True), mark, policy)
+        change = self.apply_mark(replace(session, cancelled=True), mark, policy)
         return replace(change, outcome=f"{msg.status}; {change.outcome}")
 
     def mark(self, request: MarkAttendance, policy: Policy) -> Change | Refusal:
@@ -750,7 +750,7 @@ class Record:
         self, session: Session, mark: Mark, policy: Policy, event_id: UUID
     ) -> Change:
         """A mark booking does not know yet: attendance.marked, then what the mark causes."""
-        change = self._apply_mark(session, mark, policy)
+        change = self.apply_mark(session, mark, policy)
         announcement = AttendanceMarked(
             event_id=event_id,
             occurred_at=mark.at,
@@ -767,7 +767,7 @@ class Record:
             change, events=(announcement, *change.events), outcome=f"marked {mark.status}"
         )
 
-    def _apply_mark(self, session: Session, mark: Mark, policy: Policy) -> Change:
+    def apply_mark(self, session: Session, mark: Mark, policy: Policy) -> Change:
         """Hold the mark, then recount (unannounced: booking knows it already)."""
         entry = self.history_entry(
             "mark",

@@ -34,6 +34,8 @@ from contracts.rpc import (
     MarkAttendance,
     MenteeStandingReply,
     NearSession,
+    PolicyPreview,
+    PreviewPolicy,
     ReactivateMentee,
     SubscriberChanged,
     SubscriberDetail,
@@ -41,7 +43,7 @@ from contracts.rpc import (
     SubscribersReply,
     WaiveReprobation,
 )
-from services.attendance import replies, store
+from services.attendance import preview, replies, store
 from services.attendance.domain import (
     Change,
     Policy,
@@ -280,6 +282,35 @@ async def export_attendance(tx: Tx, request: ExportAttendance, policy: Policy) -
         tx, request.mentor_id, request.starts_from, request.starts_before
     )
     return AttendanceExport(sessions=replies.exported(sessions))
+
+
+# Subscriptions read per statement while a preview replays them.
+PREVIEW_PAGE = 500
+
+
+async def preview_policy(tx: Tx, request: PreviewPolicy, policy: Policy) -> PolicyPreview:
+    """What a proposed policy would have done to a mentor's subscribers (or everyone's),
+    beside what the policy in force did, each replayed from its recorded marks over its
+    cycle or the range asked for. Reads only."""
+    proposed = preview.proposing(policy, request.proposed)
+    previewed: list[replies.Previewed] = []
+    after = UUID(int=0)
+    while page := await store.records_to_preview(tx, request.mentor_id, after, PREVIEW_PAGE):
+        for record, mentee_name in page:
+            span = (
+                request.starts_from or record.cycle_starts_at,
+                request.starts_before or record.cycle_ends_at,
+            )
+            previewed.append(
+                replies.Previewed(
+                    record,
+                    mentee_name,
+                    preview.replay(record, policy, *span),
+                    preview.replay(record, proposed, *span),
+                )
+            )
+        after = page[-1][0].subscription_id
+    return replies.policy_preview(previewed, every=request.mentor_id is not None)
 
 
 async def mark_attendance(tx: Tx, request: MarkAttendance, policy: Policy) -> SubscriberChanged:

@@ -4,7 +4,7 @@ models and the domain's refusals, as the request/reply contract's models."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from contracts import rpc
@@ -16,6 +16,7 @@ from contracts.rpc import (
     SubscriberSummary,
 )
 from contracts.sessions import one_per_session
+from services.attendance import preview
 from services.attendance.appeals import Appeal, appeal_closes_at
 from services.attendance.domain import (
     Policy,
@@ -149,6 +150,78 @@ def exported(sessions: Iterable[ExportedSession]) -> list[rpc.ExportedSession]:
         )
         for s in sessions
     ]
+
+
+# An admin's preview lists the subscribers the proposal changes, up to this many.
+PREVIEW_LISTED = 1000
+
+
+@dataclass(frozen=True)
+class Previewed:
+    record: Record
+    mentee_name: str
+    current: preview.Outcome
+    proposed: preview.Outcome
+
+    @property
+    def changed(self) -> bool:
+        return self.current != self.proposed
+
+
+def policy_preview(previewed: Sequence[Previewed], every: bool) -> rpc.PolicyPreview:
+    """The totals under both policies, and each subscriber (`every`) or those whose
+    outcome the proposal changes."""
+    listed = previewed if every else [p for p in previewed if p.changed][:PREVIEW_LISTED]
+    return rpc.PolicyPreview(
+        current=_totals(p.current for p in previewed),
+        proposed=_totals(p.proposed for p in previewed),
+        subscriptions=len(previewed),
+        subscribers=[
+            rpc.SubscriberPreview(
+                subscription_id=p.record.subscription_id,
+                mentor_id=p.record.mentor_id,
+                mentee_name=p.mentee_name,
+                current=_outcome(p.current),
+                proposed=_outcome(p.proposed),
+                changed=p.changed,
+            )
+            for p in listed
+        ],
+    )
+
+
+def _totals(outcomes: Iterable[preview.Outcome]) -> rpc.PreviewTotals:
+    totals = rpc.PreviewTotals()
+    for o in outcomes:
+        totals = rpc.PreviewTotals(
+            mentees_warned=totals.mentees_warned + bool(o.warnings),
+            warnings=totals.warnings + len(o.warnings),
+            mentees_reprobated=totals.mentees_reprobated + (o.reprobation is not None),
+            cancelled_sessions=totals.cancelled_sessions
+            + (o.reprobation.cancelled_sessions if o.reprobation else 0),
+        )
+    return totals
+
+
+def _outcome(outcome: preview.Outcome) -> rpc.PreviewOutcome:
+    r = outcome.reprobation
+    return rpc.PreviewOutcome(
+        warnings=[
+            rpc.PreviewWarning(
+                booking_id=w.booking_id, starts_at=w.starts_at, rule=w.rule, detail=w.detail
+            )
+            for w in outcome.warnings
+        ],
+        reprobation=None
+        if r is None
+        else rpc.PreviewReprobation(
+            reprobated_at=r.reprobated_at,
+            rule=r.rule,
+            detail=r.detail,
+            missed=[rpc.PreviewSession(booking_id=b, starts_at=at) for b, at in r.missed],
+            cancelled_sessions=r.cancelled_sessions,
+        ),
+    )
 
 
 def error(refusal: Refusal) -> RpcError:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -278,20 +279,43 @@ async def load_records_of_bookings(tx: Tx, booking_ids: Iterable[UUID]) -> dict[
 
 async def _load_locked(tx: Tx, lock: str, ids: list[UUID]) -> dict[UUID, Record]:
     rows = await (await driver(tx)).fetch(lock, ids)
+    return {record.subscription_id: record for record in await _records(tx, rows)}
+
+
+async def _records(tx: Tx, rows: Sequence[asyncpg.Record]) -> list[Record]:
+    """Records of subscription rows (`_RECORD_NAMES`), with their sessions."""
     if not rows:
-        return {}
+        return []
     sessions = await sessions_of_many(tx, [row["subscription_id"] for row in rows])
-    return {
-        row["subscription_id"]: Record(
+    return [
+        Record(
             **{
-                **dict(row.items()),
+                **{name: row[name] for name in _RECORD_NAMES},
                 "warned_streaks": frozenset(row["warned_streaks"]),
                 "policy": own_policy(row["policy"]),
             },
             sessions=sessions[row["subscription_id"]],
         )
         for row in rows
-    }
+    ]
+
+
+_TO_PREVIEW = f"""
+    SELECT {", ".join(_RECORD_NAMES)}, mentee_name FROM subscriptions
+    WHERE NOT ended AND ($1::uuid IS NULL OR mentor_id = $1) AND subscription_id > $2
+    ORDER BY subscription_id
+    LIMIT $3
+"""
+
+
+async def records_to_preview(
+    tx: Tx, mentor_id: UUID | None, after: UUID, limit: int
+) -> list[tuple[Record, str]]:
+    """A page of the subscriptions a policy preview replays (a mentor's, or everyone's),
+    with their mentee's name, in id order after `after`; read, not locked."""
+    rows = await (await driver(tx)).fetch(_TO_PREVIEW, mentor_id, after, limit)
+    records = await _records(tx, rows)
+    return [(record, row["mentee_name"]) for record, row in zip(records, rows, strict=True)]
 
 
 # What a sweep tick acts on, by the column that says when: a pending reprobation's
