@@ -103,4 +103,4 @@ class AbsencesInDays:
         return f"{self.absences}:{self.days}"
 
     def words(self) -> str:
-        return f"{plural(self.absences, 'absence')} within {self.days} days"
+        return f"{plural(self.absences, 'absence')} within {plural(self.days, 'day')}"

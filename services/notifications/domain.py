@@ -26,6 +26,7 @@ from contracts import (
     Slot,
     SubscriptionActivated,
 )
+from contracts.policy import AbsencesInDays, PolicyRule, plural
 from services.kit.backoff import backoff
 from services.kit.zones import place
 
@@ -219,7 +220,7 @@ def template_values(
     elif isinstance(event, BookingsCancelled):
         values["sessions"] = [at(s.starts_at) for s in sessions]
         values["because"] = (
-            "you were reprobated after consecutive absences"
+            "you were reprobated for missing too many sessions"
             if event.reason == "reprobation"
             else "the subscription ended"
         )
@@ -233,17 +234,21 @@ def template_values(
         values["appeal_until"] = at(event.appeal_until) if event.appeal_until else None
         values["subscription_id"] = str(event.subscription_id)
         values["absences_left"] = absences_left(event)
+        values["counted"] = counted(event.rule, event.rule_detail)
+        values["in_days"] = in_days_cancel(event.reprobate_after_absences_in_days)
     elif isinstance(event, MenteeReprobationPending):
         values["missed_list"] = "; ".join(at(t) for t in event.missed_starts_at)
         values["missed_count"] = len(event.missed_booking_ids)
         values["due_at"] = at(event.due_at)
         values["subscription_id"] = str(event.subscription_id)
+        values["counted"] = counted(event.rule, event.rule_detail)
     elif isinstance(event, MenteeReprobated):
         missed = [at(t) for t in event.missed_starts_at]
         values["missed"] = missed
         values["missed_count"] = len(event.missed_booking_ids)
         values["missed_list"] = "; ".join(missed) if missed else "see your bookings"
         values["subscription_id"] = str(event.subscription_id)
+        values["counted"] = counted(event.rule, event.rule_detail)
     elif isinstance(event, AppealFiled):
         values["session_at"] = at(event.starts_at)
         values["contested"] = event.contested_status.replace("_", " ")
@@ -351,3 +356,43 @@ def absences_left(warning: MenteeWarned) -> str:
         return "one more consecutive absence cancels"
     words = {2: "two", 3: "three", 4: "four", 5: "five"}.get(left, str(left))
     return f"{words} more consecutive absences cancel"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What a rule other than consecutive absences counted, as a sentence without its
+    full stop: to the mentee, and to the mentor after the mentee's name."""
+
+    to_mentee: str
+    to_mentor: str
+
+
+def counted(rule: PolicyRule | None, detail: str | None) -> Counted | None:
+    """None for consecutive absences (or an event from before the rules), which the
+    emails word as they always have."""
+    if rule in (None, "consecutive") or not detail:
+        return None
+    if rule == "attendance_rate":  # "attended 2 of the last 4 sessions (50%, below 75%)"
+        return Counted(f"You {detail}", detail)
+    return Counted(f"You now have {detail}", f"now has {detail}")
+
+
+@dataclass(frozen=True)
+class InDaysCancel:
+    """The rule of absences within days that reprobates, as a warning words it:
+    "3 absences within 30 days cancel", and how old an absence is once it stops counting
+    ("30 days")."""
+
+    cancel: str
+    days: str
+
+
+def in_days_cancel(rule: str | None) -> InDaysCancel | None:
+    """From a warning's `reprobate_after_absences_in_days` (`N:D`; None: the rule is off).
+    How many more it takes is not known here: the event does not carry the count within
+    that window, so the warning says the rule."""
+    if rule is None:
+        return None
+    in_days = AbsencesInDays.parse(rule)
+    verb = "cancels" if in_days.absences == 1 else "cancel"
+    return InDaysCancel(f"{in_days.words()} {verb}", plural(in_days.days, "day"))

@@ -13,8 +13,10 @@ import pytest
 
 from contracts import (
     BookingCancelled,
+    BookingsCancelled,
     MenteeReactivated,
     MenteeReprobated,
+    MenteeReprobationPending,
     MenteeWarned,
     MentorMissed,
     Person,
@@ -127,6 +129,162 @@ def test_a_warning_says_how_many_more_absences_the_policy_in_force_takes() -> No
     assert next_step(3) == "two more consecutive absences cancel"
     assert next_step(4, warned_at=2) == "two more consecutive absences cancel"
     assert next_step(12) == "11 more consecutive absences cancel"
+
+
+def read(event: MenteeWarned | MenteeReprobated | MenteeReprobationPending) -> dict[str, str]:
+    """Each email `event` sends, text and html, as its reader reads it (one line, tags
+    dropped), by "mentee text", "mentor html" and so on."""
+    read_as: dict[str, str] = {}
+    for mail in Templates().compose(event, CONTACTS):
+        who = "mentor" if mail.recipient == CONTACTS.mentor_email else "mentee"
+        read_as[f"{who} text"] = " ".join(mail.text_body.split())
+        read_as[f"{who} html"] = well_formed_text(mail.html_body)
+    return read_as
+
+
+def says(read_as: dict[str, str], who: str, sentence: str) -> bool:
+    return all(sentence in read_as[f"{who} {part}"] for part in ("text", "html"))
+
+
+def warned_by(rule: str, detail: str, **policy: object) -> MenteeWarned:
+    """A warning by `rule`, having counted `detail`, under `policy` (the event's fields)."""
+    return warned_at_once().model_copy(update={"rule": rule, "rule_detail": detail, **policy})
+
+
+IN_DAYS = ("absences_in_days", "2 absences within 14 days")
+
+
+def test_a_warning_for_absences_within_days_says_what_was_counted() -> None:
+    emails = read(warned_by(*IN_DAYS))
+    assert says(emails, "mentee", "(Europe/Lisbon). You now have 2 absences within 14 days.")
+    assert says(emails, "mentor", "Maria <Mentee> now has 2 absences within 14 days.")
+    # Only consecutive absences reprobate: attending resets that count, not the window.
+    assert says(
+        emails,
+        "mentee",
+        "What happens next: one more consecutive absence cancels the remaining sessions of "
+        "this cycle. Attending your next session resets the consecutive count.",
+    )
+    assert says(emails, "mentor", "one more consecutive absence cancels the remaining")
+    assert "Attending" not in emails["mentor text"] + emails["mentor html"]
+
+
+def test_a_warning_under_a_window_that_reprobates_says_that_rule_and_no_reset() -> None:
+    emails = read(
+        warned_by(*IN_DAYS, reprobate_after_absences=3, reprobate_after_absences_in_days="3:30")
+    )
+    for who in ("mentee", "mentor"):
+        assert says(
+            emails,
+            who,
+            "What happens next: 3 absences within 30 days cancel the remaining sessions of "
+            "this cycle; an absence stops counting once it is more than 30 days old. "
+            "Two more consecutive absences cancel them too.",
+        )
+        assert "resets" not in emails[f"{who} text"] + emails[f"{who} html"]
+
+
+def test_a_window_rule_of_one_absence_reads_in_the_singular() -> None:
+    warning = warned_by(
+        "absences_in_days",
+        "1 absence within 1 day",
+        consecutive_absences=2,
+        reprobate_after_absences=3,
+        reprobate_after_absences_in_days="1:1",
+    )
+    emails = read(warning)
+    assert says(emails, "mentee", "You now have 1 absence within 1 day.")
+    assert says(
+        emails,
+        "mentor",
+        "1 absence within 1 day cancels the remaining sessions of this cycle; an absence "
+        "stops counting once it is more than 1 day old. One more consecutive absence "
+        "cancels them too.",
+    )
+
+
+def test_a_consecutive_warning_also_says_a_window_that_reprobates() -> None:
+    emails = read(
+        warned_by("consecutive", "1 consecutive absence", reprobate_after_absences_in_days="3:30")
+    )
+    assert says(emails, "mentee", "What happens next: 3 absences within 30 days cancel")
+    assert says(emails, "mentee", "One more consecutive absence cancels them too.")
+    assert "now has" not in emails["mentor text"] + emails["mentor html"]
+
+
+def test_a_warning_for_the_attendance_rate_says_the_rate_and_the_consecutive_rule() -> None:
+    warning = warned_by(
+        "attendance_rate",
+        "attended 2 of the last 4 sessions (50%, below 75%)",
+        consecutive_absences=2,
+        reprobate_after_absences=4,
+    )
+    emails = read(warning)
+    assert says(emails, "mentee", "You attended 2 of the last 4 sessions (50%, below 75%).")
+    assert says(emails, "mentor", "Maria <Mentee> attended 2 of the last 4 sessions (50%,")
+    for who in ("mentee", "mentor"):
+        assert says(emails, who, "What happens next: two more consecutive absences cancel")
+    assert says(emails, "mentee", "Attending your next session resets the consecutive count.")
+
+
+WINDOW_REPROBATION = {"rule": "absences_in_days", "rule_detail": "3 absences within 30 days"}
+THREE_MISSED = [MISSED - timedelta(weeks=4), MISSED - timedelta(weeks=2), MISSED]
+
+
+def test_a_reprobation_by_absences_within_days_says_that_rule_not_a_streak() -> None:
+    reprobation = reprobated_at_once().model_copy(
+        update={
+            **WINDOW_REPROBATION,
+            "missed_booking_ids": [uuid.uuid4() for _ in THREE_MISSED],
+            "missed_starts_at": THREE_MISSED,
+        }
+    )
+    emails = read(reprobation)
+    assert says(
+        emails, "mentee", "You now have 3 absences within 30 days, in your sessions with Otto"
+    )
+    assert says(
+        emails, "mentor", "Maria <Mentee> now has 3 absences within 30 days, in their sessions"
+    )
+    assert says(emails, "mentee", "Monday 23 March 2026 at 17:00 (Europe/Lisbon)")
+    assert all("consecutive" not in body for body in emails.values())
+
+
+def test_a_pending_reprobation_by_absences_within_days_says_that_rule() -> None:
+    pending = MenteeReprobationPending(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentor_id=MENTOR,
+        missed_booking_ids=[uuid.uuid4() for _ in THREE_MISSED],
+        missed_starts_at=THREE_MISSED,
+        reached_at=MISSED,
+        due_at=MISSED + timedelta(days=2),
+        **WINDOW_REPROBATION,
+    )
+    emails = read(pending)
+    assert set(emails) == {"mentor text", "mentor html"}
+    assert says(emails, "mentor", "Maria <Mentee> now has 3 absences within 30 days (Monday 9")
+    assert says(emails, "mentor", "a correction that brings the count below the threshold")
+    assert all("consecutive" not in b and "streak" not in b for b in emails.values())
+    # A consecutive one reads as ever.
+    consecutive = read(pending.model_copy(update={"rule": None, "rule_detail": None}))
+    assert says(consecutive, "mentor", "Maria <Mentee> missed 3 consecutive sessions (")
+    assert says(consecutive, "mentor", "a correction that breaks the streak withdraws it")
+
+
+def test_sessions_removed_by_a_reprobation_do_not_say_which_rule_it_was() -> None:
+    # The event does not say which rule reprobated: the email says what is true of each.
+    removed = BookingsCancelled(
+        occurred_at=MISSED,
+        subscription_id=SUBSCRIPTION,
+        booking_ids=[uuid.uuid4()],
+        reason="reprobation",
+    )
+    session = domain.Session(removed.booking_ids[0], MISSED, MISSED + timedelta(hours=1))
+    [mail] = Templates().compose(removed, CONTACTS, [session])
+    text = " ".join(mail.text_body.split())
+    assert "because you were reprobated for missing too many sessions:" in text
 
 
 PAGE = "https://mentors.example/dashboard/mentorship"

@@ -42,6 +42,7 @@ def test_n_absences_within_d_days_are_parsed_and_refused_when_malformed() -> Non
     assert AbsencesInDays.parse(" 3:30 ") == AbsencesInDays(3, 30)
     assert str(AbsencesInDays(3, 30)) == "3:30"
     assert AbsencesInDays(1, 7).words() == "1 absence within 7 days"
+    assert AbsencesInDays(1, 1).words() == "1 absence within 1 day"
     assert AbsencesInDays.parse_optional("") is None
     for bad in ("3", "0:30", "3:0", "3:400", "a:b", "3:30:1"):
         with pytest.raises(ValueError, match="N:D"):
