@@ -45,7 +45,7 @@ from contracts.rpc import (
     SubscribersReply,
     SubscriberSummary,
 )
-from services.gateway import export, mentor_commands
+from services.gateway import export, mentor_commands, policy_preview
 from services.gateway.auth import Admin, Caller, Mentee, Mentor
 from services.gateway.dependencies import Now, OwnersDep, SettingsDep
 from services.gateway.owners import Owners
@@ -411,6 +411,25 @@ async def attendance_csv(
     return await export.download(owners, caller.user_id, starts_on, ends_on, now)
 
 
+PREVIEW_SUMMARY = (
+    "What a proposed absence policy would have done: {whose}, their recorded marks replayed "
+    "over their current cycle (or the days `from`-`to`) under the policy in force and under "
+    "the proposal, with the warnings and reprobations each gives and the sessions that "
+    "caused them, and the totals. Writes nothing, publishes nothing."
+)
+
+
+@mentors.post(
+    "/mentor/policy/preview",
+    summary=PREVIEW_SUMMARY.format(whose="each of the caller's subscribers"),
+    responses=_refusals(invalid=_error("a malformed policy", "expected N:D ... got '3'")),
+)
+async def preview_mentor_policy(
+    body: policy_preview.ProposalBody, caller: Mentor, owners: OwnersDep
+) -> policy_preview.Preview:
+    return await policy_preview.preview(owners, caller.user_id, body)
+
+
 @dataclass(frozen=True)
 class MentorCommands:
     """A mentor's commands to attendance: who gives them, through whom, and when."""
@@ -558,6 +577,18 @@ async def sweep(caller: Admin, owners: OwnersDep, now: Now) -> SweepAccepted:
     tick = SweepTick(occurred_at=now, tick_at=now)
     await owners.publish(tick)
     return SweepAccepted(event_id=tick.event_id, tick_at=now)
+
+
+@admins.post(
+    "/admin/policy/preview",
+    summary=PREVIEW_SUMMARY.format(whose="every mentor's subscribers")
+    + " Lists only the subscribers the proposal changes (at most 1,000); the totals count all.",
+    responses=_refusals(invalid=_error("a malformed policy", "expected N:D ... got '3'")),
+)
+async def preview_platform_policy(
+    body: policy_preview.ProposalBody, caller: Admin, owners: OwnersDep
+) -> policy_preview.Preview:
+    return await policy_preview.preview(owners, None, body)
 
 
 router = APIRouter(prefix="/api")

@@ -28,7 +28,7 @@ from tests.support.listening import listening
 from tests.support.settling import service_settled
 from tests.support.smtp import RecordingSMTPServer
 from tests.support.waiting import eventually
-from tests.support.world import weekly_subscription
+from tests.support.world import User, user, weekly_subscription
 
 pytestmark = pytest.mark.e2e
 
@@ -154,3 +154,110 @@ async def test_absences_within_days_reprobate_one_who_never_missed_twice_in_a_ro
     assert reasons["warning"] == "1 consecutive absence"
     detail = await subscriber(gateway, mentor, sub)
     assert (detail["is_reprobated"], detail["consecutive_absences"]) == (True, 1)
+
+
+async def test_a_mentor_previews_a_policy_on_real_history_and_nothing_changes(
+    own_settings: Settings, gateway: httpx.AsyncClient
+) -> None:
+    """Ana missed weeks 0 and 2 (attended week 1), Bruno weeks 0 and 1; two sessions of
+    each are still ahead. Under the defaults (warned at 1, reprobated at 2 in a row) Ana
+    was warned twice and Bruno warned and reprobated. Proposed: 3 in a row, or 2
+    absences within 15 days. Counted by hand: Ana would be reprobated at week 2 by the
+    window and Bruno at week 1 by the window instead of the streak; 2 sessions each
+    after it cancelled."""
+    settings = own_settings
+    mentor = user(settings.jwt_secret, "mentor", "Otto Mentor")
+    ana = user(settings.jwt_secret, "mentee", "Ana Preview")
+    bruno = user(settings.jwt_secret, "mentee", "Bruno Preview")
+    admin = user(settings.jwt_secret, "admin", "Ada Admin")
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def weekly(mentee: User, past: int) -> SubscriptionActivated:
+        return weekly_subscription(
+            mentee,
+            mentor,
+            now=now,
+            session_started_ago=timedelta(hours=3),
+            past_sessions=past,
+            future_sessions=2,
+        )
+
+    subs = {"ana": weekly(ana, 3), "bruno": weekly(bruno, 2)}
+    await activate(settings, gateway, subs["ana"], ana, expected_bookings=5)
+    await activate(settings, gateway, subs["bruno"], bruno, expected_bookings=4)
+    for sub in subs.values():
+        path = f"/api/mentor/subscribers/{sub.subscription_id}"
+        await eventually(
+            lambda p=path: gateway.get(p, headers=mentor.headers), lambda r: r.status_code == 200
+        )
+    ana_weeks = sorted(
+        (await subscriber(gateway, mentor, subs["ana"]))["bookings"], key=lambda b: b["starts_at"]
+    )
+    attended = await gateway.post(
+        f"/api/mentor/bookings/{ana_weeks[1]['booking_id']}/attendance",
+        json={"status": "present"},
+        headers=mentor.headers,
+    )
+    assert attended.status_code == 200, attended.text
+    ana_id, bruno_id = (s.subscription_id for s in subs.values())
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        await tick(settings, now)
+        await bus.wait_for(MenteeReprobated, subscription_id=bruno_id)
+        await bus.wait_for(MenteeWarned, subscription_id=ana_id, count=2)
+
+    proposal = {"reprobate_after_absences": 3, "reprobate_after_absences_in_days": "2:15"}
+    response = await gateway.post(
+        "/api/mentor/policy/preview", json=proposal, headers=mentor.headers
+    )
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    assert preview["subscriptions"] == 2
+    assert preview["current"] == {
+        "mentees_warned": 2,
+        "warnings": 3,
+        "mentees_reprobated": 1,
+        "cancelled_sessions": 2,
+    }
+    assert preview["proposed"] == {
+        "mentees_warned": 2,
+        "warnings": 3,
+        "mentees_reprobated": 2,
+        "cancelled_sessions": 4,
+    }
+    by_name = {s["mentee_name"]: s for s in preview["subscribers"]}
+    ana_now, ana_then = by_name["Ana Preview"]["current"], by_name["Ana Preview"]["proposed"]
+    assert ana_now["reprobation"] is None
+    assert [w["booking_id"] for w in ana_now["warnings"]] == [
+        ana_weeks[0]["booking_id"],
+        ana_weeks[2]["booking_id"],
+    ]
+    assert ana_then["reprobation"]["rule"] == "absences_in_days"
+    assert ana_then["reprobation"]["detail"] == "2 absences within 15 days"
+    assert [m["booking_id"] for m in ana_then["reprobation"]["missed"]] == [
+        ana_weeks[0]["booking_id"],
+        ana_weeks[2]["booking_id"],
+    ]
+    bruno_now = by_name["Bruno Preview"]["current"]["reprobation"]
+    bruno_then = by_name["Bruno Preview"]["proposed"]["reprobation"]
+    assert (bruno_now["rule"], bruno_then["rule"]) == ("consecutive", "absences_in_days")
+    assert bruno_now["reprobated_at"] == bruno_then["reprobated_at"]
+    assert all(s["changed"] for s in preview["subscribers"])
+
+    # Nothing was decided by it: Ana is still only warned.
+    detail = await subscriber(gateway, mentor, subs["ana"])
+    assert detail["is_reprobated"] is False
+
+    malformed = await gateway.post(
+        "/api/mentor/policy/preview",
+        json={"reprobate_after_absences_in_days": "2"},
+        headers=mentor.headers,
+    )
+    assert malformed.status_code == 422 and "N:D" in malformed.text
+    assert (
+        await gateway.post("/api/admin/policy/preview", json=proposal, headers=mentor.headers)
+    ).status_code == 403
+    platform = await gateway.post("/api/admin/policy/preview", json=proposal, headers=admin.headers)
+    assert platform.status_code == 200, platform.text
+    listed = {s["subscription_id"]: s for s in platform.json()["subscribers"]}
+    assert listed[str(ana_id)] == by_name["Ana Preview"]
+    assert platform.json()["subscriptions"] >= 2
