@@ -157,6 +157,31 @@ class SubscriberSummary(_Model):
     reprobation_review_hours: float = Field(
         default=0, description="the policy in force: hours a reprobation waits for review"
     )
+    warn_after_absences_in_days: str | None = Field(
+        default=None,
+        description="the policy in force (added): warned at N absences within D days, as "
+        "N:D; null when that rule is off",
+        examples=["2:14"],
+    )
+    reprobate_after_absences_in_days: str | None = Field(
+        default=None,
+        description="the policy in force (added): reprobated at N absences within D days, "
+        "as N:D; null when that rule is off",
+        examples=["3:30"],
+    )
+    warn_below_attendance_rate: float | None = Field(
+        default=None,
+        description="the policy in force (added): warned when the attendance over the last "
+        "attendance_rate_sessions settled sessions falls below this percentage; null when "
+        "that rule is off",
+        examples=[75],
+    )
+    attendance_rate_sessions: int | None = Field(
+        default=None,
+        description="the policy in force (added): how many of the latest settled sessions "
+        "the attendance rate is taken over; null when that rule is off",
+        examples=[10],
+    )
     policy_from: Literal["settings", "subscription"] = Field(
         default="settings",
         description="whether the subscription brought its own policy (Stripe metadata, "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from contracts import rpc
+from contracts.policy import AbsencesInDays
 from contracts.rpc import (
     AppealView,
     BookingAttendance,
@@ -57,6 +58,11 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         warn_after_absences=policy.warn_after,
         reprobate_after_absences=policy.reprobate_after,
         reprobation_review_hours=policy.review_window.total_seconds() / 3600,
+        warn_after_absences_in_days=_n_d(policy.warn_after_in_days),
+        reprobate_after_absences_in_days=_n_d(policy.reprobate_after_in_days),
+        warn_below_attendance_rate=policy.warn_below_rate,
+        # The rate's sessions mean nothing while the rate rule is off.
+        attendance_rate_sessions=None if policy.warn_below_rate is None else policy.rate_sessions,
         policy_from="subscription" if s.policy else "settings",
         reprobation_ends=str(policy.reprobation_ends),
         reprobation_pending_until=s.reprobation_due_at,
@@ -70,6 +76,11 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         cycle_starts_at=s.cycle_starts_at,
         cycle_ends_at=s.cycle_ends_at,
     )
+
+
+def _n_d(rule: AbsencesInDays | None) -> str | None:
+    """The rule as N:D, null when it is off."""
+    return None if rule is None else str(rule)
 
 
 def status_of(record: Record, service_policy: Policy) -> SubscriberStatus:

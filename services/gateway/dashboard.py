@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
-from contracts.policy import ReprobationEnds
+from contracts.policy import AbsencesInDays, ReprobationEnds, plural
 from contracts.rpc import (
     GetHistory,
     GetSubscriber,
@@ -99,16 +99,54 @@ def reprobation_ends(policy: str) -> str:
 
 
 def policy_words(subscriber: SubscriberSummary) -> str:
-    """The thresholds and review window in force for a subscriber, as a sentence."""
+    """The policy in force for a subscriber, as a sentence: its thresholds, its rules
+    beside them when on, and the review window."""
     s = subscriber
-    absences = "absence" if s.warn_after_absences == 1 else "absences"
-    words = (
-        f"warned after {s.warn_after_absences} {absences}, reprobated after "
-        f"{s.reprobate_after_absences} in a row"
+    review = (
+        f", once you have had {s.reprobation_review_hours:g} hours to review it"
+        if s.reprobation_review_hours
+        else ""
     )
-    if s.reprobation_review_hours:
-        words += f", once you have had {s.reprobation_review_hours:g} hours to review it"
-    return words
+    warn_beside = _warn_rules_beside(s)
+    reprobate_beside = _in_days(s.reprobate_after_absences_in_days)
+    if not warn_beside and not reprobate_beside:
+        absences = "absence" if s.warn_after_absences == 1 else "absences"
+        return (
+            f"warned after {s.warn_after_absences} {absences}, reprobated after "
+            f"{s.reprobate_after_absences} in a row{review}"
+        )
+    # Beside other counts, say which absences the thresholds count: those in a row.
+    in_a_row = plural(s.warn_after_absences, "absence") + (
+        " in a row" if s.warn_after_absences > 1 else ""
+    )
+    warned = _either([f"after {in_a_row}", *warn_beside])
+    reprobated = _either([f"after {s.reprobate_after_absences} in a row", *reprobate_beside])
+    # A semicolon: each side may list its rules with commas.
+    return f"warned {warned}; reprobated {reprobated}{review}"
+
+
+def _warn_rules_beside(s: SubscriberSummary) -> list[str]:
+    """The rules beside the consecutive threshold that warn, those that are on."""
+    rules = _in_days(s.warn_after_absences_in_days)
+    if s.warn_below_attendance_rate is not None:
+        sessions = s.attendance_rate_sessions
+        last = {None: "the latest sessions", 1: "the last session"}.get(
+            sessions, f"the last {sessions} sessions"
+        )
+        rules.append(f"when attendance over {last} falls below {s.warn_below_attendance_rate:g}%")
+    return rules
+
+
+def _in_days(rule: str | None) -> list[str]:
+    """An N:D rule as 'after N absences within D days', none when it is off."""
+    return [] if rule is None else [f"after {AbsencesInDays.parse(rule).words()}"]
+
+
+def _either(options: list[str]) -> str:
+    """'a', 'a or b', 'a, b, or c'."""
+    if len(options) < 3:
+        return " or ".join(options)
+    return f"{', '.join(options[:-1])}, or {options[-1]}"
 
 
 # Each filter is known to the templates by its function's name.

@@ -11,7 +11,9 @@ and, optionally, the mentor's own time zone, mentor_timezone (IANA; their pages 
 emails show times in it), and the subscription's own absence policy (each falls back to the
 service setting of the same name): policy_warn_after_absences,
 policy_reprobate_after_absences, policy_reprobation_review_hours,
-policy_reprobation_ends
+policy_reprobation_ends, policy_warn_after_absences_in_days and
+policy_reprobate_after_absences_in_days ("N:D": N absences within D days),
+policy_warn_below_attendance_rate (a percentage) and policy_attendance_rate_sessions
 
 - `customer.subscription.created` → `subscription.activated` (cycle: the billing period)
 - `customer.subscription.updated` with a new period, or `invoice.paid` for a
@@ -211,6 +213,10 @@ POLICY_KEYS = (
     "reprobate_after_absences",
     "reprobation_review_hours",
     "reprobation_ends",
+    "warn_after_absences_in_days",
+    "reprobate_after_absences_in_days",
+    "warn_below_attendance_rate",
+    "attendance_rate_sessions",
 )
 
 

@@ -44,10 +44,12 @@ from tests.support.world import ZONE, User, user, weekly_subscription
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
-pytestmark = [
+# The marks of a module of browser tests.
+IN_CHROMIUM = [
     pytest.mark.browser,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
 ]
+pytestmark = IN_CHROMIUM
 
 
 @pytest.fixture(scope="module")

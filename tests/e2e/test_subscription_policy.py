@@ -54,7 +54,12 @@ async def test_a_subscriptions_own_thresholds_and_ending_win_over_the_settings(
     settings = own_settings
     mentee, mentor = people(settings)
     now = datetime.now(UTC).replace(microsecond=0)
-    own = SubscriptionPolicy(reprobate_after_absences=3, reprobation_ends="after_days:2")
+    # Four absences within 30 days would reprobate too: three in a row come first.
+    own = SubscriptionPolicy(
+        reprobate_after_absences=3,
+        reprobation_ends="after_days:2",
+        reprobate_after_absences_in_days="4:30",
+    )
     subs = {
         name: weekly_subscription(
             mentee,
@@ -78,8 +83,10 @@ async def test_a_subscriptions_own_thresholds_and_ending_win_over_the_settings(
     detail = await subscriber(gateway, mentor, subs["own"])
     assert (detail["policy_from"], detail["reprobate_after_absences"]) == ("subscription", 3)
     assert detail["reprobation_ends"] == "after_days:2"
+    assert detail["reprobate_after_absences_in_days"] == "4:30"
     plain = await subscriber(gateway, mentor, subs["settings"])
     assert (plain["policy_from"], plain["reprobate_after_absences"]) == ("settings", 2)
+    assert plain["reprobate_after_absences_in_days"] is None  # off in the settings
 
     mine, theirs = subs["own"].subscription_id, subs["settings"].subscription_id
     async with listening(settings, LIFECYCLE_KEYS) as bus:

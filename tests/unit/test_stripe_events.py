@@ -149,22 +149,47 @@ def test_a_name_with_a_line_break_is_bad_metadata() -> None:
         )
 
 
-def test_policy_metadata_becomes_the_subscriptions_own_policy() -> None:
-    metadata = METADATA | {
-        "policy_reprobate_after_absences": "3",
-        "policy_reprobation_review_hours": "12",
-        "policy_reprobation_ends": "after_days:14",
-    }
+def activated_with(policy_metadata: dict[str, str]) -> SubscriptionActivated:
+    metadata = METADATA | policy_metadata
     activated = to_contract(
         event("customer.subscription.created", subscription("sub_p", metadata=metadata))
     )
-    assert isinstance(activated, SubscriptionActivated) and activated.policy is not None
+    assert isinstance(activated, SubscriptionActivated)
+    return activated
+
+
+def test_policy_metadata_becomes_the_subscriptions_own_policy() -> None:
+    activated = activated_with(
+        {
+            "policy_reprobate_after_absences": "3",
+            "policy_reprobation_review_hours": "12",
+            "policy_reprobation_ends": "after_days:14",
+        }
+    )
+    assert activated.policy is not None
     assert activated.policy.reprobate_after_absences == 3
     assert activated.policy.reprobation_review_hours == 12
     assert activated.policy.reprobation_ends == "after_days:14"
     assert activated.policy.warn_after_absences is None  # the setting applies
     plain = to_contract(event("customer.subscription.created", subscription("sub_q")))
     assert isinstance(plain, SubscriptionActivated) and plain.policy is None
+
+
+def test_policy_metadata_sets_the_rules_beside_the_consecutive_ones() -> None:
+    activated = activated_with(
+        {
+            "policy_warn_after_absences_in_days": "2:14",
+            "policy_reprobate_after_absences_in_days": " 3:30",
+            "policy_warn_below_attendance_rate": "75",
+            "policy_attendance_rate_sessions": "8",
+        }
+    )
+    assert activated.policy is not None
+    assert activated.policy.warn_after_absences_in_days == "2:14"
+    assert activated.policy.reprobate_after_absences_in_days == "3:30"  # as the contract writes it
+    assert activated.policy.warn_below_attendance_rate == 75
+    assert activated.policy.attendance_rate_sessions == 8
+    assert activated.policy.reprobate_after_absences is None  # the setting applies
 
 
 @pytest.mark.parametrize(
@@ -174,6 +199,10 @@ def test_policy_metadata_becomes_the_subscriptions_own_policy() -> None:
         ("policy_warn_after_absences", "often"),
         ("policy_reprobation_review_hours", "-1"),
         ("policy_reprobation_ends", "never"),
+        ("policy_reprobate_after_absences_in_days", "3"),
+        ("policy_warn_after_absences_in_days", "0:30"),
+        ("policy_warn_below_attendance_rate", "120"),
+        ("policy_attendance_rate_sessions", "0"),
     ],
 )
 def test_a_malformed_policy_is_bad_metadata_an_operator_can_read(key: str, value: str) -> None:
