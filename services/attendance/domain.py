@@ -381,7 +381,7 @@ def _consecutive(streaks: Iterable[Streak], after: int) -> list[Reached]:
             streak.absences[after - 1],
             streak.absences[:after],
             streak.absences[:after],
-            plural(after, "consecutive absence"),
+            f"{plural(after, 'absence')} in a row",
         )
         for streak in streaks
         if streak.count >= after

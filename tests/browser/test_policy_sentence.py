@@ -62,6 +62,6 @@ async def test_the_page_says_every_rule_in_force_and_which_one_warned(
     # the consecutive threshold.
     await expect(warnings).to_have_count(2)
     await expect(warnings.nth(0)).to_contain_text("2 absences within 14 days")
-    await expect(warnings.nth(1)).to_contain_text("1 consecutive absence")
+    await expect(warnings.nth(1)).to_contain_text("1 absence in a row")
     await shot(page, "subscriber-policy-rules")
     await context.close()

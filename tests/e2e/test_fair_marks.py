@@ -262,7 +262,7 @@ async def test_the_history_after_a_correction_and_the_csv_export(
     ]
     assert lines == [
         ("mark", None, "absent", "system", None, None),
-        ("warning", None, None, "system", None, "1 consecutive absence"),
+        ("warning", None, None, "system", None, "1 absence in a row"),
         ("mark", "absent", "excused", "mentor", str(mentor.person.id), "ill"),
     ]
     assert (await gateway.get(path, headers=stranger.headers)).status_code == 403

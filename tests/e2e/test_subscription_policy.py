@@ -158,7 +158,7 @@ async def test_absences_within_days_reprobate_one_who_never_missed_twice_in_a_ro
     assert history.status_code == 200, history.text
     reasons = {h["kind"]: h["reason"] for h in history.json()["history"]}
     assert reasons["reprobation"] == "2 absences within 15 days"
-    assert reasons["warning"] == "1 consecutive absence"
+    assert reasons["warning"] == "1 absence in a row"
     detail = await subscriber(gateway, mentor, sub)
     assert (detail["is_reprobated"], detail["consecutive_absences"]) == (True, 1)
 

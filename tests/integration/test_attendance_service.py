@@ -437,7 +437,7 @@ async def test_the_history_keeps_every_change_with_its_actor_and_cannot_be_rewri
     ]
     assert lines == [
         ("mark", None, "absent", "system", None, None),
-        ("warning", None, None, "system", None, "1 consecutive absence"),
+        ("warning", None, None, "system", None, "1 absence in a row"),
         ("mark", "absent", "excused", "mentor", m.mentor.id, "ill, told me ahead"),
     ]
     assert {h.session_starts_at for h in reply.history} == {m.sessions[0].starts_at}

@@ -370,9 +370,9 @@ def test_the_history_has_every_mark_change_and_consequence_with_its_actor() -> N
     correction = status_mark(record, 0, "excused", reason="ill")
     assert history_of(record, absent(record, 0), absent(record, 1), correction) == [
         ("mark", first, None, "absent", "system", None, None),
-        ("warning", first, None, None, "system", None, "1 consecutive absence"),
+        ("warning", first, None, None, "system", None, "1 absence in a row"),
         ("mark", second, None, "absent", "system", None, None),
-        ("reprobation", None, None, "reprobated", "system", None, "2 consecutive absences"),
+        ("reprobation", None, None, "reprobated", "system", None, "2 absences in a row"),
         ("mark", first, "absent", "excused", "mentor", MENTOR, "ill"),
     ]
 

@@ -205,7 +205,7 @@ def test_a_window_rule_of_one_absence_reads_in_the_singular() -> None:
 
 def test_a_consecutive_warning_also_says_a_window_that_reprobates() -> None:
     emails = read(
-        warned_by("consecutive", "1 consecutive absence", reprobate_after_absences_in_days="3:30")
+        warned_by("consecutive", "1 absence in a row", reprobate_after_absences_in_days="3:30")
     )
     assert says(emails, "mentee", "What happens next: 3 absences within 30 days cancel")
     assert says(emails, "mentee", "One more consecutive absence cancels them too.")

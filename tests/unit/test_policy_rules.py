@@ -159,7 +159,7 @@ def test_one_warning_per_absence_whichever_rules_it_meets() -> None:
     record = subscription(weeks=2)
     _, events = run(record, *weeks(record, "a"), policy=policy)
     [warning] = [e for e in events if isinstance(e, MenteeWarned)]
-    assert warning.rule == "consecutive" and warning.rule_detail == "1 consecutive absence"
+    assert warning.rule == "consecutive" and warning.rule_detail == "1 absence in a row"
 
 
 def test_the_first_rule_met_in_session_order_reprobates() -> None:
