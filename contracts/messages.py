@@ -482,6 +482,12 @@ class MenteeWarned(Event):
         description="N:D when absences within D days reprobate under the policy in force "
         "(added; optional).",
     )
+    counted_starts_at: list[AwareDatetime] = Field(
+        default_factory=list,
+        description="The starts of the absences the rule counted, this one last (added; "
+        "optional): under a rule of absences within D days, each counts until D days after "
+        "its start.",
+    )
 
 
 class MenteeReprobated(Event):

@@ -233,6 +233,17 @@ class BookingAttendance(_Model):
         "(added): a reactivation books again the sessions a reprobation cancelled; each "
         "session is listed once",
     )
+    counts_in_a_row: bool = Field(
+        default=False,
+        description="an absence of the run of absences in a row the history ends in "
+        "(added): it counts until the mentee attends a session",
+    )
+    counts_until: AwareDatetime | None = Field(
+        default=None,
+        description="under a rule of absences within D days, an absence counts with any "
+        "later one whose session starts by then (added): D days after its own start; null "
+        "when no such rule is in force or it is not a counted absence",
+    )
 
 
 AppealStatus = Literal["open", "accepted", "rejected"]

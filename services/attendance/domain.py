@@ -480,6 +480,36 @@ def consequences(
     return Consequences(tuple(warn.values()), reprobate, streaks[-1].count)
 
 
+@dataclass(frozen=True)
+class Counted:
+    """How an absence counts against the mentee now: as one of the absences in a row the
+    history ends in (until they attend a session), and, under a rule of absences within
+    D days, until D days after its session (the widest such rule's D)."""
+
+    in_a_row: bool
+    until: datetime | None
+
+
+def counted_absences(
+    sessions: Iterable[Session], reactivated_at: datetime | None, policy: Policy
+) -> dict[UUID, Counted]:
+    """The settled absences that count under `policy`, by booking: every one of the
+    streak the history ends in, and with a window rule every one (the reader compares
+    `until` with their own clock: an absence counts with a later one whose session starts
+    by then)."""
+    settled = settled_history(sessions, reactivated_at, policy)
+    streak = {s.booking_id for s in _streaks(settled, reactivated_at)[-1].absences}
+    windows = [r.days for r in (policy.warn_after_in_days, policy.reprobate_after_in_days) if r]
+    days = max(windows, default=None)
+    return {
+        s.booking_id: Counted(
+            s.booking_id in streak, s.starts_at + timedelta(days=days) if days else None
+        )
+        for s, effect in settled
+        if effect == "counts" and (s.booking_id in streak or days)
+    }
+
+
 NOT_YOUR_SUBSCRIBER = "this mentee is not your subscriber"
 
 
@@ -860,6 +890,7 @@ class Record:
             reprobate_after_absences_in_days=str(policy.reprobate_after_in_days)
             if policy.reprobate_after_in_days
             else None,
+            counted_starts_at=[s.starts_at for s in reached.missed],
         )
         warned = replace(self, warned_streaks=self.warned_streaks | {reached.key})
         entry = self.history_entry(

@@ -20,10 +20,12 @@ from contracts.sessions import one_per_session
 from services.attendance import preview
 from services.attendance.appeals import Appeal, appeal_closes_at
 from services.attendance.domain import (
+    Counted,
     Policy,
     Record,
     Session,
     SubscriberStatus,
+    counted_absences,
     reprobation_lifts_at,
     subscriber_status,
 )
@@ -103,6 +105,8 @@ def detail(
     be appealed, and the appeals."""
     appeals_ = list(appeals_)
     in_force = policy.under(subscriber.policy)
+    counted = counted_absences(sessions, subscriber.reactivated_at, in_force)
+    uncounted = Counted(in_a_row=False, until=None)
     bookings = [
         BookingAttendance(
             booking_id=s.booking_id,
@@ -116,6 +120,8 @@ def detail(
             marked_at=s.marked_at,
             reason=s.reason,
             appealable_until=_unless_refused(appeal_closes_at(s, appeals_, in_force)),
+            counts_in_a_row=counted.get(s.booking_id, uncounted).in_a_row,
+            counts_until=counted.get(s.booking_id, uncounted).until,
         )
         for one in one_per_session(sessions, lambda s: s.starts_at, lambda s: not s.cancelled)
         for s in [one.booking]

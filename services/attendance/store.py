@@ -641,6 +641,7 @@ class Subscriber:
     ended: bool
     is_reprobated: bool
     reprobated_at: datetime | None
+    reactivated_at: datetime | None
     reprobation_due_at: datetime | None
     reprobation_lifts_at: datetime | None
     cycle_starts_at: datetime

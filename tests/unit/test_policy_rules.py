@@ -5,13 +5,14 @@ each is met in session order, acted on once, and says which rule it was."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from contracts import MenteeReprobated, MenteeWarned, SubscriptionPolicy
 from contracts.policy import AbsencesInDays
-from services.attendance.domain import Policy, Record
+from services.attendance.domain import Counted, Policy, Record, counted_absences
 from services.kit.settings import Settings
 from tests.unit.test_attendance_record import (
     POLICY,
@@ -196,3 +197,35 @@ def test_the_subscriptions_own_rules_win_and_are_checked() -> None:
     ):
         with pytest.raises(ValidationError):
             SubscriptionPolicy.model_validate(bad)
+
+
+def test_which_absences_count_now_and_until_when() -> None:
+    record = subscription(weeks=6)
+    lived, _ = run(record, *weeks(record, "aapa"), policy=QUIET)
+    ids = [s.booking_id for s in record.sessions]
+    # Only absences in a row: the run the history ends in (week 3), until they attend.
+    assert counted_absences(lived.sessions, None, QUIET) == {
+        ids[3]: Counted(in_a_row=True, until=None)
+    }
+    # With a window rule every absence counts until D days after its session (the widest
+    # rule's D), the current run's also in a row.
+    window = replace(
+        QUIET,
+        warn_after_in_days=AbsencesInDays(2, 14),
+        reprobate_after_in_days=AbsencesInDays(3, 30),
+    )
+    counted = counted_absences(lived.sessions, None, window)
+    assert counted == {
+        ids[w]: Counted(w == 3, record.sessions[w].starts_at + timedelta(days=30))
+        for w in (0, 1, 3)
+    }
+    # A reactivation wipes the slate.
+    assert counted_absences(lived.sessions, record.sessions[3].ends_at, window) == {}
+
+
+def test_a_warning_lists_the_absences_its_rule_counted() -> None:
+    policy = replace(QUIET, warn_after_in_days=AbsencesInDays(2, 14))
+    record = subscription(weeks=3)
+    _, events = run(record, *weeks(record, "apa"), policy=policy)
+    [warning] = [e for e in events if isinstance(e, MenteeWarned)]
+    assert warning.counted_starts_at == [record.sessions[w].starts_at for w in (0, 2)]
