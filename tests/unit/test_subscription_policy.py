@@ -134,6 +134,7 @@ def summarised_policy(
         ended=False,
         is_reprobated=False,
         reprobated_at=None,
+        reactivated_at=None,
         reprobation_due_at=None,
         reprobation_lifts_at=None,
         cycle_starts_at=now,
