@@ -641,6 +641,24 @@ class AppealAccepted(_AppealDecided):
     )
 
 
+class MentorPolicyChanged(Event):
+    """A mentor set their own absence policy (added): from `changed_at` on it is the
+    default of every subscription of theirs, over the settings and under a
+    subscription's own. Rules met before it stay judged by the policy then in force."""
+
+    routing_key: ClassVar[str] = "mentor.policy_changed"
+
+    mentor_id: UUID
+    policy: SubscriptionPolicy = Field(description="the fields set; none: the settings again")
+    previous: SubscriptionPolicy | None = Field(
+        default=None, description="the mentor's own policy before it, if they had one"
+    )
+    changed_at: AwareDatetime
+    subscription_ids: list[UUID] = Field(
+        default_factory=list, description="the subscriptions it applies to (not ended)"
+    )
+
+
 class AppealRejected(_AppealDecided):
     """The mentor rejected an appeal, with a reason (added): the mark stands."""
 
@@ -672,6 +690,7 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     AppealFiled,
     AppealAccepted,
     AppealRejected,
+    MentorPolicyChanged,
 )
 
 _BY_ROUTING_KEY = {t.routing_key: t for t in MESSAGE_TYPES}

@@ -182,10 +182,11 @@ class SubscriberSummary(_Model):
         "the attendance rate is taken over; null when that rule is off",
         examples=[10],
     )
-    policy_from: Literal["settings", "subscription"] = Field(
+    policy_from: Literal["settings", "mentor", "subscription"] = Field(
         default="settings",
         description="whether the subscription brought its own policy (Stripe metadata, "
-        "subscription.activated's `policy`) or the service settings apply",
+        "subscription.activated's `policy`), or the mentor's own applies (`mentor`, added: "
+        "PUT /api/mentor/policy), or the service settings",
     )
     reprobation_ends: str = Field(
         default="on_reactivation",
@@ -454,6 +455,7 @@ HistoryKind = Literal[
     "withdrawal",
     "appeal",
     "appeal_decision",
+    "policy",
 ]
 
 
@@ -530,6 +532,49 @@ class SubscriberChanged(Reply):
         default_factory=list,
         description="the routing keys of the events the command set off, in order (added): "
         "empty for a retried request or a command that changed nothing",
+    )
+
+
+class GetMentorPolicy(Request):
+    """The mentor's own absence policy, and the settings it falls back to (added)."""
+
+    routing_key: ClassVar[str] = "rpc.get_mentor_policy"
+    owner: ClassVar[str] = "attendance"
+
+    mentor_id: UUID
+
+
+class SetMentorPolicy(Request):
+    """The mentor's own absence policy from `requested_at` on, replacing the one they had
+    (added); no field set: the settings again."""
+
+    routing_key: ClassVar[str] = "rpc.set_mentor_policy"
+    owner: ClassVar[str] = "attendance"
+
+    request_id: UUID = Field(
+        description="idempotency key; also the event_id of mentor.policy_changed"
+    )
+    mentor_id: UUID
+    policy: SubscriptionPolicy
+    requested_at: AwareDatetime
+
+
+class MentorPolicyReply(Reply):
+    policy: SubscriptionPolicy | None = Field(
+        default=None, description="the mentor's own, as set; null: never set"
+    )
+    since: AwareDatetime | None = Field(default=None, description="when it was set")
+    settings: SubscriptionPolicy = Field(
+        default_factory=SubscriptionPolicy,
+        description="the service's settings, which every field the mentor leaves unset "
+        "falls back to",
+    )
+    subscriptions: int = Field(
+        default=0, description="the mentor's subscriptions it applies to (not ended)"
+    )
+    with_own_policy: int = Field(
+        default=0,
+        description="of those, how many brought their own policy, whose fields win over it",
     )
 
 

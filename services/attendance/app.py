@@ -67,6 +67,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(rpc.GetHistory, handlers.get_history),
             Answers(rpc.ExportAttendance, handlers.export_attendance),
             Answers(rpc.PreviewPolicy, handlers.preview_policy),
+            Answers(rpc.GetMentorPolicy, handlers.get_mentor_policy),
+            Answers(rpc.SetMentorPolicy, handlers.set_mentor_policy),
         ],
         publishes=[
             contracts.AttendanceMarked,
@@ -81,6 +83,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             contracts.AppealFiled,
             contracts.AppealAccepted,
             contracts.AppealRejected,
+            contracts.MentorPolicyChanged,
         ],
     )
     return runtime

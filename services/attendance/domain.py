@@ -16,7 +16,7 @@ Appeals of absences, which build on the record, are in `appeals`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
@@ -36,6 +36,7 @@ from contracts import (
     MenteeReprobationWithdrawn,
     MenteeWarned,
     MentorMissed,
+    MentorPolicyChanged,
     SessionJoined,
     SubscriptionEnded,
     SubscriptionPolicy,
@@ -57,6 +58,7 @@ from contracts.rpc import (
     HistoryKind,
     MarkAttendance,
     ReactivateMentee,
+    SetMentorPolicy,
     WaiveReprobation,
 )
 from services.kit.ids import derived_id
@@ -105,6 +107,11 @@ class Policy:
     reprobate_after_in_days: AbsencesInDays | None = None
     warn_below_rate: float | None = None
     rate_sessions: int = 10
+    # When this policy came into force (a mentor's edit; None: always was), and those in
+    # force before it, each until the next's `since`: a rule met while one was in force
+    # is judged by it (`consequences`).
+    since: datetime | None = None
+    earlier: tuple[PolicyVersion, ...] = ()
 
     def under(self, own: SubscriptionPolicy | None) -> Policy:
         """This policy with what a subscription brought of its own in place."""
@@ -129,6 +136,92 @@ class Policy:
             warn_below_rate=own.warn_below_attendance_rate or self.warn_below_rate,
             rate_sessions=own.attendance_rate_sessions or self.rate_sessions,
         )
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    """A policy in force from `since` (None: from the start) until the next version."""
+
+    since: datetime | None
+    policy: Policy
+
+
+def as_fields(policy: Policy) -> SubscriptionPolicy:
+    """The policy as the fields a mentor or a subscription sets (the settings, say)."""
+    return SubscriptionPolicy(
+        warn_after_absences=policy.warn_after,
+        reprobate_after_absences=policy.reprobate_after,
+        reprobation_review_hours=policy.review_window.total_seconds() / 3600,
+        reprobation_ends=str(policy.reprobation_ends),
+        warn_after_absences_in_days=str(policy.warn_after_in_days or "") or None,
+        reprobate_after_absences_in_days=str(policy.reprobate_after_in_days or "") or None,
+        warn_below_attendance_rate=policy.warn_below_rate,
+        attendance_rate_sessions=policy.rate_sessions if policy.warn_below_rate else None,
+    )
+
+
+@dataclass(frozen=True)
+class MentorPolicyEdit:
+    """A mentor setting their own policy: from when, the line it adds to the history of
+    each subscription it applies to, and its announcement."""
+
+    since: datetime
+    history: tuple[HistoryEntry, ...]
+    event: MentorPolicyChanged
+
+    @classmethod
+    def of(
+        cls,
+        request: SetMentorPolicy,
+        previous: tuple[datetime, SubscriptionPolicy] | None,
+        subscription_ids: list[UUID],
+    ) -> MentorPolicyEdit:
+        # Versions stay in order even if one gateway's clock is behind another's.
+        since = request.requested_at
+        if previous is not None and since <= previous[0]:
+            since = previous[0] + timedelta(milliseconds=1)
+        words = f"the mentor's policy from now on: {policy_words(request.policy)}"
+        history = tuple(
+            HistoryEntry(s, "policy", since, "mentor", request.mentor_id, reason=words)
+            for s in subscription_ids
+        )
+        event = MentorPolicyChanged(
+            event_id=request.request_id,
+            occurred_at=since,
+            mentor_id=request.mentor_id,
+            policy=request.policy,
+            previous=None if previous is None else previous[1],
+            changed_at=since,
+            subscription_ids=subscription_ids,
+        )
+        return cls(since, history, event)
+
+
+def policy_words(own: SubscriptionPolicy) -> str:
+    """What a mentor's (or a subscription's) policy sets, in words; the rest is the
+    settings'."""
+    in_days = AbsencesInDays.parse_optional
+    parts = [
+        f"warned after {plural(n, 'absence')} in a row" if (n := own.warn_after_absences) else "",
+        f"reprobated after {plural(n, 'absence')} in a row"
+        if (n := own.reprobate_after_absences)
+        else "",
+        f"warned after {w.words()}" if (w := in_days(own.warn_after_absences_in_days)) else "",
+        f"reprobated after {w.words()}"
+        if (w := in_days(own.reprobate_after_absences_in_days))
+        else "",
+        f"warned below {r:g}% attendance" if (r := own.warn_below_attendance_rate) else "",
+        f"the rate over the last {plural(k, 'session')}"
+        if (k := own.attendance_rate_sessions)
+        else "",
+        f"{own.reprobation_review_hours:g} hours to review a reprobation"
+        if own.reprobation_review_hours is not None
+        else "",
+        f"a reprobation ends {own.reprobation_ends.replace('_', ' ')}"
+        if own.reprobation_ends
+        else "",
+    ]
+    return "; ".join(p for p in parts if p) or "the settings"
 
 
 def reprobation_lifts_at(
@@ -456,21 +549,35 @@ class Consequences:
 def consequences(
     sessions: Iterable[Session], reactivated_at: datetime | None, policy: Policy
 ) -> Consequences:
+    """Under a policy with `earlier` versions (a mentor edited theirs), each rule met is
+    judged by the version in force when it was met (`Reached.known_at`): an edit is never
+    retroactive, and a fact recorded late is judged as if it had arrived in time."""
+    sessions = tuple(sessions)
+    reprobations: list[Reached] = []
+    warnings: list[Reached] = []
+    for version, since, until in _spans(policy):
+        settled = settled_history(sessions, reactivated_at, version)
+        streaks = _streaks(settled, reactivated_at)
+        met = _met_between(since, until)
+        reprobations += filter(
+            met,
+            [
+                *_consecutive(streaks, version.reprobate_after),
+                *_in_days(settled, version.reprobate_after_in_days),
+            ],
+        )
+        warnings += filter(
+            met,
+            [
+                *_consecutive(streaks, version.warn_after),
+                *_in_days(settled, version.warn_after_in_days),
+                *_rate(settled, version.warn_below_rate, version.rate_sessions),
+            ],
+        )
     settled = settled_history(sessions, reactivated_at, policy)
     streaks = _streaks(settled, reactivated_at)
-    reprobations = sorted(
-        [
-            *_consecutive(streaks, policy.reprobate_after),
-            *_in_days(settled, policy.reprobate_after_in_days),
-        ],
-        key=lambda r: r.order,
-    )
+    reprobations.sort(key=lambda r: r.order)
     reprobate = reprobations[0] if reprobations else None
-    warnings = [
-        *_consecutive(streaks, policy.warn_after),
-        *_in_days(settled, policy.warn_after_in_days),
-        *_rate(settled, policy.warn_below_rate, policy.rate_sessions),
-    ]
     in_a_row = {s.booking_id: i + 1 for streak in streaks for i, s in enumerate(streak.absences)}
     warn: dict[UUID, Reached] = {}
     for reached in sorted(warnings, key=lambda r: r.order):
@@ -478,6 +585,24 @@ def consequences(
             count = in_a_row.get(reached.last_missed.booking_id, 1)
             warn.setdefault(reached.at.booking_id, replace(reached, in_a_row=count))
     return Consequences(tuple(warn.values()), reprobate, streaks[-1].count)
+
+
+def _spans(policy: Policy) -> list[tuple[Policy, datetime | None, datetime | None]]:
+    """Each version of `policy` with when it came into force and when the next did
+    (None: from the start, or still in force)."""
+    versions = [*policy.earlier, PolicyVersion(policy.since, policy)]
+    return [
+        (v.policy, v.since, versions[i + 1].since if i + 1 < len(versions) else None)
+        for i, v in enumerate(versions)
+    ]
+
+
+def _met_between(since: datetime | None, until: datetime | None) -> Callable[[Reached], bool]:
+    def met(reached: Reached) -> bool:
+        at = reached.known_at
+        return (since is None or at >= since) and (until is None or at < until)
+
+    return met
 
 
 @dataclass(frozen=True)
@@ -590,6 +715,9 @@ class Record:
     reprobation_lifts_at: datetime | None = None
     # The subscription's own policy, over the service's (`Policy.under`).
     policy: SubscriptionPolicy | None = None
+    # The mentor's own policy as it stood from each of their edits, oldest first: over
+    # the service's, under the subscription's own.
+    mentor_policies: tuple[tuple[datetime, SubscriptionPolicy], ...] = ()
     # The warnings given (`Reached.key`: a streak, or the session another rule was met
     # at), so that each is given once.
     warned_streaks: frozenset[StreakKey] = field(default_factory=frozenset)
@@ -601,8 +729,17 @@ class Record:
         return next((s for s in self.sessions if s.booking_id == booking_id), None)
 
     def in_force(self, policy: Policy) -> Policy:
-        """The service's policy with this subscription's own in place."""
-        return policy.under(self.policy)
+        """The service's policy with the mentor's own over it and this subscription's own
+        over both; with the mentor's earlier versions, each until their next edit."""
+        own = policy.under(self.policy)
+        if not self.mentor_policies:
+            return own
+        versions = [PolicyVersion(None, own)] + [
+            PolicyVersion(since, policy.under(mentors).under(self.policy))
+            for since, mentors in self.mentor_policies
+        ]
+        latest = versions[-1]
+        return replace(latest.policy, since=latest.since, earlier=tuple(versions[:-1]))
 
     # --- the subscription's cycle ----------------------------------------------------
 

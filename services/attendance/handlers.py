@@ -28,15 +28,18 @@ from contracts.rpc import (
     ExportAttendance,
     GetHistory,
     GetMenteeStanding,
+    GetMentorPolicy,
     GetSubscriber,
     HistoryReply,
     ListSubscribers,
     MarkAttendance,
     MenteeStandingReply,
+    MentorPolicyReply,
     NearSession,
     PolicyPreview,
     PreviewPolicy,
     ReactivateMentee,
+    SetMentorPolicy,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
@@ -46,8 +49,10 @@ from contracts.rpc import (
 from services.attendance import preview, replies, store
 from services.attendance.domain import (
     Change,
+    MentorPolicyEdit,
     Policy,
     Record,
+    as_fields,
     counting_statuses,
     only_their_mentor,
 )
@@ -284,6 +289,39 @@ async def export_attendance(tx: Tx, request: ExportAttendance, policy: Policy) -
     return AttendanceExport(sessions=replies.exported(sessions))
 
 
+# --- the mentor's own policy --------------------------------------------------------
+
+
+async def get_mentor_policy(tx: Tx, request: GetMentorPolicy, policy: Policy) -> MentorPolicyReply:
+    return await _mentor_policy(tx, request.mentor_id, policy)
+
+
+async def set_mentor_policy(tx: Tx, request: SetMentorPolicy, policy: Policy) -> MentorPolicyReply:
+    """The mentor's own policy from now on: a new version (rules met before it stay
+    judged by the one then in force), a line in the history of each subscription it
+    applies to, and mentor.policy_changed; once per request id."""
+    if await inbox.claim(tx, f"attendance:{request.routing_key}", request.request_id):
+        previous = await store.mentor_policy(tx, request.mentor_id)
+        live = await store.lock_live_subscriptions_of_mentor(tx, request.mentor_id)
+        edit = MentorPolicyEdit.of(request, previous, [s for s, _ in live])
+        await store.add_mentor_policy(tx, request.mentor_id, edit.since, request.policy)
+        await store.save_records(tx, [], edit.history)
+        await outbox.add(tx, [edit.event])
+    return await _mentor_policy(tx, request.mentor_id, policy)
+
+
+async def _mentor_policy(tx: Tx, mentor_id: UUID, policy: Policy) -> MentorPolicyReply:
+    own = await store.mentor_policy(tx, mentor_id)
+    live, with_own = await store.live_subscriptions_of_mentor(tx, mentor_id)
+    return MentorPolicyReply(
+        policy=None if own is None else own[1],
+        since=None if own is None else own[0],
+        settings=as_fields(policy),
+        subscriptions=live,
+        with_own_policy=with_own,
+    )
+
+
 # Subscriptions read per statement while a preview replays them.
 PREVIEW_PAGE = 500
 
@@ -301,14 +339,10 @@ async def preview_policy(tx: Tx, request: PreviewPolicy, policy: Policy) -> Poli
                 request.starts_from or record.cycle_starts_at,
                 request.starts_before or record.cycle_ends_at,
             )
-            previewed.append(
-                replies.Previewed(
-                    record,
-                    mentee_name,
-                    preview.replay(record, policy, *span),
-                    preview.replay(record, proposed, *span),
-                )
+            current, then = preview.compare(
+                record, policy, proposed, span, instead_of_mentors=bool(request.mentor_id)
             )
+            previewed.append(replies.Previewed(record, mentee_name, current, then))
         after = page[-1][0].subscription_id
     return replies.policy_preview(previewed, every=request.mentor_id is not None)
 

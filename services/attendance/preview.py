@@ -50,6 +50,21 @@ def proposing(policy: Policy, proposal: SubscriptionPolicy) -> Policy:
     return policy.under(proposal)
 
 
+def compare(
+    record: Record,
+    policy: Policy,
+    proposed: Policy,
+    span: tuple[datetime, datetime],
+    *,
+    instead_of_mentors: bool,
+) -> tuple[Outcome, Outcome]:
+    """The outcome under the policy in force and under the proposal. A mentor's proposal
+    takes the place of their own policy over all the history (`instead_of_mentors`); an
+    admin's, of the settings, under each mentor's own as it stood."""
+    as_proposed = replace(record, mentor_policies=()) if instead_of_mentors else record
+    return replay(record, policy, *span), replay(as_proposed, proposed, *span)
+
+
 def replay(
     record: Record, policy: Policy, starts_from: datetime, starts_before: datetime
 ) -> Outcome:

@@ -33,10 +33,16 @@ from services.attendance.store import ExportedSession, HistoryLine, Subscriber
 from services.kit.refusals import Refusal
 
 
+def in_force(subscriber: Subscriber, policy: Policy) -> Policy:
+    """As `Record.in_force`, as it stands now: the mentor's latest over the service's,
+    the subscription's own over both."""
+    return policy.under(subscriber.mentor_policy).under(subscriber.policy)
+
+
 def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary:
     """The subscriber as the mentor's list shows it, under the policy in force for it."""
     s = subscriber
-    policy = service_policy.under(s.policy)
+    policy = in_force(s, service_policy)
     return SubscriberSummary(
         subscription_id=s.subscription_id,
         mentee_id=s.mentee_id,
@@ -65,7 +71,7 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         warn_below_attendance_rate=policy.warn_below_rate,
         # The rate's sessions mean nothing while the rate rule is off.
         attendance_rate_sessions=None if policy.warn_below_rate is None else policy.rate_sessions,
-        policy_from="subscription" if s.policy else "settings",
+        policy_from="subscription" if s.policy else "mentor" if s.mentor_policy else "settings",
         reprobation_ends=str(policy.reprobation_ends),
         reprobation_pending_until=s.reprobation_due_at,
         # The day fixed when it was applied (after_days), else what the policy expects.
@@ -104,8 +110,8 @@ def detail(
     """The summary plus each booking with its mark and who made it, until when it can
     be appealed, and the appeals."""
     appeals_ = list(appeals_)
-    in_force = policy.under(subscriber.policy)
-    counted = counted_absences(sessions, subscriber.reactivated_at, in_force)
+    in_force_now = in_force(subscriber, policy)
+    counted = counted_absences(sessions, subscriber.reactivated_at, in_force_now)
     uncounted = Counted(in_a_row=False, until=None)
     bookings = [
         BookingAttendance(
@@ -119,7 +125,7 @@ def detail(
             marked_by=s.marked_by,
             marked_at=s.marked_at,
             reason=s.reason,
-            appealable_until=_unless_refused(appeal_closes_at(s, appeals_, in_force)),
+            appealable_until=_unless_refused(appeal_closes_at(s, appeals_, in_force_now)),
             counts_in_a_row=counted.get(s.booking_id, uncounted).in_a_row,
             counts_until=counted.get(s.booking_id, uncounted).until,
         )

@@ -3,6 +3,7 @@ loaded and saved as a `Record`, and the read models of the mentor's reads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -87,6 +88,15 @@ subscriptions = subscription_table(
     # The subscription's own absence policy (SubscriptionPolicy), over the settings.
     Column("policy", JSONB),
     *mentor_zone_columns("subscriptions"),
+)
+
+# A mentor's own absence policy, as it stood from each edit on (append-only).
+mentor_policies_table = Table(
+    "mentor_policies",
+    metadata,
+    Column("mentor_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("since", DateTime(timezone=True), primary_key=True),
+    Column("policy", JSONB, nullable=False),
 )
 
 bookings = Table(
@@ -234,9 +244,15 @@ _SESSION_NAMES = [
     "mark_revision AS revision",
     "mentor_joined_at",
 ]
+# The mentor's policy versions, oldest first, one JSON array per subscription.
+_MENTOR_POLICIES = """(
+    SELECT coalesce(json_agg(json_build_array(since, policy) ORDER BY since), '[]')
+    FROM mentor_policies WHERE mentor_policies.mentor_id = subscriptions.mentor_id
+) AS mentor_policies"""
+_RECORD_COLUMNS = ", ".join([*_RECORD_NAMES, _MENTOR_POLICIES])
 # The hot path's reads, sent to the driver as they are (see `driver`).
 _LOCK_RECORDS = f"""
-    SELECT {", ".join(_RECORD_NAMES)} FROM subscriptions
+    SELECT {_RECORD_COLUMNS} FROM subscriptions
     WHERE subscription_id = ANY($1::uuid[])
     ORDER BY subscription_id
     FOR UPDATE
@@ -245,7 +261,7 @@ _LOCK_RECORDS = f"""
 # are an array computed first (an InitPlan), then looked up by primary key: as a join,
 # without statistics, PostgreSQL scanned every subscription to find a batch's.
 _LOCK_RECORDS_OF_BOOKINGS = f"""
-    SELECT {", ".join(_RECORD_NAMES)} FROM subscriptions
+    SELECT {_RECORD_COLUMNS} FROM subscriptions
     WHERE subscription_id = ANY(ARRAY(
         SELECT subscription_id FROM bookings WHERE booking_id = ANY($1::uuid[])
     ))
@@ -293,6 +309,7 @@ async def _records(tx: Tx, rows: Sequence[asyncpg.Record]) -> list[Record]:
                 **{name: row[name] for name in _RECORD_NAMES},
                 "warned_streaks": frozenset(row["warned_streaks"]),
                 "policy": own_policy(row["policy"]),
+                "mentor_policies": mentor_policies(row["mentor_policies"]),
             },
             sessions=sessions[row["subscription_id"]],
         )
@@ -301,7 +318,7 @@ async def _records(tx: Tx, rows: Sequence[asyncpg.Record]) -> list[Record]:
 
 
 _TO_PREVIEW = f"""
-    SELECT {", ".join(_RECORD_NAMES)}, mentee_name FROM subscriptions
+    SELECT {_RECORD_COLUMNS}, mentee_name FROM subscriptions
     WHERE NOT ended AND ($1::uuid IS NULL OR mentor_id = $1) AND subscription_id > $2
     ORDER BY subscription_id
     LIMIT $3
@@ -338,6 +355,67 @@ async def due_by(
         batch,
     )
     return [row["subscription_id"] for row in rows]
+
+
+async def mentor_policy(tx: Tx, mentor_id: UUID) -> tuple[datetime, SubscriptionPolicy] | None:
+    """The mentor's own policy as they last set it, and since when."""
+    row = await (await driver(tx)).fetchrow(
+        "SELECT since, policy FROM mentor_policies WHERE mentor_id = $1 "
+        "ORDER BY since DESC LIMIT 1",
+        mentor_id,
+    )
+    return None if row is None else (row["since"], _policy(row["policy"]))
+
+
+async def add_mentor_policy(
+    tx: Tx, mentor_id: UUID, since: datetime, policy: SubscriptionPolicy
+) -> None:
+    await (await driver(tx)).execute(
+        "INSERT INTO mentor_policies (mentor_id, since, policy) VALUES ($1, $2, $3::jsonb)",
+        mentor_id,
+        since,
+        policy.model_dump_json(exclude_none=True),
+    )
+
+
+async def lock_live_subscriptions_of_mentor(tx: Tx, mentor_id: UUID) -> list[tuple[UUID, bool]]:
+    """The mentor's subscriptions that have not ended, locked in id order (as decisions
+    lock them), each with whether it brought its own policy."""
+    rows = await (await driver(tx)).fetch(
+        "SELECT subscription_id, policy IS NOT NULL AS own FROM subscriptions "
+        "WHERE mentor_id = $1 AND NOT ended ORDER BY subscription_id FOR UPDATE",
+        mentor_id,
+    )
+    return [(row["subscription_id"], row["own"]) for row in rows]
+
+
+async def live_subscriptions_of_mentor(tx: Tx, mentor_id: UUID) -> tuple[int, int]:
+    """How many of the mentor's subscriptions have not ended, and how many of those
+    brought their own policy."""
+    row = await (await driver(tx)).fetchrow(
+        "SELECT count(*) AS live, count(*) FILTER (WHERE policy IS NOT NULL) AS own "
+        "FROM subscriptions WHERE mentor_id = $1 AND NOT ended",
+        mentor_id,
+    )
+    assert row is not None
+    return row["live"], row["own"]
+
+
+def _policy(stored: object) -> SubscriptionPolicy:
+    policy = own_policy(stored)
+    assert policy is not None
+    return policy
+
+
+def mentor_policies(stored: object) -> tuple[tuple[datetime, SubscriptionPolicy], ...]:
+    """`_MENTOR_POLICIES` as read, a JSON array of [since, policy]: text, or decoded by
+    the driver's codec."""
+    versions = json.loads(stored) if isinstance(stored, str) else stored
+    assert isinstance(versions, list)
+    return tuple(
+        (datetime.fromisoformat(since), SubscriptionPolicy.model_validate(policy))
+        for since, policy in versions
+    )
 
 
 def own_policy(stored: object) -> SubscriptionPolicy | None:
@@ -647,6 +725,8 @@ class Subscriber:
     cycle_starts_at: datetime
     cycle_ends_at: datetime
     policy: SubscriptionPolicy | None
+    # The mentor's own, as it stands now (their latest edit).
+    mentor_policy: SubscriptionPolicy | None
     consecutive_absences: int
     absences: int  # in the current cycle
     mentor_no_shows: int  # in the current cycle
@@ -676,6 +756,16 @@ def mentor_zone(mentor_id: ColumnElement[UUID]) -> ColumnElement[str | None]:
 _SUBSCRIBER_COLUMNS = [
     f.name for f in fields(Subscriber) if f.name in subscriptions.c and f.name != "mentor_timezone"
 ]
+_mp = mentor_policies_table.c
+# The mentor's latest edit of their own policy.
+_MENTOR_POLICY = (
+    select(_mp.policy)
+    .where(_mp.mentor_id == subscriptions.c.mentor_id)
+    .order_by(_mp.since.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("mentor_policy")
+)
 
 
 NEAR = timedelta(days=1)
@@ -745,6 +835,7 @@ async def _subscribers(
         select(
             *(subscriptions.c[name] for name in _SUBSCRIBER_COLUMNS),
             mentor_zone(subscriptions.c.mentor_id).label("mentor_timezone"),
+            _MENTOR_POLICY,
             func.count(b.booking_id)
             .filter(and_(in_cycle, b.status.in_(sorted(counting)), or_(live, cancelling)))
             .label("absences"),
@@ -775,7 +866,13 @@ async def _subscribers(
         .order_by(subscriptions.c.mentee_name, subscriptions.c.subscription_id)
     )
     return [
-        Subscriber(**{**r._mapping, "policy": own_policy(r.policy)})
+        Subscriber(
+            **{
+                **r._mapping,
+                "policy": own_policy(r.policy),
+                "mentor_policy": own_policy(r.mentor_policy),
+            }
+        )
         for r in await tx.execute(query)
     ]
 

@@ -20,6 +20,7 @@ from contracts import (
     MenteeWarned,
     MentorMissed,
     SessionJoined,
+    SubscriptionPolicy,
 )
 from contracts.policy import AbsencesInDays
 from contracts.rpc import MarkAttendance
@@ -294,6 +295,12 @@ def by_id(events: list[Event]) -> dict[uuid.UUID, Event]:
     return {e.event_id: e for e in events}
 
 
+# A mentor's edits: stricter, milder, and a window rule.
+MENTOR_EDITS = [
+    SubscriptionPolicy(warn_after_absences=1, reprobate_after_absences=2),
+    SubscriptionPolicy(warn_after_absences=2, reprobate_after_absences=4),
+    SubscriptionPolicy(reprobate_after_absences_in_days="2:14"),
+]
 # Weekly sessions: windows of one to five weeks, edges included.
 IN_DAYS_N = st.integers(1, 3)
 IN_DAYS_D = st.sampled_from([6, 7, 13, 14, 21, 35])
@@ -307,6 +314,7 @@ IN_DAYS_D = st.sampled_from([6, 7, 13, 14, 21, 35])
     late_counts=st.booleans(),
     in_days=st.tuples(*[st.none() | st.builds(AbsencesInDays, IN_DAYS_N, IN_DAYS_D)] * 2),
     rate=st.none() | st.tuples(st.sampled_from([50.0, 60.0, 75.0]), st.integers(2, 4)),
+    edit=st.none() | st.tuples(st.integers(0, 6), st.sampled_from(MENTOR_EDITS)),
     data=st.data(),
 )
 def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_order(
@@ -316,9 +324,14 @@ def test_any_arrival_order_gives_the_marks_warnings_and_reprobation_of_session_o
     late_counts: bool,
     in_days: tuple[AbsencesInDays | None, AbsencesInDays | None],
     rate: tuple[float, int] | None,
+    edit: tuple[int, SubscriptionPolicy] | None,
     data: st.DataObject,
 ) -> None:
     record = subscription(weeks=len(kinds_))
+    if edit is not None:  # the mentor edited their policy after that week's sweep
+        week, edited = edit
+        since = record.sessions[min(week, len(kinds_) - 1)].ends_at + timedelta(hours=1)
+        record = replace(record, mentor_policies=((since, edited),))
     policy = replace(
         POLICY,
         warn_after=thresholds[0],

@@ -22,6 +22,7 @@ from tests.unit.test_attendance_record import (
     kinds,
     run,
     subscription,
+    tick_after,
 )
 
 # Consecutive thresholds out of the way, so that only the rule under test acts.
@@ -229,3 +230,37 @@ def test_a_warning_lists_the_absences_its_rule_counted() -> None:
     _, events = run(record, *weeks(record, "apa"), policy=policy)
     [warning] = [e for e in events if isinstance(e, MenteeWarned)]
     assert warning.counted_starts_at == [record.sessions[w].starts_at for w in (0, 2)]
+
+
+def test_a_mentors_edit_is_never_retroactive_and_judges_what_is_met_after_it() -> None:
+    stricter = SubscriptionPolicy(reprobate_after_absences_in_days="3:30")
+    record = subscription(weeks=8)
+    lived, _ = run(record, *weeks(record, "apapa"), policy=QUIET)
+    assert not lived.is_reprobated  # weeks 0, 2 and 4: 3 within 28 days, no such rule yet
+    edited = replace(
+        lived, mentor_policies=((tick_after(record, 4) + timedelta(days=1), stricter),)
+    )
+    # A later fact recounts the history under the new policy: what was met before the
+    # edit stays judged by the policy then in force.
+    attended, events = run(edited, joined(edited, 5), policy=QUIET)
+    assert not attended.is_reprobated and "mentee.reprobated" not in kinds(events)
+    # An absence after the edit is judged by it, with the absences before it counted.
+    after, events = run(attended, absent(attended, 6), policy=QUIET)
+    [reprobation] = [e for e in events if isinstance(e, MenteeReprobated)]
+    assert reprobation.rule == "absences_in_days"
+    assert reprobation.missed_booking_ids == [record.sessions[w].booking_id for w in (2, 4, 6)]
+    assert after.is_reprobated
+
+
+def test_a_milder_edit_does_not_undo_what_was_met_before_it() -> None:
+    record = subscription(weeks=4)
+    milder = SubscriptionPolicy(warn_after_absences=3)
+    edited = replace(
+        record, mentor_policies=((tick_after(record, 0) + timedelta(hours=1), milder),)
+    )
+    # Week 0's absence was marked before the edit: warned under the settings (1).
+    _, events = run(edited, *weeks(edited, "ap"), policy=POLICY)
+    assert kinds(events).count("mentee.warned") == 1
+    # One after it is judged by the edit: a first absence no longer warns.
+    _, events = run(edited, *weeks(edited, "pa"), policy=POLICY)
+    assert "mentee.warned" not in kinds(events)

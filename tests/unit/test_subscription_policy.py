@@ -135,6 +135,7 @@ def summarised_policy(
         is_reprobated=False,
         reprobated_at=None,
         reactivated_at=None,
+        mentor_policy=None,
         reprobation_due_at=None,
         reprobation_lifts_at=None,
         cycle_starts_at=now,
