@@ -229,3 +229,13 @@ def test_a_warning_lists_the_absences_its_rule_counted() -> None:
     _, events = run(record, *weeks(record, "apa"), policy=policy)
     [warning] = [e for e in events if isinstance(e, MenteeWarned)]
     assert warning.counted_starts_at == [record.sessions[w].starts_at for w in (0, 2)]
+    # Each counts towards the rule that warned for its D days.
+    assert warning.counted_for_days == 14
+
+
+def test_a_warning_by_absences_in_a_row_says_no_window() -> None:
+    policy = replace(QUIET, warn_after=2, reprobate_after_in_days=AbsencesInDays(3, 30))
+    record = subscription(weeks=3)
+    _, events = run(record, *weeks(record, "aa"), policy=policy)
+    [warning] = [e for e in events if isinstance(e, MenteeWarned)]
+    assert (warning.rule, warning.counted_for_days) == ("consecutive", None)
