@@ -488,6 +488,13 @@ class MenteeWarned(Event):
         "optional): under a rule of absences within D days, each counts until D days after "
         "its start.",
     )
+    counted_for_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Under a rule of absences within D days that warned, D (added; "
+        "optional): each of `counted_starts_at` counts towards it until D days after its "
+        "start. Null for the other rules.",
+    )
 
 
 class MenteeReprobated(Event):

@@ -448,6 +448,8 @@ class Reached:
     detail: str  # what the rule counted, in words
     # The absences in a row its last absence ended (set by `consequences`).
     in_a_row: int = 0
+    # A rule of absences within D days: D, how long each absence it counted counts.
+    days: int | None = None
 
     @property
     def last_missed(self) -> Session:
@@ -496,7 +498,13 @@ def _in_days(settled: Settled, rule: AbsencesInDays | None) -> list[Reached]:
         if len(inside) == rule.absences:
             reached.append(
                 Reached(
-                    "absences_in_days", f"in_days {s.booking_id}", s, inside, inside, rule.words()
+                    "absences_in_days",
+                    f"in_days {s.booking_id}",
+                    s,
+                    inside,
+                    inside,
+                    rule.words(),
+                    days=rule.days,
                 )
             )
     return reached
@@ -1028,6 +1036,7 @@ class Record:
             if policy.reprobate_after_in_days
             else None,
             counted_starts_at=[s.starts_at for s in reached.missed],
+            counted_for_days=reached.days,
         )
         warned = replace(self, warned_streaks=self.warned_streaks | {reached.key})
         entry = self.history_entry(

@@ -90,7 +90,7 @@ class MenteePageChange(PageChange):
     def panel(self, reply: MenteeStandingReply, said: str) -> HTMLResponse:
         """The panel as `reply` shows it, saying what happened."""
         return templates.TemplateResponse(
-            self.request, "_mentee_panel.html", _context(reply, self.now, self.rules, said)
+            self.request, "_mentee_panel.html", page_context(reply, self.now, self.rules, said)
         )
 
 
@@ -109,6 +109,7 @@ class Row:
     offer: Offer
     mark: str
     appeals: list[AppealView]
+    counts: str | None  # how the absence counts against the mentee now, if it does
 
 
 @dataclass(frozen=True)
@@ -121,19 +122,22 @@ class SubscriptionView:
 
 def _view(subscription: SubscriberDetail, now: datetime, rules: Rules) -> SubscriptionView:
     s = subscription
+    where = standing(s, now)
+    counts = {c.booking_id: c.words for c in where.counted}
     rows = [
         Row(
             b,
             offer(b, now, rules),
             mark_words(b, now),
             [a for a in s.appeals if a.booking_id == b.booking_id],
+            counts.get(b.booking_id),
         )
         for b in sorted(s.bookings, key=lambda b: b.starts_at)
     ]
     starts = s.cycle_starts_at
     return SubscriptionView(
         s,
-        standing(s, now),
+        where,
         [r for r in rows if starts is None or r.session.starts_at >= starts],
         [r for r in rows if starts is not None and r.session.starts_at < starts],
     )
@@ -145,7 +149,7 @@ async def _standing(owners: Owners, caller: Caller, now: datetime) -> MenteeStan
     )
 
 
-def _context(
+def page_context(
     reply: MenteeStandingReply, now: datetime, rules: Rules, said: str = ""
 ) -> dict[str, Any]:
     return {
@@ -163,7 +167,7 @@ async def bookings_page(
         reply, calendar_url = await asyncio.gather(
             _standing(owners, caller, now), feed_url_if_known(request, owners, caller)
         )
-    context = _context(reply, now, Rules.of(settings))
+    context = page_context(reply, now, Rules.of(settings))
     return templates.TemplateResponse(
         request, "mentee.html", {**context, **calendar_context(caller, calendar_url)}
     )
@@ -181,7 +185,7 @@ async def bookings_panel(
     except HTTPException as error:
         return fragment_error(request, error, _mentee_words(error))
     return templates.TemplateResponse(
-        request, "_mentee_panel.html", _context(reply, now, Rules.of(settings))
+        request, "_mentee_panel.html", page_context(reply, now, Rules.of(settings))
     )
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
-from contracts.policy import JoinWindow
-from contracts.rpc import BookingAttendance, SubscriberDetail
+from contracts.policy import AbsencesInDays, JoinWindow
+from contracts.rpc import BookingAttendance, SubscriberDetail, SubscriberSummary
 from services.gateway.times import when
 from services.kit.settings import Settings
 
@@ -104,12 +105,70 @@ def _absences(n: int) -> str:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """An absence that counts against the mentee now, and until when, in words."""
+
+    booking_id: UUID
+    starts_at: datetime
+    words: str  # "counts in a row until you attend a session, and towards …"
+
+
+def widest_window(subscription: SubscriberSummary) -> AbsencesInDays | None:
+    """The rule of absences within days in force with the most days (the reprobation's
+    when both have as many): attendance counts an absence until that many days after
+    its session."""
+    s = subscription
+    rules = [
+        AbsencesInDays.parse(r)
+        for r in (s.warn_after_absences_in_days, s.reprobate_after_absences_in_days)
+        if r
+    ]
+    return max(reversed(rules), key=lambda r: r.days, default=None)
+
+
+def counts_words(
+    session: BookingAttendance, window: AbsencesInDays | None, now: datetime, zone: str
+) -> str | None:
+    """How an absence counts against the mentee at `now`; None once it no longer does
+    (or never did)."""
+    ways = []
+    if session.counts_in_a_row:
+        ways.append("in a row until you attend a session")
+    until = session.counts_until
+    if until is not None and now <= until:
+        towards = f"towards {window.words()} " if window else ""
+        ways.append(f"{towards}until {when(until, zone, named=False)}")
+    return f"counts {', and '.join(ways)}" if ways else None
+
+
+def counted_now(subscription: SubscriberDetail, now: datetime) -> tuple[Counts, ...]:
+    """The mentee's absences that count at `now`, in session order."""
+    window = widest_window(subscription)
+    counted = (
+        (b, counts_words(b, window, now, subscription.timezone))
+        for b in sorted(subscription.bookings, key=lambda b: b.starts_at)
+    )
+    return tuple(Counts(b.booking_id, b.starts_at, words) for b, words in counted if words)
+
+
+@dataclass(frozen=True)
 class Standing:
-    """Where the mentee stands in one subscription: a headline and what it means."""
+    """Where the mentee stands in one subscription: a headline, what it means, and
+    the absences that count against them now (while they still can attend)."""
 
     kind: str  # active, warned, pending, reprobated or ended (the page's style)
     headline: str
     details: tuple[str, ...]
+    counted: tuple[Counts, ...] = ()
+
+
+def _limit_reached(s: SubscriberSummary, window: AbsencesInDays | None, in_a_row: int) -> str:
+    """The count that reached the reprobation threshold: `in_a_row` absences in a row,
+    unless the run falls short of the threshold and a window rule is in force (which
+    then met it)."""
+    if window is None or s.consecutive_absences >= s.reprobate_after_absences:
+        return f"{_absences(in_a_row)} in a row"
+    return window.words()
 
 
 def standing(subscription: SubscriberDetail, now: datetime) -> Standing:
@@ -117,6 +176,7 @@ def standing(subscription: SubscriberDetail, now: datetime) -> Standing:
     s = subscription
     zone = s.timezone
     in_a_row = s.reprobate_after_absences
+    window = AbsencesInDays.parse_optional(s.reprobate_after_absences_in_days)
     appeals: tuple[str, ...] = ()
     if s.open_appeals:
         appeals = (
@@ -140,8 +200,8 @@ def standing(subscription: SubscriberDetail, now: datetime) -> Standing:
             "reprobated",
             "Your remaining sessions this cycle are cancelled",
             (
-                f"After {_absences(in_a_row)} in a row the rest of this cycle was cancelled; "
-                "your subscription and its payments continue.",
+                f"After {_limit_reached(s, window, in_a_row)} the rest of this cycle was "
+                "cancelled; your subscription and its payments continue.",
                 lifts,
                 *appeals,
             ),
@@ -151,36 +211,51 @@ def standing(subscription: SubscriberDetail, now: datetime) -> Standing:
             "ended", "Your subscription has ended", ("Nothing more is booked.", *appeals)
         )
     if s.reprobation_pending_until is not None:
+        reached = _limit_reached(s, window, s.consecutive_absences)
         return Standing(
             "pending",
             f"Your remaining sessions will be cancelled on "
             f"{when(s.reprobation_pending_until, zone)}",
             (
-                f"{_absences(s.consecutive_absences).capitalize()} in a row reached the "
-                "limit. Your mentor reviews it until then and may waive it; if an absence "
-                "was not your fault, appeal it below.",
+                f"{reached.capitalize()} reached the limit. Your mentor reviews it "
+                "until then and may waive it; if an absence was not your fault, appeal it "
+                "below.",
                 *appeals,
             ),
         )
+    counted = counted_now(s, now)
     if s.status == "warned":
         left = max(in_a_row - s.consecutive_absences, 1)
         more = "One more absence" if left == 1 else f"{left} more absences"
+        cancels = (
+            f"{more} in a row cancels the rest of this cycle; attending your next session "
+            "clears the warning."
+        )
+        if window:
+            cancels = (
+                f"{more} in a row cancels the rest of this cycle, and so do "
+                f"{window.words()}; attending your next session clears the warning, but "
+                f"not the absences within {window.days} days."
+            )
+        verb = "counts" if s.consecutive_absences == 1 else "count"
         return Standing(
             "warned",
             "You have been warned",
             (
-                f"{_absences(s.consecutive_absences).capitalize()} in a row counts against "
-                f"you. {more} in a row cancels the rest of this cycle; attending your next "
-                "session clears the warning.",
+                f"{_absences(s.consecutive_absences).capitalize()} in a row {verb} against "
+                f"you. {cancels}",
                 *appeals,
             ),
+            counted,
         )
+    also = f", and so would {window.words()}" if window else ""
     return Standing(
         "active",
         "You are in good standing",
         (
             f"{_absences(s.absences).capitalize()} this cycle. {_absences(in_a_row).capitalize()}"
-            " in a row would cancel the rest of the cycle.",
+            f" in a row would cancel the rest of the cycle{also}.",
             *appeals,
         ),
+        counted,
     )

@@ -4,9 +4,9 @@ slot's, or the mentor's own for the mentor), retries."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -235,6 +235,7 @@ def template_values(
         values["subscription_id"] = str(event.subscription_id)
         values["absences_left"] = absences_left(event)
         values["counted"] = counted(event.rule, event.rule_detail)
+        values["counted_until"] = counted_until(event, at)
         values["in_days"] = in_days_cancel(event.reprobate_after_absences_in_days)
     elif isinstance(event, MenteeReprobationPending):
         values["missed_list"] = "; ".join(at(t) for t in event.missed_starts_at)
@@ -375,6 +376,31 @@ def counted(rule: PolicyRule | None, detail: str | None) -> Counted | None:
     if rule == "attendance_rate":  # "attended 2 of the last 4 sessions (50%, below 75%)"
         return Counted(f"You {detail}", detail)
     return Counted(f"You now have {detail}", f"now has {detail}")
+
+
+@dataclass(frozen=True)
+class CountedUntil:
+    """The absences a rule of absences within D days counted, each as read with when it
+    stops counting towards that rule (D days after its session); the rule and D in words
+    ("2 absences within 14 days", "14 days")."""
+
+    absences: list[tuple[str, str]]
+    rule: str
+    days: str
+
+
+def counted_until(warning: MenteeWarned, at: Callable[[datetime], str]) -> CountedUntil | None:
+    """None unless a rule of absences within days warned and says its D (the other rules
+    word their emails as before)."""
+    days, rule = warning.counted_for_days, warning.rule_detail
+    if warning.rule != "absences_in_days" or days is None or not rule:
+        return None
+    window = timedelta(days=days)
+    return CountedUntil(
+        [(at(start), at(start + window)) for start in warning.counted_starts_at],
+        rule,
+        plural(days, "day"),
+    )
 
 
 @dataclass(frozen=True)

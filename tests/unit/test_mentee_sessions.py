@@ -7,8 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts.rpc import BookingAttendance, SubscriberDetail
+from contracts.rpc import BookingAttendance, MenteeStandingReply, SubscriberDetail
+from services.gateway.dashboard import templates
+from services.gateway.mentee_page import page_context
 from services.gateway.sessions import Rules, join_refusal, mark_words, offer, standing
+from services.gateway.times import when
 
 ZONE = "America/Sao_Paulo"  # UTC-3 all year
 STARTS = datetime(2026, 12, 8, 21, 0, tzinfo=UTC)  # Tue 18:00 in Sao Paulo
@@ -108,6 +111,8 @@ def test_a_warned_mentee_reads_how_many_more_absences_cancel_the_cycle() -> None
         status="warned", absences=1, consecutive_absences=1, reprobate_after_absences=3
     )
     assert "2 more absences in a row" in " ".join(standing(three, STARTS).details)
+    two = subscriber(status="warned", absences=2, consecutive_absences=2)
+    assert standing(two, STARTS).details[0].startswith("2 absences in a row count against you.")
 
 
 def test_a_reprobated_mentee_reads_what_lifts_it() -> None:
@@ -148,3 +153,130 @@ def test_a_pending_reprobation_says_when_and_open_appeals_are_counted() -> None:
     )
     assert "One appeal waits for your mentor's decision." in words.details
     assert standing(subscriber(), STARTS).headline == "You are in good standing"
+
+
+WINDOWS = {"warn_after_absences_in_days": "2:14", "reprobate_after_absences_in_days": "3:30"}
+
+
+def missed(starts_at: datetime, **counts: Any) -> BookingAttendance:
+    return session(
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=1),
+        status="absent",
+        marked_by="system",
+        marked_at=starts_at + timedelta(hours=1),
+        **counts,
+    )
+
+
+def counted_history() -> list[BookingAttendance]:
+    """Weekly sessions up to STARTS: one missed 5 weeks before (its 30 days are over),
+    one 3 weeks before, one attended, the last one missed (the run it ends in)."""
+    weeks = [STARTS - timedelta(weeks=w) for w in (5, 3, 2, 1)]
+    return [
+        missed(weeks[0], counts_until=weeks[0] + timedelta(days=30)),
+        missed(weeks[1], counts_until=weeks[1] + timedelta(days=30)),
+        session(starts_at=weeks[2], ends_at=weeks[2] + timedelta(hours=1), status="present"),
+        missed(weeks[3], counts_in_a_row=True, counts_until=weeks[3] + timedelta(days=30)),
+    ]
+
+
+def test_the_standing_lists_the_absences_that_count_now_and_until_when() -> None:
+    warned = subscriber(
+        status="warned",
+        absences=3,
+        consecutive_absences=1,
+        bookings=counted_history(),
+        **WINDOWS,
+    )
+    words = standing(warned, STARTS)
+    # The widest window (the reprobation's 30 days) says how long each counts; the
+    # absence of five weeks ago no longer does.
+    assert [f"{when(c.starts_at, ZONE, named=False)}: {c.words}" for c in words.counted] == [
+        "Tue 17 Nov 2026, 18:00: counts towards 3 absences within 30 days until "
+        "Thu 17 Dec 2026, 18:00",
+        "Tue 01 Dec 2026, 18:00: counts in a row until you attend a session, and towards "
+        "3 absences within 30 days until Thu 31 Dec 2026, 18:00",
+    ]
+    # Attending clears the warning, not the count within the window.
+    assert words.details[0] == (
+        "One absence in a row counts against you. One more absence in a row cancels the rest "
+        "of this cycle, and so do 3 absences within 30 days; attending your next session "
+        "clears the warning, but not the absences within 30 days."
+    )
+    # An absence counts up to the moment its window ends, not after.
+    last_day = STARTS - timedelta(weeks=3) + timedelta(days=30)
+    assert len(standing(warned, last_day).counted) == 2
+    assert len(standing(warned, last_day + timedelta(seconds=1)).counted) == 1
+
+
+def test_without_a_window_rule_only_the_run_in_a_row_counts_until_they_attend() -> None:
+    streak = subscriber(
+        status="warned",
+        absences=1,
+        consecutive_absences=1,
+        bookings=[missed(STARTS - timedelta(weeks=1), counts_in_a_row=True)],
+    )
+    words = standing(streak, STARTS)
+    assert [c.words for c in words.counted] == ["counts in a row until you attend a session"]
+    assert words.details[0].endswith("attending your next session clears the warning.")
+    attended = subscriber(bookings=[session(status="present")])
+    assert standing(attended, STARTS).counted == ()
+
+
+def test_a_window_rule_is_named_beside_the_run_in_a_row() -> None:
+    active = standing(subscriber(absences=1, **WINDOWS), STARTS)
+    assert active.details[0] == (
+        "One absence this cycle. 2 absences in a row would cancel the rest of the cycle, and "
+        "so would 3 absences within 30 days."
+    )
+    # One absence in a row cannot have reprobated under 2 in a row: the window did.
+    by_window = subscriber(
+        status="reprobated", is_reprobated=True, consecutive_absences=1, **WINDOWS
+    )
+    assert (
+        standing(by_window, STARTS)
+        .details[0]
+        .startswith("After 3 absences within 30 days the rest of this cycle was cancelled")
+    )
+    pending = subscriber(consecutive_absences=1, reprobation_pending_until=STARTS, **WINDOWS)
+    assert (
+        standing(pending, STARTS)
+        .details[0]
+        .startswith("3 absences within 30 days reached the limit.")
+    )
+    in_a_row = subscriber(
+        status="reprobated", is_reprobated=True, consecutive_absences=2, **WINDOWS
+    )
+    assert standing(in_a_row, STARTS).details[0].startswith("After 2 absences in a row")
+    # A reprobated mentee is not told an absence counts until they attend.
+    reprobated = in_a_row.model_copy(update={"bookings": counted_history()})
+    assert standing(reprobated, STARTS).counted == ()
+
+
+def mentee_panel(subscription: SubscriberDetail) -> str:
+    reply = MenteeStandingReply(subscriptions=[subscription])
+    html = templates.env.get_template("_mentee_panel.html").render(
+        page_context(reply, STARTS, RULES)
+    )
+    return " ".join(html.split())
+
+
+def test_the_panel_lists_the_counted_absences_and_marks_them_in_the_table() -> None:
+    history = counted_history()
+    html = mentee_panel(
+        subscriber(status="warned", absences=3, consecutive_absences=1, bookings=history, **WINDOWS)
+    )
+    assert "Absences that count against you now:" in html
+    assert (
+        "<strong>Tue 01 Dec 2026, 18:00</strong>: counts in a row until you attend a session, "
+        "and towards 3 absences within 30 days until Thu 31 Dec 2026, 18:00</li>"
+    ) in html
+    row = html.split(f'data-booking-id="{history[1].booking_id}"', 1)[1].split("</tr>", 1)[0]
+    assert (
+        '<small class="counts">Counts towards 3 absences within 30 days until '
+        "Thu 17 Dec 2026, 18:00</small>"
+    ) in row
+    old = html.split(f'data-booking-id="{history[0].booking_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Counts" not in old
+    assert "Absences that count" not in mentee_panel(subscriber())

@@ -184,6 +184,36 @@ def test_a_warning_under_a_window_that_reprobates_says_that_rule_and_no_reset() 
         assert "resets" not in emails[f"{who} text"] + emails[f"{who} html"]
 
 
+def test_a_warning_for_absences_within_days_lists_them_and_until_when_each_counts() -> None:
+    counted = {"counted_starts_at": [MISSED - timedelta(days=7), MISSED], "counted_for_days": 14}
+    emails = read(warned_by(*IN_DAYS, reprobate_after_absences_in_days="3:30", **counted))
+    listed = (
+        "Each counts towards 2 absences within 14 days until 14 days after its session: "
+        "{}Monday 30 March 2026 at 18:00 (Europe/Lisbon): until Monday 13 April 2026 at "
+        "18:00 (Europe/Lisbon) {}Monday 6 April 2026 at 18:00 (Europe/Lisbon): until "
+        "Monday 20 April 2026 at 18:00 (Europe/Lisbon)"
+    )
+    for who in ("mentee", "mentor"):
+        assert listed.format("- ", "- ") in emails[f"{who} text"]
+        assert listed.format("", "") in emails[f"{who} html"]
+    # The list comes before what happens next, which still says the reprobation's rule.
+    mentee = emails["mentee text"]
+    assert mentee.index("Each counts towards") < mentee.index("What happens next: 3 absences")
+
+
+def test_a_warning_lists_no_absences_unless_a_window_rule_says_its_days() -> None:
+    """A consecutive or rate warning carries its counted absences too, and an older
+    producer's window warning no days: each email reads as it did before the list."""
+    starts = {"counted_starts_at": [MISSED - timedelta(days=7), MISSED]}
+    for rule, detail in (("consecutive", "2 absences in a row"), IN_DAYS):
+        plain = Templates().compose(warned_by(rule, detail), CONTACTS)
+        listed = Templates().compose(warned_by(rule, detail, **starts), CONTACTS)
+        assert [(m.text_body, m.html_body) for m in listed] == [
+            (m.text_body, m.html_body) for m in plain
+        ]
+        assert "Each counts" not in listed[0].text_body
+
+
 def test_a_window_rule_of_one_absence_reads_in_the_singular() -> None:
     warning = warned_by(
         "absences_in_days",

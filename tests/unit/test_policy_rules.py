@@ -230,6 +230,8 @@ def test_a_warning_lists_the_absences_its_rule_counted() -> None:
     _, events = run(record, *weeks(record, "apa"), policy=policy)
     [warning] = [e for e in events if isinstance(e, MenteeWarned)]
     assert warning.counted_starts_at == [record.sessions[w].starts_at for w in (0, 2)]
+    # Each counts towards the rule that warned for its D days.
+    assert warning.counted_for_days == 14
 
 
 def test_a_mentors_edit_is_never_retroactive_and_judges_what_is_met_after_it() -> None:
@@ -264,3 +266,11 @@ def test_a_milder_edit_does_not_undo_what_was_met_before_it() -> None:
     # One after it is judged by the edit: a first absence no longer warns.
     _, events = run(edited, *weeks(edited, "pa"), policy=POLICY)
     assert "mentee.warned" not in kinds(events)
+
+
+def test_a_warning_by_absences_in_a_row_says_no_window() -> None:
+    policy = replace(QUIET, warn_after=2, reprobate_after_in_days=AbsencesInDays(3, 30))
+    record = subscription(weeks=3)
+    _, events = run(record, *weeks(record, "aa"), policy=policy)
+    [warning] = [e for e in events if isinstance(e, MenteeWarned)]
+    assert (warning.rule, warning.counted_for_days) == ("consecutive", None)
