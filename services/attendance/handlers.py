@@ -16,6 +16,7 @@ from contracts import (
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
+    SubscriptionPolicy,
     SubscriptionRenewed,
     SweepTick,
 )
@@ -299,9 +300,12 @@ async def get_mentor_policy(tx: Tx, request: GetMentorPolicy, policy: Policy) ->
 async def set_mentor_policy(tx: Tx, request: SetMentorPolicy, policy: Policy) -> MentorPolicyReply:
     """The mentor's own policy from now on: a new version (rules met before it stay
     judged by the one then in force), a line in the history of each subscription it
-    applies to, and mentor.policy_changed; once per request id."""
-    if await inbox.claim(tx, f"attendance:{request.routing_key}", request.request_id):
-        previous = await store.mentor_policy(tx, request.mentor_id)
+    applies to, and mentor.policy_changed; once per request id, and not at all when it
+    is the policy they have (a PUT sent again)."""
+    claimed = await inbox.claim(tx, f"attendance:{request.routing_key}", request.request_id)
+    previous = await store.mentor_policy(tx, request.mentor_id)
+    unchanged = (previous[1] if previous else SubscriptionPolicy()) == request.policy
+    if claimed and not unchanged:
         live = await store.lock_live_subscriptions_of_mentor(tx, request.mentor_id)
         edit = MentorPolicyEdit.of(request, previous, [s for s, _ in live])
         await store.add_mentor_policy(tx, request.mentor_id, edit.since, request.policy)

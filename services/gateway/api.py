@@ -45,7 +45,7 @@ from contracts.rpc import (
     SubscribersReply,
     SubscriberSummary,
 )
-from services.gateway import export, mentor_commands, policy_preview
+from services.gateway import export, mentor_commands, policies
 from services.gateway.auth import Admin, Caller, Mentee, Mentor
 from services.gateway.dependencies import Now, OwnersDep, SettingsDep
 from services.gateway.owners import Owners
@@ -411,6 +411,31 @@ async def attendance_csv(
     return await export.download(owners, caller.user_id, starts_on, ends_on, now)
 
 
+@mentors.get(
+    "/mentor/policy",
+    summary="The caller's own absence policy (their default for every subscription), when "
+    "it was set, and the settings each field left unset falls back to",
+    responses=_refusals(invalid=None),
+)
+async def mentor_policy(caller: Mentor, owners: OwnersDep) -> policies.MentorPolicy:
+    return await policies.mentor_policy(owners, caller.user_id)
+
+
+@mentors.put(
+    "/mentor/policy",
+    summary="Set the caller's own absence policy from now on: each field set wins over the "
+    "settings for all their subscriptions (a subscription's own still wins over it). It "
+    "judges what is recorded from now on, never retroactively; each subscriber's history "
+    "gets a line and mentor.policy_changed is published. The same policy again changes "
+    "nothing.",
+    responses=_refusals(invalid=_error("a malformed policy", "expected N:D ... got '3'")),
+)
+async def set_mentor_policy(
+    body: policies.PolicyBody, caller: Mentor, owners: OwnersDep, now: Now
+) -> policies.MentorPolicy:
+    return await policies.set_mentor_policy(owners, caller.user_id, body, now)
+
+
 PREVIEW_SUMMARY = (
     "What a proposed absence policy would have done: {whose}, their recorded marks replayed "
     "over their current cycle (or the days `from`-`to`) under the policy in force and under "
@@ -425,9 +450,9 @@ PREVIEW_SUMMARY = (
     responses=_refusals(invalid=_error("a malformed policy", "expected N:D ... got '3'")),
 )
 async def preview_mentor_policy(
-    body: policy_preview.ProposalBody, caller: Mentor, owners: OwnersDep
-) -> policy_preview.Preview:
-    return await policy_preview.preview(owners, caller.user_id, body)
+    body: policies.ProposalBody, caller: Mentor, owners: OwnersDep
+) -> policies.Preview:
+    return await policies.preview(owners, caller.user_id, body)
 
 
 @dataclass(frozen=True)
@@ -586,9 +611,9 @@ async def sweep(caller: Admin, owners: OwnersDep, now: Now) -> SweepAccepted:
     responses=_refusals(invalid=_error("a malformed policy", "expected N:D ... got '3'")),
 )
 async def preview_platform_policy(
-    body: policy_preview.ProposalBody, caller: Admin, owners: OwnersDep
-) -> policy_preview.Preview:
-    return await policy_preview.preview(owners, None, body)
+    body: policies.ProposalBody, caller: Admin, owners: OwnersDep
+) -> policies.Preview:
+    return await policies.preview(owners, None, body)
 
 
 router = APIRouter(prefix="/api")

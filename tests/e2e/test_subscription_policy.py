@@ -17,6 +17,7 @@ from contracts import (
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
+    MentorPolicyChanged,
     SubscriptionActivated,
     SubscriptionPolicy,
 )
@@ -268,3 +269,118 @@ async def test_a_mentor_previews_a_policy_on_real_history_and_nothing_changes(
     listed = {s["subscription_id"]: s for s in platform.json()["subscribers"]}
     assert listed[str(ana_id)] == by_name["Ana Preview"]
     assert platform.json()["subscriptions"] >= 2
+
+
+async def test_a_mentor_previews_applies_their_own_policy_and_it_judges_what_comes_after(
+    own_settings: Settings, gateway: httpx.AsyncClient
+) -> None:
+    """Carla missed weeks 0 and 2 (attended 1); Dan weeks 0, 2 and 4 (attended 1 and 3).
+    The mentor previews "3 absences within 30 days" (and 5 in a row): by hand, Dan would have been
+    reprobated at week 4 (28 days), his 2 sessions ahead cancelled; Carla not. Applied,
+    it reprobates nobody by itself; the next absence of each (a week later) does."""
+    settings = own_settings
+    mentor = user(settings.jwt_secret, "mentor", "Paula Policy")
+    carla = user(settings.jwt_secret, "mentee", "Carla Policy")
+    dan = user(settings.jwt_secret, "mentee", "Dan Policy")
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def weekly(mentee: User, past: int) -> SubscriptionActivated:
+        return weekly_subscription(
+            mentee,
+            mentor,
+            now=now,
+            session_started_ago=timedelta(hours=3),
+            past_sessions=past,
+            future_sessions=2,
+        )
+
+    subs = {"carla": weekly(carla, 3), "dan": weekly(dan, 5)}
+    await activate(settings, gateway, subs["carla"], carla, expected_bookings=5)
+    await activate(settings, gateway, subs["dan"], dan, expected_bookings=7)
+    attended = {"carla": [1], "dan": [1, 3]}
+    for name, sub in subs.items():
+        path = f"/api/mentor/subscribers/{sub.subscription_id}"
+        await eventually(
+            lambda p=path: gateway.get(p, headers=mentor.headers), lambda r: r.status_code == 200
+        )
+        weeks_ = sorted(
+            (await subscriber(gateway, mentor, sub))["bookings"], key=lambda b: b["starts_at"]
+        )
+        for week in attended[name]:
+            marked = await gateway.post(
+                f"/api/mentor/bookings/{weeks_[week]['booking_id']}/attendance",
+                json={"status": "present"},
+                headers=mentor.headers,
+            )
+            assert marked.status_code == 200, marked.text
+    carla_id, dan_id = subs["carla"].subscription_id, subs["dan"].subscription_id
+    async with listening(settings, LIFECYCLE_KEYS) as bus:
+        await tick(settings, now)
+        await bus.wait_for(MenteeWarned, subscription_id=carla_id, count=2)
+        await bus.wait_for(MenteeWarned, subscription_id=dan_id, count=3)
+
+    # With 5 in a row, so that only the window reprobates here.
+    window = {"reprobate_after_absences": 5, "reprobate_after_absences_in_days": "3:30"}
+    previewed = await gateway.post(
+        "/api/mentor/policy/preview", json=window, headers=mentor.headers
+    )
+    assert previewed.status_code == 200, previewed.text
+    figures = previewed.json()
+    assert figures["current"] == {
+        "mentees_warned": 2,
+        "warnings": 5,
+        "mentees_reprobated": 0,
+        "cancelled_sessions": 0,
+    }
+    assert figures["proposed"] == {
+        "mentees_warned": 2,
+        "warnings": 5,
+        "mentees_reprobated": 1,
+        "cancelled_sessions": 2,
+    }
+    by_name = {s["mentee_name"]: s for s in figures["subscribers"]}
+    assert by_name["Dan Policy"]["proposed"]["reprobation"]["detail"] == (
+        "3 absences within 30 days"
+    )
+    assert by_name["Carla Policy"]["changed"] is False
+
+    before = await gateway.get("/api/mentor/policy", headers=mentor.headers)
+    assert before.status_code == 200 and before.json()["policy"] is None
+    assert before.json()["settings"]["reprobate_after_absences"] == 2
+    async with listening(settings, [*LIFECYCLE_KEYS, "mentor.policy_changed"]) as bus:
+        applied = await gateway.put("/api/mentor/policy", json=window, headers=mentor.headers)
+        assert applied.status_code == 200, applied.text
+        set_fields = {k: v for k, v in applied.json()["policy"].items() if v is not None}
+        assert set_fields == window
+        assert applied.json()["subscriptions"] == 2
+        [changed] = await bus.wait_for(MentorPolicyChanged, mentor_id=mentor.person.id)
+        assert set(changed.subscription_ids) == {carla_id, dan_id}
+        again = await gateway.put("/api/mentor/policy", json=window, headers=mentor.headers)
+        assert again.json()["since"] == applied.json()["since"]  # the same: nothing new
+        await service_settled(settings, "attendance", bus)
+        assert bus.of(MenteeReprobated) == []  # the edit reprobates nobody by itself
+        assert len(bus.of(MentorPolicyChanged, mentor_id=mentor.person.id)) == 1
+
+        await tick(settings, now + timedelta(weeks=1))
+        for sub_id in (carla_id, dan_id):
+            [reprobation] = await bus.wait_for(MenteeReprobated, subscription_id=sub_id)
+            assert (reprobation.rule, reprobation.rule_detail) == (
+                "absences_in_days",
+                "3 absences within 30 days",
+            )
+            # At that absence: Dan's weeks 0, 2 and 4 met it before the edit, and stay
+            # judged by the policy then in force.
+            assert reprobation.reprobated_at == now + timedelta(weeks=1)
+    detail = await subscriber(gateway, mentor, subs["carla"])
+    assert (detail["policy_from"], detail["reprobate_after_absences_in_days"]) == ("mentor", "3:30")
+    assert detail["is_reprobated"] is True
+    history = await gateway.get(
+        f"/api/mentor/subscribers/{carla_id}/history", headers=mentor.headers
+    )
+    lines = [(h["kind"], h["reason"]) for h in history.json()["history"]]
+    assert (
+        "policy",
+        "the mentor's policy from now on: reprobated after 5 absences in a row; "
+        "reprobated after 3 absences within 30 days",
+    ) in lines
+    assert lines[-1] == ("reprobation", "3 absences within 30 days")

@@ -1,17 +1,66 @@
-"""What if: a proposed absence policy, checked, asked of attendance, which replays the
-recorded marks under it and under the policy in force (nothing is written)."""
+"""A mentor's own absence policy (read, set) and what if: a proposed policy, checked,
+asked of attendance, which replays the recorded marks under it and under the policy in
+force (nothing is written)."""
 
 from __future__ import annotations
 
-from datetime import date
-from uuid import UUID
+from datetime import date, datetime
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import SubscriptionPolicy
-from contracts.rpc import PolicyPreview, PreviewPolicy, PreviewTotals, SubscriberPreview
+from contracts.rpc import (
+    GetMentorPolicy,
+    MentorPolicyReply,
+    PolicyPreview,
+    PreviewPolicy,
+    PreviewTotals,
+    SetMentorPolicy,
+    SubscriberPreview,
+)
 from services.gateway import export
 from services.gateway.owners import Owners
+
+
+class PolicyBody(SubscriptionPolicy):
+    """A mentor's own policy: each field set wins over the service's setting of the same
+    name for all their subscriptions (a subscription that brought its own keeps its
+    own); a field left out falls back to the settings; `{}`: the settings again."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"example": {"reprobate_after_absences_in_days": "3:30"}},
+    )
+
+
+class MentorPolicy(BaseModel):
+    policy: SubscriptionPolicy | None = Field(description="the mentor's own; null: never set")
+    since: datetime | None = Field(description="when it was set (applies from then on)")
+    settings: SubscriptionPolicy = Field(description="what each field left unset falls back to")
+    subscriptions: int = Field(description="the mentor's subscriptions it applies to")
+    with_own_policy: int = Field(
+        description="of those, how many brought their own, whose fields win over it"
+    )
+
+
+async def mentor_policy(owners: Owners, mentor_id: UUID) -> MentorPolicy:
+    reply = await owners.ask(GetMentorPolicy(mentor_id=mentor_id), MentorPolicyReply)
+    return MentorPolicy.model_validate(reply.model_dump(exclude={"error"}))
+
+
+async def set_mentor_policy(
+    owners: Owners, mentor_id: UUID, body: PolicyBody, now: datetime
+) -> MentorPolicy:
+    request = SetMentorPolicy(
+        request_id=uuid4(),
+        mentor_id=mentor_id,
+        policy=SubscriptionPolicy.model_validate(body.model_dump()),
+        requested_at=now,
+    )
+    reply = await owners.ask(request, MentorPolicyReply)
+    return MentorPolicy.model_validate(reply.model_dump(exclude={"error"}))
 
 
 class ProposalBody(SubscriptionPolicy):
