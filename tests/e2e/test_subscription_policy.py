@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -164,6 +165,46 @@ async def test_absences_within_days_reprobate_one_who_never_missed_twice_in_a_ro
     assert (detail["is_reprobated"], detail["consecutive_absences"]) == (True, 1)
 
 
+async def with_history(
+    settings: Settings,
+    gateway: httpx.AsyncClient,
+    mentor: User,
+    now: datetime,
+    histories: dict[str, tuple[int, list[int]]],
+) -> dict[str, tuple[SubscriptionActivated, list[dict[str, Any]]]]:
+    """For each mentee's name, (weekly sessions up to three hours ago, the weeks the
+    mentor marks present): a subscription with two sessions still ahead, activated and
+    known to attendance, those weeks marked; each with its bookings by start."""
+    made = {}
+    for name, (past, attended) in histories.items():
+        mentee = user(settings.jwt_secret, "mentee", name)
+        sub = weekly_subscription(
+            mentee,
+            mentor,
+            now=now,
+            session_started_ago=timedelta(hours=3),
+            past_sessions=past,
+            future_sessions=2,
+        )
+        await activate(settings, gateway, sub, mentee, expected_bookings=past + 2)
+        path = f"/api/mentor/subscribers/{sub.subscription_id}"
+        await eventually(
+            lambda p=path: gateway.get(p, headers=mentor.headers), lambda r: r.status_code == 200
+        )
+        weeks = sorted(
+            (await subscriber(gateway, mentor, sub))["bookings"], key=lambda b: b["starts_at"]
+        )
+        for week in attended:
+            marked = await gateway.post(
+                f"/api/mentor/bookings/{weeks[week]['booking_id']}/attendance",
+                json={"status": "present"},
+                headers=mentor.headers,
+            )
+            assert marked.status_code == 200, marked.text
+        made[name] = (sub, weeks)
+    return made
+
+
 async def test_a_mentor_previews_a_policy_on_real_history_and_nothing_changes(
     own_settings: Settings, gateway: httpx.AsyncClient
 ) -> None:
@@ -175,38 +216,13 @@ async def test_a_mentor_previews_a_policy_on_real_history_and_nothing_changes(
     after it cancelled."""
     settings = own_settings
     mentor = user(settings.jwt_secret, "mentor", "Otto Mentor")
-    ana = user(settings.jwt_secret, "mentee", "Ana Preview")
-    bruno = user(settings.jwt_secret, "mentee", "Bruno Preview")
     admin = user(settings.jwt_secret, "admin", "Ada Admin")
     now = datetime.now(UTC).replace(microsecond=0)
-
-    def weekly(mentee: User, past: int) -> SubscriptionActivated:
-        return weekly_subscription(
-            mentee,
-            mentor,
-            now=now,
-            session_started_ago=timedelta(hours=3),
-            past_sessions=past,
-            future_sessions=2,
-        )
-
-    subs = {"ana": weekly(ana, 3), "bruno": weekly(bruno, 2)}
-    await activate(settings, gateway, subs["ana"], ana, expected_bookings=5)
-    await activate(settings, gateway, subs["bruno"], bruno, expected_bookings=4)
-    for sub in subs.values():
-        path = f"/api/mentor/subscribers/{sub.subscription_id}"
-        await eventually(
-            lambda p=path: gateway.get(p, headers=mentor.headers), lambda r: r.status_code == 200
-        )
-    ana_weeks = sorted(
-        (await subscriber(gateway, mentor, subs["ana"]))["bookings"], key=lambda b: b["starts_at"]
+    made = await with_history(
+        settings, gateway, mentor, now, {"Ana Preview": (3, [1]), "Bruno Preview": (2, [])}
     )
-    attended = await gateway.post(
-        f"/api/mentor/bookings/{ana_weeks[1]['booking_id']}/attendance",
-        json={"status": "present"},
-        headers=mentor.headers,
-    )
-    assert attended.status_code == 200, attended.text
+    subs = {"ana": made["Ana Preview"][0], "bruno": made["Bruno Preview"][0]}
+    ana_weeks = made["Ana Preview"][1]
     ana_id, bruno_id = (s.subscription_id for s in subs.values())
     async with listening(settings, LIFECYCLE_KEYS) as bus:
         await tick(settings, now)
@@ -280,39 +296,11 @@ async def test_a_mentor_previews_applies_their_own_policy_and_it_judges_what_com
     it reprobates nobody by itself; the next absence of each (a week later) does."""
     settings = own_settings
     mentor = user(settings.jwt_secret, "mentor", "Paula Policy")
-    carla = user(settings.jwt_secret, "mentee", "Carla Policy")
-    dan = user(settings.jwt_secret, "mentee", "Dan Policy")
     now = datetime.now(UTC).replace(microsecond=0)
-
-    def weekly(mentee: User, past: int) -> SubscriptionActivated:
-        return weekly_subscription(
-            mentee,
-            mentor,
-            now=now,
-            session_started_ago=timedelta(hours=3),
-            past_sessions=past,
-            future_sessions=2,
-        )
-
-    subs = {"carla": weekly(carla, 3), "dan": weekly(dan, 5)}
-    await activate(settings, gateway, subs["carla"], carla, expected_bookings=5)
-    await activate(settings, gateway, subs["dan"], dan, expected_bookings=7)
-    attended = {"carla": [1], "dan": [1, 3]}
-    for name, sub in subs.items():
-        path = f"/api/mentor/subscribers/{sub.subscription_id}"
-        await eventually(
-            lambda p=path: gateway.get(p, headers=mentor.headers), lambda r: r.status_code == 200
-        )
-        weeks_ = sorted(
-            (await subscriber(gateway, mentor, sub))["bookings"], key=lambda b: b["starts_at"]
-        )
-        for week in attended[name]:
-            marked = await gateway.post(
-                f"/api/mentor/bookings/{weeks_[week]['booking_id']}/attendance",
-                json={"status": "present"},
-                headers=mentor.headers,
-            )
-            assert marked.status_code == 200, marked.text
+    made = await with_history(
+        settings, gateway, mentor, now, {"Carla Policy": (3, [1]), "Dan Policy": (5, [1, 3])}
+    )
+    subs = {"carla": made["Carla Policy"][0], "dan": made["Dan Policy"][0]}
     carla_id, dan_id = subs["carla"].subscription_id, subs["dan"].subscription_id
     async with listening(settings, LIFECYCLE_KEYS) as bus:
         await tick(settings, now)
