@@ -193,6 +193,11 @@ class SubscriberSummary(_Model):
         description="what lifts a reprobation besides the mentor (REPROBATION_ENDS): "
         "on_reactivation, at_renewal or after_days:N",
     )
+    reprobated_for: str | None = Field(
+        default=None,
+        description="while reprobated or a reprobation is pending: the rule that reached "
+        "it, in words, e.g. '3 absences within 30 days' (added)",
+    )
     reprobation_pending_until: AwareDatetime | None = Field(
         default=None,
         description="while a reprobation waits for the mentor's review "

@@ -74,6 +74,7 @@ def summary(subscriber: Subscriber, service_policy: Policy) -> SubscriberSummary
         policy_from="subscription" if s.policy else "mentor" if s.mentor_policy else "settings",
         reprobation_ends=str(policy.reprobation_ends),
         reprobation_pending_until=s.reprobation_due_at,
+        reprobated_for=s.reprobated_for if s.is_reprobated or s.reprobation_due_at else None,
         # The day fixed when it was applied (after_days), else what the policy expects.
         reprobation_lifts_at=(
             s.reprobation_lifts_at or reprobation_lifts_at(policy, s.reprobated_at, s.cycle_ends_at)

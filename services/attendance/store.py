@@ -727,6 +727,8 @@ class Subscriber:
     policy: SubscriptionPolicy | None
     # The mentor's own, as it stands now (their latest edit).
     mentor_policy: SubscriptionPolicy | None
+    # The rule that reached the latest reprobation (or pending one), in words.
+    reprobated_for: str | None
     consecutive_absences: int
     absences: int  # in the current cycle
     mentor_no_shows: int  # in the current cycle
@@ -756,6 +758,18 @@ def mentor_zone(mentor_id: ColumnElement[UUID]) -> ColumnElement[str | None]:
 _SUBSCRIBER_COLUMNS = [
     f.name for f in fields(Subscriber) if f.name in subscriptions.c and f.name != "mentor_timezone"
 ]
+# The history says which rule reached the latest reprobation (or pending one).
+_REPROBATED_FOR = (
+    select(history.c.reason)
+    .where(
+        history.c.subscription_id == subscriptions.c.subscription_id,
+        history.c.kind.in_(["reprobation", "pending"]),
+    )
+    .order_by(history.c.at.desc(), history.c.entry_id.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("reprobated_for")
+)
 _mp = mentor_policies_table.c
 # The mentor's latest edit of their own policy.
 _MENTOR_POLICY = (
@@ -836,6 +850,7 @@ async def _subscribers(
             *(subscriptions.c[name] for name in _SUBSCRIBER_COLUMNS),
             mentor_zone(subscriptions.c.mentor_id).label("mentor_timezone"),
             _MENTOR_POLICY,
+            _REPROBATED_FOR,
             func.count(b.booking_id)
             .filter(and_(in_cycle, b.status.in_(sorted(counting)), or_(live, cancelling)))
             .label("absences"),

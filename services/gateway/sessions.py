@@ -163,9 +163,11 @@ class Standing:
 
 
 def _limit_reached(s: SubscriberSummary, window: AbsencesInDays | None, in_a_row: int) -> str:
-    """The count that reached the reprobation threshold: `in_a_row` absences in a row,
-    unless the run falls short of the threshold and a window rule is in force (which
-    then met it)."""
+    """The count that reached the reprobation threshold, as attendance recorded it; from
+    an attendance that does not say: `in_a_row` absences in a row, unless the run falls
+    short of the threshold and a window rule is in force (which then met it)."""
+    if s.reprobated_for:
+        return s.reprobated_for
     if window is None or s.consecutive_absences >= s.reprobate_after_absences:
         return f"{_absences(in_a_row)} in a row"
     return window.words()

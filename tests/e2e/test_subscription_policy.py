@@ -163,6 +163,7 @@ async def test_absences_within_days_reprobate_one_who_never_missed_twice_in_a_ro
     assert reasons["warning"] == "1 absence in a row"
     detail = await subscriber(gateway, mentor, sub)
     assert (detail["is_reprobated"], detail["consecutive_absences"]) == (True, 1)
+    assert detail["reprobated_for"] == "2 absences within 15 days"
 
 
 async def with_history(

@@ -249,6 +249,9 @@ def test_a_window_rule_is_named_beside_the_run_in_a_row() -> None:
         status="reprobated", is_reprobated=True, consecutive_absences=2, **WINDOWS
     )
     assert standing(in_a_row, STARTS).details[0].startswith("After 2 absences in a row")
+    # Attendance says which rule it was: that, not a guess from the counts.
+    said = in_a_row.model_copy(update={"reprobated_for": "3 absences within 30 days"})
+    assert standing(said, STARTS).details[0].startswith("After 3 absences within 30 days")
     # A reprobated mentee is not told an absence counts until they attend.
     reprobated = in_a_row.model_copy(update={"bookings": counted_history()})
     assert standing(reprobated, STARTS).counted == ()

@@ -136,6 +136,7 @@ def summarised_policy(
         reprobated_at=None,
         reactivated_at=None,
         mentor_policy=None,
+        reprobated_for=None,
         reprobation_due_at=None,
         reprobation_lifts_at=None,
         cycle_starts_at=now,
