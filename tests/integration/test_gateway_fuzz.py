@@ -49,6 +49,7 @@ from contracts.rpc import (
     GetCalendarFeed,
     GetHistory,
     GetMenteeStanding,
+    GetMentorPolicy,
     GetSubscriber,
     HistoryLine,
     HistoryReply,
@@ -58,11 +59,15 @@ from contracts.rpc import (
     MenteeBooking,
     MenteeBookingsReply,
     MenteeStandingReply,
+    MentorPolicyReply,
     OpenCalendarFeed,
+    PolicyPreview,
+    PreviewPolicy,
     ReactivateMentee,
     Reply,
     Request,
     ResetCalendarFeed,
+    SetMentorPolicy,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
@@ -205,6 +210,12 @@ class FakeOwners(Owners):
             reply = MenteeStandingReply(subscriptions=[_detail(uuid.uuid4())])
         elif isinstance(request, OpenCalendarFeed | ResetCalendarFeed):
             reply = CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
+        elif isinstance(request, GetMentorPolicy | SetMentorPolicy):
+            reply = MentorPolicyReply(
+                policy=getattr(request, "policy", None), subscriptions=1, since=NOW
+            )
+        elif isinstance(request, PreviewPolicy):
+            reply = PolicyPreview(subscriptions=0)
         elif isinstance(request, GetCalendarFeed):
             reply = CalendarFeed(ics="BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
         else:
