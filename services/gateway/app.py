@@ -23,6 +23,7 @@ from services.gateway import (
     favicon,
     health,
     mentee_page,
+    policy_page,
     security,
     sign_in,
     stripe_webhooks,
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, after_startup: Callable[[], None] | None =
     app.include_router(stripe_webhooks.router)
     app.include_router(sign_in.router)
     dashboard.install(app)
+    app.include_router(policy_page.router)
     app.include_router(mentee_page.router)
     app.include_router(calendar_feed.router)
     app.include_router(favicon.router)

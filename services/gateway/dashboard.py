@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from contracts import MENTOR_MARK_STATUSES
 from contracts.messages import REASON_MAX_LENGTH, MentorMarkStatus
-from contracts.policy import AbsencesInDays, ReprobationEnds, plural
+from contracts.policy import AbsencesInDays, plural
 from contracts.rpc import (
     GetHistory,
     GetSubscriber,
@@ -39,6 +39,7 @@ from services.gateway.feeds import calendar_context, feed_url_if_known
 from services.gateway.mentor_list import MEANINGS, Need, need_of
 from services.gateway.outcomes import Action, status_words, what_happened
 from services.gateway.owners import Owners
+from services.gateway.policy_view import outcome_words, reprobation_ends
 from services.gateway.security import forgery_refusal, session_csrf_token
 from services.gateway.times import (
     ZONE_COOKIE,
@@ -86,16 +87,6 @@ router = APIRouter(
     responses=PAGE_REFUSED,
     default_response_class=HTMLResponse,
 )
-
-
-def reprobation_ends(policy: str) -> str:
-    """REPROBATION_ENDS as the mentor reads it: what lifts a reprobation."""
-    ends = ReprobationEnds.parse(policy)
-    if ends.kind == "at_renewal":
-        return "at the next paid renewal, or when you reactivate"
-    if ends.kind == "after_days":
-        return f"{ends.days} days after it is applied, or when you reactivate"
-    return "when you reactivate"
 
 
 def policy_words(subscriber: SubscriberSummary) -> str:
@@ -160,6 +151,7 @@ for _filter in (
     for_mentee,
     status_words,
     need_of,
+    outcome_words,
 ):
     templates.env.filters[_filter.__name__] = _filter
 templates.env.globals.update(
@@ -246,6 +238,15 @@ CHANGE_REFUSED: dict[int | str, dict[str, Any]] = {
 }
 # The routes that change something, each also refused as a forgery; `router` includes them.
 changes = APIRouter(responses=CHANGE_REFUSED)
+
+
+def page_routers(prefix: str, tag: str) -> tuple[APIRouter, APIRouter]:
+    """The router of another page's routes under `prefix`, and that of its posts, each
+    also refused as a forgery (the first includes the second once they are defined)."""
+    page = APIRouter(
+        prefix=prefix, tags=[tag], responses=PAGE_REFUSED, default_response_class=HTMLResponse
+    )
+    return page, APIRouter(responses=CHANGE_REFUSED)
 
 
 def error_words(

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from contracts.rpc import (
@@ -29,14 +29,13 @@ from contracts.rpc import (
 from services.gateway.api import mentee_joins
 from services.gateway.auth import Caller, PageToken
 from services.gateway.dashboard import (
-    CHANGE_REFUSED,
-    PAGE_REFUSED,
     FormReason,
     PageChange,
     error_words,
     form_checked,
     fragment_error,
     page_caller,
+    page_routers,
     page_unavailable,
     refuse_forgery,
     templates,
@@ -47,15 +46,8 @@ from services.gateway.owners import Owners
 from services.gateway.sessions import Offer, Rules, Standing, mark_words, offer, standing
 from services.gateway.times import when
 
-router = APIRouter(
-    prefix="/dashboard/mentorship/bookings",
-    tags=["mentee's page"],
-    responses=PAGE_REFUSED,
-    default_response_class=HTMLResponse,
-)
-
-# The routes that change something, each also refused as a forgery; `router` includes them.
-changes = APIRouter(responses=CHANGE_REFUSED)
+# The page, and its posts (each also refused as a forgery; `router` includes them).
+router, changes = page_routers("/dashboard/mentorship/bookings", "mentee's page")
 
 PAGE = "/dashboard/mentorship/bookings"
 # After a join or a cancellation, attendance records it a moment later (it travels as

@@ -117,6 +117,19 @@ async def test_the_mentors_pages_break_no_serious_rule(site: Site, browser: Brow
     await expect(page.locator("tr.cancelled")).not_to_have_count(0)
     await expect(page.locator("table.history tbody tr")).not_to_have_count(0)
     await checked(page, "subscriber-reprobated")
+
+    # The mentor's own policy: as it is, a rule half typed, and a preview.
+    await page.goto(f"{site.base}/dashboard/mentorship/policy")
+    await expect(page.locator("#applies-to")).to_contain_text("It applies to")
+    await checked(page, "policy")
+    await page.get_by_label("Reprobate after this many absences", exact=True).fill("3")
+    await page.get_by_role("button", name="Preview").click()
+    await expect(page.locator("#reprobate_after_absences_in_days-error")).to_be_visible()
+    await checked(page, "policy-invalid")
+    await page.get_by_label("Reprobate after absences within this many days").fill("30")
+    await page.get_by_role("button", name="Preview").click()
+    await expect(page.locator("#preview table.totals")).to_be_visible()
+    await checked(page, "policy-preview")
     await context.close()
 
 

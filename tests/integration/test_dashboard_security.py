@@ -20,20 +20,26 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
+from contracts import SubscriptionPolicy
 from contracts.rpc import (
     BookingAttendance,
     CalendarFeedToken,
     GetHistory,
     GetMenteeStanding,
+    GetMentorPolicy,
     GetSubscriber,
     HistoryReply,
     ListSubscribers,
     MarkAttendance,
     MenteeStandingReply,
+    MentorPolicyReply,
     OpenCalendarFeed,
+    PolicyPreview,
+    PreviewPolicy,
     ReactivateMentee,
     Reply,
     Request,
+    SetMentorPolicy,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
@@ -62,8 +68,10 @@ CHANGES = {
     "cancel": (f"/dashboard/mentorship/bookings/{BOOKING}/cancel", {}),
     "appeal": (f"/dashboard/mentorship/bookings/{BOOKING}/appeal", {"reason": "I was ill"}),
     "calendar-reset": ("/dashboard/mentorship/calendar/reset", {}),
+    "policy-preview": ("/dashboard/mentorship/policy/preview", {"warn_after_absences": "2"}),
+    "policy-apply": ("/dashboard/mentorship/policy/apply", {"warn_after_absences": "2"}),
 }
-DASHBOARD_CHANGES = ["reactivate", "mark"]
+DASHBOARD_CHANGES = ["reactivate", "mark", "policy-preview", "policy-apply"]
 
 
 def subscriber() -> SubscriberDetail:
@@ -90,6 +98,9 @@ def subscriber() -> SubscriberDetail:
     )
 
 
+SETTINGS = SubscriptionPolicy(warn_after_absences=1, reprobate_after_absences=2)
+
+
 class FakeOwners:
     """Answers the dashboard's questions and records every one of them."""
 
@@ -108,13 +119,25 @@ class FakeOwners:
             return CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
         if isinstance(request, GetMenteeStanding):
             return MenteeStandingReply(subscriptions=[subscriber()])
+        if isinstance(request, GetMentorPolicy):
+            return MentorPolicyReply(settings=SETTINGS, subscriptions=1)
+        if isinstance(request, PreviewPolicy):
+            return PolicyPreview(subscriptions=1)
+        if isinstance(request, SetMentorPolicy):
+            return MentorPolicyReply(
+                policy=request.policy, since=request.requested_at, settings=SETTINGS
+            )
         assert isinstance(request, ReactivateMentee | MarkAttendance)
         assert reply_type is SubscriberChanged
         return SubscriberChanged(subscriber=subscriber())
 
     @property
     def changes(self) -> list[Request]:
-        return [r for r in self.asked if isinstance(r, ReactivateMentee | MarkAttendance)]
+        return [
+            r
+            for r in self.asked
+            if isinstance(r, ReactivateMentee | MarkAttendance | SetMentorPolicy | PreviewPolicy)
+        ]
 
 
 def token_for(user_id: UUID = MENTOR, lifetime: timedelta = timedelta(hours=1)) -> str:
@@ -296,6 +319,69 @@ async def test_a_form_no_command_can_be_made_of_is_said_in_place_and_asks_nothin
     assert owners.asked == []
 
 
+async def test_the_policy_page_previews_and_applies_exactly_what_was_typed(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    """A plain form post (no script): the token from the page's own hidden field."""
+    http, owners = gateway
+    session = signed_in(http)
+    page = await http.get("/dashboard/mentorship/policy")
+    assert page.status_code == 200, page.text
+    fields = re.findall(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
+    assert fields and set(fields) == {csrf_token(SECRET, session)}  # Preview and Sign out
+    typed = {"csrf_token": fields[0], "reprobate_within_absences": "3"}
+    typed |= {"reprobate_within_days": "30", "warn_after_absences": ""}
+    navigating = {"Origin": BASE, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+    previewed = await http.post(CHANGES["policy-preview"][0], data=typed, headers=navigating)
+    assert previewed.status_code == 200, previewed.text
+    [preview] = owners.changes
+    assert isinstance(preview, PreviewPolicy) and preview.mentor_id == MENTOR
+    assert preview.proposed == SubscriptionPolicy(reprobate_after_absences_in_days="3:30")
+    # Apply carries the policy previewed, field by field.
+    carried = dict(
+        re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', previewed.text)
+    )
+    assert carried["reprobate_within_absences"] == "3" and carried["reprobate_within_days"] == "30"
+    applied = await http.post(CHANGES["policy-apply"][0], data=carried, headers=navigating)
+    assert applied.status_code == 200, applied.text
+    [_, policy] = owners.changes
+    assert isinstance(policy, SetMentorPolicy) and policy.mentor_id == MENTOR
+    assert policy.policy == preview.proposed
+    assert "Done: your policy applies from now on to" in applied.text
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "says"),
+    [
+        ({"reprobate_within_absences": "3"}, "reprobate_after_absences_in_days", "Give both"),
+        ({"warn_after_absences": "0"}, "warn_after_absences", "from 1 to 100"),
+        ({"reprobation_ends": "after_days"}, "reprobation_ends", "after how many days"),
+        ({"warn_below_attendance_rate": "150"}, "warn_below_attendance_rate", "at most 100"),
+    ],
+    ids=["half-a-window", "zero", "days-missing", "rate"],
+)
+@pytest.mark.parametrize("change", ["policy-preview", "policy-apply"])
+async def test_a_policy_the_form_does_not_say_is_shown_by_its_field_and_asks_nothing(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+    change: str,
+    form: dict[str, str],
+    field: str,
+    says: str,
+) -> None:
+    http, owners = gateway
+    session = signed_in(http)
+    response = await http.post(
+        CHANGES[change][0], data={**form, "csrf_token": csrf_token(SECRET, session)}
+    )
+    assert response.status_code == 422, response.text
+    [error] = re.findall(
+        rf'<p class="error field-error" id="{field}-error" role="alert">([^<]*)', response.text
+    )
+    assert says in error
+    assert "correct what is marked below" in response.text
+    assert owners.changes == []
+
+
 async def test_an_appeal_without_a_reason_is_said_in_place_and_asks_nothing(
     gateway: tuple[httpx.AsyncClient, FakeOwners],
 ) -> None:
@@ -397,6 +483,7 @@ async def test_every_page_sends_the_security_headers(
         ("GET", "/dashboard/mentorship/subscribers", 200),
         ("GET", f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}", 200),
         ("GET", f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/panel", 200),
+        ("GET", "/dashboard/mentorship/policy", 200),
         ("GET", "/sign-in", 200),
         ("GET", "/signed-out", 200),
         ("GET", "/dev/sign-in", 404),  # off under a production secret: still a page
@@ -464,6 +551,7 @@ async def test_what_a_signed_in_person_is_shown_is_never_stored(
         await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}"),
         await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/panel"),
         await http.post(CHANGES["reactivate"][0], headers=csrf),
+        await http.get("/dashboard/mentorship/policy"),
         await http.get("/dashboard/mentorship/bookings"),  # 403: a page for mentees
         await http.get("/docs"),
     ]
@@ -478,7 +566,7 @@ async def test_what_a_signed_in_person_is_shown_is_never_stored(
     for response in mentor + mentee + by_bearer:
         assert response.headers["content-type"].startswith("text/html"), response.url
         assert response.headers["cache-control"] == "no-store", response.url
-    assert [r.status_code for r in mentor + mentee] == [200, 200, 200, 200, 403, 200, 200, 200]
+    assert [r.status_code for r in mentor + mentee] == [200, 200, 200, 200, 200, 403, 200, 200, 200]
     # Nobody's: the sign-in page, and a page asking to sign in.
     for path in ("/sign-in", "/dashboard/mentorship/subscribers", "/docs"):
         assert "cache-control" not in (await http.get(path)).headers, path
