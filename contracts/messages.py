@@ -666,6 +666,35 @@ class MentorPolicyChanged(Event):
     )
 
 
+class MakeupOwed(Event):
+    """The mentor did not come to a session (its final mark is `mentor_no_show`): the
+    subscription is owed one make-up session for it (added). Booking, which owns the
+    bookings, records one credit per missed booking."""
+
+    routing_key: ClassVar[str] = "makeup.owed"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    missed_booking_id: UUID
+    missed_starts_at: AwareDatetime
+    owed_at: AwareDatetime = Field(description="when the no-show was marked")
+
+
+class MakeupWithdrawn(Event):
+    """The session's mark was corrected (the mentor did come): the make-up owed for it is
+    withdrawn (added). One already booked or used stays."""
+
+    routing_key: ClassVar[str] = "makeup.withdrawn"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    missed_booking_id: UUID
+    missed_starts_at: AwareDatetime
+    withdrawn_at: AwareDatetime = Field(description="when the correcting mark was made")
+
+
 class AppealRejected(_AppealDecided):
     """The mentor rejected an appeal, with a reason (added): the mark stands."""
 
@@ -698,6 +727,8 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     AppealAccepted,
     AppealRejected,
     MentorPolicyChanged,
+    MakeupOwed,
+    MakeupWithdrawn,
 )
 
 _BY_ROUTING_KEY = {t.routing_key: t for t in MESSAGE_TYPES}

@@ -53,6 +53,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             contracts.BookingCancelled,
             contracts.BookingUnattended,
             contracts.BookingReminderDue,
+            contracts.MakeupOwed,
+            contracts.MakeupWithdrawn,
         ],
     )
     return runtime

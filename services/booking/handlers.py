@@ -28,7 +28,7 @@ from contracts.rpc import (
     RpcError,
 )
 from contracts.sessions import one_per_session
-from services.booking import domain, store
+from services.booking import domain, makeups, store
 from services.booking.domain import Change, Policy, Subscription
 from services.kit import inbox, metrics, outbox
 from services.kit.database import Tx
@@ -148,6 +148,7 @@ async def record_attendance(
     (attendance is the source of truth): each booking locked once, the marks applied
     in order, saved in one statement."""
     bookings = await store.load_bookings(tx, (m.booking_id for m in msgs))
+    loaded = dict(bookings)
     changed: dict[UUID, domain.Booking] = {}
     outcomes = []
     for msg in msgs:
@@ -160,7 +161,30 @@ async def record_attendance(
             bookings[msg.booking_id] = changed[msg.booking_id] = change.booking
         outcomes.append(change.outcome)
     await store.save_marks(tx, list(changed.values()))
+    noshow = "mentor_no_show"
+    touched = [b for i, b in changed.items() if noshow in (b.mark_status, loaded[i].mark_status)]
+    if touched:
+        outcomes += await _settle_makeups(tx, touched)
     return outcomes
+
+
+async def _settle_makeups(tx: Tx, marked: Sequence[domain.Booking]) -> list[str]:
+    """The make-up credits of bookings whose mark was or is the mentor's no-show: owed,
+    or withdrawn by a correction (rare: the join path pays one check for it)."""
+    ids = [b.booking_id for b in marked]
+    sessions = await store.missed_sessions(tx, ids)
+    credits = await store.makeups_of(tx, ids)
+    saved, events = [], []
+    for booking in marked:
+        session = sessions.get(booking.booking_id)
+        if session is None:
+            continue
+        credit, event = makeups.after_mark(session, booking, credits.get(booking.booking_id))
+        saved += [credit] if credit else []
+        events += [event] if event else []
+    await store.save_makeups(tx, saved)
+    await outbox.add(tx, events)
+    return [f"make-up {type(e).__name__}" for e in events]
 
 
 async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:

@@ -36,6 +36,7 @@ from services.booking.domain import (
     Subscription,
     SweptBooking,
 )
+from services.booking.makeups import Makeup, MissedSession
 from services.kit.database import Tx, driver
 from services.kit.tables import subscription_table
 
@@ -570,3 +571,58 @@ async def add_subscriptions(tx: Tx, new: Sequence[Subscription]) -> set[UUID]:
         },
     )
     return set(result.scalars())
+
+
+# --- make-ups owed for a mentor's no-show --------------------------------------------
+
+makeups = Table(
+    "makeups",
+    metadata,
+    Column("missed_booking_id", PGUUID(as_uuid=True), primary_key=True),
+    Column("subscription_id", PGUUID(as_uuid=True), nullable=False, index=True),
+    # makeups.MakeupStatus
+    Column("status", String(10), nullable=False),
+    Column("owed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+_MISSED_SESSIONS = """
+    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.starts_at
+    FROM bookings AS b JOIN subscriptions AS s ON s.subscription_id = b.subscription_id
+    WHERE b.booking_id = ANY($1::uuid[])
+"""
+_MAKEUPS = """
+    SELECT missed_booking_id, subscription_id, status, owed_at, changed_at FROM makeups
+    WHERE missed_booking_id = ANY($1::uuid[])
+"""
+_SAVE_MAKEUPS = """
+    INSERT INTO makeups (missed_booking_id, subscription_id, status, owed_at, changed_at)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],
+                         $5::timestamptz[])
+    ON CONFLICT (missed_booking_id) DO UPDATE
+    SET status = excluded.status, owed_at = excluded.owed_at, changed_at = excluded.changed_at
+"""
+
+
+async def missed_sessions(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, MissedSession]:
+    """The bookings with whose they are, for the make-ups a no-show owes."""
+    rows = await (await driver(tx)).fetch(_MISSED_SESSIONS, list(booking_ids))
+    return {row["booking_id"]: MissedSession(**dict(row.items())) for row in rows}
+
+
+async def makeups_of(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, Makeup]:
+    """The make-ups owed (or once owed) for these missed bookings."""
+    rows = await (await driver(tx)).fetch(_MAKEUPS, list(booking_ids))
+    return {row["missed_booking_id"]: Makeup(**dict(row.items())) for row in rows}
+
+
+async def save_makeups(tx: Tx, credits: Sequence[Makeup]) -> None:
+    if credits:
+        await (await driver(tx)).execute(
+            _SAVE_MAKEUPS,
+            [c.missed_booking_id for c in credits],
+            [c.subscription_id for c in credits],
+            [c.status for c in credits],
+            [c.owed_at for c in credits],
+            [c.changed_at for c in credits],
+        )

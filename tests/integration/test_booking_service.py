@@ -16,6 +16,8 @@ from contracts import (
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
+    MakeupOwed,
+    MakeupWithdrawn,
     MenteeReactivated,
     MenteeReprobated,
     Person,
@@ -29,7 +31,7 @@ from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeB
 from services.booking.app import create_runtime
 from services.booking.domain import Policy
 from services.gateway.owners import Owners
-from services.kit.database import Database
+from services.kit.database import Database, driver
 from services.kit.messaging import Messaging
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
@@ -344,7 +346,7 @@ class OneBooking:
     booking_id: uuid.UUID
     sent: list[AttendanceMarked] = field(default_factory=list)
 
-    async def mark(self, revision: int, attended: bool, by: str) -> None:
+    async def mark(self, revision: int, attended: bool, by: str, status: str | None = None) -> None:
         """Attendance's `revision`-th mark of the booking, made `revision` minutes in."""
         at = self.sub.cycle_starts_at + timedelta(hours=18, minutes=5)
         marked = {
@@ -352,6 +354,7 @@ class OneBooking:
             "booking_id": self.booking_id,
             "subscription_id": self.sub.subscription_id,
             "attended": attended,
+            "status": status,
             "marked_by": by,
             "marked_at": at + timedelta(minutes=revision),
             "revision": revision,
@@ -408,3 +411,37 @@ async def test_marks_delivered_in_reverse_revision_order_leave_the_highest_revis
     await one.mark(2, False, "mentor")
     await one.mark(1, False, "system")
     assert await one.stays() == ("attended", True)
+
+
+async def test_a_mentor_no_show_owes_one_make_up_and_a_correction_withdraws_it(
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
+) -> None:
+    """The sweep's no-show (revision 1) owes one make-up; delivered again, nothing more;
+    the mentor's correction (revision 2: they did come) withdraws it; the no-show
+    arriving late after it changes nothing."""
+    one = await one_booking(settings, bus, owners, booking.db, week=160)
+    async with listening(settings, ["makeup.*"]) as makeups:
+        await one.mark(1, False, "system", status="mentor_no_show")
+        [owed] = await makeups.wait_for(MakeupOwed, missed_booking_id=one.booking_id)
+        assert (owed.subscription_id, owed.mentee_id) == (
+            one.sub.subscription_id,
+            one.sub.mentee.id,
+        )
+        await one.mark(1, False, "system", status="mentor_no_show")
+        await applied(booking.db, one.sent)
+        assert await credit_of(booking.db, one.booking_id) == "owed"
+        await one.mark(2, True, "mentor", status="present")
+        [withdrawn] = await makeups.wait_for(MakeupWithdrawn, missed_booking_id=one.booking_id)
+        assert withdrawn.withdrawn_at == one.sent[-1].marked_at
+        await one.mark(1, False, "system", status="mentor_no_show")
+        await applied(booking.db, one.sent)
+        assert await credit_of(booking.db, one.booking_id) == "withdrawn"
+        assert len(makeups.of(MakeupOwed, missed_booking_id=one.booking_id)) == 1
+
+
+async def credit_of(db: Database, booking_id: uuid.UUID) -> str | None:
+    async with db.transaction() as tx:
+        row = await (await driver(tx)).fetchrow(
+            "SELECT status FROM makeups WHERE missed_booking_id = $1", booking_id
+        )
+    return None if row is None else str(row["status"])
