@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from contracts import MenteeReprobated, MenteeWarned, MentorMissed, SweepTick
+from contracts import MakeupOwed, MenteeReprobated, MenteeWarned, MentorMissed, SweepTick
 from services.kit.settings import Settings
 from tests.conftest import derived
 from tests.e2e.conftest import system_with
@@ -25,7 +25,7 @@ from tests.support.waiting import eventually
 from tests.support.world import user, weekly_subscription
 
 pytestmark = pytest.mark.e2e
-KEYS = [*LIFECYCLE_KEYS, "mentor.missed"]
+KEYS = [*LIFECYCLE_KEYS, "mentor.missed", "makeup.*"]
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +79,15 @@ async def test_a_session_the_mentor_never_joined_is_their_no_show_and_the_mentee
         await publish(settings, SweepTick(occurred_at=after_it, tick_at=after_it))
         [missed] = await bus.wait_for(MentorMissed, subscription_id=sid)
         [warned] = await bus.wait_for(MenteeWarned, subscription_id=sid)
+        # Booking owes one make-up for the session the mentor missed.
+        [owed] = await bus.wait_for(MakeupOwed, subscription_id=sid)
         # Both past sessions' marks are applied (their events came): all they caused is
         # heard once attendance has nothing left to publish.
         await service_settled(settings, "attendance", bus)
         assert bus.of(MenteeReprobated, subscription_id=sid) == []
     # Never held against the mentee: only the session the mentor came to counts.
     assert missed.booking_id == UUID(missed_by_mentor["booking_id"])
+    assert owed.missed_booking_id == missed.booking_id
     assert warned.booking_id == UUID(running["booking_id"])
 
     detail = await subscriber(gateway, mentor, subscription)
