@@ -180,7 +180,7 @@ class MentorPolicyEdit:
         since = request.requested_at
         if previous is not None and since <= previous[0]:
             since = previous[0] + timedelta(milliseconds=1)
-        words = f"the mentor's policy from now on: {policy_words(request.policy)}"
+        words = f"from now on: {policy_words(request.policy)}"
         history = tuple(
             HistoryEntry(s, "policy", since, "mentor", request.mentor_id, reason=words)
             for s in subscription_ids

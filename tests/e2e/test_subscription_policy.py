@@ -369,7 +369,7 @@ async def test_a_mentor_previews_applies_their_own_policy_and_it_judges_what_com
     lines = [(h["kind"], h["reason"]) for h in history.json()["history"]]
     assert (
         "policy",
-        "the mentor's policy from now on: reprobated after 5 absences in a row; "
+        "from now on: reprobated after 5 absences in a row; "
         "reprobated after 3 absences within 30 days",
     ) in lines
     assert lines[-1] == ("reprobation", "3 absences within 30 days")
