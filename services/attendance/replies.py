@@ -197,8 +197,8 @@ def policy_preview(previewed: Sequence[Previewed], every: bool) -> rpc.PolicyPre
     outcome the proposal changes."""
     listed = previewed if every else [p for p in previewed if p.changed][:PREVIEW_LISTED]
     return rpc.PolicyPreview(
-        current=_totals(p.current for p in previewed),
-        proposed=_totals(p.proposed for p in previewed),
+        current=_totals([p.current for p in previewed]),
+        proposed=_totals([p.proposed for p in previewed]),
         subscriptions=len(previewed),
         subscribers=[
             rpc.SubscriberPreview(
@@ -214,17 +214,14 @@ def policy_preview(previewed: Sequence[Previewed], every: bool) -> rpc.PolicyPre
     )
 
 
-def _totals(outcomes: Iterable[preview.Outcome]) -> rpc.PreviewTotals:
-    totals = rpc.PreviewTotals()
-    for o in outcomes:
-        totals = rpc.PreviewTotals(
-            mentees_warned=totals.mentees_warned + bool(o.warnings),
-            warnings=totals.warnings + len(o.warnings),
-            mentees_reprobated=totals.mentees_reprobated + (o.reprobation is not None),
-            cancelled_sessions=totals.cancelled_sessions
-            + (o.reprobation.cancelled_sessions if o.reprobation else 0),
-        )
-    return totals
+def _totals(outcomes: Sequence[preview.Outcome]) -> rpc.PreviewTotals:
+    reprobations = [o.reprobation for o in outcomes if o.reprobation is not None]
+    return rpc.PreviewTotals(
+        mentees_warned=sum(bool(o.warnings) for o in outcomes),
+        warnings=sum(len(o.warnings) for o in outcomes),
+        mentees_reprobated=len(reprobations),
+        cancelled_sessions=sum(r.cancelled_sessions for r in reprobations),
+    )
 
 
 def _outcome(outcome: preview.Outcome) -> rpc.PreviewOutcome:

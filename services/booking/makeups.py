@@ -17,23 +17,12 @@ from typing import Literal
 from uuid import UUID
 
 from contracts import Event, MakeupOwed, MakeupWithdrawn
-from services.booking.domain import Booking
+from services.booking.domain import BookedSession, Booking
 from services.kit.ids import derived_id
 
 MakeupStatus = Literal["owed", "withdrawn", "booked", "used", "expired"]
 
 _MAKEUP_EVENTS = uuid.UUID("2a6f7c1e-5b3d-4e8f-9c0a-7d1e2f3a4b5c")
-
-
-@dataclass(frozen=True)
-class MissedSession:
-    """A booking the mentor may have missed, with whose it is."""
-
-    booking_id: UUID
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
-    starts_at: datetime
 
 
 @dataclass(frozen=True)
@@ -48,7 +37,7 @@ class Makeup:
 
 
 def after_mark(
-    session: MissedSession, booking: Booking, credit: Makeup | None
+    session: BookedSession, booking: Booking, credit: Makeup | None
 ) -> tuple[Makeup | None, Event | None]:
     """The credit after `booking` took the mark it now holds (None: unchanged), and the
     event that says so. Owed while the mark is the mentor's no-show; withdrawn when it no
@@ -66,7 +55,7 @@ def after_mark(
     return withdrawn, _withdrawn(session, booking.mark_revision, withdrawn_at)
 
 
-def _owed(session: MissedSession, revision: int | None, at: datetime) -> MakeupOwed:
+def _owed(session: BookedSession, revision: int | None, at: datetime) -> MakeupOwed:
     return MakeupOwed(
         # Per mark that owes it: the same mark applied again derives the same event.
         event_id=derived_id(_MAKEUP_EVENTS, "owed", session.booking_id, revision, at),
@@ -80,7 +69,7 @@ def _owed(session: MissedSession, revision: int | None, at: datetime) -> MakeupO
     )
 
 
-def _withdrawn(session: MissedSession, revision: int | None, at: datetime) -> MakeupWithdrawn:
+def _withdrawn(session: BookedSession, revision: int | None, at: datetime) -> MakeupWithdrawn:
     return MakeupWithdrawn(
         event_id=derived_id(_MAKEUP_EVENTS, "withdrawn", session.booking_id, revision, at),
         occurred_at=at,

@@ -36,7 +36,7 @@ from services.booking.domain import (
     Subscription,
     SweptBooking,
 )
-from services.booking.makeups import Makeup, MissedSession
+from services.booking.makeups import Makeup
 from services.kit.database import Tx, driver
 from services.kit.tables import subscription_table
 
@@ -587,7 +587,7 @@ makeups = Table(
 )
 
 _MISSED_SESSIONS = """
-    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.starts_at
+    SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.starts_at, b.ends_at
     FROM bookings AS b JOIN subscriptions AS s ON s.subscription_id = b.subscription_id
     WHERE b.booking_id = ANY($1::uuid[])
 """
@@ -604,10 +604,10 @@ _SAVE_MAKEUPS = """
 """
 
 
-async def missed_sessions(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, MissedSession]:
+async def missed_sessions(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, domain.BookedSession]:
     """The bookings with whose they are, for the make-ups a no-show owes."""
     rows = await (await driver(tx)).fetch(_MISSED_SESSIONS, list(booking_ids))
-    return {row["booking_id"]: MissedSession(**dict(row.items())) for row in rows}
+    return {row["booking_id"]: domain.BookedSession(**dict(row.items())) for row in rows}
 
 
 async def makeups_of(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, Makeup]:

@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import AttendanceMarked, MakeupOwed, MakeupWithdrawn, MarkStatus
-from services.booking.domain import Booking
-from services.booking.makeups import Makeup, MissedSession, after_mark
+from services.booking.domain import BookedSession, Booking
+from services.booking.makeups import Makeup, after_mark
 
 STARTS = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
-SESSION = MissedSession(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), STARTS)
+SESSION = BookedSession(
+    uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), STARTS, STARTS + timedelta(hours=1)
+)
 
 
 def mark(revision: int, status: MarkStatus) -> AttendanceMarked:
