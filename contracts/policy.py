@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,14 @@ class ReprobationEnds:
     def __str__(self) -> str:
         return f"after_days:{self.days}" if self.kind == "after_days" else self.kind
 
+    def words(self) -> str:
+        """What lifts a reprobation, as the mentor reads it."""
+        if self.kind == "at_renewal":
+            return "at the next paid renewal, or when you reactivate"
+        if self.kind == "after_days":
+            return f"{self.days} days after it is applied, or when you reactivate"
+        return "when you reactivate"
+
 
 ON_REACTIVATION = ReprobationEnds()
 
@@ -104,3 +112,64 @@ class AbsencesInDays:
 
     def words(self) -> str:
         return f"{plural(self.absences, 'absence')} within {plural(self.days, 'day')}"
+
+
+def rate_words(rate: float | None, sessions: int | None) -> str:
+    """WARN_BELOW_ATTENDANCE_RATE (over ATTENDANCE_RATE_SESSIONS) in words."""
+    if rate is None:
+        return "off"
+    over = "the latest sessions" if sessions is None else f"the last {plural(sessions, 'session')}"
+    return f"below {rate:g}% over {over}"
+
+
+class PolicyFields(Protocol):
+    """The fields of a policy a mentor or a subscription sets (`SubscriptionPolicy`)."""
+
+    @property
+    def warn_after_absences(self) -> int | None: ...
+    @property
+    def reprobate_after_absences(self) -> int | None: ...
+    @property
+    def warn_after_absences_in_days(self) -> str | None: ...
+    @property
+    def reprobate_after_absences_in_days(self) -> str | None: ...
+    @property
+    def warn_below_attendance_rate(self) -> float | None: ...
+    @property
+    def attendance_rate_sessions(self) -> int | None: ...
+    @property
+    def reprobation_review_hours(self) -> float | None: ...
+    @property
+    def reprobation_ends(self) -> str | None: ...
+
+
+def policy_parts(p: PolicyFields) -> list[str]:
+    """What a policy (a mentor's, a subscription's) sets, a phrase per rule it sets;
+    the attendance history and the mentor's policy page say it so."""
+    warn_in = AbsencesInDays.parse_optional(p.warn_after_absences_in_days)
+    reprobate_in = AbsencesInDays.parse_optional(p.reprobate_after_absences_in_days)
+    rate, sessions, hours = (
+        p.warn_below_attendance_rate,
+        p.attendance_rate_sessions,
+        p.reprobation_review_hours,
+    )
+    warn_after, reprobate_after, ends = (
+        p.warn_after_absences,
+        p.reprobate_after_absences,
+        p.reprobation_ends,
+    )
+    parts = [
+        f"warned after {plural(warn_after, 'absence')} in a row" if warn_after else "",
+        f"warned after {warn_in.words()}" if warn_in else "",
+        f"warned when attendance falls {rate_words(rate, sessions)}" if rate else "",
+        f"the attendance rate over the last {plural(sessions, 'session')}"
+        if sessions and not rate
+        else "",
+        f"reprobated after {plural(reprobate_after, 'absence')} in a row"
+        if reprobate_after
+        else "",
+        f"reprobated after {reprobate_in.words()}" if reprobate_in else "",
+        "" if hours is None else f"{hours:g} hours to review a reprobation before it applies",
+        f"a reprobation ends {ReprobationEnds.parse(ends).words()}" if ends else "",
+    ]
+    return [part for part in parts if part]

@@ -50,6 +50,7 @@ from contracts.policy import (
     PolicyRule,
     ReprobationEnds,
     plural,
+    policy_parts,
 )
 from contracts.rpc import (
     AppealAbsence,
@@ -200,28 +201,7 @@ class MentorPolicyEdit:
 def policy_words(own: SubscriptionPolicy) -> str:
     """What a mentor's (or a subscription's) policy sets, in words; the rest is the
     settings'."""
-    in_days = AbsencesInDays.parse_optional
-    parts = [
-        f"warned after {plural(n, 'absence')} in a row" if (n := own.warn_after_absences) else "",
-        f"reprobated after {plural(n, 'absence')} in a row"
-        if (n := own.reprobate_after_absences)
-        else "",
-        f"warned after {w.words()}" if (w := in_days(own.warn_after_absences_in_days)) else "",
-        f"reprobated after {w.words()}"
-        if (w := in_days(own.reprobate_after_absences_in_days))
-        else "",
-        f"warned below {r:g}% attendance" if (r := own.warn_below_attendance_rate) else "",
-        f"the rate over the last {plural(k, 'session')}"
-        if (k := own.attendance_rate_sessions)
-        else "",
-        f"{own.reprobation_review_hours:g} hours to review a reprobation"
-        if own.reprobation_review_hours is not None
-        else "",
-        f"a reprobation ends {own.reprobation_ends.replace('_', ' ')}"
-        if own.reprobation_ends
-        else "",
-    ]
-    return "; ".join(p for p in parts if p) or "the settings"
+    return "; ".join(policy_parts(own)) or "the settings"
 
 
 def reprobation_lifts_at(

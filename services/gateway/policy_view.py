@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from contracts import SubscriptionPolicy
-from contracts.policy import AbsencesInDays, ReprobationEnds, plural
+from contracts.policy import AbsencesInDays, ReprobationEnds, plural, policy_parts, rate_words
 from contracts.rpc import PreviewOutcome, PreviewTotals
 from services.gateway.policies import MentorPolicy, PolicyBody
 from services.gateway.times import when
@@ -168,19 +168,7 @@ def _ending(kind: Ending, days: str) -> str | None:
 
 def reprobation_ends(policy: str) -> str:
     """REPROBATION_ENDS as the mentor reads it: what lifts a reprobation."""
-    ends = ReprobationEnds.parse(policy)
-    if ends.kind == "at_renewal":
-        return "at the next paid renewal, or when you reactivate"
-    if ends.kind == "after_days":
-        return f"{ends.days} days after it is applied, or when you reactivate"
-    return "when you reactivate"
-
-
-def _rate_words(rate: float | None, sessions: int | None) -> str:
-    if rate is None:
-        return "off"
-    over = "the latest sessions" if sessions is None else f"the last {plural(sessions, 'session')}"
-    return f"below {rate:g}% over {over}"
+    return ReprobationEnds.parse(policy).words()
 
 
 @dataclass(frozen=True)
@@ -219,7 +207,7 @@ def in_force(own: SubscriptionPolicy | None, settings: SubscriptionPolicy) -> li
         ),
         rule(
             "Warned when attendance falls",
-            _rate_words(p.warn_below_attendance_rate, p.attendance_rate_sessions),
+            rate_words(p.warn_below_attendance_rate, p.attendance_rate_sessions),
             "warn_below_attendance_rate",
             "attendance_rate_sessions",
         ),
@@ -250,29 +238,7 @@ def in_force(own: SubscriptionPolicy | None, settings: SubscriptionPolicy) -> li
 
 def proposal_words(policy: SubscriptionPolicy) -> str:
     """What a policy sets, as a sentence; the rest stays the settings'."""
-    p, in_days = policy, AbsencesInDays.parse_optional
-    rate, sessions, hours = (
-        p.warn_below_attendance_rate,
-        p.attendance_rate_sessions,
-        p.reprobation_review_hours,
-    )
-    parts = [
-        f"warned after {plural(n, 'absence')} in a row" if (n := p.warn_after_absences) else "",
-        f"warned after {w.words()}" if (w := in_days(p.warn_after_absences_in_days)) else "",
-        f"warned when attendance falls {_rate_words(rate, sessions)}" if rate else "",
-        f"the attendance rate over the last {plural(sessions, 'session')}"
-        if sessions and not rate
-        else "",
-        f"reprobated after {plural(n, 'absence')} in a row"
-        if (n := p.reprobate_after_absences)
-        else "",
-        f"reprobated after {r.words()}"
-        if (r := in_days(p.reprobate_after_absences_in_days))
-        else "",
-        "" if hours is None else f"{hours:g} hours to review a reprobation before it applies",
-        f"a reprobation ends {reprobation_ends(p.reprobation_ends)}" if p.reprobation_ends else "",
-    ]
-    said = "; ".join(part for part in parts if part)
+    said = "; ".join(policy_parts(policy))
     return f"{said}; the rest as the service's settings" if said else "the service's settings"
 
 
