@@ -269,6 +269,9 @@ class SubscriptionEnded(Event):
 # --- bookings ----------------------------------------------------------------
 
 
+BookingKind = Literal["slot", "makeup"]
+
+
 class BookingsScheduled(Event):
     routing_key: ClassVar[str] = "bookings.scheduled"
 
@@ -281,6 +284,14 @@ class BookingsScheduled(Event):
         description="The slot's IANA time zone (added), in which to show the sessions' times; "
         "null from a publisher that predates it.",
         examples=["America/Sao_Paulo"],
+    )
+    kind: BookingKind = Field(
+        default="slot",
+        description="slot: sessions of the weekly slot (a cycle, a reactivation); makeup: "
+        "one make-up session a mentor booked for a session they missed (added)",
+    )
+    makeup_for: UUID | None = Field(
+        default=None, description="for a make-up: the missed booking it makes up for (added)"
     )
 
 
@@ -664,6 +675,9 @@ class MentorPolicyChanged(Event):
     subscription_ids: list[UUID] = Field(
         default_factory=list, description="the subscriptions it applies to (not ended)"
     )
+
+
+MakeupStatus = Literal["owed", "withdrawn", "booked", "used", "expired"]
 
 
 class MakeupOwed(Event):

@@ -14,7 +14,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.messages import (
+    BookingKind,
     CancellationStatus,
+    MakeupStatus,
     MarkStatus,
     Reason,
     SubscriptionPolicy,
@@ -64,6 +66,12 @@ class MenteeBooking(_Model):
         description="the cancelled bookings of the same session that this one stands for "
         "(added): a reprobation cancels the cycle's bookings and a reactivation books the "
         "same sessions again; each session is listed once",
+    )
+    kind: BookingKind = Field(
+        default="slot", description="makeup: a make-up session for one the mentor missed (added)"
+    )
+    makeup_for: UUID | None = Field(
+        default=None, description="for a make-up: the missed booking it makes up for (added)"
     )
 
 
@@ -120,6 +128,71 @@ class BookingFound(Reply):
     )
     ends_at: AwareDatetime | None = None
     timezone: str | None = Field(default=None, description="the slot's IANA time zone")
+
+
+class MakeupBooking(_Model):
+    booking_id: UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    status: Literal["scheduled", "attended", "unattended", "cancelled"]
+
+
+class Makeup(_Model):
+    """A make-up session owed for a session the mentor missed (added), and where it stands:
+    owed (to be booked by `book_by`), withdrawn (the mark was corrected), booked, used (its
+    session took place or was marked) or expired."""
+
+    missed_booking_id: UUID
+    subscription_id: UUID
+    missed_starts_at: AwareDatetime
+    missed_ends_at: AwareDatetime
+    status: MakeupStatus
+    owed_at: AwareDatetime
+    changed_at: AwareDatetime
+    book_by: AwareDatetime = Field(
+        description="the latest start of the make-up: MAKEUP_WITHIN_DAYS after the missed "
+        "session's start"
+    )
+    booking: MakeupBooking | None = Field(default=None, description="the make-up booked")
+
+
+class ListMakeups(Request):
+    """The make-ups of one subscription, or of every subscription of one mentee."""
+
+    routing_key: ClassVar[str] = "rpc.list_makeups"
+    owner: ClassVar[str] = "booking"
+
+    subscription_id: UUID | None = None
+    mentee_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> ListMakeups:
+        if (self.subscription_id is None) == (self.mentee_id is None):
+            raise ValueError("give either subscription_id or mentee_id")
+        return self
+
+
+class MakeupsReply(Reply):
+    makeups: list[Makeup] = Field(default_factory=list)
+
+
+class ScheduleMakeup(Request):
+    """A mentor books the make-up owed for a session they missed: a booking of the slot's
+    duration starting by `book_by`, clashing with none of the mentor's other bookings."""
+
+    routing_key: ClassVar[str] = "rpc.schedule_makeup"
+    owner: ClassVar[str] = "booking"
+
+    request_id: UUID = Field(description="idempotency key: sent again, the same booking")
+    mentor_id: UUID
+    subscription_id: UUID
+    missed_booking_id: UUID
+    starts_at: AwareDatetime
+    requested_at: AwareDatetime
+
+
+class MakeupScheduled(Reply):
+    makeup: Makeup | None = None
 
 
 # --- attendance ------------------------------------------------------------------
