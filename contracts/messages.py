@@ -678,6 +678,8 @@ class MentorPolicyChanged(Event):
 
 
 MakeupStatus = Literal["owed", "withdrawn", "booked", "used", "expired"]
+# What an expired make-up gives back (MAKEUP_EXPIRED_REFUND).
+MakeupRefund = Literal["none", "stripe_credit"]
 
 
 class MakeupOwed(Event):
@@ -722,7 +724,7 @@ class MakeupExpired(Event):
     missed_starts_at: AwareDatetime
     book_by: AwareDatetime = Field(description="the latest start the make-up could have had")
     expired_at: AwareDatetime = Field(description="the sweep's tick that found it expired")
-    refund: Literal["none", "stripe_credit"] = Field(
+    refund: MakeupRefund = Field(
         default="none",
         description="stripe_credit: one session's share of the subscription's price is "
         "credited to the mentee's Stripe balance (makeup.refunded follows)",

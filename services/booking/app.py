@@ -11,6 +11,7 @@ import contracts
 from contracts import rpc
 from services.booking import handlers
 from services.booking.domain import Policy
+from services.booking.refunds import StripeRefunds
 from services.kit.runtime import CASCADE_GATHER_SECONDS as CASCADE
 from services.kit.runtime import Answers, Consumes, ConsumesBatches, ServiceRuntime
 from services.kit.settings import Settings
@@ -24,6 +25,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         cancel_notice=timedelta(hours=settings.cancel_notice_hours),
         reminder_hours=settings.reminder_hours_before,
         makeup_within=timedelta(days=settings.makeup_within_days),
+        makeup_refund=settings.makeup_expired_refund,
     )
     runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
     runtime.register(
@@ -58,8 +60,12 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             contracts.BookingReminderDue,
             contracts.MakeupOwed,
             contracts.MakeupWithdrawn,
+            contracts.MakeupExpired,
+            contracts.MakeupRefunded,
         ],
     )
+    if settings.makeup_expired_refund == "stripe_credit":
+        runtime.in_background("make-up refunds", StripeRefunds(settings, runtime.db).run)
     return runtime
 
 

@@ -21,6 +21,7 @@ from contracts import (
     BookingsScheduled,
     BookingUnattended,
     Event,
+    MakeupRefund,
     MarkStatus,
     MenteeReactivated,
     MenteeReprobated,
@@ -59,6 +60,8 @@ class Policy:
     reminder_hours: tuple[int, ...] = (24,)
     # How long after a missed session's start its make-up may start.
     makeup_within: timedelta = timedelta(days=14)
+    # What an expired make-up gives back.
+    makeup_refund: MakeupRefund = "none"
 
 
 @dataclass(frozen=True)

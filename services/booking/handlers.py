@@ -214,15 +214,17 @@ async def _reopen_makeups(
 
 async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:
     """Every booking that ended `sweep_grace` before the tick with no attendance becomes
-    unattended, and every session starting within a reminder offset is reminded once
-    (tick_at is now)."""
+    unattended, every session starting within a reminder offset is reminded once, and
+    every make-up owed past its latest start expires (tick_at is now)."""
     with metrics.SWEEP_SECONDS.time():
         swept = await _sweep(tx, msg, policy)
         reminded = await _remind(tx, msg, policy)
+        expired = await _expire_makeups(tx, msg, policy)
     metrics.BOOKINGS_SWEPT.inc(swept)
     metrics.REMINDERS_DUE.inc(reminded)
     done = [f"swept {swept} bookings"] if swept else []
     done += [f"{reminded} reminders due"] if reminded else []
+    done += [f"{expired} make-ups expired"] if expired else []
     return "; ".join(done) or "nothing due"
 
 
@@ -237,6 +239,16 @@ async def _sweep(tx: Tx, msg: SweepTick, policy: Policy) -> int:
         swept += len(batch)
         if len(batch) < SWEEP_BATCH:
             return swept
+
+
+async def _expire_makeups(tx: Tx, msg: SweepTick, policy: Policy) -> int:
+    """The make-ups still owed past their latest start expire (refunds due, if on)."""
+    refund = policy.makeup_refund
+    found = await store.expire_makeups(
+        tx, tick_at=msg.tick_at, within=policy.makeup_within, refund=refund != "none"
+    )
+    await outbox.add(tx, makeups.expired(found, msg.tick_at, policy.makeup_within, refund))
+    return len(found)
 
 
 async def _remind(tx: Tx, msg: SweepTick, policy: Policy) -> int:

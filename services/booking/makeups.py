@@ -12,7 +12,7 @@ changes nothing. One credit per missed booking: its id is the missed booking's.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -21,7 +21,10 @@ from zoneinfo import ZoneInfo
 from contracts import (
     BookingsScheduled,
     Event,
+    MakeupExpired,
     MakeupOwed,
+    MakeupRefund,
+    MakeupRefunded,
     MakeupStatus,
     MakeupWithdrawn,
 )
@@ -225,3 +228,62 @@ def after_cancellation(credit: Makeup, at: datetime, *, counts: bool) -> Makeup 
     if counts:
         return replace(credit, status="used", changed_at=at)
     return replace(credit, status="owed", booking_id=None, changed_at=at)
+
+
+# --- expiry and refund ---------------------------------------------------------------
+
+
+def expired(
+    found: Iterable[BookedSession], tick_at: datetime, within: timedelta, refund: MakeupRefund
+) -> list[MakeupExpired]:
+    """makeup.expired for each missed session whose make-up the sweep found unbooked past
+    its `book_by`; a function of the missed booking, so a replayed tick writes the same."""
+    return [
+        MakeupExpired(
+            event_id=derived_id(_MAKEUP_EVENTS, "expired", s.booking_id),
+            occurred_at=tick_at,
+            subscription_id=s.subscription_id,
+            mentee_id=s.mentee_id,
+            mentor_id=s.mentor_id,
+            missed_booking_id=s.booking_id,
+            missed_starts_at=s.starts_at,
+            book_by=book_by(s, within),
+            expired_at=tick_at,
+            refund=refund,
+        )
+        for s in found
+    ]
+
+
+def session_share(price_per_cycle: int, subscription: Subscription) -> int:
+    """One session's share of the price of a cycle, in the currency's smallest unit: the
+    price over the weekly slot's sessions in the subscription's cycle, rounded down (never
+    more than was paid for it)."""
+    s = subscription
+    sessions = sum(1 for _ in s.slot.occurrences(s.cycle_starts_at, s.cycle_ends_at))
+    return price_per_cycle // max(sessions, 1)
+
+
+@dataclass(frozen=True)
+class Credited:
+    """What Stripe credited to the mentee's customer balance."""
+
+    amount: int
+    currency: str
+    stripe_balance_transaction_id: str
+
+
+def refunded(missed: BookedSession, credited: Credited, at: datetime) -> MakeupRefunded:
+    return MakeupRefunded(
+        event_id=derived_id(_MAKEUP_EVENTS, "refunded", missed.booking_id),
+        occurred_at=at,
+        subscription_id=missed.subscription_id,
+        mentee_id=missed.mentee_id,
+        mentor_id=missed.mentor_id,
+        missed_booking_id=missed.booking_id,
+        missed_starts_at=missed.starts_at,
+        amount=credited.amount,
+        currency=credited.currency,
+        stripe_balance_transaction_id=credited.stripe_balance_transaction_id,
+        refunded_at=at,
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     select,
     text,
 )
@@ -35,7 +36,7 @@ from services.booking.domain import (
     Subscription,
     SweptBooking,
 )
-from services.booking.makeups import Clash, Makeup
+from services.booking.makeups import Clash, Credited, Makeup
 from services.kit.database import Tx, driver
 from services.kit.tables import subscription_table
 
@@ -635,3 +636,124 @@ async def makeup_views(
         )
         for r in rows
     ]
+
+
+# --- expired make-ups and their refunds ----------------------------------------------
+
+makeup_refunds = Table(
+    "makeup_refunds",
+    metadata,
+    Column("missed_booking_id", PGUUID(as_uuid=True), primary_key=True),
+    # due | refunded | failed
+    Column("status", String(10), nullable=False, server_default="due"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("amount", Integer),
+    Column("currency", String(3)),
+    Column("stripe_balance_transaction_id", String(255)),
+    Column("refunded_at", DateTime(timezone=True)),
+)
+
+# One statement: the credits still owed past their latest start become expired and,
+# with refunds on, each gets a refund due (its time is the database's: the refunds are
+# made as time passes, not as ticks say).
+_EXPIRE_MAKEUPS = """
+    WITH expired AS (
+        UPDATE makeups AS m SET status = 'expired', changed_at = $1
+        FROM bookings AS b, subscriptions AS s
+        WHERE m.status = 'owed' AND b.booking_id = m.missed_booking_id
+          AND b.starts_at <= $2 AND s.subscription_id = m.subscription_id
+        RETURNING m.missed_booking_id AS booking_id, m.subscription_id, s.mentee_id,
+                  s.mentor_id, b.starts_at, b.ends_at
+    ), refunds AS (
+        INSERT INTO makeup_refunds (missed_booking_id, next_attempt_at)
+        SELECT booking_id, now() FROM expired WHERE $3
+        ON CONFLICT DO NOTHING
+    )
+    SELECT * FROM expired ORDER BY starts_at, booking_id
+"""
+
+
+async def expire_makeups(
+    tx: Tx, *, tick_at: datetime, within: timedelta, refund: bool
+) -> list[domain.BookedSession]:
+    """The missed sessions whose make-ups were still owed past `within` after their start
+    at `tick_at`, now expired (a refund due for each with `refund`)."""
+    # The latest start computed here, as `makeups.book_by` does: the same instant.
+    rows = await (await driver(tx)).fetch(_EXPIRE_MAKEUPS, tick_at, tick_at - within, refund)
+    return [domain.BookedSession(**dict(row.items())) for row in rows]
+
+
+@dataclass(frozen=True)
+class DueRefund:
+    """An expired make-up to refund: its missed session, its subscription, and how many
+    times Stripe was asked already."""
+
+    missed: domain.BookedSession
+    subscription: Subscription
+    attempts: int
+
+
+_NEXT_REFUND = f"""
+    SELECT r.attempts, b.booking_id, b.starts_at, b.ends_at,
+           {", ".join(f"s.{c.name}" for c in _SUBSCRIPTION_COLUMNS)}
+    FROM makeup_refunds AS r
+    JOIN bookings AS b ON b.booking_id = r.missed_booking_id
+    JOIN subscriptions AS s ON s.subscription_id = b.subscription_id
+    WHERE r.status = 'due' AND r.next_attempt_at <= now()
+    ORDER BY r.next_attempt_at
+    LIMIT 1
+    FOR UPDATE OF r SKIP LOCKED
+"""
+
+
+async def next_refund_due(tx: Tx) -> DueRefund | None:
+    """The refund due longest, its row locked (others' refunds skipped)."""
+    row = await (await driver(tx)).fetchrow(_NEXT_REFUND)
+    if row is None:
+        return None
+    fields_ = {c.name: row[c.name] for c in _SUBSCRIPTION_COLUMNS}
+    subscription = Subscription(**{**fields_, "slot": Slot.model_validate(row["slot"])})
+    missed = domain.BookedSession(
+        row["booking_id"],
+        subscription.subscription_id,
+        subscription.mentee_id,
+        subscription.mentor_id,
+        row["starts_at"],
+        row["ends_at"],
+    )
+    return DueRefund(missed, subscription, row["attempts"])
+
+
+async def refund_made(tx: Tx, missed_booking_id: UUID, credited: Credited) -> None:
+    await (await driver(tx)).execute(
+        """
+        UPDATE makeup_refunds
+        SET status = 'refunded', attempts = attempts + 1, amount = $2, currency = $3,
+            stripe_balance_transaction_id = $4, refunded_at = now(), last_error = NULL
+        WHERE missed_booking_id = $1
+        """,
+        missed_booking_id,
+        credited.amount,
+        credited.currency,
+        credited.stripe_balance_transaction_id,
+    )
+
+
+async def refund_failed(
+    tx: Tx, missed_booking_id: UUID, error: str, retry_in: timedelta | None
+) -> None:
+    """A failed attempt: tried again after `retry_in`, or never (None: failed for good)."""
+    await (await driver(tx)).execute(
+        """
+        UPDATE makeup_refunds
+        SET attempts = attempts + 1, last_error = $2,
+            status = CASE WHEN $3::interval IS NULL THEN 'failed' ELSE 'due' END,
+            next_attempt_at = now() + coalesce($3::interval, interval '0')
+        WHERE missed_booking_id = $1
+        """,
+        missed_booking_id,
+        error,
+        retry_in,
+    )

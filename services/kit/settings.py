@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contracts.messages import MakeupRefund
 from contracts.naming import DEFAULT_NAMESPACE, Naming
 from contracts.policy import AbsencesInDays, ReprobationEnds
 
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     stripe_webhook_secret: str = DEV_STRIPE_WEBHOOK_SECRET
+    stripe_api_key: str | None = None
+    # Stripe's API address (the library's base address): a local server that plays
+    # Stripe's API in the tests.
+    stripe_api_base: str = "https://api.stripe.com"
 
     sweep_interval_seconds: float = 3600
     sweep_grace_minutes: int = 15
@@ -67,6 +72,10 @@ class Settings(BaseSettings):
     # A make-up owed for a mentor's no-show starts at most this many days after the
     # missed session's start.
     makeup_within_days: int = Field(default=14, gt=0)
+    # What an expired make-up gives back: none, or stripe_credit (one session's share of
+    # the subscription's price credited to the mentee's Stripe customer balance, through
+    # STRIPE_API_KEY; booking calls Stripe for nothing else).
+    makeup_expired_refund: MakeupRefund = "none"
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
     # Hours a reached reprobation waits for the mentor's review (waive, correct) before
@@ -133,6 +142,12 @@ class Settings(BaseSettings):
     def _absences_in_days(cls, value: str) -> str:
         rule = AbsencesInDays.parse_optional(value)
         return "" if rule is None else str(rule)
+
+    @model_validator(mode="after")
+    def _refund_needs_a_key(self) -> Settings:
+        if self.makeup_expired_refund == "stripe_credit" and not self.stripe_api_key:
+            raise ValueError("MAKEUP_EXPIRED_REFUND=stripe_credit needs STRIPE_API_KEY")
+        return self
 
     @property
     def reprobation_ends_policy(self) -> ReprobationEnds:

@@ -22,7 +22,9 @@ from services.booking.makeups import (
     after_cancellation,
     after_makeup_mark,
     after_mark,
+    expired,
     schedule,
+    session_share,
 )
 from services.kit.refusals import Refusal
 
@@ -244,3 +246,31 @@ def test_a_make_up_cancelled_is_owed_again_unless_the_cancellation_counts() -> N
     used = after_cancellation(booked, at, counts=True)
     assert used is not None and used.status == "used" and used.booking_id == booked.booking_id
     assert after_cancellation(OWED, at, counts=False) is None
+
+
+def test_an_expired_make_up_says_its_latest_start_and_the_refund_and_replays_the_same() -> None:
+    tick = STARTS + timedelta(days=15)
+    [event] = expired([SESSION], tick, WITHIN, "stripe_credit")
+    assert (event.missed_booking_id, event.book_by, event.expired_at, event.refund) == (
+        SESSION.booking_id,
+        STARTS + WITHIN,
+        tick,
+        "stripe_credit",
+    )
+    [again] = expired([SESSION], tick + timedelta(hours=1), WITHIN, "stripe_credit")
+    assert again.event_id == event.event_id
+
+
+def test_one_sessions_share_is_the_cycles_price_over_its_weekly_sessions_rounded_down() -> None:
+    monday = datetime(2026, 3, 2, tzinfo=UTC)
+    four_weeks = replace(  # 2 to 30 March: four Mondays
+        SUBSCRIPTION,
+        slot=Slot(weekday=0, start_time="18:00", duration_minutes=60, timezone="UTC"),
+        cycle_starts_at=monday,
+        cycle_ends_at=monday + timedelta(weeks=4),
+    )
+    assert session_share(6000, four_weeks) == 1500
+    assert session_share(5999, four_weeks) == 1499
+    five = replace(four_weeks, cycle_ends_at=monday + timedelta(weeks=4, days=1))
+    assert session_share(6000, five) == 1200
+    assert session_share(0, four_weeks) == 0
