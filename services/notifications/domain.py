@@ -19,6 +19,8 @@ from contracts import (
     BookingReminderDue,
     BookingsCancelled,
     BookingsScheduled,
+    MakeupExpired,
+    MakeupRefunded,
     MenteeReactivated,
     MenteeReprobated,
     MenteeReprobationPending,
@@ -44,6 +46,8 @@ Kind = Literal[
     "appeal_decided",
     "scheduled",
     "makeup",
+    "makeup_expired",
+    "makeup_refunded",
 ]
 LifecycleEvent = (
     MenteeWarned
@@ -56,6 +60,8 @@ LifecycleEvent = (
     | AppealFiled
     | AppealAccepted
     | AppealRejected
+    | MakeupExpired
+    | MakeupRefunded
 )
 LIFECYCLE_EVENTS = (
     MenteeWarned,
@@ -68,6 +74,8 @@ LIFECYCLE_EVENTS = (
     AppealFiled,
     AppealAccepted,
     AppealRejected,
+    MakeupExpired,
+    MakeupRefunded,
 )
 # What a booking email is about; `removed` is about the invited sessions that booking
 # cancelled (reprobation, subscription end), which the event alone does not carry.
@@ -160,7 +168,7 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
     cancellation: the mentor, mentee in Cc. A mentor's no-show: the apology to the mentee,
     mentor in Cc. Sessions removed from the calendar: the mentee, mentor in Cc. A pending
     reprobation: the mentor alone, who reviews it. A new subscription's schedule: the
-    mentee alone. A make-up booked: the mentee, mentor in Cc."""
+    mentee alone. A make-up booked, expired or refunded: the mentee, mentor in Cc."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
     mentor = Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)
     if kind == "pending":  # the mentor's to review; the mentee hears of what is decided
@@ -169,7 +177,14 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
         return [mentee]
     if kind == "cancelled":
         return [replace(mentor, cc=contacts.mentee_email)]
-    if kind in ("reactivated", "mentor_missed", "removed", "makeup"):
+    if kind in (
+        "reactivated",
+        "mentor_missed",
+        "removed",
+        "makeup",
+        "makeup_expired",
+        "makeup_refunded",
+    ):
         return [replace(mentee, cc=contacts.mentor_email)]
     return [mentee, mentor]
 
@@ -188,6 +203,8 @@ _KINDS: tuple[tuple[type[EmailSubject], Kind], ...] = (
     (AppealFiled, "appealed"),
     (AppealAccepted, "appeal_decided"),
     (AppealRejected, "appeal_decided"),
+    (MakeupExpired, "makeup_expired"),
+    (MakeupRefunded, "makeup_refunded"),
 )
 
 
@@ -205,7 +222,8 @@ def template_values(
     """What an email about `event` says besides the greeting, times as `reader` reads
     them (by default in the slot's zone) (`sessions`: those a `removed` email withdraws,
     or the missed one a make-up makes up for when it is known; `feed_token`: the calendar
-    feed a schedule links)."""
+    feed a schedule links). An expired make-up says whether money follows, not how much:
+    its refund's own email does."""
     reads_in = reader or reading(contacts, to_mentor=False)
 
     def at(moment: datetime) -> str:
@@ -277,6 +295,15 @@ def template_values(
             isinstance(event, AppealAccepted) and event.reprobation_lifted
         )
         values["subscription_id"] = str(event.subscription_id)
+    elif isinstance(event, MakeupExpired | MakeupRefunded):
+        values["missed_at"] = at(event.missed_starts_at)
+        values["missed_on"] = date_read(event.missed_starts_at, reads_in)
+        if isinstance(event, MakeupExpired):
+            values["book_by"] = at(event.book_by)
+            values["refunded"] = event.refund == "stripe_credit"
+        else:
+            values["amount"] = amount_read(event.amount, event.currency)
+            values["reference"] = event.stripe_balance_transaction_id
     elif isinstance(event, MentorMissed | BookingCancelled):
         values["session_at"] = at(event.starts_at)
         values["in_time"] = isinstance(event, BookingCancelled) and (
@@ -350,12 +377,18 @@ def withdrawn_sessions(msg: BookingsCancelled, withdrawn: dict[UUID, Session]) -
 def email_key(event: EmailSubject) -> UUID:
     """What makes an email one: its event, except a schedule, which is its subscription's
     (the first activation's, as for the contacts: another activation message of the same
-    subscription sends no second schedule), and a make-up's, which is its booking's (a
-    replay of the booking under another event id sends no second email)."""
+    subscription sends no second schedule), a make-up's, which is its booking's (a
+    replay of the booking under another event id sends no second email), an expired
+    make-up's, its missed booking's (it expires once), and a refund's, its Stripe balance
+    transaction's (one email per credit made, however often it is announced)."""
     if isinstance(event, SubscriptionActivated):
         return uuid.uuid5(_MESSAGE_IDS, f"schedule|{event.subscription_id}")
     if isinstance(event, BookingsScheduled):
         return uuid.uuid5(_MESSAGE_IDS, f"makeup|{booked_of(event)[0].booking_id}")
+    if isinstance(event, MakeupExpired):
+        return uuid.uuid5(_MESSAGE_IDS, f"makeup_expired|{event.missed_booking_id}")
+    if isinstance(event, MakeupRefunded):
+        return uuid.uuid5(_MESSAGE_IDS, f"makeup_refunded|{event.stripe_balance_transaction_id}")
     return event.event_id
 
 
@@ -375,6 +408,44 @@ def date_read(moment: datetime, reader: Reading) -> str:
     """e.g. 'Monday 2 March 2026': the day in the reader's zone."""
     local = moment.astimezone(reader.zone)
     return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+# Stripe's currencies whose smallest unit is the unit itself, and those in thousandths
+# (https://docs.stripe.com/currencies#zero-decimal); all others are in hundredths.
+ZERO_DECIMAL = frozenset(
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
+)
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+# Written before the amount; any other currency is written after it, by its ISO code.
+SYMBOLS = {"eur": "€", "gbp": "£", "usd": "$", "jpy": "¥"}
+
+
+def amount_read(amount: int, currency: str) -> str:
+    """An amount in `currency`'s smallest unit as a person reads it: '€12.50', '¥1,500',
+    '12.50 CHF' (English separators, as the rest of the emails)."""
+    code = currency.lower()
+    decimals = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    whole, part = divmod(amount, 10**decimals)
+    number = f"{whole:,}.{part:0{decimals}d}" if decimals else f"{whole:,}"
+    symbol = SYMBOLS.get(code)
+    return f"{symbol}{number}" if symbol else f"{number} {code.upper()}"
 
 
 def duration_words(length: timedelta) -> str:

@@ -114,8 +114,9 @@ async def queue_emails(tx: Tx, msg: LifecycleEvent, templates: Templates) -> str
 async def queue_all_emails(
     tx: Tx, msgs: Sequence[LifecycleEvent], templates: Templates
 ) -> list[str]:
-    """Email mentee and mentor (for a reactivation: the mentee, mentor in Cc; for a
-    mentee's cancellation: the mentor, mentee in Cc)."""
+    """Email mentee and mentor, or one of them with the other in Cc, as
+    `domain.recipients` says for the event (a reactivation, a make-up expired or refunded:
+    the mentee, mentor in Cc; a mentee's cancellation: the mentor, mentee in Cc)."""
     # `queue_emails` for a batch, as one by one would: the subscriptions locked and their
     # contacts read at once, every email queued and every waiting event kept set-based.
     await store.lock_subscriptions(tx, (m.subscription_id for m in msgs))

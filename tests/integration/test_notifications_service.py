@@ -17,6 +17,8 @@ from contracts import (
     BookingsCancelled,
     BookingsScheduled,
     Event,
+    MakeupExpired,
+    MakeupRefunded,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -520,6 +522,65 @@ async def test_a_makeup_emails_its_invitation_once_and_slot_bookings_none(
     assert part.get_param("method") == "CANCEL"
     [vevent] = Calendar.from_ical(part.get_content()).walk("VEVENT")  # `later`: never invited
     assert str(vevent["uid"]) == f"{makeup.bookings[0].booking_id}@mentorship-attendance"
+
+
+async def test_an_expired_makeup_and_its_refund_each_email_the_mentee_once(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    """makeup.expired and makeup.refunded, each delivered twice (the expiry also replayed
+    under another event id): one email each to the mentee, mentor in Cc."""
+    m = Mentorship()
+    missed_at = MONDAY + timedelta(hours=5)  # 18:00 in New York
+    ids = {
+        "subscription_id": m.subscription_id,
+        "mentee_id": m.mentee.id,
+        "mentor_id": m.mentor.id,
+        "missed_booking_id": uuid.uuid4(),
+        "missed_starts_at": missed_at,
+    }
+    book_by = missed_at + timedelta(days=14)  # 19:00 in New York: summer time by then
+    expired = MakeupExpired(
+        occurred_at=book_by,
+        book_by=book_by,
+        expired_at=book_by,
+        refund="stripe_credit",
+        **ids,
+    )
+    replayed = expired.model_copy(update={"event_id": uuid.uuid4()})
+    refunded = MakeupRefunded(
+        occurred_at=book_by,
+        amount=1250,
+        currency="eur",
+        stripe_balance_transaction_id=f"cbtxn_{uuid.uuid4().hex[:14]}",
+        refunded_at=book_by,
+        **ids,
+    )
+    await publish(settings, m.activated())
+    await smtp.wait_for(m.mentee.email)  # the schedule: the contacts are stored
+    await publish(settings, expired, expired, refunded, refunded, replayed)
+    mails = await smtp.wait_for(m.mentee.email, 2, schedules=False)
+    await _all_sent(notifications, expired, refunded, replayed)
+    assert smtp.to(m.mentee.email, schedules=False) == mails
+    assert smtp.to(m.mentor.email) == mails
+    assert [(x["To"], x["Cc"]) for x in mails] == [(m.mentee.email, m.mentor.email)] * 2
+    by_subject = {str(x["Subject"]): plain_text(x) for x in mails}
+    assert by_subject.keys() == {
+        "Your make-up session for the session missed on Monday 2 March 2026 has expired",
+        "€12.50 credited to your account for the session missed on Monday 2 March 2026",
+    }
+    texts = sorted(by_subject.values())
+    assert texts[0].startswith(
+        "Hello Maria Lima, Otto Berg did not book the make-up session owed to you for the "
+        "session they missed on Monday 2 March 2026 at 18:00 (America/New_York). It had to "
+        "take place by Monday 16 March 2026 at 19:00 (America/New_York), which has passed"
+    )
+    assert "A separate email will confirm the amount." in texts[0]
+    assert texts[1].startswith(
+        "Hello Maria Lima, The make-up session owed to you for the session Otto Berg missed "
+        "on Monday 2 March 2026 at 18:00 (America/New_York) was not booked in time. "
+        "Instead, €12.50, one session's share of your subscription's price, has been "
+        "credited to your account balance. It will be taken off your next invoice"
+    )
 
 
 async def _count(notifications: ServiceRuntime, where: ColumnElement[bool]) -> int:
