@@ -1,6 +1,7 @@
 // Forms marked data-swap post in the background and replace the target with
 // the server's HTML: the page updates without a reload, and errors (403, 409,
-// 503) arrive as readable HTML too. Every post carries the session's CSRF token
+// 503) arrive as readable HTML too, in #notice, or, for a refusal the server
+// says by its field, as the replaced part. Every post carries the session's CSRF token
 // (from <meta name="csrf-token">) in X-CSRF-Token: the gateway refuses a change
 // made with the session cookie without it, so other sites cannot make one.
 function csrfToken() {
@@ -25,12 +26,15 @@ document.addEventListener("submit", async (event) => {
     });
     const html = await response.text();
     const target = document.querySelector(form.dataset.swap);
-    if (response.ok && target) {
+    // A refusal said by its field comes as the part itself (X-Refused-In-Place).
+    const inPlace = response.headers.get("X-Refused-In-Place") === "1";
+    if ((response.ok || inPlace) && target) {
       target.outerHTML = html;
       refocus(form.dataset.swap, focused);
       notice.hidden = true;
+      if (inPlace) document.getElementById("done").hidden = true;
       say(document.querySelector("[data-done]"));
-      if (form.dataset.follow) follow(form.dataset.swap);
+      if (response.ok && form.dataset.follow) follow(form.dataset.swap);
     } else {
       notice.innerHTML = html;
       notice.hidden = false;
