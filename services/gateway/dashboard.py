@@ -157,6 +157,7 @@ for _filter in (
     makeups.owed_words,
     makeups.makeup_length,
     makeups.field_value,
+    makeups.typed_words,
 ):
     templates.env.filters[_filter.__name__] = _filter
 templates.env.globals.update(

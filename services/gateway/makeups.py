@@ -5,7 +5,7 @@ mentor, and said in words in the zone the reader reads the page in."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from fastapi import HTTPException, status
@@ -68,6 +68,15 @@ def start_of(field: str, zone: str) -> datetime:
     ValueError when it is not a time (or the zone is not one)."""
     local = datetime.strptime(field.strip(), FIELD_FORMAT)
     return local.replace(tzinfo=zone_of(known_zone(zone)))
+
+
+def typed_words(field: str) -> str:
+    """What a datetime-local field holds, as the pages write times; "—" for no time."""
+    try:
+        typed = datetime.strptime(field.strip(), FIELD_FORMAT)
+    except ValueError:
+        return "—"
+    return when(typed.replace(tzinfo=UTC), named=False)  # the wall time typed, as it is
 
 
 def field_value(moment: datetime, zone: str) -> str:

@@ -344,9 +344,10 @@ async def test_the_subscriber_page_says_each_makeup_in_words_in_the_mentors_zone
     assert 'type="datetime-local"' in page.text
     assert 'min="2026-12-06T09:00" max="2026-12-15T18:00"' in page.text
     assert '<input type="hidden" name="zone" value="America/Sao_Paulo">' in page.text
+    assert "Make-up starts (Sao Paulo time)" in words
     assert (
         "It lasts 1 hour, like the missed session, and must start by Tue 15 Dec 2026, 18:00 "
-        "at the latest (Sao Paulo time (America/Sao_Paulo))." in words
+        "at the latest." in words
     )
 
 
@@ -358,7 +359,7 @@ async def test_a_makeup_session_is_labelled_in_the_bookings_table(
     owners.makeups, owners.booked_session = [makeup("booked")], True
     page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
     [row] = re.findall(rf'<tr data-booking="{MAKEUP_BOOKING}".*?</tr>', page.text, re.S)
-    assert "Make-up for the session of Tue 01 Dec 2026, 18:00" in text(row)
+    assert "Make-up for the missed session of Tue 01 Dec 2026, 18:00" in text(row)
     [missed] = re.findall(rf'<tr data-booking="{MISSED}".*?</tr>', page.text, re.S)
     assert "Make-up for" not in missed
 
@@ -439,6 +440,8 @@ async def test_a_refusal_is_said_by_the_field_with_what_was_typed(
     assert response.text.lstrip().startswith('<section id="subscriber"')
     [field_] = re.findall(r'<input type="datetime-local"[^>]*>', response.text)
     assert 'value="2026-12-08T19:00"' in field_ and 'aria-invalid="true"' in field_
+    # Beside it, the time typed as the page writes times.
+    assert f'id="makeup-chosen-{MISSED}">Tue 08 Dec 2026, 19:00</span>' in response.text
     assert f"makeup-error-{MISSED}" in field_  # described by the error
     error = f'<p class="error field-error" id="makeup-error-{MISSED}" role="alert">{says}</p>'
     assert error in response.text
@@ -509,7 +512,7 @@ async def test_the_mentee_reads_what_is_owed_and_when_it_is_booked_in_their_slot
     [asked] = owners.of(ListMakeups)
     assert (asked.mentee_id, asked.subscription_id) == (MENTEE, None)
     [row] = re.findall(rf'<tr data-booking-id="{MAKEUP_BOOKING}".*?</tr>', page.text, re.S)
-    assert "Make-up for the session of Tue 24 Nov 2026, 21:00" in text(row)
+    assert "Make-up for the missed session of Tue 24 Nov 2026, 21:00" in text(row)
 
 
 async def test_the_mentees_page_shows_without_makeups_when_booking_is_silent(
