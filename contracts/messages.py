@@ -709,6 +709,44 @@ class MakeupWithdrawn(Event):
     withdrawn_at: AwareDatetime = Field(description="when the correcting mark was made")
 
 
+class MakeupExpired(Event):
+    """The make-up owed for a missed session was not booked by `book_by`
+    (MAKEUP_WITHIN_DAYS after the missed session's start): it expired (added)."""
+
+    routing_key: ClassVar[str] = "makeup.expired"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    missed_booking_id: UUID
+    missed_starts_at: AwareDatetime
+    book_by: AwareDatetime = Field(description="the latest start the make-up could have had")
+    expired_at: AwareDatetime = Field(description="the sweep's tick that found it expired")
+    refund: Literal["none", "stripe_credit"] = Field(
+        default="none",
+        description="stripe_credit: one session's share of the subscription's price is "
+        "credited to the mentee's Stripe balance (makeup.refunded follows)",
+    )
+
+
+class MakeupRefunded(Event):
+    """An expired make-up became a credit on the mentee's Stripe customer balance (added,
+    with MAKEUP_EXPIRED_REFUND=stripe_credit): one session's share of the price of the
+    subscription's cycle."""
+
+    routing_key: ClassVar[str] = "makeup.refunded"
+
+    subscription_id: UUID
+    mentee_id: UUID
+    mentor_id: UUID
+    missed_booking_id: UUID
+    missed_starts_at: AwareDatetime
+    amount: int = Field(description="in the currency's smallest unit, e.g. cents", gt=0)
+    currency: str = Field(examples=["eur"])
+    stripe_balance_transaction_id: str = Field(examples=["cbtxn_1Nq..."])
+    refunded_at: AwareDatetime
+
+
 class AppealRejected(_AppealDecided):
     """The mentor rejected an appeal, with a reason (added): the mark stands."""
 
@@ -742,6 +780,8 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     AppealRejected,
     MentorPolicyChanged,
     MakeupOwed,
+    MakeupExpired,
+    MakeupRefunded,
     MakeupWithdrawn,
 )
 

@@ -23,6 +23,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
         sweep_grace=timedelta(minutes=settings.sweep_grace_minutes),
         cancel_notice=timedelta(hours=settings.cancel_notice_hours),
         reminder_hours=settings.reminder_hours_before,
+        makeup_within=timedelta(days=settings.makeup_within_days),
     )
     runtime = ServiceRuntime("booking", settings, MIGRATIONS, policy)
     runtime.register(
@@ -46,6 +47,8 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             Answers(rpc.ListMenteeBookings, handlers.list_mentee_bookings),
             Answers(rpc.FindBooking, handlers.find_booking, one_read=True),
             Answers(rpc.CancelBooking, handlers.cancel_booking),
+            Answers(rpc.ListMakeups, handlers.list_makeups, one_read=True),
+            Answers(rpc.ScheduleMakeup, handlers.schedule_makeup),
         ],
         publishes=[
             contracts.BookingsScheduled,

@@ -50,12 +50,15 @@ def _event_id(*parts: object) -> UUID:
 @dataclass(frozen=True)
 class Policy:
     """How long after a session ends the sweep waits before calling it unattended, how
-    long before its start a mentee's cancellation is in time, and how many hours before
-    its start a session is reminded (none: no reminders)."""
+    long before its start a mentee's cancellation is in time, how many hours before
+    its start a session is reminded (none: no reminders), and how long a make-up owed
+    may wait."""
 
     sweep_grace: timedelta = timedelta(minutes=15)
     cancel_notice: timedelta = timedelta(hours=24)
     reminder_hours: tuple[int, ...] = (24,)
+    # How long after a missed session's start its make-up may start.
+    makeup_within: timedelta = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -143,19 +146,8 @@ class Change:
         return self.summary.format(booked=booked, cancelled=cancelled)
 
     def _scheduled(self, booked: Sequence[PlannedBooking]) -> BookingsScheduled:
-        s = self.subscription
-        return BookingsScheduled(
-            event_id=_event_id("scheduled", s.subscription_id, self.generation),
-            occurred_at=self.occurred_at,
-            subscription_id=s.subscription_id,
-            mentee_id=s.mentee_id,
-            mentor_id=s.mentor_id,
-            bookings=[
-                BookingRef(booking_id=b.booking_id, starts_at=b.starts_at, ends_at=b.ends_at)
-                for b in booked
-            ],
-            timezone=s.slot.timezone,
-        )
+        event_id = _event_id("scheduled", self.subscription.subscription_id, self.generation)
+        return scheduled(self.subscription, booked, event_id, self.occurred_at)
 
     def _cancelled(self, cancel: Cancellation, cancelled: Sequence[UUID]) -> BookingsCancelled:
         subscription_id = self.subscription.subscription_id
@@ -168,6 +160,32 @@ class Change:
             booking_ids=list(cancelled),
             reason=cancel.reason,
         )
+
+
+def scheduled(
+    subscription: Subscription,
+    booked: Sequence[PlannedBooking],
+    event_id: UUID,
+    occurred_at: datetime,
+    makeup_for: UUID | None = None,
+) -> BookingsScheduled:
+    """bookings.scheduled for the subscription's bookings `booked`: the weekly slot's, or
+    the make-up for the missed booking `makeup_for`."""
+    s = subscription
+    return BookingsScheduled(
+        event_id=event_id,
+        occurred_at=occurred_at,
+        subscription_id=s.subscription_id,
+        mentee_id=s.mentee_id,
+        mentor_id=s.mentor_id,
+        bookings=[
+            BookingRef(booking_id=b.booking_id, starts_at=b.starts_at, ends_at=b.ends_at)
+            for b in booked
+        ],
+        timezone=s.slot.timezone,
+        kind="slot" if makeup_for is None else "makeup",
+        makeup_for=makeup_for,
+    )
 
 
 @dataclass(frozen=True)
@@ -302,6 +320,8 @@ class Booking:
     marked_by: MarkedBy | None = None
     marked_at: datetime | None = None
     mark_revision: int | None = None
+    # The missed booking this one makes up for (a make-up booking), else None.
+    makeup_for: UUID | None = None
 
     def record(self, msg: AttendanceMarked | AttendanceMarkCleared) -> MarkChange:
         if self._holds_a_later_mark_than(msg):

@@ -3,13 +3,14 @@ outbox, outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 from uuid import UUID
 
 from contracts import (
     AttendanceMarkCleared,
     AttendanceMarked,
+    BookingCancelled,
     Event,
     MenteeReactivated,
     MenteeReprobated,
@@ -23,9 +24,13 @@ from contracts.rpc import (
     BookingFound,
     CancelBooking,
     FindBooking,
+    ListMakeups,
     ListMenteeBookings,
+    MakeupScheduled,
+    MakeupsReply,
     MenteeBookingsReply,
     RpcError,
+    ScheduleMakeup,
 )
 from contracts.sessions import one_per_session
 from services.booking import domain, makeups, store
@@ -102,6 +107,7 @@ async def _decide_each(
         booked = await store.add_bookings_of(tx, planned)
         cancels = [(c.subscription.subscription_id, c.cancel) for c in changes.values()]
         cancelled = await store.cancel_bookings_of(tx, cancels)
+        await _reopen_makeups(tx, changes.values(), cancelled)
         events: list[Event] = []
         for i, c in changes.items():
             sid = c.subscription.subscription_id
@@ -131,16 +137,6 @@ def _known(loaded: dict[UUID, Subscription], subscription_id: UUID) -> Subscript
     return loaded[subscription_id]
 
 
-async def _book_and_cancel(tx: Tx, change: Change) -> str:
-    """Book and cancel what a change says (set-based), then write the events for what
-    the store actually inserted and cancelled."""
-    subscription_id = change.subscription.subscription_id
-    booked = await store.add_bookings(tx, subscription_id, change.to_book)
-    cancelled = await store.cancel_bookings(tx, subscription_id, change.cancel)
-    await outbox.add(tx, change.events(booked, cancelled))
-    return change.outcome(len(booked), len(cancelled))
-
-
 async def record_attendance(
     tx: Tx, msgs: Sequence[AttendanceMarked | AttendanceMarkCleared], policy: Policy
 ) -> list[str]:
@@ -161,11 +157,19 @@ async def record_attendance(
             bookings[msg.booking_id] = changed[msg.booking_id] = change.booking
         outcomes.append(change.outcome)
     await store.save_marks(tx, list(changed.values()))
+    return outcomes + await _follow_makeups(tx, loaded, changed)
+
+
+async def _follow_makeups(
+    tx: Tx, before: dict[UUID, domain.Booking], after: dict[UUID, domain.Booking]
+) -> list[str]:
+    """What the marks do to make-ups: a mentor's no-show marked or corrected owes or
+    withdraws one (rare: a join pays one check for it); a make-up's session marked uses it."""
     noshow = "mentor_no_show"
-    touched = [b for i, b in changed.items() if noshow in (b.mark_status, loaded[i].mark_status)]
-    if touched:
-        outcomes += await _settle_makeups(tx, touched)
-    return outcomes
+    missed = [b for i, b in after.items() if noshow in (b.mark_status, before[i].mark_status)]
+    made_up = [b for b in after.values() if b.makeup_for is not None]
+    outcomes = await _settle_makeups(tx, missed) if missed else []
+    return outcomes + (await _use_makeups(tx, made_up) if made_up else [])
 
 
 async def _settle_makeups(tx: Tx, marked: Sequence[domain.Booking]) -> list[str]:
@@ -185,6 +189,27 @@ async def _settle_makeups(tx: Tx, marked: Sequence[domain.Booking]) -> list[str]
     await store.save_makeups(tx, saved)
     await outbox.add(tx, events)
     return [f"make-up {type(e).__name__}" for e in events]
+
+
+async def _use_makeups(tx: Tx, marked: Sequence[domain.Booking]) -> list[str]:
+    """The make-ups whose sessions were marked are used (booked again if cleared)."""
+    credits = await store.makeups_booked_as(tx, [b.booking_id for b in marked])
+    after = [makeups.after_makeup_mark(b, credits.get(b.booking_id)) for b in marked]
+    used = [c for c in after if c is not None]
+    await store.save_makeups(tx, used)
+    return [f"make-up {c.status}" for c in used]
+
+
+async def _reopen_makeups(
+    tx: Tx, changes: Iterable[Change], cancelled: dict[UUID, list[UUID]]
+) -> None:
+    """Make-ups cancelled with the rest (a reprobation) are owed again."""
+    at = {b: c.occurred_at for c in changes for b in cancelled[c.subscription.subscription_id]}
+    if not at:
+        return
+    credits = await store.makeups_booked_as(tx, list(at))
+    after = [makeups.after_cancellation(c, at[b], counts=False) for b, c in credits.items()]
+    await store.save_makeups(tx, [c for c in after if c is not None])
 
 
 async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:
@@ -257,9 +282,71 @@ async def cancel_booking(tx: Tx, request: CancelBooking, policy: Policy) -> Book
     if await inbox.claim(tx, "booking:rpc.cancel_booking", request.request_id):
         await store.cancel_by_mentee(tx, cancelled)
         await outbox.add(tx, [cancelled])
+        await _cancel_makeup(tx, cancelled)
     return BookingCancellation(
         booking_id=booking.booking_id, starts_at=booking.starts_at, status=cancelled.status
     )
+
+
+async def _cancel_makeup(tx: Tx, cancelled: BookingCancelled) -> None:
+    """A make-up the mentee cancels in time is owed again; cancelled late, it is used."""
+    credit = (await store.makeups_booked_as(tx, [cancelled.booking_id])).get(cancelled.booking_id)
+    if credit is not None:
+        late = cancelled.status == "cancelled_late"
+        after = makeups.after_cancellation(credit, cancelled.cancelled_at, counts=late)
+        await store.save_makeups(tx, [after] if after else [])
+
+
+async def list_makeups(tx: Tx, request: ListMakeups, policy: Policy) -> MakeupsReply:
+    found = await store.makeup_views(
+        tx,
+        subscription_id=request.subscription_id,
+        mentee_id=request.mentee_id,
+        within=policy.makeup_within,
+    )
+    return MakeupsReply(makeups=found)
+
+
+async def schedule_makeup(tx: Tx, request: ScheduleMakeup, policy: Policy) -> MakeupScheduled:
+    """A mentor books the make-up owed for a session they missed: a booking of its own
+    (kind makeup), announced as bookings.scheduled; the same request again books nothing."""
+    found = await _makeup_request(tx, request)
+    if isinstance(found, Refusal):
+        return MakeupScheduled(error=RpcError(code=found.code, detail=found.detail))
+    subscription, missed, credit = found
+    ends_at = request.starts_at + (missed.ends_at - missed.starts_at)
+    clashes = await store.mentor_clashes(tx, request.mentor_id, request.starts_at, ends_at)
+    within = policy.makeup_within
+    decided = makeups.schedule(request, subscription, missed, credit, within, clashes)
+    if isinstance(decided, Refusal):
+        return MakeupScheduled(error=RpcError(code=decided.code, detail=decided.detail))
+    if decided.event is not None:
+        await store.add_makeup_booking(
+            tx, subscription.subscription_id, decided.booking, missed.booking_id
+        )
+        await store.save_makeups(tx, [decided.credit])
+        await outbox.add(tx, [decided.event])
+    views = await store.makeup_views(
+        tx, subscription_id=subscription.subscription_id, mentee_id=None, within=within
+    )
+    return MakeupScheduled(
+        makeup=next(v for v in views if v.missed_booking_id == missed.booking_id)
+    )
+
+
+async def _makeup_request(
+    tx: Tx, request: ScheduleMakeup
+) -> tuple[Subscription, domain.BookedSession, makeups.Makeup | None] | Refusal:
+    """The subscription (locked), the missed session and its credit (locked) a mentor's
+    make-up request names."""
+    subscriptions = await store.load_subscriptions(tx, [request.subscription_id])
+    sessions = await store.missed_sessions(tx, [request.missed_booking_id])
+    missed = sessions.get(request.missed_booking_id)
+    subscription = subscriptions.get(request.subscription_id)
+    if subscription is None or missed is None or missed.subscription_id != request.subscription_id:
+        return Refusal("not_found", "no such session of this subscriber")
+    credits = await store.makeups_of(tx, [missed.booking_id])
+    return subscription, missed, credits.get(missed.booking_id)
 
 
 async def find_booking(tx: Tx, request: FindBooking, policy: Policy) -> BookingFound:

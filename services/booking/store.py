@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import (
@@ -19,12 +19,11 @@ from sqlalchemy import (
     Table,
     select,
     text,
-    update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
-from contracts import BookingCancelled, Slot
+from contracts import BookingCancelled, Slot, rpc
 from contracts.rpc import MenteeBooking
 from services.booking import domain
 from services.booking.domain import (
@@ -36,7 +35,7 @@ from services.booking.domain import (
     Subscription,
     SweptBooking,
 )
-from services.booking.makeups import Makeup
+from services.booking.makeups import Clash, Makeup
 from services.kit.database import Tx, driver
 from services.kit.tables import subscription_table
 
@@ -47,7 +46,8 @@ subscriptions = subscription_table(
     metadata,
     Column("stripe_subscription_id", String(255)),
     Column("mentee_id", PGUUID(as_uuid=True), nullable=False, index=True),
-    Column("mentor_id", PGUUID(as_uuid=True), nullable=False),
+    # Indexed: a make-up's time is checked against every session of its mentor.
+    Column("mentor_id", PGUUID(as_uuid=True), nullable=False, index=True),
     Column("slot", JSONB, nullable=False),
     Column("cycle_starts_at", DateTime(timezone=True), nullable=False),
     Column("cycle_ends_at", DateTime(timezone=True), nullable=False),
@@ -81,6 +81,10 @@ bookings = Table(
     # The revision attendance gave the mark held (attendance.marked's `revision`);
     # null while unmarked, or when the mark came from a producer without revisions.
     Column("mark_revision", Integer),
+    # slot: a session of the weekly slot; makeup: one booked to make up for a missed one
+    # (`makeup_for`), which outlives the subscription's end.
+    Column("kind", String(10), nullable=False, server_default="slot"),
+    Column("makeup_for", PGUUID(as_uuid=True)),
     # A slot never has two live bookings: regeneration relies on this.
     Index(
         "bookings_one_live_per_slot",
@@ -122,108 +126,6 @@ class OwnedBooking(domain.BookedSession):
 
     status: BookingStatus
     timezone: str
-
-
-async def add_subscription(tx: Tx, subscription: Subscription) -> bool:
-    """Store a new subscription; False when it already exists."""
-    result = await tx.execute(
-        insert(subscriptions)
-        .values(
-            subscription_id=subscription.subscription_id,
-            stripe_subscription_id=subscription.stripe_subscription_id,
-            mentee_id=subscription.mentee_id,
-            mentor_id=subscription.mentor_id,
-            slot=subscription.slot.model_dump(mode="json"),
-            cycle_starts_at=subscription.cycle_starts_at,
-            cycle_ends_at=subscription.cycle_ends_at,
-            status=subscription.status,
-            reprobated_at=subscription.reprobated_at,
-            ended_at=subscription.ended_at,
-        )
-        .on_conflict_do_nothing()
-        .returning(subscriptions.c.subscription_id)
-    )
-    return result.first() is not None
-
-
-async def load_subscription(tx: Tx, subscription_id: UUID) -> Subscription | None:
-    """The subscription, its row locked until the transaction ends: decisions about
-    one subscription are taken one at a time."""
-    result = await tx.execute(
-        select(*_SUBSCRIPTION_COLUMNS)
-        .where(subscriptions.c.subscription_id == subscription_id)
-        .with_for_update()
-    )
-    row = result.first()
-    if row is None:
-        return None
-    # The slot is stored as its JSON.
-    return Subscription(**{**row._mapping, "slot": Slot.model_validate(row.slot)})
-
-
-async def save_subscription(tx: Tx, subscription: Subscription) -> None:
-    """Write what a lifecycle change may change: the cycle and the status."""
-    await tx.execute(
-        update(subscriptions)
-        .where(subscriptions.c.subscription_id == subscription.subscription_id)
-        .values(
-            cycle_starts_at=subscription.cycle_starts_at,
-            cycle_ends_at=subscription.cycle_ends_at,
-            status=subscription.status,
-            reprobated_at=subscription.reprobated_at,
-            ended_at=subscription.ended_at,
-        )
-    )
-
-
-async def add_bookings(
-    tx: Tx, subscription_id: UUID, planned: Sequence[PlannedBooking]
-) -> list[PlannedBooking]:
-    """Insert the planned bookings that do not exist yet; returns those inserted.
-
-    A slot that already has a live booking, or a booking id already stored
-    (a replay), is skipped by the unique indexes, in one statement.
-    """
-    if not planned:
-        return []
-    result = await tx.execute(
-        insert(bookings)
-        .values(
-            [
-                {
-                    "booking_id": b.booking_id,
-                    "subscription_id": subscription_id,
-                    "starts_at": b.starts_at,
-                    "ends_at": b.ends_at,
-                }
-                for b in planned
-            ]
-        )
-        .on_conflict_do_nothing()
-        .returning(bookings.c.booking_id, bookings.c.starts_at, bookings.c.ends_at)
-    )
-    inserted = [PlannedBooking(r.booking_id, r.starts_at, r.ends_at) for r in result]
-    return sorted(inserted, key=lambda b: b.starts_at)
-
-
-async def cancel_bookings(
-    tx: Tx, subscription_id: UUID, cancellation: Cancellation | None
-) -> list[UUID]:
-    """Cancel every still-scheduled booking starting after `cancellation.after`, in
-    one statement; returns their ids in start order (none without a cancellation)."""
-    if cancellation is None:
-        return []
-    result = await tx.execute(
-        update(bookings)
-        .where(
-            bookings.c.subscription_id == subscription_id,
-            bookings.c.starts_at > cancellation.after,
-            bookings.c.status == "scheduled",
-        )
-        .values(status="cancelled", cancelled_reason=cancellation.reason)
-        .returning(bookings.c.booking_id, bookings.c.starts_at)
-    )
-    return [r.booking_id for r in sorted(result, key=lambda r: r.starts_at)]
 
 
 _BOOKING_NAMES = ", ".join(f.name for f in fields(Booking))
@@ -362,6 +264,8 @@ async def mentee_bookings(tx: Tx, mentee_id: UUID) -> list[MenteeBooking]:
             bookings.c.status,
             bookings.c.attended,
             bookings.c.mark_status.label("mark"),
+            bookings.c.kind,
+            bookings.c.makeup_for,
         )
         .join(subscriptions, subscriptions.c.subscription_id == bookings.c.subscription_id)
         .where(subscriptions.c.mentee_id == mentee_id)
@@ -420,7 +324,8 @@ async def find_booking(tx: Tx, booking_id: UUID) -> OwnedBooking | None:
 
 
 async def load_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> dict[UUID, Subscription]:
-    """`load_subscription` for many, in one statement, locked in id order."""
+    """The subscriptions, in one statement, their rows locked in id order until the
+    transaction ends."""
     rows = await tx.execute(
         select(*_SUBSCRIPTION_COLUMNS)
         .where(subscriptions.c.subscription_id.in_(sorted(set(subscription_ids))))
@@ -448,7 +353,7 @@ _SAVE_SUBSCRIPTIONS = text(
 
 
 async def save_subscriptions(tx: Tx, changed: Sequence[Subscription]) -> None:
-    """`save_subscription` for many, in one statement."""
+    """The subscriptions' cycle and status, in one statement."""
     if changed:
         await tx.execute(
             _SAVE_SUBSCRIPTIONS,
@@ -477,7 +382,9 @@ _ADD_BOOKINGS = text(
 async def add_bookings_of(
     tx: Tx, planned: Sequence[tuple[UUID, Sequence[PlannedBooking]]]
 ) -> dict[UUID, list[PlannedBooking]]:
-    """`add_bookings` for many subscriptions, in one statement; the inserted ones of each."""
+    """Insert the planned bookings that do not exist yet, for many subscriptions in one
+    statement; the inserted ones of each. A slot that already has a live booking, or a
+    booking id already stored (a replay), is skipped by the unique indexes."""
     rows = [(sid, b) for sid, bs in planned for b in bs]
     inserted: dict[UUID, list[PlannedBooking]] = {sid: [] for sid, _ in planned}
     if not rows:
@@ -509,6 +416,9 @@ _CANCEL_BOOKINGS = text(
     WHERE b.subscription_id = ANY(ARRAY(SELECT unnest(CAST(:subscription_id AS uuid[]))))
       AND b.subscription_id = c.subscription_id AND b.starts_at > c.after
       AND b.status = 'scheduled'
+      -- A make-up is owed whether or not the subscription goes on: only a reprobation
+      -- cancels it.
+      AND (b.kind = 'slot' OR c.reason = 'reprobation')
     RETURNING b.subscription_id, b.booking_id, b.starts_at
     """
 )
@@ -517,8 +427,9 @@ _CANCEL_BOOKINGS = text(
 async def cancel_bookings_of(
     tx: Tx, cancellations: Sequence[tuple[UUID, Cancellation | None]]
 ) -> dict[UUID, list[UUID]]:
-    """`cancel_bookings` for many subscriptions, in one statement; the cancelled ids of
-    each, in start order."""
+    """Cancel each subscription's still-scheduled bookings starting after its
+    cancellation's `after` (only a reprobation cancels a make-up), for many
+    subscriptions in one statement; the cancelled ids of each, in start order."""
     cancelled: dict[UUID, list[tuple[datetime, UUID]]] = {sid: [] for sid, _ in cancellations}
     given = [(sid, c) for sid, c in cancellations if c is not None]
     if given:
@@ -554,7 +465,8 @@ _ADD_SUBSCRIPTIONS = text(
 
 
 async def add_subscriptions(tx: Tx, new: Sequence[Subscription]) -> set[UUID]:
-    """`add_subscription` for many, in one statement; the ids of those stored now."""
+    """Store the new subscriptions, in one statement; the ids of those stored now (one
+    already stored stays as it is)."""
     if not new:
         return set()
     result = await tx.execute(
@@ -584,23 +496,33 @@ makeups = Table(
     Column("status", String(10), nullable=False),
     Column("owed_at", DateTime(timezone=True), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("booking_id", PGUUID(as_uuid=True), index=True),
 )
 
+_MAKEUP_NAMES = ", ".join(f.name for f in fields(Makeup))
 _MISSED_SESSIONS = """
     SELECT b.booking_id, b.subscription_id, s.mentee_id, s.mentor_id, b.starts_at, b.ends_at
     FROM bookings AS b JOIN subscriptions AS s ON s.subscription_id = b.subscription_id
     WHERE b.booking_id = ANY($1::uuid[])
 """
-_MAKEUPS = """
-    SELECT missed_booking_id, subscription_id, status, owed_at, changed_at FROM makeups
-    WHERE missed_booking_id = ANY($1::uuid[])
+_MAKEUPS = f"""
+    SELECT {_MAKEUP_NAMES} FROM makeups WHERE missed_booking_id = ANY($1::uuid[])
+    ORDER BY missed_booking_id
+    FOR UPDATE
+"""
+_MAKEUPS_BOOKED_AS = f"""
+    SELECT {_MAKEUP_NAMES} FROM makeups WHERE booking_id = ANY($1::uuid[])
+    ORDER BY missed_booking_id
+    FOR UPDATE
 """
 _SAVE_MAKEUPS = """
-    INSERT INTO makeups (missed_booking_id, subscription_id, status, owed_at, changed_at)
+    INSERT INTO makeups (missed_booking_id, subscription_id, status, owed_at, changed_at,
+                         booking_id)
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],
-                         $5::timestamptz[])
+                         $5::timestamptz[], $6::uuid[])
     ON CONFLICT (missed_booking_id) DO UPDATE
-    SET status = excluded.status, owed_at = excluded.owed_at, changed_at = excluded.changed_at
+    SET status = excluded.status, owed_at = excluded.owed_at, changed_at = excluded.changed_at,
+        booking_id = excluded.booking_id
 """
 
 
@@ -611,9 +533,15 @@ async def missed_sessions(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, dom
 
 
 async def makeups_of(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, Makeup]:
-    """The make-ups owed (or once owed) for these missed bookings."""
+    """The make-ups owed (or once owed) for these missed bookings, their rows locked."""
     rows = await (await driver(tx)).fetch(_MAKEUPS, list(booking_ids))
     return {row["missed_booking_id"]: Makeup(**dict(row.items())) for row in rows}
+
+
+async def makeups_booked_as(tx: Tx, booking_ids: Sequence[UUID]) -> dict[UUID, Makeup]:
+    """The make-ups these bookings were booked for, by booking, their rows locked."""
+    rows = await (await driver(tx)).fetch(_MAKEUPS_BOOKED_AS, list(booking_ids))
+    return {row["booking_id"]: Makeup(**dict(row.items())) for row in rows}
 
 
 async def save_makeups(tx: Tx, credits: Sequence[Makeup]) -> None:
@@ -625,4 +553,85 @@ async def save_makeups(tx: Tx, credits: Sequence[Makeup]) -> None:
             [c.status for c in credits],
             [c.owed_at for c in credits],
             [c.changed_at for c in credits],
+            [c.booking_id for c in credits],
         )
+
+
+# The mentor's calendar is checked then booked under a lock of its own: two make-ups
+# booked at once for one mentor cannot both find the same time free.
+_LOCK_MENTOR_CALENDAR = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))"
+_CLASHES = """
+    SELECT b.starts_at, b.ends_at, s.slot ->> 'timezone' AS timezone
+    FROM subscriptions AS s JOIN bookings AS b ON b.subscription_id = s.subscription_id
+    WHERE s.mentor_id = $1 AND b.status <> 'cancelled'
+      AND b.starts_at < $3 AND b.ends_at > $2
+    ORDER BY b.starts_at
+"""
+
+
+async def mentor_clashes(
+    tx: Tx, mentor_id: UUID, starts_at: datetime, ends_at: datetime
+) -> list[Clash]:
+    """The mentor's live bookings overlapping [starts_at, ends_at), with the mentor's
+    calendar locked until the transaction ends."""
+    connection = await driver(tx)
+    await connection.execute(_LOCK_MENTOR_CALENDAR, f"mentor-calendar:{mentor_id}")
+    rows = await connection.fetch(_CLASHES, mentor_id, starts_at, ends_at)
+    return [Clash(**dict(row.items())) for row in rows]
+
+
+async def add_makeup_booking(
+    tx: Tx, subscription_id: UUID, planned: PlannedBooking, makeup_for: UUID
+) -> None:
+    await (await driver(tx)).execute(
+        """
+        INSERT INTO bookings (booking_id, subscription_id, starts_at, ends_at, kind, makeup_for)
+        VALUES ($1, $2, $3, $4, 'makeup', $5)
+        """,
+        planned.booking_id,
+        subscription_id,
+        planned.starts_at,
+        planned.ends_at,
+        makeup_for,
+    )
+
+
+_MAKEUP_VIEWS = """
+    SELECT m.missed_booking_id, m.subscription_id, missed.starts_at AS missed_starts_at,
+           missed.ends_at AS missed_ends_at, m.status, m.owed_at, m.changed_at,
+           b.booking_id, b.starts_at, b.ends_at, b.status AS booking_status
+    FROM makeups AS m
+    JOIN bookings AS missed ON missed.booking_id = m.missed_booking_id
+    JOIN subscriptions AS s ON s.subscription_id = m.subscription_id
+    LEFT JOIN bookings AS b ON b.booking_id = m.booking_id
+    WHERE m.subscription_id = $1 OR s.mentee_id = $2
+    ORDER BY missed.starts_at
+"""
+
+
+async def makeup_views(
+    tx: Tx, *, subscription_id: UUID | None, mentee_id: UUID | None, within: timedelta
+) -> list[rpc.Makeup]:
+    """The make-ups of a subscription, or of a mentee's subscriptions, by missed session."""
+    rows = await (await driver(tx)).fetch(_MAKEUP_VIEWS, subscription_id, mentee_id)
+    return [
+        rpc.Makeup(
+            missed_booking_id=r["missed_booking_id"],
+            subscription_id=r["subscription_id"],
+            missed_starts_at=r["missed_starts_at"],
+            missed_ends_at=r["missed_ends_at"],
+            status=r["status"],
+            owed_at=r["owed_at"],
+            changed_at=r["changed_at"],
+            book_by=r["missed_starts_at"] + within,
+            booking=None
+            if r["booking_id"] is None
+            else rpc.MakeupBooking(
+                booking_id=r["booking_id"],
+                starts_at=r["starts_at"],
+                ends_at=r["ends_at"],
+                status=r["booking_status"],
+            ),
+        )
+        for r in rows
+    ]

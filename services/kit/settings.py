@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Hours before a session at which the sweep reminds mentee and mentor, e.g. "24,1";
     # empty: no reminders.
     reminder_hours_before: Annotated[tuple[int, ...], NoDecode] = (24,)
+    # A make-up owed for a mentor's no-show starts at most this many days after the
+    # missed session's start.
+    makeup_within_days: int = Field(default=14, gt=0)
     warn_after_absences: int = 1
     reprobate_after_absences: int = 2
     # Hours a reached reprobation waits for the mentor's review (waive, correct) before

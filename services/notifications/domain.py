@@ -4,7 +4,7 @@ slot's, or the mentor's own for the mentor), retries."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from contracts import (
     BookingCancelled,
     BookingReminderDue,
     BookingsCancelled,
+    BookingsScheduled,
     MenteeReactivated,
     MenteeReprobated,
     MenteeReprobationPending,
@@ -42,6 +43,7 @@ Kind = Literal[
     "appealed",
     "appeal_decided",
     "scheduled",
+    "makeup",
 ]
 LifecycleEvent = (
     MenteeWarned
@@ -70,7 +72,8 @@ LIFECYCLE_EVENTS = (
 # What a booking email is about; `removed` is about the invited sessions that booking
 # cancelled (reprobation, subscription end), which the event alone does not carry.
 # `scheduled`: the cycle's schedule a mentee is sent when their subscription starts.
-EmailSubject = LifecycleEvent | BookingsCancelled | SubscriptionActivated
+# `makeup`: a make-up session booking booked (`makeups` picks them out).
+EmailSubject = LifecycleEvent | BookingsCancelled | SubscriptionActivated | BookingsScheduled
 
 Method = Literal["REQUEST", "CANCEL"]
 
@@ -157,7 +160,7 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
     cancellation: the mentor, mentee in Cc. A mentor's no-show: the apology to the mentee,
     mentor in Cc. Sessions removed from the calendar: the mentee, mentor in Cc. A pending
     reprobation: the mentor alone, who reviews it. A new subscription's schedule: the
-    mentee alone."""
+    mentee alone. A make-up booked: the mentee, mentor in Cc."""
     mentee = Recipient(contacts.mentee_name, contacts.mentee_email, to_mentor=False)
     mentor = Recipient(contacts.mentor_name, contacts.mentor_email, to_mentor=True)
     if kind == "pending":  # the mentor's to review; the mentee hears of what is decided
@@ -166,7 +169,7 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
         return [mentee]
     if kind == "cancelled":
         return [replace(mentor, cc=contacts.mentee_email)]
-    if kind in ("reactivated", "mentor_missed", "removed"):
+    if kind in ("reactivated", "mentor_missed", "removed", "makeup"):
         return [replace(mentee, cc=contacts.mentor_email)]
     return [mentee, mentor]
 
@@ -174,6 +177,7 @@ def recipients(kind: Kind, contacts: Contacts) -> list[Recipient]:
 # The first class an event is an instance of gives its kind; none: a reactivation.
 _KINDS: tuple[tuple[type[EmailSubject], Kind], ...] = (
     (SubscriptionActivated, "scheduled"),
+    (BookingsScheduled, "makeup"),
     (BookingReminderDue, "reminder"),
     (BookingsCancelled, "removed"),
     (MenteeReprobationPending, "pending"),
@@ -199,8 +203,9 @@ def template_values(
     reader: Reading | None = None,
 ) -> dict[str, Any]:
     """What an email about `event` says besides the greeting, times as `reader` reads
-    them (by default in the slot's zone) (`sessions`: those a `removed` email withdraws;
-    `feed_token`: the calendar feed a schedule links)."""
+    them (by default in the slot's zone) (`sessions`: those a `removed` email withdraws,
+    or the missed one a make-up makes up for when it is known; `feed_token`: the calendar
+    feed a schedule links)."""
     reads_in = reader or reading(contacts, to_mentor=False)
 
     def at(moment: datetime) -> str:
@@ -217,6 +222,11 @@ def template_values(
             at(start) for start, _ in contacts.slot.occurrences(since, event.cycle_ends_at)
         ]
         values["feed_token"] = feed_token
+    elif isinstance(event, BookingsScheduled):
+        booked = booked_of(event)[0]
+        values["session_at"] = at(booked.starts_at)
+        values["duration"] = duration_words(booked.ends_at - booked.starts_at)
+        values["missed_on"] = date_read(sessions[0].starts_at, reads_in) if sessions else None
     elif isinstance(event, BookingsCancelled):
         values["sessions"] = [at(s.starts_at) for s in sessions]
         values["because"] = (
@@ -285,15 +295,48 @@ def invitation_of(
     event: EmailSubject, sessions: Sequence[Session] = ()
 ) -> tuple[Method, list[Session]] | None:
     """The calendar part an email about `event` carries: the invitation to the session a
-    reminder is about, the withdrawal of a session the mentee cancelled or of the invited
-    sessions booking cancelled; none for the others."""
+    reminder is about or to a make-up booked, the withdrawal of a session the mentee
+    cancelled or of the invited sessions booking cancelled; none for the others."""
     if isinstance(event, BookingReminderDue):
         return "REQUEST", [Session(event.booking_id, event.starts_at, event.ends_at)]
+    if isinstance(event, BookingsScheduled):
+        return "REQUEST", booked_of(event)
     if isinstance(event, BookingCancelled):
         return "CANCEL", [Session(event.booking_id, event.starts_at, event.ends_at)]
     if isinstance(event, BookingsCancelled):
         return "CANCEL", list(sessions)
     return None
+
+
+def booked_of(msg: BookingsScheduled) -> list[Session]:
+    return [Session(b.booking_id, b.starts_at, b.ends_at) for b in msg.bookings]
+
+
+def makeups(msgs: Sequence[BookingsScheduled]) -> list[BookingsScheduled]:
+    """The bookings among `msgs` that are emailed: make-ups. A slot's sessions are not
+    (the schedule and the reminders say them)."""
+    return [m for m in msgs if m.kind == "makeup" and m.bookings]
+
+
+def makeup_skipped(
+    msg: BookingsScheduled, known: Container[UUID], cancelled: Container[UUID]
+) -> str | None:
+    """Why a make-up is not emailed, None if it is: its contacts are not known (a make-up
+    follows a missed session, long after them: only a lost activation leaves them out),
+    or its booking is already known cancelled (the invitation would add it to a calendar
+    after its withdrawal)."""
+    if msg.subscription_id not in known:
+        return "contacts not known: no make-up email"
+    if any(s.booking_id in cancelled for s in booked_of(msg)):
+        return "make-up already cancelled: no email"
+    return None
+
+
+def missed_of(msg: BookingsScheduled, booked: Mapping[UUID, Session]) -> list[Session]:
+    """The session a make-up makes up for, when it is among the `booked` known (none
+    else: the email is worded without it)."""
+    missed = booked.get(msg.makeup_for) if msg.makeup_for else None
+    return [missed] if missed else []
 
 
 def withdrawn_sessions(msg: BookingsCancelled, withdrawn: dict[UUID, Session]) -> list[Session]:
@@ -307,9 +350,12 @@ def withdrawn_sessions(msg: BookingsCancelled, withdrawn: dict[UUID, Session]) -
 def email_key(event: EmailSubject) -> UUID:
     """What makes an email one: its event, except a schedule, which is its subscription's
     (the first activation's, as for the contacts: another activation message of the same
-    subscription sends no second schedule)."""
+    subscription sends no second schedule), and a make-up's, which is its booking's (a
+    replay of the booking under another event id sends no second email)."""
     if isinstance(event, SubscriptionActivated):
         return uuid.uuid5(_MESSAGE_IDS, f"schedule|{event.subscription_id}")
+    if isinstance(event, BookingsScheduled):
+        return uuid.uuid5(_MESSAGE_IDS, f"makeup|{booked_of(event)[0].booking_id}")
     return event.event_id
 
 
@@ -322,7 +368,20 @@ def message_id(event_id: UUID, recipient: str) -> str:
 def time_read(moment: datetime, reader: Reading) -> str:
     """e.g. 'Monday 2 March 2026 at 18:00 (Europe/Lisbon)'."""
     local = moment.astimezone(reader.zone)
-    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({reader.name})"
+    return f"{date_read(moment, reader)} at {local:%H:%M} ({reader.name})"
+
+
+def date_read(moment: datetime, reader: Reading) -> str:
+    """e.g. 'Monday 2 March 2026': the day in the reader's zone."""
+    local = moment.astimezone(reader.zone)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def duration_words(length: timedelta) -> str:
+    """e.g. '1 hour', '1 hour 30 minutes', '45 minutes' (whole minutes)."""
+    hours, minutes = divmod(int(length.total_seconds()) // 60, 60)
+    words = [plural(hours, "hour")] if hours else []
+    return " ".join([*words, plural(minutes, "minute")] if minutes or not hours else words)
 
 
 def booked_sessions(

@@ -203,16 +203,47 @@ async def _keep_calendar(tx: Tx, events: Sequence[LifecycleEvent]) -> set[UUID]:
 async def book_all_sessions(
     tx: Tx, msgs: Sequence[BookingsScheduled], templates: Templates
 ) -> list[str]:
-    """Keep the booked sessions for their people's calendar feeds."""
+    """Keep the booked sessions for their people's calendar feeds; a make-up booked is
+    also emailed to the mentee (mentor in Cc) with its invitation, once per booking."""
+    makeups = domain.makeups(msgs)
+    # Before writing the sessions' rows, the order a cancellation takes them in: else
+    # each could wait on the other's.
+    await store.lock_subscriptions(tx, (m.subscription_id for m in makeups))
     await store.book_sessions(
-        tx,
-        [
-            (m.subscription_id, Session(b.booking_id, b.starts_at, b.ends_at))
-            for m in msgs
-            for b in m.bookings
-        ],
+        tx, [(m.subscription_id, s) for m in msgs for s in domain.booked_of(m)]
     )
-    return [f"kept {len(m.bookings)} sessions for the feeds" for m in msgs]
+    announced = await _announce_makeups(tx, makeups, templates)
+    return [
+        f"kept {len(m.bookings)} sessions for the feeds"
+        + (f"; {announced[m.event_id]}" if m.event_id in announced else "")
+        for m in msgs
+    ]
+
+
+async def _announce_makeups(
+    tx: Tx, makeups: Sequence[BookingsScheduled], templates: Templates
+) -> dict[UUID, str]:
+    """Email each make-up with its invitation, its session recorded as invited (so that
+    its cancellation withdraws it), unless `domain.makeup_skipped` says why not."""
+    known = await store.contacts_of_many(tx, (m.subscription_id for m in makeups))
+    cancelled = await store.cancelled_invitations(
+        tx, (s.booking_id for m in makeups for s in domain.booked_of(m))
+    )
+    skipped = {m.event_id: domain.makeup_skipped(m, known, cancelled) for m in makeups}
+    sent = [m for m in makeups if skipped[m.event_id] is None]
+    invited = [(m.subscription_id, s) for m in sent for s in domain.booked_of(m)]
+    await store.record_invited(tx, invited)
+    missed = await store.booked_sessions(tx, (m.makeup_for for m in sent if m.makeup_for))
+    composed = {
+        m.event_id: templates.compose(m, known[m.subscription_id], domain.missed_of(m, missed))
+        for m in sent
+    }
+    queued = await store.insert_emails(tx, [e for each in composed.values() for e in each])
+    emailed = {i: {e.message_id for e in each} & queued for i, each in composed.items()}
+    return {
+        i: why or ("make-up emailed" if emailed[i] else "make-up already emailed")
+        for i, why in skipped.items()
+    }
 
 
 def _new_token() -> str:

@@ -605,6 +605,20 @@ async def book_sessions(tx: Tx, booked: Sequence[tuple[UUID, Session]]) -> None:
         )
 
 
+async def booked_sessions(tx: Tx, booking_ids: Iterable[UUID]) -> dict[UUID, Session]:
+    """The sessions among these bookings heard of as booked (with their times), cancelled
+    or not, by booking id."""
+    ids = sorted(set(booking_ids))
+    if not ids:
+        return {}
+    rows = await (await driver(tx)).fetch(
+        "SELECT booking_id, starts_at, ends_at FROM sessions"
+        " WHERE booking_id = ANY($1::uuid[]) AND starts_at IS NOT NULL",
+        ids,
+    )
+    return {r["booking_id"]: Session(r["booking_id"], r["starts_at"], r["ends_at"]) for r in rows}
+
+
 _CANCEL_SESSIONS = """
     INSERT INTO sessions (booking_id, subscription_id, cancelled)
     SELECT booking_id, subscription_id, true

@@ -80,8 +80,8 @@ class Templates:
         feed_token: str | None = None,
     ) -> list[Email]:
         """Every email `event` calls for, rendered and addressed, with its calendar part
-        (`sessions`: those a `removed` email withdraws; `feed_token`: the mentee's
-        calendar feed, which a schedule links)."""
+        (`sessions`: those a `removed` email withdraws, or the missed one a make-up makes
+        up for; `feed_token`: the mentee's calendar feed, which a schedule links)."""
         kind = domain.kind_of(event)
         # The mentor may read times in another zone than the mentee: values per zone.
         values: dict[domain.Reading, dict[str, Any]] = {}

@@ -27,7 +27,16 @@ from contracts import (
     SubscriptionRenewed,
     SweepTick,
 )
-from contracts.rpc import BookingFound, FindBooking, ListMenteeBookings, MenteeBookingsReply
+from contracts.rpc import (
+    BookingFound,
+    FindBooking,
+    ListMakeups,
+    ListMenteeBookings,
+    MakeupScheduled,
+    MakeupsReply,
+    MenteeBookingsReply,
+    ScheduleMakeup,
+)
 from services.booking.app import create_runtime
 from services.booking.domain import Policy
 from services.gateway.owners import Owners
@@ -445,3 +454,107 @@ async def credit_of(db: Database, booking_id: uuid.UUID) -> str | None:
             "SELECT status FROM makeups WHERE missed_booking_id = $1", booking_id
         )
     return None if row is None else str(row["status"])
+
+
+async def owed_makeup(
+    settings: Settings, bus: Listener, owners: Owners, db: Database, week: int
+) -> OneBooking:
+    """A two-week subscription whose first session the mentor missed: a make-up owed."""
+    sub = activation(weeks=2, starts=MONDAY + timedelta(weeks=week))
+    missed, _ = await activate(settings, bus, sub)
+    one = OneBooking(settings, owners, db, sub, missed)
+    await one.mark(1, False, "system", status="mentor_no_show")
+    await eventually(lambda: credit_of(db, missed), lambda s: s == "owed")
+    return one
+
+
+def asked(
+    one: OneBooking, starts_at: datetime, request_id: uuid.UUID | None = None
+) -> ScheduleMakeup:
+    return ScheduleMakeup(
+        request_id=request_id or uuid.uuid4(),
+        mentor_id=one.sub.mentor.id,
+        subscription_id=one.sub.subscription_id,
+        missed_booking_id=one.booking_id,
+        starts_at=starts_at,
+        requested_at=one.sub.cycle_starts_at + timedelta(days=1),
+    )
+
+
+async def test_a_mentor_books_the_make_up_owed_once_clear_of_their_sessions_and_it_is_used(
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
+) -> None:
+    """Booked as a booking of its own (bookings.scheduled, kind makeup), refused when it
+    clashes with the mentor's next session, the same request again books nothing more;
+    the subscription's end leaves it; its session marked, the credit is used."""
+    one = await owed_makeup(settings, bus, owners, booking.db, week=170)
+    next_session = one.sub.cycle_starts_at + timedelta(weeks=1, hours=18)
+    clash = await owners.ask_raw(asked(one, next_session + timedelta(minutes=30)), MakeupScheduled)
+    assert clash.error is not None and clash.error.code == "conflict"
+    assert "clashes with another of your sessions" in clash.error.detail
+
+    at = one.sub.cycle_starts_at + timedelta(days=3, hours=9)
+    request = asked(one, at)
+    reply = await owners.ask(request, MakeupScheduled)
+    assert reply.makeup is not None and reply.makeup.status == "booked"
+    made_up = reply.makeup.booking
+    assert made_up is not None and (made_up.starts_at, made_up.ends_at) == (
+        at,
+        at + timedelta(hours=1),
+    )
+    [scheduled] = await bus.wait_for(BookingsScheduled, kind="makeup", makeup_for=one.booking_id)
+    assert [b.booking_id for b in scheduled.bookings] == [made_up.booking_id]
+    again = await owners.ask(request, MakeupScheduled)
+    assert again.makeup == reply.makeup
+    other = await owners.ask_raw(asked(one, at + timedelta(days=1)), MakeupScheduled)
+    assert other.error is not None and other.error.code == "conflict"
+
+    ended_at = one.sub.cycle_starts_at + timedelta(days=2)
+    await publish(
+        settings,
+        SubscriptionEnded(
+            occurred_at=ended_at, subscription_id=one.sub.subscription_id, ended_at=ended_at
+        ),
+    )
+    [cancelled] = await bus.wait_for(BookingsCancelled, subscription_id=one.sub.subscription_id)
+    assert made_up.booking_id not in cancelled.booking_ids and len(cancelled.booking_ids) == 1
+
+    mentee = await owners.ask(ListMenteeBookings(mentee_id=one.sub.mentee.id), MenteeBookingsReply)
+    [listed] = [b for b in mentee.bookings if b.booking_id == made_up.booking_id]
+    assert (listed.kind, listed.makeup_for, listed.status) == (
+        "makeup",
+        one.booking_id,
+        "scheduled",
+    )
+    marked = {"booking_id": made_up.booking_id, "attended": True, "status": "present"}
+    await publish(
+        settings,
+        AttendanceMarked.model_validate(
+            {**one.sent[-1].model_dump(), **marked, "event_id": uuid.uuid4()}
+        ),
+    )
+    await eventually(lambda: credit_of(booking.db, one.booking_id), lambda s: s == "used")
+    listing = await owners.ask(ListMakeups(subscription_id=one.sub.subscription_id), MakeupsReply)
+    [used] = listing.makeups
+    assert used.status == "used" and used.booking is not None
+    assert used.booking.status == "attended"
+    assert used.book_by == one.sub.cycle_starts_at + timedelta(hours=18, days=14)
+    assert used.missed_starts_at == one.sub.cycle_starts_at + timedelta(hours=18)
+
+
+async def test_a_reprobation_cancels_the_make_up_and_the_credit_is_owed_again(
+    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
+) -> None:
+    one = await owed_makeup(settings, bus, owners, booking.db, week=175)
+    at = one.sub.cycle_starts_at + timedelta(days=3, hours=9)
+    reply = await owners.ask(asked(one, at), MakeupScheduled)
+    assert reply.makeup is not None and reply.makeup.booking is not None
+    made_up = reply.makeup.booking.booking_id
+    await publish(settings, reprobation(one.sub, [one.booking_id]))
+    [cancelled] = await bus.wait_for(BookingsCancelled, subscription_id=one.sub.subscription_id)
+    assert made_up in cancelled.booking_ids
+    assert await credit_of(booking.db, one.booking_id) == "owed"
+    refused = await owners.ask_raw(asked(one, at + timedelta(hours=2)), MakeupScheduled)
+    assert refused.error is not None and "reprobated" in refused.error.detail
+    mine = await owners.ask(ListMakeups(mentee_id=one.sub.mentee.id), MakeupsReply)
+    assert [(m.status, m.booking) for m in mine.makeups] == [("owed", None)]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import pytest
 import pytest_asyncio
+from icalendar import Calendar
 from sqlalchemy import ColumnElement, func, select
 
 from contracts import (
@@ -37,7 +38,7 @@ from services.notifications.templates import Templates
 from tests.conftest import derived
 from tests.support.listening import publish
 from tests.support.settling import applied
-from tests.support.smtp import RecordingSMTPServer
+from tests.support.smtp import RecordingSMTPServer, plain_text
 from tests.support.waiting import eventually
 
 MONDAY = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -88,6 +89,17 @@ class Mentorship:
             ),
             cycle_starts_at=MONDAY,
             cycle_ends_at=MONDAY + timedelta(weeks=4),
+        )
+
+    def scheduled(self, *bookings: BookingRef) -> BookingsScheduled:
+        """Booking's sessions of the slot: for the feeds, emailed to no one."""
+        return BookingsScheduled(
+            occurred_at=MONDAY,
+            subscription_id=self.subscription_id,
+            mentee_id=self.mentee.id,
+            mentor_id=self.mentor.id,
+            bookings=list(bookings),
+            timezone="America/New_York",
         )
 
     def warned(self) -> MenteeWarned:
@@ -413,13 +425,7 @@ async def test_a_feed_keeps_out_a_session_cancelled_before_it_was_heard_of_as_bo
         booking_ids=[early.booking_id],
         reason="reprobation",
     )
-    schedule = BookingsScheduled(
-        occurred_at=MONDAY,
-        subscription_id=m.subscription_id,
-        mentee_id=m.mentee.id,
-        mentor_id=m.mentor.id,
-        bookings=[early, kept],
-    )
+    schedule = m.scheduled(early, kept)
 
     async def feed() -> str:
         async with notifications.db.transaction() as tx:
@@ -440,6 +446,80 @@ async def test_a_feed_keeps_out_a_session_cancelled_before_it_was_heard_of_as_bo
     await publish(settings, schedule)
     ics = await eventually(feed, lambda text: str(kept.booking_id) in text)
     assert str(early.booking_id) not in ics
+
+
+async def test_a_makeup_emails_its_invitation_once_and_slot_bookings_none(
+    settings: Settings, notifications: ServiceRuntime, smtp: RecordingSMTPServer
+) -> None:
+    """The make-up's bookings.scheduled delivered twice and replayed under another event
+    id: one email to the mentee, mentor in Cc, with its invitation; the slot's none."""
+    m = Mentorship()
+    missed, later = (
+        BookingRef(
+            booking_id=uuid.uuid4(),
+            starts_at=MONDAY + timedelta(weeks=w, hours=5),
+            ends_at=MONDAY + timedelta(weeks=w, hours=6),
+        )
+        for w in (0, 1)
+    )
+    makeup_at = MONDAY + timedelta(days=3, hours=2)  # Thursday 15:00 in New York
+    slot = m.scheduled(missed, later)
+    makeup = slot.model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "kind": "makeup",
+            "makeup_for": missed.booking_id,
+            "bookings": [
+                BookingRef(
+                    booking_id=uuid.uuid4(),
+                    starts_at=makeup_at,
+                    ends_at=makeup_at + timedelta(minutes=45),
+                )
+            ],
+        }
+    )
+    replayed = makeup.model_copy(update={"event_id": uuid.uuid4()})
+    await publish(settings, m.activated(), slot)
+    await _all_sent(notifications, slot)
+    await publish(settings, makeup, makeup, replayed)
+    [email] = await smtp.wait_for(m.mentee.email, schedules=False)
+    await _all_sent(notifications, makeup, replayed)
+    assert smtp.to(m.mentee.email, schedules=False) == [email]
+    assert smtp.to(m.mentor.email) == [email]
+    assert (email["To"], email["Cc"]) == (m.mentee.email, m.mentor.email)
+    assert email["Subject"] == (
+        "Make-up session booked with Otto Berg: Thursday 5 March 2026 at 15:00 (America/New_York)"
+    )
+    assert plain_text(email).startswith(
+        "Hello Maria Lima, Otto Berg booked your make-up session for the session they missed "
+        "on Monday 2 March 2026. It is on Thursday 5 March 2026 at 15:00 (America/New_York) "
+        "and lasts 45 minutes. The invitation attached adds it to your calendar."
+    )
+    [part] = [p for p in email.walk() if p.get_content_type() == "text/calendar"]
+    assert (part.get_filename(), part.get_param("method")) == ("invite.ics", "REQUEST")
+    [vevent] = Calendar.from_ical(part.get_content()).walk("VEVENT")
+    assert str(vevent["uid"]) == f"{makeup.bookings[0].booking_id}@mentorship-attendance"
+    assert vevent.decoded("dtstart") == makeup_at
+    async with notifications.db.transaction() as tx:
+        slot_emails = await tx.scalar(
+            select(func.count()).where(emails.c.event_id == slot.event_id)
+        )
+    assert slot_emails == 0
+    # Its session was invited to the calendar: booking's cancellation withdraws it.
+    await publish(
+        settings,
+        BookingsCancelled(
+            occurred_at=makeup_at,
+            subscription_id=m.subscription_id,
+            booking_ids=[makeup.bookings[0].booking_id, later.booking_id],
+            reason="subscription_ended",
+        ),
+    )
+    [_, withdrawal] = await smtp.wait_for(m.mentee.email, 2, schedules=False)
+    [part] = [p for p in withdrawal.walk() if p.get_content_type() == "text/calendar"]
+    assert part.get_param("method") == "CANCEL"
+    [vevent] = Calendar.from_ical(part.get_content()).walk("VEVENT")  # `later`: never invited
+    assert str(vevent["uid"]) == f"{makeup.bookings[0].booking_id}@mentorship-attendance"
 
 
 async def _count(notifications: ServiceRuntime, where: ColumnElement[bool]) -> int:

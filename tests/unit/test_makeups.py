@@ -12,9 +12,19 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts import AttendanceMarked, MakeupOwed, MakeupWithdrawn, MarkStatus
-from services.booking.domain import BookedSession, Booking
-from services.booking.makeups import Makeup, after_mark
+from contracts import AttendanceMarked, MakeupOwed, MakeupWithdrawn, MarkStatus, Slot
+from contracts.rpc import ScheduleMakeup
+from services.booking.domain import BookedSession, Booking, Subscription
+from services.booking.makeups import (
+    Clash,
+    Makeup,
+    Scheduled,
+    after_cancellation,
+    after_makeup_mark,
+    after_mark,
+    schedule,
+)
+from services.kit.refusals import Refusal
 
 STARTS = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 SESSION = BookedSession(
@@ -122,3 +132,115 @@ def test_any_arrival_order_ends_with_the_credit_of_the_last_revision(
     # Owed and withdrawn alternate: never two credits at once.
     kinds = [type(e) for e in events]
     assert all(a is not b for a, b in pairwise(kinds))
+
+
+# --- booking the make-up -------------------------------------------------------------
+
+SUBSCRIPTION = Subscription(
+    subscription_id=SESSION.subscription_id,
+    stripe_subscription_id=None,
+    mentee_id=SESSION.mentee_id,
+    mentor_id=SESSION.mentor_id,
+    slot=Slot(weekday=0, start_time="18:00", duration_minutes=60, timezone="Europe/Lisbon"),
+    cycle_starts_at=STARTS,
+    cycle_ends_at=STARTS + timedelta(weeks=4),
+)
+OWED = Makeup(SESSION.booking_id, SESSION.subscription_id, "owed", STARTS, STARTS)
+WITHIN = timedelta(days=14)
+
+
+def asked(
+    starts_at: datetime, *, by: uuid.UUID = SESSION.mentor_id, request_id: uuid.UUID | None = None
+) -> ScheduleMakeup:
+    return ScheduleMakeup(
+        request_id=request_id or uuid.uuid4(),
+        mentor_id=by,
+        subscription_id=SESSION.subscription_id,
+        missed_booking_id=SESSION.booking_id,
+        starts_at=starts_at,
+        requested_at=STARTS + timedelta(days=1),
+    )
+
+
+def test_a_make_up_booked_is_a_booking_as_long_as_the_missed_session_announced_as_one() -> None:
+    at = STARTS + timedelta(days=3)
+    request = asked(at)
+    done = schedule(request, SUBSCRIPTION, SESSION, OWED, WITHIN, [])
+    assert isinstance(done, Scheduled)
+    assert (done.booking.starts_at, done.booking.ends_at) == (at, at + timedelta(hours=1))
+    assert done.credit.status == "booked" and done.credit.booking_id == done.booking.booking_id
+    assert done.credit.changed_at == request.requested_at
+    event = done.event
+    assert event is not None and (event.kind, event.makeup_for) == ("makeup", SESSION.booking_id)
+    assert [b.booking_id for b in event.bookings] == [done.booking.booking_id]
+    assert event.timezone == "Europe/Lisbon" and event.mentee_id == SESSION.mentee_id
+    # The same request delivered again: the same booking, nothing to write.
+    again = schedule(request, SUBSCRIPTION, SESSION, done.credit, WITHIN, [])
+    assert isinstance(again, Scheduled) and again.event is None
+    assert again.booking == done.booking
+    # Another request for the same credit: already booked.
+    other = schedule(asked(at), SUBSCRIPTION, SESSION, done.credit, WITHIN, [])
+    assert other == Refusal("conflict", "this make-up is already booked")
+
+
+def test_a_make_up_starts_ahead_and_within_the_days_after_the_missed_session() -> None:
+    latest = STARTS + WITHIN
+    assert isinstance(schedule(asked(latest), SUBSCRIPTION, SESSION, OWED, WITHIN, []), Scheduled)
+    late = schedule(asked(latest + timedelta(minutes=1)), SUBSCRIPTION, SESSION, OWED, WITHIN, [])
+    assert isinstance(late, Refusal) and late.code == "invalid"
+    assert "within 14 days" in late.detail and "2026-03-16T18:00" in late.detail
+    past = schedule(asked(STARTS + timedelta(days=1)), SUBSCRIPTION, SESSION, OWED, WITHIN, [])
+    assert past == Refusal("invalid", "a make-up must start in the future")
+
+
+def test_a_make_up_never_overlaps_another_of_the_mentors_sessions_and_says_which() -> None:
+    at = STARTS + timedelta(days=3)
+    clash = Clash(at + timedelta(minutes=30), at + timedelta(minutes=90), "Europe/Lisbon")
+    refused = schedule(asked(at), SUBSCRIPTION, SESSION, OWED, WITHIN, [clash])
+    assert refused == Refusal(
+        "conflict",
+        "clashes with another of your sessions, Thu 05 Mar 2026, 18:30 to 19:30 (Europe/Lisbon)",
+    )
+
+
+def test_only_the_mentor_books_only_a_make_up_owed_and_not_for_a_reprobated_mentee() -> None:
+    at = STARTS + timedelta(days=3)
+    stranger = schedule(asked(at, by=uuid.uuid4()), SUBSCRIPTION, SESSION, OWED, WITHIN, [])
+    assert isinstance(stranger, Refusal) and stranger.code == "forbidden"
+    assert schedule(asked(at), SUBSCRIPTION, SESSION, None, WITHIN, []) == Refusal(
+        "not_found", "no make-up is owed for this session"
+    )
+    for status in ("withdrawn", "used", "expired"):
+        refused = schedule(
+            asked(at), SUBSCRIPTION, SESSION, replace(OWED, status=status), WITHIN, []
+        )
+        assert isinstance(refused, Refusal) and refused.code == "conflict"
+    reprobated = replace(SUBSCRIPTION, status="reprobated", reprobated_at=STARTS)
+    refused = schedule(asked(at), reprobated, SESSION, OWED, WITHIN, [])
+    assert isinstance(refused, Refusal) and "reprobated" in refused.detail
+
+
+def test_a_make_ups_session_marked_uses_it_and_a_cleared_mark_books_it_again() -> None:
+    makeup_id = uuid.uuid4()
+    booked = replace(OWED, status="booked", booking_id=makeup_id)
+    makeup = Booking(makeup_id, "scheduled", makeup_for=SESSION.booking_id)
+    assert after_makeup_mark(makeup, booked) is None  # not marked yet
+    at = STARTS + timedelta(days=3)
+    for status in ("present", "absent", "mentor_no_show"):
+        marked = replace(makeup, mark_status=status, marked_at=at)
+        used = after_makeup_mark(marked, booked)
+        assert used is not None and (used.status, used.changed_at) == ("used", at)
+    used = replace(booked, status="used")
+    cleared = after_makeup_mark(makeup, used)
+    assert cleared is not None and cleared.status == "booked"
+    assert after_makeup_mark(Booking(uuid.uuid4(), "attended", True, "present"), booked) is None
+
+
+def test_a_make_up_cancelled_is_owed_again_unless_the_cancellation_counts() -> None:
+    booked = replace(OWED, status="booked", booking_id=uuid.uuid4())
+    at = STARTS + timedelta(days=2)
+    again = after_cancellation(booked, at, counts=False)
+    assert again == replace(OWED, status="owed", booking_id=None, changed_at=at)
+    used = after_cancellation(booked, at, counts=True)
+    assert used is not None and used.status == "used" and used.booking_id == booked.booking_id
+    assert after_cancellation(OWED, at, counts=False) is None

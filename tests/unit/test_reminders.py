@@ -1,10 +1,11 @@
 """Reminders and calendar invitations, without I/O: which offset a tick announces, what
-the reminder and cancellation emails say, and the iCalendar part they carry (parsed
-back with the `icalendar` package, as a calendar would read it)."""
+the reminder, make-up and cancellation emails say, and the iCalendar part they carry
+(parsed back with the `icalendar` package, as a calendar would read it)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -14,13 +15,21 @@ import pytest
 from icalendar import Calendar
 from pydantic import ValidationError
 
-from contracts import BookingCancelled, BookingReminderDue, BookingsCancelled, Slot
+from contracts import (
+    BookingCancelled,
+    BookingRef,
+    BookingReminderDue,
+    BookingsCancelled,
+    BookingsScheduled,
+    Slot,
+)
 from services.booking import domain as booking
 from services.kit.settings import Settings
-from services.notifications import calendar
+from services.notifications import calendar, domain
 from services.notifications.domain import Contacts, Email, Session
 from services.notifications.sender import build_message, render_message
 from services.notifications.templates import Templates
+from tests.unit.test_notifications_emails import well_formed_text
 
 TICK = datetime(2026, 4, 5, 18, 0, tzinfo=UTC)
 START = datetime(2026, 4, 6, 17, 0, tzinfo=UTC)  # Monday 18:00 in Lisbon
@@ -170,3 +179,133 @@ def test_the_bytes_sent_carry_the_same_invitation_as_the_reference_message() -> 
             got, expected = sent.get_body((kind,)), reference.get_body((kind,))
             assert got is not None and expected is not None
             assert got.get_content() == expected.get_content()
+
+
+# --- make-ups ----------------------------------------------------------------------
+
+MAKEUP_START = datetime(2026, 4, 9, 16, 30, tzinfo=UTC)  # Thursday 17:30 in Lisbon
+# Sunday 23:30 UTC: already Monday in Lisbon, the day the email names.
+MISSED = Session(uuid.uuid4(), datetime(2026, 4, 5, 23, 30, tzinfo=UTC), START)
+
+
+def makeup(
+    booking_id: uuid.UUID | None = None, minutes: int = 90, kind: str = "makeup"
+) -> BookingsScheduled:
+    return BookingsScheduled.model_validate(
+        {
+            "occurred_at": TICK,
+            "subscription_id": SUBSCRIPTION,
+            "mentee_id": MENTEE,
+            "mentor_id": MENTOR,
+            "bookings": [
+                BookingRef(
+                    booking_id=booking_id or uuid.uuid4(),
+                    starts_at=MAKEUP_START,
+                    ends_at=MAKEUP_START + timedelta(minutes=minutes),
+                )
+            ],
+            "timezone": "Europe/Lisbon",
+            "kind": kind,
+            "makeup_for": MISSED.booking_id,
+        }
+    )
+
+
+def read_as(email: Email) -> tuple[str, str]:
+    """The text and the HTML part as a reader reads them: one line, tags dropped (the
+    HTML checked well formed)."""
+    message, _ = parsed(email)
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert isinstance(text, EmailMessage) and isinstance(html, EmailMessage)
+    # The HTML's <title> repeats the subject ahead of its body.
+    body = well_formed_text(html.get_content()).removeprefix(email.subject).strip()
+    return " ".join(text.get_content().split()), body
+
+
+def test_a_makeup_tells_the_mentee_mentor_in_copy_when_it_is_and_what_it_makes_up() -> None:
+    # The mentor reads times in their own zone elsewhere; this email is the mentee's.
+    contacts = replace(CONTACTS, mentor_timezone="Asia/Tokyo")
+    [email] = Templates().compose(makeup(), contacts, [MISSED])
+    assert (email.recipient, email.cc) == ("joao@example.com", "otto@example.com")
+    assert email.routing_key == "bookings.scheduled"
+    assert email.subject == (
+        "Make-up session booked with Otto Mentor: Thursday 9 April 2026 at 17:30 (Europe/Lisbon)"
+    )
+    said = (
+        "Hello João Ñúñez, Otto Mentor booked your make-up session for the session they "
+        "missed on Monday 6 April 2026. It is on Thursday 9 April 2026 at 17:30 "
+        "(Europe/Lisbon) and lasts 1 hour 30 minutes. The invitation attached adds it to "
+        "your calendar."
+    )
+    text, html = read_as(email)
+    assert text.startswith(said) and html.startswith(said)
+
+
+def test_a_makeup_whose_missed_session_is_not_known_is_worded_without_it() -> None:
+    [email] = Templates().compose(makeup(minutes=60), CONTACTS)
+    for part in read_as(email):
+        assert "Otto Mentor booked your make-up session for a session they missed. " in part
+        assert "It is on Thursday 9 April 2026 at 17:30 (Europe/Lisbon) and lasts 1 hour." in part
+        assert "missed on" not in part
+
+
+def test_a_makeup_invites_to_its_session_as_the_reminder_of_that_booking_will() -> None:
+    booking_id = uuid.uuid4()
+    [email] = Templates().compose(makeup(booking_id), CONTACTS, [MISSED])
+    message, cal = parsed(email)
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    assert part.get_param("method") == "REQUEST" and cal["method"] == "REQUEST"
+    [vevent] = cal.walk("VEVENT")
+    assert str(vevent["uid"]) == f"{booking_id}@mentorship-attendance"
+    assert vevent.decoded("dtstart") == MAKEUP_START
+    assert vevent.decoded("dtend") == MAKEUP_START + timedelta(minutes=90)
+    assert vevent.decoded("dtstamp") == TICK
+    # Its reminder (same booking, same session) invites to the very same event.
+    reminded = reminder(booking_id=booking_id).model_copy(
+        update={"starts_at": MAKEUP_START, "ends_at": MAKEUP_START + timedelta(minutes=90)}
+    )
+    [same] = Calendar.from_ical(Templates().compose(reminded, CONTACTS)[0].calendar or "").walk(
+        "VEVENT"
+    )
+    assert {k: v for k, v in vevent.items()} == {k: v for k, v in same.items()}
+
+
+def test_a_makeup_is_one_email_per_booking_and_slot_bookings_are_none() -> None:
+    booking_id = uuid.uuid4()
+    first, replayed = makeup(booking_id), makeup(booking_id)
+    assert first.event_id != replayed.event_id
+    [a], [b] = (Templates().compose(m, CONTACTS) for m in (first, replayed))
+    assert a.message_id == b.message_id
+    assert a.message_id != Templates().compose(makeup(), CONTACTS)[0].message_id
+    slot = makeup(kind="slot")
+    empty = first.model_copy(update={"bookings": []})
+    assert domain.makeups([slot, first, empty, replayed]) == [first, replayed]
+
+
+def test_a_makeup_is_not_emailed_without_contacts_or_once_cancelled() -> None:
+    event = makeup()
+    [booked] = domain.booked_of(event)
+    assert domain.makeup_skipped(event, {SUBSCRIPTION}, set()) is None
+    assert domain.makeup_skipped(event, set(), set()) == "contacts not known: no make-up email"
+    assert (
+        domain.makeup_skipped(event, {SUBSCRIPTION}, {booked.booking_id})
+        == "make-up already cancelled: no email"
+    )
+    assert domain.missed_of(event, {MISSED.booking_id: MISSED}) == [MISSED]
+    assert domain.missed_of(event, {}) == []
+    assert domain.missed_of(event.model_copy(update={"makeup_for": None}), {}) == []
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"),
+    [
+        (60, "1 hour"),
+        (90, "1 hour 30 minutes"),
+        (45, "45 minutes"),
+        (120, "2 hours"),
+        (61, "1 hour 1 minute"),
+        (0, "0 minutes"),
+    ],
+)
+def test_a_duration_reads_in_hours_and_minutes(minutes: int, words: str) -> None:
+    assert domain.duration_words(timedelta(minutes=minutes)) == words
