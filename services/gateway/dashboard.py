@@ -586,8 +586,12 @@ async def schedule_makeup(
         return await _makeup_panel(
             change, subscription_id, missed_booking_id, starts_at, refused, error.status_code
         )
-    assert booked.booking is not None  # booked: booking says which session it is
-    done = f"Make-up booked for {when(booked.booking.starts_at, zone, named=False)}."
+    session = booked.booking
+    done = (
+        f"Make-up booked for {when(session.starts_at, zone, named=False)}."
+        if session
+        else "Make-up booked."
+    )
     return await _makeup_panel(change, subscription_id, missed_booking_id, done=done)
 
 
