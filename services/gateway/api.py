@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts import SessionJoined, SweepTick
 from contracts.messages import (
@@ -36,6 +36,7 @@ from contracts.rpc import (
     HistoryReply,
     ListMenteeBookings,
     ListSubscribers,
+    Makeup,
     MenteeBooking,
     MenteeBookingsReply,
     Request,
@@ -45,7 +46,7 @@ from contracts.rpc import (
     SubscribersReply,
     SubscriberSummary,
 )
-from services.gateway import export, mentor_commands, policies
+from services.gateway import export, makeups, mentor_commands, policies
 from services.gateway.auth import Admin, Caller, Mentee, Mentor
 from services.gateway.dependencies import Now, OwnersDep, SettingsDep
 from services.gateway.owners import Owners
@@ -582,6 +583,70 @@ async def _decide(
         mentor.mentor_id, appeal_id, accept=accept, reason=reason, now=mentor.now
     )
     return await mentor.send(request)
+
+
+class Makeups(BaseModel):
+    makeups: list[Makeup] = Field(
+        description="one per session the mentor missed (its final mark mentor_no_show), "
+        "with where its make-up stands"
+    )
+
+
+class MakeupBody(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "missed_booking_id": str(uuid4()),
+                "starts_at": "2026-12-10T19:00:00-03:00",
+            }
+        }
+    )
+
+    missed_booking_id: UUID = Field(description="the missed session the make-up is owed for")
+    starts_at: AwareDatetime = Field(
+        description="the make-up's start, with its offset; it lasts as long as the missed "
+        "session, and starts by the make-up's book_by at the latest"
+    )
+
+
+@mentors.get(
+    "/mentor/subscribers/{subscription_id}/makeups",
+    summary="One subscriber's make-up sessions: one owed for each session the mentor "
+    "missed, to be booked by book_by, and where each stands",
+    responses=_refusals(not_found=NOT_FOUND, invalid=None),
+)
+async def subscriber_makeups(
+    subscription_id: UUID, caller: Mentor, owners: OwnersDep, now: Now
+) -> Makeups:
+    listed = await makeups.of_subscriber(owners, caller.user_id, subscription_id, now)
+    return Makeups(makeups=listed)
+
+
+@mentors.post(
+    "/mentor/subscribers/{subscription_id}/makeups",
+    summary="Book the make-up owed for a session the mentor missed: a session as long as "
+    "the missed one, starting from now to book_by, clashing with none of the mentor's",
+    status_code=status.HTTP_201_CREATED,
+    responses=_refusals(
+        forbidden=_error("not the caller's subscriber", "this subscription is not yours"),
+        not_found=_error("nothing is owed for that session", "no make-up is owed for that session"),
+        conflict=_error(
+            "already booked, withdrawn, used or expired, the mentee is reprobated, or the "
+            "time clashes with another of the mentor's sessions",
+            "clashes with your session with Maria Lima on Thu 10 Dec 2026, 19:00 (Sao Paulo)",
+        ),
+        invalid=_error(
+            "a malformed body, a start in the past or after book_by",
+            "the make-up must start by Tue 15 Dec 2026, 19:00 (Sao Paulo)",
+        ),
+    ),
+)
+async def schedule_makeup(subscription_id: UUID, body: MakeupBody, mentor: Commanding) -> Makeup:
+    """Booking books it and publishes `bookings.scheduled` with `kind: makeup`."""
+    command = mentor_commands.schedule_makeup(
+        mentor.mentor_id, subscription_id, body.missed_booking_id, body.starts_at, mentor.now
+    )
+    return await makeups.booked(mentor.owners, command)
 
 
 class SweepAccepted(Accepted):

@@ -25,6 +25,7 @@ from contracts.rpc import (
     GetHistory,
     GetSubscriber,
     HistoryReply,
+    ListMakeups,
     ListSubscribers,
     SubscriberChanged,
     SubscriberDetail,
@@ -32,7 +33,7 @@ from contracts.rpc import (
     SubscribersReply,
     SubscriberSummary,
 )
-from services.gateway import export, mentor_commands, mentor_list
+from services.gateway import export, makeups, mentor_commands, mentor_list
 from services.gateway.auth import Caller, PageToken, Role, dev_sign_in_enabled, page_caller_of
 from services.gateway.dependencies import Now, OwnersDep
 from services.gateway.feeds import calendar_context, feed_url_if_known
@@ -152,6 +153,11 @@ for _filter in (
     status_words,
     need_of,
     outcome_words,
+    makeups.makeup_words,
+    makeups.owed_words,
+    makeups.makeup_length,
+    makeups.field_value,
+    makeups.typed_words,
 ):
     templates.env.filters[_filter.__name__] = _filter
 templates.env.globals.update(
@@ -392,19 +398,31 @@ async def attendance_csv(
 async def _subscriber(
     owners: OwnersDep, caller: Caller, subscription_id: UUID, now: datetime, history: bool = True
 ) -> dict[str, Any]:
-    """A subscriber as their page shows them, with their history unless `history` is off."""
+    """A subscriber as their page shows them, with their history and make-ups unless
+    `history` is off (the list's row shows neither)."""
     request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
-    reply = await owners.ask(request_, SubscriberReply)
-    lines = await _history(owners, caller, subscription_id) if history else {}
-    return {"subscriber": reply.subscriber, "now": now, **lines}
+    if not history:
+        return {"subscriber": (await owners.ask(request_, SubscriberReply)).subscriber, "now": now}
+    reply, more = await asyncio.gather(
+        owners.ask(request_, SubscriberReply), _history(owners, caller, subscription_id)
+    )
+    return {"subscriber": reply.subscriber, "now": now, **more}
 
 
 async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> dict[str, Any]:
-    """The subscriber's history, newest first, as the panel shows it."""
-    reply = await owners.ask(
-        GetHistory(mentor_id=caller.user_id, subscription_id=subscription_id), HistoryReply
+    """The subscriber's history, newest first, and their make-ups, as the panel shows them
+    (asked with the subscriber, or after the mentor's command, which checked the owner)."""
+    reply, owed = await asyncio.gather(
+        owners.ask(
+            GetHistory(mentor_id=caller.user_id, subscription_id=subscription_id), HistoryReply
+        ),
+        makeups.listed(owners, ListMakeups(subscription_id=subscription_id)),
     )
-    return {"history": list(reversed(reply.history))}
+    return {
+        "history": list(reversed(reply.history)),
+        "makeups": owed,
+        "makeup_of": makeups.booked_sessions(owed),
+    }
 
 
 async def _panel(
@@ -532,6 +550,82 @@ async def mark(
 async def clear_mark(booking_id: UUID, change: MentorChange) -> HTMLResponse:
     command = mentor_commands.clear_mark(change.caller.user_id, booking_id, change.now)
     return await _panel(change, command, "clear")
+
+
+# The refusals of a make-up's booking said by its field, in booking's own words.
+MAKEUP_REFUSALS_IN_PLACE = {404, 409, 422}
+
+
+@changes.post(
+    "/subscribers/{subscription_id}/makeups/{missed_booking_id}",
+    summary="Book the make-up owed for a missed session, starting at `starts_at` (the "
+    "page's datetime-local field, read in `zone`, the zone the page shows times in); "
+    "returns the updated subscriber panel, with a refusal said by the field",
+)
+async def schedule_makeup(
+    subscription_id: UUID,
+    missed_booking_id: UUID,
+    change: MentorChange,
+    starts_at: Annotated[str, Form(max_length=40)] = "",
+    zone: Annotated[str, Form(max_length=64)] = "UTC",
+) -> HTMLResponse:
+    try:
+        start = makeups.start_of(starts_at, zone)
+    except ValueError:
+        refused = "Give the make-up's date and its time of day."
+        return await _makeup_panel(change, subscription_id, missed_booking_id, starts_at, refused)
+    command = mentor_commands.schedule_makeup(
+        change.caller.user_id, subscription_id, missed_booking_id, start, change.now
+    )
+    try:
+        booked = await makeups.booked(change.owners, command)
+    except HTTPException as error:
+        if error.status_code not in MAKEUP_REFUSALS_IN_PLACE:
+            return fragment_error(change.request, error)
+        refused = _sentence(f"Not booked: {error.detail}")
+        return await _makeup_panel(
+            change, subscription_id, missed_booking_id, starts_at, refused, error.status_code
+        )
+    session = booked.booking
+    done = (
+        f"Make-up booked for {when(session.starts_at, zone, named=False)}."
+        if session
+        else "Make-up booked."
+    )
+    return await _makeup_panel(change, subscription_id, missed_booking_id, done=done)
+
+
+def _sentence(words: str) -> str:
+    return words if words.endswith((".", "!", "?")) else f"{words}."
+
+
+async def _makeup_panel(
+    change: PageChange,
+    subscription_id: UUID,
+    missed_booking_id: UUID,
+    typed: str = "",
+    refused: str = "",
+    status_code: int = 422,
+    *,
+    done: str = "",
+) -> HTMLResponse:
+    """The subscriber's panel after a make-up was booked (`done`), or with the booking's
+    refusal by the make-up's field and what was typed in it: the page swaps it in all
+    the same (`X-Refused-In-Place`), the refusal's status kept."""
+    try:
+        context = await _subscriber(change.owners, change.caller, subscription_id, change.now)
+    except HTTPException as error:
+        return fragment_error(change.request, error)
+    context |= {"done": done}
+    if refused:
+        context |= {"refused": {"missed": missed_booking_id, "words": refused, "typed": typed}}
+    return templates.TemplateResponse(
+        change.request,
+        "_subscriber_panel.html",
+        context,
+        status_code=status_code if refused else 200,
+        headers={"X-Refused-In-Place": "1"} if refused else None,
+    )
 
 
 router.include_router(changes)

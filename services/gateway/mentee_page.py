@@ -6,7 +6,7 @@ panel as it is after it, so the page updates in place and says what happened."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,9 +23,12 @@ from contracts.rpc import (
     BookingCancellation,
     CancelBooking,
     GetMenteeStanding,
+    ListMakeups,
+    Makeup,
     MenteeStandingReply,
     SubscriberDetail,
 )
+from services.gateway import makeups
 from services.gateway.api import mentee_joins
 from services.gateway.auth import Caller, PageToken
 from services.gateway.dashboard import (
@@ -79,10 +82,13 @@ class MenteePageChange(PageChange):
         """An owner's refusal or silence, in the mentee's words."""
         return fragment_error(self.request, error, _mentee_words(error))
 
-    def panel(self, reply: MenteeStandingReply, said: str) -> HTMLResponse:
+    async def panel(self, reply: MenteeStandingReply, said: str) -> HTMLResponse:
         """The panel as `reply` shows it, saying what happened."""
+        owed = await _makeups(self.owners, self.caller)
         return templates.TemplateResponse(
-            self.request, "_mentee_panel.html", page_context(reply, self.now, self.rules, said)
+            self.request,
+            "_mentee_panel.html",
+            page_context(reply, self.now, self.rules, said, owed=owed),
         )
 
 
@@ -102,6 +108,7 @@ class Row:
     mark: str
     appeals: list[AppealView]
     counts: str | None  # how the absence counts against the mentee now, if it does
+    makeup: Makeup | None  # the make-up this session is, if it is one
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,18 @@ class SubscriptionView:
     standing: Standing
     this_cycle: list[Row]
     earlier: list[Row]
+    # What the mentor owes for the sessions they missed (not those withdrawn: they came).
+    makeups: list[Makeup]
 
 
-def _view(subscription: SubscriberDetail, now: datetime, rules: Rules) -> SubscriptionView:
+def _view(
+    subscription: SubscriberDetail, now: datetime, rules: Rules, owed: Sequence[Makeup]
+) -> SubscriptionView:
     s = subscription
     where = standing(s, now)
     counts = {c.booking_id: c.words for c in where.counted}
+    mine = [m for m in owed if m.subscription_id == s.subscription_id]
+    made_up = makeups.booked_sessions(mine)
     rows = [
         Row(
             b,
@@ -123,6 +136,7 @@ def _view(subscription: SubscriberDetail, now: datetime, rules: Rules) -> Subscr
             mark_words(b, now),
             [a for a in s.appeals if a.booking_id == b.booking_id],
             counts.get(b.booking_id),
+            made_up.get(b.booking_id),
         )
         for b in sorted(s.bookings, key=lambda b: b.starts_at)
     ]
@@ -132,6 +146,7 @@ def _view(subscription: SubscriberDetail, now: datetime, rules: Rules) -> Subscr
         where,
         [r for r in rows if starts is None or r.session.starts_at >= starts],
         [r for r in rows if starts is not None and r.session.starts_at < starts],
+        sorted((m for m in mine if m.status != "withdrawn"), key=lambda m: m.missed_starts_at),
     )
 
 
@@ -141,13 +156,25 @@ async def _standing(owners: Owners, caller: Caller, now: datetime) -> MenteeStan
     )
 
 
+async def _makeups(owners: Owners, caller: Caller) -> list[Makeup] | None:
+    return await makeups.listed(owners, ListMakeups(mentee_id=caller.user_id))
+
+
 def page_context(
-    reply: MenteeStandingReply, now: datetime, rules: Rules, said: str = ""
+    reply: MenteeStandingReply,
+    now: datetime,
+    rules: Rules,
+    said: str = "",
+    *,
+    owed: Sequence[Makeup] | None = (),
 ) -> dict[str, Any]:
+    """`owed` (the mentee's make-ups) is None when booking did not say them: the page
+    says so."""
     return {
-        "subscriptions": [_view(s, now, rules) for s in reply.subscriptions],
+        "subscriptions": [_view(s, now, rules, owed or ()) for s in reply.subscriptions],
         "now": now,
         "said": said,
+        "makeups_unavailable": owed is None,
     }
 
 
@@ -156,10 +183,12 @@ async def bookings_page(
     request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
 ) -> HTMLResponse:
     with page_unavailable("Your sessions are unavailable"):
-        reply, calendar_url = await asyncio.gather(
-            _standing(owners, caller, now), feed_url_if_known(request, owners, caller)
+        reply, owed, calendar_url = await asyncio.gather(
+            _standing(owners, caller, now),
+            _makeups(owners, caller),
+            feed_url_if_known(request, owners, caller),
         )
-    context = page_context(reply, now, Rules.of(settings))
+    context = page_context(reply, now, Rules.of(settings), owed=owed)
     return templates.TemplateResponse(
         request, "mentee.html", {**context, **calendar_context(caller, calendar_url)}
     )
@@ -173,11 +202,11 @@ async def bookings_panel(
     request: Request, caller: PageMentee, owners: OwnersDep, settings: SettingsDep, now: Now
 ) -> HTMLResponse:
     try:
-        reply = await _standing(owners, caller, now)
+        reply, owed = await asyncio.gather(_standing(owners, caller, now), _makeups(owners, caller))
     except HTTPException as error:
         return fragment_error(request, error, _mentee_words(error))
     return templates.TemplateResponse(
-        request, "_mentee_panel.html", page_context(reply, now, Rules.of(settings))
+        request, "_mentee_panel.html", page_context(reply, now, Rules.of(settings), owed=owed)
     )
 
 
@@ -243,7 +272,7 @@ async def join(booking_id: UUID, change: MenteeChange) -> HTMLResponse:
             if session.status
             else "; it will show as marked in a moment."
         )
-    return change.panel(reply, said)
+    return await change.panel(reply, said)
 
 
 @changes.post(
@@ -266,7 +295,7 @@ async def cancel(booking_id: UUID, change: MenteeChange) -> HTMLResponse:
         said = f"You cancelled the session of {session} in time: it does not count."
     else:
         said = f"You cancelled the session of {session} late: it counts as an absence."
-    return change.panel(reply, said)
+    return await change.panel(reply, said)
 
 
 @changes.post(
@@ -295,7 +324,7 @@ async def appeal(booking_id: UUID, change: MenteeChange, reason: FormReason = ""
             f"Your appeal of the absence of {when(filed.appeal.starts_at, zone)} is sent to "
             "your mentor, who will accept or reject it."
         )
-    return change.panel(reply, said)
+    return await change.panel(reply, said)
 
 
 router.include_router(changes)

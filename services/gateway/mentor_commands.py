@@ -1,5 +1,6 @@
-"""The commands a mentor's action sends to attendance, built one way for the API and the
-dashboard alike; each raises pydantic's ValidationError for what the command refuses."""
+"""The commands a mentor's action sends to attendance (and, for a make-up, to booking),
+built one way for the API and the dashboard alike; each raises pydantic's ValidationError
+for what the command refuses."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from contracts.rpc import (
     DecideAppeal,
     MarkAttendance,
     ReactivateMentee,
+    ScheduleMakeup,
     WaiveReprobation,
 )
 
@@ -68,5 +70,22 @@ def decide_appeal(
         appeal_id=appeal_id,
         accept=accept,
         reason=reason,
+        requested_at=now,
+    )
+
+
+def schedule_makeup(
+    mentor_id: UUID,
+    subscription_id: UUID,
+    missed_booking_id: UUID,
+    starts_at: datetime,
+    now: datetime,
+) -> ScheduleMakeup:
+    return ScheduleMakeup(
+        request_id=uuid4(),
+        mentor_id=mentor_id,
+        subscription_id=subscription_id,
+        missed_booking_id=missed_booking_id,
+        starts_at=starts_at,
         requested_at=now,
     )

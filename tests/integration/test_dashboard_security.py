@@ -29,7 +29,9 @@ from contracts.rpc import (
     GetMentorPolicy,
     GetSubscriber,
     HistoryReply,
+    ListMakeups,
     ListSubscribers,
+    MakeupsReply,
     MarkAttendance,
     MenteeStandingReply,
     MentorPolicyReply,
@@ -70,6 +72,10 @@ CHANGES = {
     "calendar-reset": ("/dashboard/mentorship/calendar/reset", {}),
     "policy-preview": ("/dashboard/mentorship/policy/preview", {"warn_after_absences": "2"}),
     "policy-apply": ("/dashboard/mentorship/policy/apply", {"warn_after_absences": "2"}),
+    "makeup": (
+        f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/makeups/{BOOKING}",
+        {"starts_at": "2026-03-09T18:00", "zone": "UTC"},
+    ),
 }
 DASHBOARD_CHANGES = ["reactivate", "mark", "policy-preview", "policy-apply"]
 
@@ -115,6 +121,8 @@ class FakeOwners:
             return SubscriberReply(subscriber=subscriber())
         if isinstance(request, GetHistory):
             return HistoryReply()
+        if isinstance(request, ListMakeups):
+            return MakeupsReply()
         if isinstance(request, OpenCalendarFeed):
             return CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
         if isinstance(request, GetMenteeStanding):

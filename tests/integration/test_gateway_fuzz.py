@@ -53,8 +53,13 @@ from contracts.rpc import (
     GetSubscriber,
     HistoryLine,
     HistoryReply,
+    ListMakeups,
     ListMenteeBookings,
     ListSubscribers,
+    Makeup,
+    MakeupBooking,
+    MakeupScheduled,
+    MakeupsReply,
     MarkAttendance,
     MenteeBooking,
     MenteeBookingsReply,
@@ -67,6 +72,7 @@ from contracts.rpc import (
     Reply,
     Request,
     ResetCalendarFeed,
+    ScheduleMakeup,
     SetMentorPolicy,
     SubscriberChanged,
     SubscriberDetail,
@@ -126,6 +132,32 @@ def _detail(subscription_id: uuid.UUID) -> SubscriberDetail:
                 marked_at=NOW,
             )
         ],
+    )
+
+
+def _makeup(subscription_id: uuid.UUID, starts_at: datetime | None = None) -> Makeup:
+    """A make-up owed for a session missed a day before NOW, booked for `starts_at` if given."""
+    missed = NOW - timedelta(days=1)
+    booking = (
+        None
+        if starts_at is None
+        else MakeupBooking(
+            booking_id=uuid.uuid4(),
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=1),
+            status="scheduled",
+        )
+    )
+    return Makeup(
+        missed_booking_id=uuid.uuid4(),
+        subscription_id=subscription_id,
+        missed_starts_at=missed,
+        missed_ends_at=missed + timedelta(hours=1),
+        status="owed" if booking is None else "booked",
+        owed_at=NOW,
+        changed_at=NOW,
+        book_by=missed + timedelta(days=14),
+        booking=booking,
     )
 
 
@@ -216,6 +248,10 @@ class FakeOwners(Owners):
             )
         elif isinstance(request, PreviewPolicy):
             reply = PolicyPreview(subscriptions=0)
+        elif isinstance(request, ListMakeups):
+            reply = MakeupsReply(makeups=[_makeup(request.subscription_id or uuid.uuid4())])
+        elif isinstance(request, ScheduleMakeup):
+            reply = MakeupScheduled(makeup=_makeup(request.subscription_id, request.starts_at))
         elif isinstance(request, GetCalendarFeed):
             reply = CalendarFeed(ics="BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
         else:

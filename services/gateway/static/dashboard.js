@@ -1,6 +1,7 @@
 // Forms marked data-swap post in the background and replace the target with
 // the server's HTML: the page updates without a reload, and errors (403, 409,
-// 503) arrive as readable HTML too. Every post carries the session's CSRF token
+// 503) arrive as readable HTML too, in #notice, or, for a refusal the server
+// says by its field, as the replaced part. Every post carries the session's CSRF token
 // (from <meta name="csrf-token">) in X-CSRF-Token: the gateway refuses a change
 // made with the session cookie without it, so other sites cannot make one.
 function csrfToken() {
@@ -25,12 +26,15 @@ document.addEventListener("submit", async (event) => {
     });
     const html = await response.text();
     const target = document.querySelector(form.dataset.swap);
-    if (response.ok && target) {
+    // A refusal said by its field comes as the part itself (X-Refused-In-Place).
+    const inPlace = response.headers.get("X-Refused-In-Place") === "1";
+    if ((response.ok || inPlace) && target) {
       target.outerHTML = html;
       refocus(form.dataset.swap, focused);
       notice.hidden = true;
+      if (inPlace) document.getElementById("done").hidden = true;
       say(document.querySelector("[data-done]"));
-      if (form.dataset.follow) follow(form.dataset.swap);
+      if (response.ok && form.dataset.follow) follow(form.dataset.swap);
     } else {
       notice.innerHTML = html;
       notice.hidden = false;
@@ -79,23 +83,37 @@ async function follow(selector) {
 }
 
 // A date picker shows its day in the browser's language and order (12/06/2026 or
-// 06/12/2026), the page in its own ("Sun 06 Dec 2026", times.day on the server).
+// 06/12/2026), the page in its own ("Sun 06 Dec 2026", times.day on the server; a
+// date and time as times.when writes it).
 // The server writes the page's words beside each picker; this keeps them current.
 const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
+const pad = (n) => String(n).padStart(2, "0");
+
+function dayWords(day) {
+  return `${WEEKDAYS[day.getUTCDay()]} ${pad(day.getUTCDate())} ${MONTHS[day.getUTCMonth()]} ${day.getUTCFullYear()}`;
+}
+
 function pageDay(input) {
   const day = input.valueAsDate; // midnight UTC of the chosen day, or null
-  if (!day) return "—";
-  const date = String(day.getUTCDate()).padStart(2, "0");
-  return `${WEEKDAYS[day.getUTCDay()]} ${date} ${MONTHS[day.getUTCMonth()]} ${day.getUTCFullYear()}`;
+  return day ? dayWords(day) : "—";
+}
+
+// A datetime-local field's time as the page writes times (Tue 08 Dec 2026, 19:00):
+// its valueAsNumber reads the wall time typed as if it were UTC.
+function pageMoment(input) {
+  if (Number.isNaN(input.valueAsNumber)) return "—";
+  const moment = new Date(input.valueAsNumber);
+  return `${dayWords(moment)}, ${pad(moment.getUTCHours())}:${pad(moment.getUTCMinutes())}`;
 }
 
 document.addEventListener("input", (event) => {
   const input = event.target;
-  if (!(input instanceof HTMLInputElement) || !input.dataset.day) return;
-  const words = document.getElementById(input.dataset.day);
-  if (words) words.textContent = pageDay(input);
+  if (!(input instanceof HTMLInputElement)) return;
+  const target = input.dataset.day || input.dataset.moment;
+  const words = target && document.getElementById(target);
+  if (words) words.textContent = input.dataset.day ? pageDay(input) : pageMoment(input);
 });
 
 // Replacing the element that holds the focus drops it to <body>: keyboard and

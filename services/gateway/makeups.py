@@ -1,0 +1,128 @@
+"""Make-up sessions owed for sessions the mentor missed (booking owns them): asked of
+booking for the mentor's subscriber page, the mentee's page and the API, booked by the
+mentor, and said in words in the zone the reader reads the page in."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from fastapi import HTTPException, status
+
+from contracts.messages import known_zone
+from contracts.rpc import (
+    GetSubscriber,
+    ListMakeups,
+    Makeup,
+    MakeupScheduled,
+    MakeupsReply,
+    ScheduleMakeup,
+    SubscriberReply,
+)
+from services.gateway.owners import Owners, OwnerUnavailable
+from services.gateway.times import when, zone_of
+
+# The datetime-local field's format (to the minute, as the page offers it).
+FIELD_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+async def listed(owners: Owners, request: ListMakeups) -> list[Makeup] | None:
+    """The make-ups booking lists, or None when booking does not answer: the rest of a
+    page still shows, saying that these cannot be shown now."""
+    try:
+        return (await owners.ask(request, MakeupsReply)).makeups
+    except OwnerUnavailable:
+        return None
+
+
+async def of_subscriber(
+    owners: Owners, mentor_id: UUID, subscription_id: UUID, now: datetime
+) -> list[Makeup]:
+    """A mentor's subscriber's make-ups. Booking lists them for whoever asks, so the
+    subscription is checked to be the mentor's by attendance, as for the subscriber
+    itself (403, 404): both are asked at once, and the list is shown only if it is."""
+    own = GetSubscriber(mentor_id=mentor_id, subscription_id=subscription_id, now=now)
+    _, reply = await asyncio.gather(
+        owners.ask(own, SubscriberReply),
+        owners.ask(ListMakeups(subscription_id=subscription_id), MakeupsReply),
+    )
+    return reply.makeups
+
+
+async def booked(owners: Owners, command: ScheduleMakeup) -> Makeup:
+    """The make-up as booking booked it; its refusals as HTTP errors (`Owners.ask`)."""
+    makeup = (await owners.ask(command, MakeupScheduled)).makeup
+    if makeup is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "empty reply from booking")
+    return makeup
+
+
+def booked_sessions(makeups: list[Makeup] | None) -> dict[UUID, Makeup]:
+    """Each make-up by the booking it booked: a sessions table labels those rows."""
+    return {m.booking.booking_id: m for m in makeups or [] if m.booking is not None}
+
+
+def start_of(field: str, zone: str) -> datetime:
+    """The start typed in a page's datetime-local field, read in the page's `zone`;
+    ValueError when it is not a time (or the zone is not one)."""
+    local = datetime.strptime(field.strip(), FIELD_FORMAT)
+    return local.replace(tzinfo=zone_of(known_zone(zone)))
+
+
+def typed_words(field: str) -> str:
+    """What a datetime-local field holds, as the pages write times; "—" for no time."""
+    try:
+        typed = datetime.strptime(field.strip(), FIELD_FORMAT)
+    except ValueError:
+        return "—"
+    return when(typed.replace(tzinfo=UTC), named=False)  # the wall time typed, as it is
+
+
+def field_value(moment: datetime, zone: str) -> str:
+    """A moment as a datetime-local field holds it, in `zone`."""
+    return f"{moment.astimezone(zone_of(zone)):{FIELD_FORMAT}}"
+
+
+def makeup_length(makeup: Makeup) -> str:
+    """How long the make-up is, the missed session's length: 1 hour, 45 minutes."""
+    return duration_words(makeup.missed_ends_at - makeup.missed_starts_at)
+
+
+def duration_words(span: timedelta) -> str:
+    hours, minutes = divmod(round(span.total_seconds() / 60), 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if minutes or not hours:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+def makeup_words(makeup: Makeup, zone: str) -> str:
+    """Where a make-up stands, for the mentor who owes it."""
+    m = makeup
+    at = when(m.booking.starts_at, zone, named=False) if m.booking else ""
+    return {
+        "owed": f"owed — book by {when(m.book_by, zone, named=False)}",
+        "booked": f"booked for {at}" if at else "booked",
+        "used": f"used (the make-up of {at})" if at else "used",
+        "withdrawn": "withdrawn (you did attend)",
+        "expired": f"expired (it was not booked by {when(m.book_by, zone, named=False)})",
+    }[m.status]
+
+
+def owed_words(makeup: Makeup, zone: str) -> str:
+    """What a make-up means to the mentee, in their slot's `zone`; empty for one
+    withdrawn (the mentor did come after all: nothing is owed)."""
+    m = makeup
+    missed = f"Your mentor missed the session of {when(m.missed_starts_at, zone, named=False)}"
+    at = when(m.booking.starts_at, zone, named=False) if m.booking else ""
+    by = when(m.book_by, zone, named=False)
+    return {
+        "owed": f"{missed}: a make-up session is owed, to be booked by {by}.",
+        "booked": f"{missed}: the make-up session is booked for {at}."
+        if at
+        else f"{missed}: the make-up session is booked.",
+        "used": f"{missed}: it was made up on {at}." if at else f"{missed}: it was made up.",
+        "expired": f"{missed}: a make-up was owed, but it was not booked by {by}.",
+        "withdrawn": "",
+    }[m.status]

@@ -1,0 +1,527 @@
+"""Make-up sessions over the gateway's HTTP edge, with booking and attendance replaced by a
+fake that records every question: the mentor's API lists and books them, the subscriber's
+page says each in words with a form to book one owed, and the mentee's page says what
+they are owed and labels a make-up among their sessions.
+
+The mentor reads in Sao Paulo time (their own zone); the mentee reads in Lisbon time,
+their slot's. The missed session started Tue 01 Dec 2026, 18:00 in Sao Paulo (21:00 UTC).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+
+from contracts.rpc import (
+    BookingAttendance,
+    GetHistory,
+    GetMenteeStanding,
+    GetSubscriber,
+    HistoryReply,
+    ListMakeups,
+    Makeup,
+    MakeupBooking,
+    MakeupScheduled,
+    MakeupsReply,
+    MenteeStandingReply,
+    Reply,
+    Request,
+    RpcError,
+    ScheduleMakeup,
+    SubscriberDetail,
+    SubscriberReply,
+)
+from services.gateway.app import create_app
+from services.gateway.auth import issue_token
+from services.gateway.dependencies import get_now, get_owners
+from services.gateway.owners import OwnerUnavailable, error_response
+from services.gateway.security import csrf_token
+from services.kit.settings import Settings
+
+SECRET = "a-production-secret-of-sufficient-length-0123456789"
+BASE = "http://gateway.test"
+NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
+MENTOR = UUID("0e3f2f0d-2c7e-4b55-8f1e-6f4b1d2c3a22")
+MENTEE = UUID("6d1b6c2e-46b1-4f0e-9b8e-0a4c3f4f9a11")
+SUBSCRIPTION = UUID("7d1c8a52-4d0b-4a7e-9c1e-3b5f2a6d8e91")
+MISSED = UUID("5a2b9c7e-1f3d-4e6a-8b0c-9d7e6f5a4b32")
+MISSED_AT = datetime(2026, 12, 1, 21, tzinfo=UTC)  # 18:00 in Sao Paulo, 21:00 in Lisbon
+MAKEUP_BOOKING = UUID("3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f")
+MAKEUP_AT = datetime(2026, 12, 8, 22, tzinfo=UTC)  # 19:00 in Sao Paulo, 22:00 in Lisbon
+FORM = f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/makeups/{MISSED}"
+API = f"/api/mentor/subscribers/{SUBSCRIPTION}/makeups"
+
+
+def makeup(status: str = "owed", missed: UUID = MISSED, days_before: int = 0) -> Makeup:
+    """A make-up for the session missed `days_before` MISSED_AT; booked at MAKEUP_AT
+    when its status says it has a booking."""
+    missed_at = MISSED_AT - timedelta(days=days_before)
+    booking = (
+        MakeupBooking(
+            booking_id=MAKEUP_BOOKING,
+            starts_at=MAKEUP_AT,
+            ends_at=MAKEUP_AT + timedelta(hours=1),
+            status="scheduled" if status == "booked" else "attended",
+        )
+        if status in ("booked", "used")
+        else None
+    )
+    return Makeup(
+        missed_booking_id=missed,
+        subscription_id=SUBSCRIPTION,
+        missed_starts_at=missed_at,
+        missed_ends_at=missed_at + timedelta(hours=1),
+        status=status,  # type: ignore[arg-type]
+        owed_at=missed_at + timedelta(hours=2),
+        changed_at=missed_at + timedelta(hours=2),
+        book_by=missed_at + timedelta(days=14),
+        booking=booking,
+    )
+
+
+def subscriber(*, with_makeup_session: bool = False) -> SubscriberDetail:
+    bookings = [
+        BookingAttendance(
+            booking_id=MISSED,
+            starts_at=MISSED_AT,
+            ends_at=MISSED_AT + timedelta(hours=1),
+            cancelled=False,
+            status="mentor_no_show",
+            marked_by="mentor",
+            marked_at=MISSED_AT + timedelta(hours=2),
+        )
+    ]
+    if with_makeup_session:
+        bookings.append(
+            BookingAttendance(
+                booking_id=MAKEUP_BOOKING,
+                starts_at=MAKEUP_AT,
+                ends_at=MAKEUP_AT + timedelta(hours=1),
+                cancelled=False,
+            )
+        )
+    return SubscriberDetail(
+        subscription_id=SUBSCRIPTION,
+        mentee_id=MENTEE,
+        mentee_name="Maria Lima",
+        mentee_email="maria@example.com",
+        absences=0,
+        consecutive_absences=0,
+        is_reprobated=False,
+        status="active",
+        upcoming_bookings=1,
+        timezone="Europe/Lisbon",
+        mentor_timezone="America/Sao_Paulo",
+        cycle_starts_at=MISSED_AT - timedelta(days=7),
+        cycle_ends_at=MISSED_AT + timedelta(days=21),
+        bookings=bookings,
+    )
+
+
+@dataclass
+class FakeOwners:
+    """Booking's and attendance's answers, each refusal or silence as asked of it."""
+
+    makeups: list[Makeup] = field(default_factory=list)
+    refusals: dict[type[Request], RpcError] = field(default_factory=dict)
+    silent: set[type[Request]] = field(default_factory=set)
+    booked_session: bool = False
+    asked: list[Request] = field(default_factory=list)
+
+    async def ask(self, request: Request, reply_type: type[Reply]) -> Any:
+        self.asked.append(request)
+        if type(request) in self.silent:
+            raise OwnerUnavailable(f"the {request.owner} service did not answer within 5 s")
+        if type(request) in self.refusals:
+            raise error_response(self.refusals[type(request)])
+        if isinstance(request, GetSubscriber):
+            return SubscriberReply(subscriber=subscriber(with_makeup_session=self.booked_session))
+        if isinstance(request, GetHistory):
+            return HistoryReply()
+        if isinstance(request, ListMakeups):
+            return MakeupsReply(makeups=self.makeups)
+        if isinstance(request, GetMenteeStanding):
+            return MenteeStandingReply(
+                subscriptions=[subscriber(with_makeup_session=self.booked_session)]
+            )
+        if isinstance(request, ScheduleMakeup):
+            booked = makeup("booked").model_copy(
+                update={
+                    "booking": MakeupBooking(
+                        booking_id=MAKEUP_BOOKING,
+                        starts_at=request.starts_at,
+                        ends_at=request.starts_at + timedelta(hours=1),
+                        status="scheduled",
+                    )
+                }
+            )
+            return MakeupScheduled(makeup=booked)
+        raise OwnerUnavailable(f"the {request.owner} service cannot be reached")
+
+    def of(self, kind: type[Request]) -> list[Any]:
+        return [r for r in self.asked if isinstance(r, kind)]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, FakeOwners]]:
+    app: FastAPI = create_app(Settings(jwt_secret=SECRET))
+    owners = FakeOwners()
+    app.dependency_overrides[get_owners] = lambda: owners
+    app.dependency_overrides[get_now] = lambda: NOW
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as http:
+        yield http, owners
+
+
+def token(role: str, person: UUID) -> str:
+    return issue_token(SECRET, person, role, datetime.now(UTC) + timedelta(hours=1))  # type: ignore[arg-type]
+
+
+def bearer(role: str = "mentor", person: UUID = MENTOR) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role, person)}"}
+
+
+def signed_in(
+    http: httpx.AsyncClient, role: str = "mentor", person: UUID = MENTOR
+) -> dict[str, str]:
+    """The session cookie of `person`; returns the headers the page's script posts with."""
+    session = token(role, person)
+    http.cookies.set("session", session, domain="gateway.test")
+    return {"X-CSRF-Token": csrf_token(SECRET, session), "Sec-Fetch-Mode": "cors"}
+
+
+def text(html: str) -> str:
+    """The page's words, tags and runs of spaces gone (inline tags without a space)."""
+    inline = re.sub(r"</?(strong|span|small|q)\b[^>]*>", "", html)
+    return " ".join(re.sub(r"<[^>]+>", " ", inline).split())
+
+
+# ---- the API ---------------------------------------------------------------------------
+
+
+async def test_the_api_lists_a_subscribers_makeups_once_attendance_says_they_are_the_mentors(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    owners.makeups = [makeup("owed"), makeup("booked", uuid.uuid4(), days_before=7)]
+    response = await http.get(API, headers=bearer())
+    assert response.status_code == 200, response.text
+    listed = [Makeup.model_validate(m) for m in response.json()["makeups"]]
+    assert listed == owners.makeups
+    [own] = owners.of(GetSubscriber)
+    assert (own.mentor_id, own.subscription_id) == (MENTOR, SUBSCRIPTION)
+    [asked] = owners.of(ListMakeups)
+    assert (asked.subscription_id, asked.mentee_id) == (SUBSCRIPTION, None)
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("forbidden", 403), ("not_found", 404)], ids=["not-theirs", "unknown"]
+)
+async def test_the_api_shows_no_makeup_of_a_subscription_that_is_not_the_mentors(
+    gateway: tuple[httpx.AsyncClient, FakeOwners], code: str, status: int
+) -> None:
+    http, owners = gateway
+    owners.makeups = [makeup("owed")]
+    owners.refusals[GetSubscriber] = RpcError(
+        code=code, detail="this mentee is not your subscriber"
+    )  # type: ignore[arg-type]
+    response = await http.get(API, headers=bearer())
+    assert response.status_code == status
+    assert response.json() == {"detail": "this mentee is not your subscriber"}
+    assert str(MISSED) not in response.text
+
+
+async def test_the_api_books_a_makeup_and_answers_201_with_it(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    body = {"missed_booking_id": str(MISSED), "starts_at": "2026-12-08T19:00:00-03:00"}
+    response = await http.post(API, json=body, headers=bearer())
+    assert response.status_code == 201, response.text
+    booked = Makeup.model_validate(response.json())
+    assert booked.status == "booked" and booked.booking is not None
+    assert booked.booking.starts_at == MAKEUP_AT
+    [command] = owners.of(ScheduleMakeup)
+    assert (command.mentor_id, command.subscription_id, command.missed_booking_id) == (
+        MENTOR,
+        SUBSCRIPTION,
+        MISSED,
+    )
+    assert (command.starts_at, command.requested_at) == (MAKEUP_AT, NOW)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "detail"),
+    [
+        ("not_found", 404, "no make-up is owed for that session"),
+        ("forbidden", 403, "this subscription is not yours"),
+        ("conflict", 409, "clashes with your session with Ana Souza on Tue 08 Dec 2026, 19:00"),
+        ("invalid", 422, "the make-up must start by Tue 15 Dec 2026, 18:00 (Sao Paulo)"),
+    ],
+    ids=["nothing-owed", "not-theirs", "clash", "too-late"],
+)
+async def test_the_api_answers_bookings_refusal_with_its_status_and_words(
+    gateway: tuple[httpx.AsyncClient, FakeOwners], code: str, status: int, detail: str
+) -> None:
+    http, owners = gateway
+    owners.refusals[ScheduleMakeup] = RpcError(code=code, detail=detail)  # type: ignore[arg-type]
+    body = {"missed_booking_id": str(MISSED), "starts_at": "2026-12-08T19:00:00-03:00"}
+    response = await http.post(API, json=body, headers=bearer())
+    assert response.status_code == status
+    assert response.json() == {"detail": detail}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"missed_booking_id": str(MISSED), "starts_at": "2026-12-08T19:00:00"},  # no offset
+        {"missed_booking_id": "not-an-id", "starts_at": "2026-12-08T19:00:00Z"},
+        {"starts_at": "2026-12-08T19:00:00Z"},
+        {"missed_booking_id": str(MISSED), "starts_at": "2026-12-08T19:00:00Z", "extra": 1},
+    ],
+    ids=["naive", "bad-id", "no-missed", "extra"],
+)
+async def test_a_malformed_booking_is_422_and_asks_nothing(
+    gateway: tuple[httpx.AsyncClient, FakeOwners], body: dict[str, Any]
+) -> None:
+    http, owners = gateway
+    response = await http.post(API, json=body, headers=bearer())
+    assert response.status_code == 422
+    assert owners.asked == []
+
+
+async def test_only_a_mentor_books_a_makeup(gateway: tuple[httpx.AsyncClient, FakeOwners]) -> None:
+    http, owners = gateway
+    body = {"missed_booking_id": str(MISSED), "starts_at": "2026-12-08T19:00:00Z"}
+    response = await http.post(API, json=body, headers=bearer("mentee", MENTEE))
+    assert response.status_code == 403
+    assert owners.asked == []
+
+
+# ---- the mentor's subscriber page -------------------------------------------------------
+
+
+async def test_the_subscriber_page_says_each_makeup_in_words_in_the_mentors_zone(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    signed_in(http)
+    owners.makeups = [
+        makeup("owed"),
+        makeup("booked", uuid.uuid4(), days_before=7),
+        makeup("used", uuid.uuid4(), days_before=14),
+        makeup("withdrawn", uuid.uuid4(), days_before=21),
+        makeup("expired", uuid.uuid4(), days_before=28),
+    ]
+    page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
+    assert page.status_code == 200, page.text
+    words = text(page.text)
+    assert "Make-up sessions" in words
+    # Oldest missed session first; each time in Sao Paulo time, as the page says.
+    assert "Times are Sao Paulo time (America/Sao_Paulo), your time zone." in words
+    expected = [
+        "The session of Tue 03 Nov 2026, 18:00: expired (it was not booked by "
+        "Tue 17 Nov 2026, 18:00)",
+        "The session of Tue 10 Nov 2026, 18:00: withdrawn (you did attend)",
+        "The session of Tue 17 Nov 2026, 18:00: used (the make-up of Tue 08 Dec 2026, 19:00)",
+        "The session of Tue 24 Nov 2026, 18:00: booked for Tue 08 Dec 2026, 19:00",
+        "The session of Tue 01 Dec 2026, 18:00: owed — book by Tue 15 Dec 2026, 18:00",
+    ]
+    positions = [words.index(line) for line in expected]
+    assert positions == sorted(positions)
+    # A form for the one owed only: its bounds in the page's zone, its length said.
+    assert page.text.count('class="makeup-form"') == 1
+    assert f'action="{FORM}"' in page.text
+    assert 'type="datetime-local"' in page.text
+    assert 'min="2026-12-06T09:00" max="2026-12-15T18:00"' in page.text
+    assert '<input type="hidden" name="zone" value="America/Sao_Paulo">' in page.text
+    assert "Make-up starts (Sao Paulo time)" in words
+    assert (
+        "It lasts 1 hour, like the missed session, and must start by Tue 15 Dec 2026, 18:00 "
+        "at the latest." in words
+    )
+
+
+async def test_a_makeup_session_is_labelled_in_the_bookings_table(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    signed_in(http)
+    owners.makeups, owners.booked_session = [makeup("booked")], True
+    page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
+    [row] = re.findall(rf'<tr data-booking="{MAKEUP_BOOKING}".*?</tr>', page.text, re.S)
+    assert "Make-up for the missed session of Tue 01 Dec 2026, 18:00" in text(row)
+    [missed] = re.findall(rf'<tr data-booking="{MISSED}".*?</tr>', page.text, re.S)
+    assert "Make-up for" not in missed
+
+
+async def test_without_makeups_the_page_shows_no_part_for_them_and_says_when_booking_is_silent(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    signed_in(http)
+    page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
+    assert page.status_code == 200
+    assert "Make-up" not in page.text and "makeup" not in page.text
+
+    owners.silent.add(ListMakeups)
+    page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
+    assert page.status_code == 200  # the rest of the page still shows
+    assert "Make-up sessions cannot be shown just now" in page.text
+    assert "Maria Lima" in page.text
+
+
+async def test_the_form_books_the_start_typed_read_in_the_pages_zone_and_says_so(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    headers = signed_in(http)
+    owners.makeups = [makeup("owed")]
+    form = {"starts_at": "2026-12-08T19:00", "zone": "America/Sao_Paulo"}
+    response = await http.post(FORM, data=form, headers=headers)
+    assert response.status_code == 200, response.text
+    assert "x-refused-in-place" not in response.headers
+    [command] = owners.of(ScheduleMakeup)
+    assert command.starts_at == MAKEUP_AT  # 19:00 in Sao Paulo is 22:00 UTC
+    assert (command.mentor_id, command.subscription_id, command.missed_booking_id) == (
+        MENTOR,
+        SUBSCRIPTION,
+        MISSED,
+    )
+    assert "<p data-done hidden>Make-up booked for Tue 08 Dec 2026, 19:00.</p>" in response.text
+    assert response.text.lstrip().startswith('<section id="subscriber"')
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "detail", "says"),
+    [
+        (
+            "conflict",
+            409,
+            "clashes with your session with Ana Souza on Tue 08 Dec 2026, 19:00 (Sao Paulo)",
+            "Not booked: clashes with your session with Ana Souza on Tue 08 Dec 2026, 19:00 "
+            "(Sao Paulo).",
+        ),
+        (
+            "invalid",
+            422,
+            "the make-up must start by Tue 15 Dec 2026, 18:00 (Sao Paulo).",
+            "Not booked: the make-up must start by Tue 15 Dec 2026, 18:00 (Sao Paulo).",
+        ),
+        (
+            "not_found",
+            404,
+            "no make-up is owed for that session",
+            "Not booked: no make-up is owed for that session.",
+        ),
+    ],
+    ids=["clash", "too-late", "nothing-owed"],
+)
+async def test_a_refusal_is_said_by_the_field_with_what_was_typed(
+    gateway: tuple[httpx.AsyncClient, FakeOwners], code: str, status: int, detail: str, says: str
+) -> None:
+    http, owners = gateway
+    headers = signed_in(http)
+    owners.makeups = [makeup("owed")]
+    owners.refusals[ScheduleMakeup] = RpcError(code=code, detail=detail)  # type: ignore[arg-type]
+    form = {"starts_at": "2026-12-08T19:00", "zone": "America/Sao_Paulo"}
+    response = await http.post(FORM, data=form, headers=headers)
+    assert response.status_code == status
+    assert response.headers["x-refused-in-place"] == "1"
+    assert response.text.lstrip().startswith('<section id="subscriber"')
+    [field_] = re.findall(r'<input type="datetime-local"[^>]*>', response.text)
+    assert 'value="2026-12-08T19:00"' in field_ and 'aria-invalid="true"' in field_
+    # Beside it, the time typed as the page writes times.
+    assert f'id="makeup-chosen-{MISSED}">Tue 08 Dec 2026, 19:00</span>' in response.text
+    assert f"makeup-error-{MISSED}" in field_  # described by the error
+    error = f'<p class="error field-error" id="makeup-error-{MISSED}" role="alert">{says}</p>'
+    assert error in response.text
+    assert "data-done" not in response.text
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"starts_at": "", "zone": "America/Sao_Paulo"},
+        {"starts_at": "next tuesday", "zone": "America/Sao_Paulo"},
+        {"starts_at": "2026-12-08T19:00", "zone": "Mars/Olympus_Mons"},
+    ],
+    ids=["empty", "not-a-time", "unknown-zone"],
+)
+async def test_a_start_that_is_not_a_time_is_said_by_the_field_and_books_nothing(
+    gateway: tuple[httpx.AsyncClient, FakeOwners], form: dict[str, str]
+) -> None:
+    http, owners = gateway
+    headers = signed_in(http)
+    owners.makeups = [makeup("owed")]
+    response = await http.post(FORM, data=form, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["x-refused-in-place"] == "1"
+    assert "Give the make-up&#39;s date and its time of day." in response.text
+    assert owners.of(ScheduleMakeup) == []
+
+
+async def test_a_silent_booking_service_is_said_in_the_notice(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    headers = signed_in(http)
+    owners.silent.add(ScheduleMakeup)
+    form = {"starts_at": "2026-12-08T19:00", "zone": "America/Sao_Paulo"}
+    response = await http.post(FORM, data=form, headers=headers)
+    assert response.status_code == 503
+    assert "x-refused-in-place" not in response.headers
+    assert response.text.startswith('<p class="error" role="alert">The service is busy')
+
+
+# ---- the mentee's page -----------------------------------------------------------------
+
+
+async def test_the_mentee_reads_what_is_owed_and_when_it_is_booked_in_their_slots_zone(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    signed_in(http, "mentee", MENTEE)
+    owners.makeups = [
+        makeup("owed"),
+        makeup("booked", uuid.uuid4(), days_before=7),
+        makeup("withdrawn", uuid.uuid4(), days_before=14),
+    ]
+    owners.booked_session = True
+    page = await http.get("/dashboard/mentorship/bookings")
+    assert page.status_code == 200, page.text
+    words = text(page.text)
+    assert (
+        "Your mentor missed the session of Tue 24 Nov 2026, 21:00: the make-up session is "
+        "booked for Tue 08 Dec 2026, 22:00." in words
+    )
+    assert (
+        "Your mentor missed the session of Tue 01 Dec 2026, 21:00: a make-up session is owed, "
+        "to be booked by Tue 15 Dec 2026, 21:00." in words
+    )
+    assert "Tue 17 Nov 2026" not in words  # withdrawn: the mentor came after all
+    [asked] = owners.of(ListMakeups)
+    assert (asked.mentee_id, asked.subscription_id) == (MENTEE, None)
+    [row] = re.findall(rf'<tr data-booking-id="{MAKEUP_BOOKING}".*?</tr>', page.text, re.S)
+    assert "Make-up for the missed session of Tue 24 Nov 2026, 21:00" in text(row)
+
+
+async def test_the_mentees_page_shows_without_makeups_when_booking_is_silent(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    signed_in(http, "mentee", MENTEE)
+    owners.silent.add(ListMakeups)
+    page = await http.get("/dashboard/mentorship/bookings")
+    assert page.status_code == 200
+    assert "Make-up sessions owed to you cannot be shown just now" in page.text
+    assert "Your sessions" in page.text
