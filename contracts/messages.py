@@ -682,46 +682,56 @@ MakeupStatus = Literal["owed", "withdrawn", "booked", "used", "expired"]
 MakeupRefund = Literal["none", "stripe_credit"]
 
 
-class MakeupOwed(Event):
-    """The mentor did not come to a session (its final mark is `mentor_no_show`): the
-    subscription is owed one make-up session for it (added). Booking, which owns the
-    bookings, records one credit per missed booking."""
-
-    routing_key: ClassVar[str] = "makeup.owed"
+class _AboutAMissedSession(Event):
+    """An event about the make-up owed for a session the mentor missed."""
 
     subscription_id: UUID
     mentee_id: UUID
     mentor_id: UUID
     missed_booking_id: UUID
     missed_starts_at: AwareDatetime
+
+
+class MakeupOwed(_AboutAMissedSession):
+    """The mentor did not come to a session (its final mark is `mentor_no_show`): the
+    subscription is owed one make-up session for it (added). Booking, which owns the
+    bookings, records one credit per missed booking. Published again when a make-up
+    booked for it is cancelled (a reprobation, the mentee's cancellation in time): it is
+    owed again."""
+
+    routing_key: ClassVar[str] = "makeup.owed"
+
     owed_at: AwareDatetime = Field(description="when the no-show was marked")
 
 
-class MakeupWithdrawn(Event):
+class MakeupWithdrawn(_AboutAMissedSession):
     """The session's mark was corrected (the mentor did come): the make-up owed for it is
     withdrawn (added). One already booked or used stays."""
 
     routing_key: ClassVar[str] = "makeup.withdrawn"
 
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
-    missed_booking_id: UUID
-    missed_starts_at: AwareDatetime
     withdrawn_at: AwareDatetime = Field(description="when the correcting mark was made")
 
 
-class MakeupExpired(Event):
+class MakeupUsed(_AboutAMissedSession):
+    """The make-up session booked for a missed one took place: it was marked (present,
+    late, absent: a make-up missed is an absence like any other session), or the mentee
+    cancelled it late (added)."""
+
+    routing_key: ClassVar[str] = "makeup.used"
+
+    booking_id: UUID = Field(description="the make-up session's booking")
+    starts_at: AwareDatetime = Field(description="when the make-up session started")
+    mark: MarkStatus = Field(description="the make-up session's mark, e.g. present")
+    used_at: AwareDatetime
+
+
+class MakeupExpired(_AboutAMissedSession):
     """The make-up owed for a missed session was not booked by `book_by`
     (MAKEUP_WITHIN_DAYS after the missed session's start): it expired (added)."""
 
     routing_key: ClassVar[str] = "makeup.expired"
 
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
-    missed_booking_id: UUID
-    missed_starts_at: AwareDatetime
     book_by: AwareDatetime = Field(description="the latest start the make-up could have had")
     expired_at: AwareDatetime = Field(description="the sweep's tick that found it expired")
     refund: MakeupRefund = Field(
@@ -731,18 +741,13 @@ class MakeupExpired(Event):
     )
 
 
-class MakeupRefunded(Event):
+class MakeupRefunded(_AboutAMissedSession):
     """An expired make-up became a credit on the mentee's Stripe customer balance (added,
     with MAKEUP_EXPIRED_REFUND=stripe_credit): one session's share of the price of the
     subscription's cycle."""
 
     routing_key: ClassVar[str] = "makeup.refunded"
 
-    subscription_id: UUID
-    mentee_id: UUID
-    mentor_id: UUID
-    missed_booking_id: UUID
-    missed_starts_at: AwareDatetime
     amount: int = Field(description="in the currency's smallest unit, e.g. cents", gt=0)
     currency: str = Field(examples=["eur"])
     stripe_balance_transaction_id: str = Field(examples=["cbtxn_1Nq..."])
@@ -782,6 +787,7 @@ MESSAGE_TYPES: tuple[type[Event], ...] = (
     AppealRejected,
     MentorPolicyChanged,
     MakeupOwed,
+    MakeupUsed,
     MakeupExpired,
     MakeupRefunded,
     MakeupWithdrawn,

@@ -157,18 +157,21 @@ class Makeup(_Model):
 
 
 class ListMakeups(Request):
-    """The make-ups of one subscription, or of every subscription of one mentee."""
+    """The make-ups of one subscription, or of every subscription of one mentee or of one
+    mentor."""
 
     routing_key: ClassVar[str] = "rpc.list_makeups"
     owner: ClassVar[str] = "booking"
 
     subscription_id: UUID | None = None
     mentee_id: UUID | None = None
+    mentor_id: UUID | None = None
 
     @model_validator(mode="after")
     def _one_owner(self) -> ListMakeups:
-        if (self.subscription_id is None) == (self.mentee_id is None):
-            raise ValueError("give either subscription_id or mentee_id")
+        given = [self.subscription_id, self.mentee_id, self.mentor_id]
+        if sum(g is not None for g in given) != 1:
+            raise ValueError("give one of subscription_id, mentee_id or mentor_id")
         return self
 
 
@@ -534,6 +537,7 @@ HistoryKind = Literal[
     "appeal",
     "appeal_decision",
     "policy",
+    "makeup",
 ]
 
 

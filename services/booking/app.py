@@ -60,6 +60,7 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
             contracts.BookingReminderDue,
             contracts.MakeupOwed,
             contracts.MakeupWithdrawn,
+            contracts.MakeupUsed,
             contracts.MakeupExpired,
             contracts.MakeupRefunded,
         ],

@@ -193,11 +193,14 @@ async def _settle_makeups(tx: Tx, marked: Sequence[domain.Booking]) -> list[str]
 
 async def _use_makeups(tx: Tx, marked: Sequence[domain.Booking]) -> list[str]:
     """The make-ups whose sessions were marked are used (booked again if cleared)."""
-    credits = await store.makeups_booked_as(tx, [b.booking_id for b in marked])
-    after = [makeups.after_makeup_mark(b, credits.get(b.booking_id)) for b in marked]
-    used = [c for c in after if c is not None]
-    await store.save_makeups(tx, used)
-    return [f"make-up {c.status}" for c in used]
+    by_id = {b.booking_id: b for b in marked}
+    return await _follow_booked_makeups(
+        tx,
+        list(by_id),
+        lambda missed, makeup, credit: makeups.after_makeup_mark(
+            missed, makeup, by_id[makeup.booking_id], credit
+        ),
+    )
 
 
 async def _reopen_makeups(
@@ -205,11 +208,39 @@ async def _reopen_makeups(
 ) -> None:
     """Make-ups cancelled with the rest (a reprobation) are owed again."""
     at = {b: c.occurred_at for c in changes for b in cancelled[c.subscription.subscription_id]}
-    if not at:
-        return
-    credits = await store.makeups_booked_as(tx, list(at))
-    after = [makeups.after_cancellation(c, at[b], counts=False) for b, c in credits.items()]
-    await store.save_makeups(tx, [c for c in after if c is not None])
+    if at:
+        await _follow_booked_makeups(
+            tx,
+            list(at),
+            lambda missed, makeup, credit: makeups.after_cancellation(
+                missed, makeup, credit, at[makeup.booking_id], late=False
+            ),
+        )
+
+
+async def _follow_booked_makeups(
+    tx: Tx,
+    booking_ids: Sequence[UUID],
+    decide: Callable[
+        [domain.BookedSession, domain.BookedSession, makeups.Makeup],
+        tuple[makeups.Makeup | None, Event | None],
+    ],
+) -> list[str]:
+    """The credits booked as these bookings, after what `decide` says of each (given the
+    missed session and the make-up's), and the events that say so."""
+    credits = await store.makeups_booked_as(tx, booking_ids)
+    if not credits:
+        return []
+    missed_ids = [c.missed_booking_id for c in credits.values()]
+    sessions = await store.missed_sessions(tx, [*credits, *missed_ids])
+    saved, events = [], []
+    for booking_id, credit in credits.items():
+        after, event = decide(sessions[credit.missed_booking_id], sessions[booking_id], credit)
+        saved += [after] if after else []
+        events += [event] if event else []
+    await store.save_makeups(tx, saved)
+    await outbox.add(tx, events)
+    return [f"make-up {c.status}" for c in saved]
 
 
 async def sweep(tx: Tx, msg: SweepTick, policy: Policy) -> str:
@@ -302,21 +333,18 @@ async def cancel_booking(tx: Tx, request: CancelBooking, policy: Policy) -> Book
 
 async def _cancel_makeup(tx: Tx, cancelled: BookingCancelled) -> None:
     """A make-up the mentee cancels in time is owed again; cancelled late, it is used."""
-    credit = (await store.makeups_booked_as(tx, [cancelled.booking_id])).get(cancelled.booking_id)
-    if credit is not None:
-        late = cancelled.status == "cancelled_late"
-        after = makeups.after_cancellation(credit, cancelled.cancelled_at, counts=late)
-        await store.save_makeups(tx, [after] if after else [])
+    late = cancelled.status == "cancelled_late"
+    await _follow_booked_makeups(
+        tx,
+        [cancelled.booking_id],
+        lambda missed, makeup, credit: makeups.after_cancellation(
+            missed, makeup, credit, cancelled.cancelled_at, late=late
+        ),
+    )
 
 
 async def list_makeups(tx: Tx, request: ListMakeups, policy: Policy) -> MakeupsReply:
-    found = await store.makeup_views(
-        tx,
-        subscription_id=request.subscription_id,
-        mentee_id=request.mentee_id,
-        within=policy.makeup_within,
-    )
-    return MakeupsReply(makeups=found)
+    return MakeupsReply(makeups=await store.makeup_views(tx, request, policy.makeup_within))
 
 
 async def schedule_makeup(tx: Tx, request: ScheduleMakeup, policy: Policy) -> MakeupScheduled:
@@ -338,9 +366,8 @@ async def schedule_makeup(tx: Tx, request: ScheduleMakeup, policy: Policy) -> Ma
         )
         await store.save_makeups(tx, [decided.credit])
         await outbox.add(tx, [decided.event])
-    views = await store.makeup_views(
-        tx, subscription_id=subscription.subscription_id, mentee_id=None, within=within
-    )
+    of = ListMakeups(subscription_id=subscription.subscription_id)
+    views = await store.makeup_views(tx, of, within)
     return MakeupScheduled(
         makeup=next(v for v in views if v.missed_booking_id == missed.booking_id)
     )

@@ -26,7 +26,9 @@ from contracts import (
     MakeupRefund,
     MakeupRefunded,
     MakeupStatus,
+    MakeupUsed,
     MakeupWithdrawn,
+    MarkStatus,
 )
 from contracts.rpc import ScheduleMakeup
 from services.booking.domain import (
@@ -206,28 +208,56 @@ def _refused_time(
     return None
 
 
-def after_makeup_mark(booking: Booking, credit: Makeup | None) -> Makeup | None:
-    """The credit booked as `booking` after that booking's mark (None: unchanged): used
-    once its session is marked, whatever the mark (an absence counts as one, a mentor's
-    no-show owes a make-up of its own); booked again if the mark is cleared."""
-    if credit is None or credit.booking_id != booking.booking_id:
-        return None
+def after_makeup_mark(
+    missed: BookedSession, makeup: BookedSession, booking: Booking, credit: Makeup
+) -> tuple[Makeup | None, Event | None]:
+    """The credit booked as `makeup` after `booking` (that make-up's booking) took its
+    mark (None: unchanged): used once its session is marked, whatever the mark (an
+    absence counts as one, a mentor's no-show owes a make-up of its own); booked again,
+    quietly, if the mark is cleared."""
     if booking.mark_status is not None and credit.status == "booked":
-        return replace(credit, status="used", changed_at=booking.marked_at or credit.changed_at)
+        at = booking.marked_at or credit.changed_at
+        used = replace(credit, status="used", changed_at=at)
+        return used, _used(missed, makeup, booking.mark_status, at)
     if booking.mark_status is None and credit.status == "used":
-        return replace(credit, status="booked")
-    return None
+        return replace(credit, status="booked"), None
+    return None, None
 
 
-def after_cancellation(credit: Makeup, at: datetime, *, counts: bool) -> Makeup | None:
+def after_cancellation(
+    missed: BookedSession, makeup: BookedSession, credit: Makeup, at: datetime, *, late: bool
+) -> tuple[Makeup | None, Event | None]:
     """The credit whose make-up booking was cancelled at `at` (None: unchanged): owed
     again, for the mentor to book another (a reprobation, a mentee's cancellation in
-    time), or used when the cancellation counts against the mentee (a late one)."""
+    time), or used when the mentee cancelled late (it counts against them)."""
     if credit.status != "booked":
-        return None
-    if counts:
-        return replace(credit, status="used", changed_at=at)
-    return replace(credit, status="owed", booking_id=None, changed_at=at)
+        return None, None
+    if late:
+        used = replace(credit, status="used", changed_at=at)
+        return used, _used(missed, makeup, "cancelled_late", at)
+    again = replace(credit, status="owed", booking_id=None, changed_at=at)
+    event = _owed(missed, None, at)
+    # Per cancelled make-up: owed again after each one, once.
+    event_id = derived_id(_MAKEUP_EVENTS, "owed again", missed.booking_id, makeup.booking_id)
+    return again, event.model_copy(update={"event_id": event_id})
+
+
+def _used(
+    missed: BookedSession, makeup: BookedSession, mark: MarkStatus, at: datetime
+) -> MakeupUsed:
+    return MakeupUsed(
+        event_id=derived_id(_MAKEUP_EVENTS, "used", missed.booking_id, makeup.booking_id),
+        occurred_at=at,
+        subscription_id=missed.subscription_id,
+        mentee_id=missed.mentee_id,
+        mentor_id=missed.mentor_id,
+        missed_booking_id=missed.booking_id,
+        missed_starts_at=missed.starts_at,
+        booking_id=makeup.booking_id,
+        starts_at=makeup.starts_at,
+        mark=mark,
+        used_at=at,
+    )
 
 
 # --- expiry and refund ---------------------------------------------------------------

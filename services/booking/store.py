@@ -605,16 +605,17 @@ _MAKEUP_VIEWS = """
     JOIN bookings AS missed ON missed.booking_id = m.missed_booking_id
     JOIN subscriptions AS s ON s.subscription_id = m.subscription_id
     LEFT JOIN bookings AS b ON b.booking_id = m.booking_id
-    WHERE m.subscription_id = $1 OR s.mentee_id = $2
+    WHERE m.subscription_id = $1 OR s.mentee_id = $2 OR s.mentor_id = $3
     ORDER BY missed.starts_at
 """
 
 
-async def makeup_views(
-    tx: Tx, *, subscription_id: UUID | None, mentee_id: UUID | None, within: timedelta
-) -> list[rpc.Makeup]:
-    """The make-ups of a subscription, or of a mentee's subscriptions, by missed session."""
-    rows = await (await driver(tx)).fetch(_MAKEUP_VIEWS, subscription_id, mentee_id)
+async def makeup_views(tx: Tx, of: rpc.ListMakeups, within: timedelta) -> list[rpc.Makeup]:
+    """The make-ups of a subscription, or of a mentee's or a mentor's subscriptions, by
+    missed session."""
+    rows = await (await driver(tx)).fetch(
+        _MAKEUP_VIEWS, of.subscription_id, of.mentee_id, of.mentor_id
+    )
     return [
         rpc.Makeup(
             missed_booking_id=r["missed_booking_id"],

@@ -17,6 +17,7 @@ from contracts import (
     BookingsScheduled,
     BookingUnattended,
     MakeupOwed,
+    MakeupUsed,
     MakeupWithdrawn,
     MenteeReactivated,
     MenteeReprobated,
@@ -86,6 +87,14 @@ async def owners(settings: Settings) -> AsyncIterator[Owners]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def bus(settings: Settings, booking: ServiceRuntime[Policy]) -> AsyncIterator[Listener]:
     async with listening(settings, KEYS) as listener:
+        yield listener
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def makeup_bus(
+    settings: Settings, booking: ServiceRuntime[Policy]
+) -> AsyncIterator[Listener]:
+    async with listening(settings, ["makeup.*"]) as listener:
         yield listener
 
 
@@ -482,7 +491,11 @@ def asked(
 
 
 async def test_a_mentor_books_the_make_up_owed_once_clear_of_their_sessions_and_it_is_used(
-    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
+    settings: Settings,
+    booking: ServiceRuntime[Policy],
+    bus: Listener,
+    owners: Owners,
+    makeup_bus: Listener,
 ) -> None:
     """Booked as a booking of its own (bookings.scheduled, kind makeup), refused when it
     clashes with the mentor's next session, the same request again books nothing more;
@@ -533,7 +546,9 @@ async def test_a_mentor_books_the_make_up_owed_once_clear_of_their_sessions_and_
             {**one.sent[-1].model_dump(), **marked, "event_id": uuid.uuid4()}
         ),
     )
-    await eventually(lambda: credit_of(booking.db, one.booking_id), lambda s: s == "used")
+    [used_event] = await makeup_bus.wait_for(MakeupUsed, missed_booking_id=one.booking_id)
+    assert (used_event.booking_id, used_event.mark) == (made_up.booking_id, "present")
+    assert await credit_of(booking.db, one.booking_id) == "used"
     listing = await owners.ask(ListMakeups(subscription_id=one.sub.subscription_id), MakeupsReply)
     [used] = listing.makeups
     assert used.status == "used" and used.booking is not None
@@ -543,7 +558,11 @@ async def test_a_mentor_books_the_make_up_owed_once_clear_of_their_sessions_and_
 
 
 async def test_a_reprobation_cancels_the_make_up_and_the_credit_is_owed_again(
-    settings: Settings, booking: ServiceRuntime[Policy], bus: Listener, owners: Owners
+    settings: Settings,
+    booking: ServiceRuntime[Policy],
+    bus: Listener,
+    owners: Owners,
+    makeup_bus: Listener,
 ) -> None:
     one = await owed_makeup(settings, bus, owners, booking.db, week=175)
     at = one.sub.cycle_starts_at + timedelta(days=3, hours=9)
@@ -554,6 +573,8 @@ async def test_a_reprobation_cancels_the_make_up_and_the_credit_is_owed_again(
     [cancelled] = await bus.wait_for(BookingsCancelled, subscription_id=one.sub.subscription_id)
     assert made_up in cancelled.booking_ids
     assert await credit_of(booking.db, one.booking_id) == "owed"
+    owed = await makeup_bus.wait_for(MakeupOwed, missed_booking_id=one.booking_id, count=2)
+    assert owed[-1].owed_at == cancelled.occurred_at
     refused = await owners.ask_raw(asked(one, at + timedelta(hours=2)), MakeupScheduled)
     assert refused.error is not None and "reprobated" in refused.error.detail
     mine = await owners.ask(ListMakeups(mentee_id=one.sub.mentee.id), MakeupsReply)

@@ -12,7 +12,14 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts import AttendanceMarked, MakeupOwed, MakeupWithdrawn, MarkStatus, Slot
+from contracts import (
+    AttendanceMarked,
+    MakeupOwed,
+    MakeupUsed,
+    MakeupWithdrawn,
+    MarkStatus,
+    Slot,
+)
 from contracts.rpc import ScheduleMakeup
 from services.booking.domain import BookedSession, Booking, Subscription
 from services.booking.makeups import (
@@ -223,29 +230,43 @@ def test_only_the_mentor_books_only_a_make_up_owed_and_not_for_a_reprobated_ment
 
 
 def test_a_make_ups_session_marked_uses_it_and_a_cleared_mark_books_it_again() -> None:
-    makeup_id = uuid.uuid4()
-    booked = replace(OWED, status="booked", booking_id=makeup_id)
-    makeup = Booking(makeup_id, "scheduled", makeup_for=SESSION.booking_id)
-    assert after_makeup_mark(makeup, booked) is None  # not marked yet
     at = STARTS + timedelta(days=3)
+    makeup = replace(
+        SESSION, booking_id=uuid.uuid4(), starts_at=at, ends_at=at + timedelta(hours=1)
+    )
+    booked = replace(OWED, status="booked", booking_id=makeup.booking_id)
+    booking = Booking(makeup.booking_id, "scheduled", makeup_for=SESSION.booking_id)
+    assert after_makeup_mark(SESSION, makeup, booking, booked) == (None, None)  # unmarked
+    events = set()
     for status in ("present", "absent", "mentor_no_show"):
-        marked = replace(makeup, mark_status=status, marked_at=at)
-        used = after_makeup_mark(marked, booked)
+        marked = replace(booking, mark_status=status, marked_at=at)
+        used, event = after_makeup_mark(SESSION, makeup, marked, booked)
         assert used is not None and (used.status, used.changed_at) == ("used", at)
+        assert isinstance(event, MakeupUsed) and (event.mark, event.starts_at) == (status, at)
+        assert event.missed_booking_id == SESSION.booking_id
+        events.add(event.event_id)
+    assert len(events) == 1  # one use per make-up, whichever mark says so
     used = replace(booked, status="used")
-    cleared = after_makeup_mark(makeup, used)
-    assert cleared is not None and cleared.status == "booked"
-    assert after_makeup_mark(Booking(uuid.uuid4(), "attended", True, "present"), booked) is None
+    assert after_makeup_mark(SESSION, makeup, booking, used) == (
+        replace(booked, status="booked"),
+        None,
+    )
 
 
-def test_a_make_up_cancelled_is_owed_again_unless_the_cancellation_counts() -> None:
-    booked = replace(OWED, status="booked", booking_id=uuid.uuid4())
+def test_a_make_up_cancelled_is_owed_again_unless_the_mentee_cancelled_late() -> None:
+    makeup = replace(SESSION, booking_id=uuid.uuid4())
+    booked = replace(OWED, status="booked", booking_id=makeup.booking_id)
     at = STARTS + timedelta(days=2)
-    again = after_cancellation(booked, at, counts=False)
+    again, owed = after_cancellation(SESSION, makeup, booked, at, late=False)
     assert again == replace(OWED, status="owed", booking_id=None, changed_at=at)
-    used = after_cancellation(booked, at, counts=True)
-    assert used is not None and used.status == "used" and used.booking_id == booked.booking_id
-    assert after_cancellation(OWED, at, counts=False) is None
+    assert isinstance(owed, MakeupOwed) and owed.owed_at == at
+    other = replace(makeup, booking_id=uuid.uuid4())
+    _, owed_after_another = after_cancellation(SESSION, other, booked, at, late=False)
+    assert owed_after_another is not None and owed_after_another.event_id != owed.event_id
+    used, event = after_cancellation(SESSION, makeup, booked, at, late=True)
+    assert used is not None and used.status == "used" and used.booking_id == makeup.booking_id
+    assert isinstance(event, MakeupUsed) and event.mark == "cancelled_late"
+    assert after_cancellation(SESSION, makeup, OWED, at, late=False) == (None, None)
 
 
 def test_an_expired_make_up_says_its_latest_start_and_the_refund_and_replays_the_same() -> None:
