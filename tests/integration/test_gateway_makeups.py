@@ -47,6 +47,7 @@ from contracts.rpc import (
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
 from services.gateway.dependencies import get_now, get_owners
+from services.gateway.makeups import step_words
 from services.gateway.owners import OwnerUnavailable, error_response
 from services.gateway.security import csrf_token
 from services.kit.settings import Settings
@@ -610,3 +611,10 @@ async def test_the_mentees_page_shows_without_makeups_when_booking_is_silent(
     assert page.status_code == 200
     assert "Make-up sessions owed to you cannot be shown just now" in page.text
     assert "Your sessions" in page.text
+
+
+def test_a_makeup_cancelled_late_and_a_step_without_its_detail_are_said_plainly() -> None:
+    late = step("used", MAKEUP_AT, booking_id=MAKEUP_BOOKING, mark="cancelled_late")
+    assert step_words(late, "America/Sao_Paulo") == "make-up used: the mentee cancelled it late"
+    bare = step("booked", MAKEUP_AT).model_copy(update={"makeup": None})
+    assert step_words(bare, "America/Sao_Paulo") == "make-up booked"
