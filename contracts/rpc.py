@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from contracts.messages import (
     BookingKind,
     CancellationStatus,
+    MakeupRefund,
     MakeupStatus,
     MarkStatus,
     Reason,
@@ -541,9 +542,41 @@ HistoryKind = Literal[
 ]
 
 
+MakeupStepStatus = Literal["owed", "withdrawn", "booked", "used", "expired", "refunded"]
+
+
+class HistoryMakeup(_Model):
+    """What a make-up line of the history (kind `makeup`) says beyond its step, for a
+    reader to put in their own words and time zone (added)."""
+
+    again: bool = Field(
+        default=False,
+        description="owed: owed again (its make-up was cancelled, or the no-show marked again)",
+    )
+    booking_id: UUID | None = Field(default=None, description="booked, used: the make-up's booking")
+    starts_at: AwareDatetime | None = Field(
+        default=None, description="booked, used: when the make-up session starts"
+    )
+    mark: MarkStatus | None = Field(
+        default=None,
+        description="used: the make-up session's mark (cancelled_late: the mentee cancelled "
+        "it late)",
+    )
+    book_by: AwareDatetime | None = Field(
+        default=None, description="expired: the latest start it could have had"
+    )
+    refund: MakeupRefund | None = Field(default=None, description="expired: what it gives back")
+    amount: int | None = Field(
+        default=None, description="refunded: in the currency's smallest unit, e.g. cents"
+    )
+    currency: str | None = Field(default=None, description="refunded", examples=["eur"])
+
+
 class HistoryLine(_Model):
     """A mark changed (`old_status` → `new_status`), or a warning, reprobation or
-    reactivation (the subscriber's status before → after)."""
+    reactivation (the subscriber's status before → after), or a step of a make-up owed
+    for a session the mentor missed (kind `makeup`: `booking_id` and `session_starts_at`
+    are the missed session's, `new_status` the step, `makeup` what it says)."""
 
     kind: HistoryKind
     at: AwareDatetime = Field(description="when it happened (the fact's own time)")
@@ -556,6 +589,7 @@ class HistoryLine(_Model):
     old_status: str | None = None
     new_status: str | None = None
     reason: str | None = None
+    makeup: HistoryMakeup | None = Field(default=None, description="a make-up line's step")
 
 
 class GetHistory(Request):

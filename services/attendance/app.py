@@ -52,6 +52,12 @@ def create_runtime(settings: Settings) -> ServiceRuntime[Policy]:
                 contracts.BookingUnattended, handlers.record_absences, gather_seconds=CASCADE
             ),
             ConsumesBatches(contracts.BookingCancelled, handlers.record_cancellations),
+            # Each step of a make-up, a line of the history.
+            ConsumesBatches(contracts.MakeupOwed, handlers.record_makeup_steps),
+            ConsumesBatches(contracts.MakeupWithdrawn, handlers.record_makeup_steps),
+            ConsumesBatches(contracts.MakeupUsed, handlers.record_makeup_steps),
+            ConsumesBatches(contracts.MakeupExpired, handlers.record_makeup_steps),
+            ConsumesBatches(contracts.MakeupRefunded, handlers.record_makeup_steps),
             Consumes(contracts.SweepTick, handlers.on_tick),
         ],
         answers=[

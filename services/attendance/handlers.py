@@ -13,6 +13,7 @@ from contracts import (
     BookingsCancelled,
     BookingsScheduled,
     BookingUnattended,
+    MakeupOwed,
     SessionJoined,
     SubscriptionActivated,
     SubscriptionEnded,
@@ -47,7 +48,7 @@ from contracts.rpc import (
     SubscribersReply,
     WaiveReprobation,
 )
-from services.attendance import preview, replies, store
+from services.attendance import makeups, preview, replies, store
 from services.attendance.domain import (
     Change,
     MentorPolicyEdit,
@@ -133,7 +134,8 @@ async def end_subscription(tx: Tx, msg: SubscriptionEnded, policy: Policy) -> st
 
 
 # The schedule copy decides nothing: it may arrive before the activation, and is kept
-# set-based. A cancellation waits for the lock, so a decision never sees half of it.
+# set-based. A cancellation waits for the lock, so a decision never sees half of it. A
+# make-up's booking (rare) is also a line of the history; a cycle's costs nothing more.
 async def add_bookings(tx: Tx, msgs: Sequence[BookingsScheduled], policy: Policy) -> list[str]:
     rows = [
         store.booking_row(m.subscription_id, m.mentee_id, b.booking_id, b.starts_at, b.ends_at)
@@ -141,12 +143,37 @@ async def add_bookings(tx: Tx, msgs: Sequence[BookingsScheduled], policy: Policy
         for b in m.bookings
     ]
     added = await store.insert_bookings(tx, rows)
+    if booked := [makeups.booked(m) for m in msgs if m.kind == "makeup"]:
+        await _add_makeup_steps(tx, booked)
     outcomes = []
     for m in msgs:  # a booking listed twice in one batch is added by its first listing
         mine = {b.booking_id for b in m.bookings} & added
         added -= mine
         outcomes.append(f"{len(mine)} bookings added to the schedule")
     return outcomes
+
+
+async def record_makeup_steps(
+    tx: Tx, msgs: Sequence[makeups.MakeupEvent], policy: Policy
+) -> list[str]:
+    """A step of a make-up owed for a session the mentor missed (booking's): a line of the
+    history, once per step and time; owed again says so when the earlier owed is known."""
+    owed = [m.missed_booking_id for m in msgs if isinstance(m, MakeupOwed)]
+    steps = makeups.steps(msgs, await store.makeup_steps_of(tx, owed))
+    written = await _add_makeup_steps(tx, steps)
+    return [
+        f"make-up {s.entry.new_status} {'in' if s.key in written else 'already in'} the history"
+        for s in steps
+    ]
+
+
+async def _add_makeup_steps(tx: Tx, steps: Sequence[makeups.Step]) -> set[makeups.StepKey]:
+    """Written once the subscription's activation has been handled (it travels on another
+    queue): until then retried, as the facts that decide on its record are."""
+    unknown = await store.unknown_subscriptions(tx, (s.entry.subscription_id for s in steps))
+    if unknown:
+        raise SubscriptionNotKnownYet(str(min(unknown)))
+    return await store.add_makeup_steps(tx, steps)
 
 
 async def cancel_bookings(tx: Tx, msgs: Sequence[BookingsCancelled], policy: Policy) -> list[str]:

@@ -161,6 +161,7 @@ def history(lines: Iterable[HistoryLine]) -> list[rpc.HistoryLine]:
         rpc.HistoryLine(
             **{f.name: getattr(line.entry, f.name) for f in fields(line.entry)},
             session_starts_at=line.session_starts_at,
+            makeup=None if line.makeup is None else rpc.HistoryMakeup.model_validate(line.makeup),
         )
         for line in lines
     ]

@@ -45,6 +45,7 @@ from services.attendance.domain import (
     Record,
     Session,
 )
+from services.attendance.makeups import Step, StepKey
 from services.kit.database import Tx, driver
 from services.kit.tables import mentor_zone_columns, subscription_table
 
@@ -132,7 +133,18 @@ history = Table(
     Column("old_status", String(20)),
     Column("new_status", String(20)),
     Column("reason", Text),
+    # A make-up's line: what its step says beyond it (rpc.HistoryMakeup).
+    Column("makeup", JSONB),
     Index("history_of_subscription", "subscription_id", "at", "entry_id"),
+    # Each make-up step's line once, under whichever event id it is announced again.
+    Index(
+        "history_makeup_steps",
+        "booking_id",
+        "new_status",
+        "at",
+        unique=True,
+        postgresql_where=text("kind = 'makeup'"),
+    ),
 )
 
 appeals = Table(
@@ -897,25 +909,79 @@ async def _subscribers(
 
 @dataclass(frozen=True)
 class HistoryLine:
-    """A history entry as the mentor reads it, with the start of its session."""
+    """A history entry as the mentor reads it, with the start of its session (and, for a
+    make-up's line, what its step says: rpc.HistoryMakeup's fields)."""
 
     entry: HistoryEntry
     session_starts_at: datetime | None
+    makeup: dict[str, object] | None = None
 
 
 async def history_of(tx: Tx, subscription_id: UUID) -> list[HistoryLine]:
     """The subscription's history, oldest first."""
     h = history.c
     result = await tx.execute(
-        select(*(h[name] for name in _HISTORY_NAMES), bookings.c.starts_at)
+        select(*(h[name] for name in _HISTORY_NAMES), h.makeup, bookings.c.starts_at)
         .select_from(history.outerjoin(bookings, bookings.c.booking_id == h.booking_id))
         .where(h.subscription_id == subscription_id)
         .order_by(h.at, h.entry_id)
     )
     return [
-        HistoryLine(HistoryEntry(**{n: row._mapping[n] for n in _HISTORY_NAMES}), row.starts_at)
+        HistoryLine(
+            HistoryEntry(**{n: row._mapping[n] for n in _HISTORY_NAMES}),
+            row.starts_at,
+            row.makeup,
+        )
         for row in result
     ]
+
+
+async def unknown_subscriptions(tx: Tx, subscription_ids: Iterable[UUID]) -> set[UUID]:
+    """Those of `subscription_ids` whose activation attendance has not handled yet."""
+    wanted = set(subscription_ids)
+    result = await tx.execute(
+        select(subscriptions.c.subscription_id).where(subscriptions.c.subscription_id.in_(wanted))
+    )
+    return wanted - set(result.scalars())
+
+
+async def makeup_steps_of(tx: Tx, missed_booking_ids: Collection[UUID]) -> set[StepKey]:
+    """The make-up steps the history holds for these missed sessions (none asked: no
+    statement)."""
+    if not missed_booking_ids:
+        return set()
+    h = history.c
+    result = await tx.execute(
+        select(h.booking_id, h.new_status, h.at).where(
+            h.kind == "makeup", h.booking_id.in_(set(missed_booking_ids))
+        )
+    )
+    return {(r.booking_id, r.new_status, r.at) for r in result}
+
+
+async def add_makeup_steps(tx: Tx, steps: Sequence[Step]) -> set[StepKey]:
+    """Append each make-up step's line unless the history holds it (the same step
+    announced again); returns the keys of the lines written now."""
+    if not steps:
+        return set()
+    rows = [
+        {**{n: getattr(s.entry, n) for n in _HISTORY_NAMES}, "makeup": _makeup_json(s)}
+        for s in steps
+    ]
+    h = history.c
+    result = await tx.execute(
+        pg_insert(history)
+        .values(rows)
+        .on_conflict_do_nothing(
+            index_elements=[h.booking_id, h.new_status, h.at], index_where=h.kind == "makeup"
+        )
+        .returning(h.booking_id, h.new_status, h.at)
+    )
+    return {(r.booking_id, r.new_status, r.at) for r in result}
+
+
+def _makeup_json(step: Step) -> dict[str, object]:
+    return step.makeup.model_dump(mode="json", exclude_defaults=True)
 
 
 @dataclass(frozen=True)

@@ -370,8 +370,8 @@ class History(BaseModel):
 
 @mentors.get(
     "/mentor/subscribers/{subscription_id}/history",
-    summary="One subscriber's history: every mark change, warning, reprobation and "
-    "reactivation, with the old and new status, who, when and why",
+    summary="One subscriber's history: every mark change, warning, reprobation, "
+    "reactivation and step of a make-up, with the old and new status, who, when and why",
     responses=_refusals(not_found=NOT_FOUND),
 )
 async def history(subscription_id: UUID, caller: Mentor, owners: OwnersDep) -> History:

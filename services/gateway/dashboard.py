@@ -155,6 +155,7 @@ for _filter in (
     outcome_words,
     makeups.makeup_words,
     makeups.owed_words,
+    makeups.step_words,
     makeups.makeup_length,
     makeups.field_value,
     makeups.typed_words,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from fastapi import HTTPException, status
@@ -13,6 +14,7 @@ from fastapi import HTTPException, status
 from contracts.messages import known_zone
 from contracts.rpc import (
     GetSubscriber,
+    HistoryLine,
     ListMakeups,
     Makeup,
     MakeupScheduled,
@@ -20,8 +22,10 @@ from contracts.rpc import (
     ScheduleMakeup,
     SubscriberReply,
 )
+from services.gateway.outcomes import status_words
 from services.gateway.owners import Owners, OwnerUnavailable
 from services.gateway.times import when, zone_of
+from services.kit.money import amount_read
 
 # The datetime-local field's format (to the minute, as the page offers it).
 FIELD_FORMAT = "%Y-%m-%dT%H:%M"
@@ -108,6 +112,30 @@ def makeup_words(makeup: Makeup, zone: str) -> str:
         "withdrawn": "withdrawn (you did attend)",
         "expired": f"expired (it was not booked by {when(m.book_by, zone, named=False)})",
     }[m.status]
+
+
+def step_words(line: HistoryLine, zone: str) -> str:
+    """A make-up's line of the history (kind makeup), for the mentor who owed it, its
+    times in `zone`."""
+    m, at = line.makeup, partial(when, zone=zone, named=False)
+    missed = at(line.session_starts_at) if line.session_starts_at else "a session you missed"
+    match line.new_status, m:
+        case "owed", _:
+            again = " again" if m is not None and m.again else ""
+            return f"make-up owed{again} for the session of {missed}"
+        case "withdrawn", _:
+            return f"make-up withdrawn: you did attend the session of {missed}"
+        case "booked", m if m is not None and m.starts_at is not None:
+            return f"you booked the make-up for {at(m.starts_at)}"
+        case "used", m if m is not None and m.mark == "cancelled_late":
+            return "make-up used: the mentee cancelled it late"
+        case "used", m if m is not None and m.mark is not None:
+            return f"make-up held: {status_words(m.mark)}"
+        case "expired", m if m is not None and m.book_by is not None:
+            return f"make-up expired: not booked by {at(m.book_by)}"
+        case "refunded", m if m is not None and m.amount and m.currency:
+            return f"{amount_read(m.amount, m.currency)} credited to the mentee's balance"
+    return f"make-up {line.new_status}"
 
 
 def owed_words(makeup: Makeup, zone: str) -> str:

@@ -143,6 +143,23 @@ async def test_a_mentor_books_the_makeup_of_a_session_they_missed_and_the_mentee
     await reloaded_until_visible(page, made_up)
     await expect(made_up).to_have_text(f"Make-up for the missed session of {at(missed_at)}")
     await shot(page, "makeup-booked-listed")
+
+    # The history says each step, newest first, in the mentor's words and zone: attendance
+    # hears of them from booking, a moment later.
+    steps = page.locator("table.history tr.history-makeup")
+    await reloaded_until_visible(page, steps.nth(1))
+    await expect(steps).to_have_count(2)
+    await expect(steps.nth(0).locator(".what")).to_have_text(
+        f"you booked the make-up for {at(day)}"
+    )
+    await expect(steps.nth(0).locator(".by")).to_have_text("you")
+    await expect(steps.nth(1).locator(".what")).to_have_text(
+        f"make-up owed for the session of {at(missed_at)}"
+    )
+    await expect(steps.nth(1).locator(".by")).to_have_text("the system")
+    await steps.nth(0).scroll_into_view_if_needed()
+    await shot(page, "makeup-history")
+    await checked(page, "subscriber-makeup-history")
     await context.close()
 
     # The mentee reads it in their slot's zone (Sao Paulo here, as the mentor's browser).

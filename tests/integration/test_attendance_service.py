@@ -15,6 +15,12 @@ from contracts import (
     BookingRef,
     BookingsScheduled,
     BookingUnattended,
+    Event,
+    MakeupExpired,
+    MakeupOwed,
+    MakeupRefunded,
+    MakeupUsed,
+    MakeupWithdrawn,
     MenteeReactivated,
     MenteeReprobated,
     MenteeWarned,
@@ -46,6 +52,7 @@ from tests.support.settling import applied, settled
 from tests.support.waiting import eventually
 
 MONDAY = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 KEYS = ["attendance.marked", "mentee.*"]
 
 
@@ -459,3 +466,141 @@ async def test_the_history_keeps_every_change_with_its_actor_and_cannot_be_rewri
                 await conn.execute(statement)
     finally:
         await conn.close()
+
+
+# --- a make-up owed for a session the mentor missed -----------------------------------
+
+
+def makeup_steps(m: Mentorship, makeup: BookingRef) -> list[Event]:
+    """Each step booking announces of the make-up owed for week 0's session, in order:
+    owed, withdrawn, owed again (the no-show marked again), booked, owed again (the
+    make-up cancelled), booked, used; and for week 1's, owed, expired, refunded."""
+    about = {
+        "subscription_id": m.subscription_id,
+        "mentee_id": m.mentee.id,
+        "mentor_id": m.mentor.id,
+        "missed_booking_id": m.sessions[0].booking_id,
+        "missed_starts_at": m.sessions[0].starts_at,
+    }
+    t = m.sessions[0].ends_at + timedelta(hours=1)
+    first, second = (
+        BookingsScheduled(
+            occurred_at=at,
+            subscription_id=m.subscription_id,
+            mentee_id=m.mentee.id,
+            mentor_id=m.mentor.id,
+            bookings=[booking],
+            kind="makeup",
+            makeup_for=m.sessions[0].booking_id,
+        )
+        for at, booking in [(t + timedelta(hours=3), makeup), (t + timedelta(hours=5), makeup)]
+    )
+    week_1 = {
+        **about,
+        "missed_booking_id": m.sessions[1].booking_id,
+        "missed_starts_at": m.sessions[1].starts_at,
+    }
+    expires = m.sessions[1].starts_at + timedelta(days=7)
+    return [
+        MakeupOwed(occurred_at=t, owed_at=t, **about),
+        MakeupWithdrawn(occurred_at=t + HOUR, withdrawn_at=t + HOUR, **about),
+        MakeupOwed(occurred_at=t + 2 * HOUR, owed_at=t + 2 * HOUR, **about),
+        first,
+        MakeupOwed(occurred_at=t + 4 * HOUR, owed_at=t + 4 * HOUR, **about),
+        second,
+        MakeupUsed(
+            occurred_at=makeup.ends_at,
+            booking_id=makeup.booking_id,
+            starts_at=makeup.starts_at,
+            mark="present",
+            used_at=makeup.ends_at,
+            **about,
+        ),
+        MakeupOwed(occurred_at=expires - timedelta(days=7), owed_at=expires, **week_1),
+        MakeupExpired(
+            occurred_at=expires,
+            book_by=expires,
+            expired_at=expires,
+            refund="stripe_credit",
+            **week_1,
+        ),
+        MakeupRefunded(
+            occurred_at=expires + HOUR,
+            amount=1500,
+            currency="eur",
+            stripe_balance_transaction_id="cbtxn_1",
+            refunded_at=expires + HOUR,
+            **week_1,
+        ),
+    ]
+
+
+async def test_each_step_of_a_makeup_is_one_line_of_the_history_however_often_it_comes(
+    settings: Settings, attendance: list[ServiceRuntime], owners: Owners
+) -> None:
+    m = Mentorship()
+    week = m.sessions[0]
+    makeup = BookingRef(
+        booking_id=uuid.uuid4(),
+        starts_at=week.starts_at + timedelta(days=3),
+        ends_at=week.ends_at + timedelta(days=3),
+    )
+    steps = makeup_steps(m, makeup)
+    # Before the activation: the steps wait for it (retried), as the facts about a record.
+    await publish(settings, steps[0])
+    await known(settings, owners, m)
+    # Each step in turn, each announced twice: redelivered, and again under a new event id.
+    for step in steps:
+        again = step.model_copy(update={"event_id": uuid.uuid4()})
+        await publish(settings, step, step, again)
+        await applied(attendance[0].db, [step, again], within=20)
+
+    reply = await owners.ask(
+        GetHistory(mentor_id=m.mentor.id, subscription_id=m.subscription_id), HistoryReply
+    )
+    lines = [
+        (h.kind, h.new_status, h.actor, h.actor_id, h.booking_id, h.session_starts_at, h.at)
+        for h in reply.history
+    ]
+    t = week.ends_at + HOUR
+
+    def on(week_: BookingRef, status: str, by: str = "system") -> tuple[object, ...]:
+        who = m.mentor.id if by == "mentor" else None
+        return ("makeup", status, by, who, week_.booking_id, week_.starts_at)
+
+    expires = m.sessions[1].starts_at + timedelta(days=7)
+    assert lines == [
+        (*on(week, "owed"), t),
+        (*on(week, "withdrawn"), t + HOUR),
+        (*on(week, "owed"), t + 2 * HOUR),
+        (*on(week, "booked", "mentor"), t + 3 * HOUR),
+        (*on(week, "owed"), t + 4 * HOUR),
+        (*on(week, "booked", "mentor"), t + 5 * HOUR),
+        (*on(week, "used"), makeup.ends_at),
+        (*on(m.sessions[1], "owed"), expires),
+        (*on(m.sessions[1], "expired"), expires),
+        (*on(m.sessions[1], "refunded"), expires + HOUR),
+    ]
+    assert [h.reason for h in reply.history] == [
+        None,
+        "the no-show mark was corrected",
+        "owed again",
+        "make-up on Thu 05 Mar 2026, 18:00 UTC",
+        "owed again",
+        "make-up on Thu 05 Mar 2026, 18:00 UTC",
+        "make-up of Thu 05 Mar 2026, 18:00 UTC: present",
+        None,
+        f"not booked by {expires:%a %d %b %Y, %H:%M} UTC; one session's share is credited "
+        "to the mentee's Stripe balance",
+        "€15.00 credited to the mentee's Stripe balance",
+    ]
+    said = [h.makeup for h in reply.history]
+    assert [s.again if s else None for s in said] == [
+        False, False, True, False, True, False, False, False, False, False
+    ]  # fmt: skip
+    assert said[3] is not None and (said[3].booking_id, said[3].starts_at) == (
+        makeup.booking_id,
+        makeup.starts_at,
+    )
+    assert said[6] is not None and said[6].mark == "present"
+    assert said[9] is not None and (said[9].amount, said[9].currency) == (1500, "eur")

@@ -9,6 +9,7 @@ their slot's. The missed session started Tue 01 Dec 2026, 18:00 in Sao Paulo (21
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -27,6 +28,8 @@ from contracts.rpc import (
     GetHistory,
     GetMenteeStanding,
     GetSubscriber,
+    HistoryLine,
+    HistoryMakeup,
     HistoryReply,
     ListMakeups,
     Makeup,
@@ -44,6 +47,7 @@ from contracts.rpc import (
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
 from services.gateway.dependencies import get_now, get_owners
+from services.gateway.makeups import step_words
 from services.gateway.owners import OwnerUnavailable, error_response
 from services.gateway.security import csrf_token
 from services.kit.settings import Settings
@@ -136,6 +140,7 @@ class FakeOwners:
     refusals: dict[type[Request], RpcError] = field(default_factory=dict)
     silent: set[type[Request]] = field(default_factory=set)
     booked_session: bool = False
+    history: list[HistoryLine] = field(default_factory=list)
     asked: list[Request] = field(default_factory=list)
 
     async def ask(self, request: Request, reply_type: type[Reply]) -> Any:
@@ -147,7 +152,7 @@ class FakeOwners:
         if isinstance(request, GetSubscriber):
             return SubscriberReply(subscriber=subscriber(with_makeup_session=self.booked_session))
         if isinstance(request, GetHistory):
-            return HistoryReply()
+            return HistoryReply(timezone="Europe/Lisbon", history=self.history)
         if isinstance(request, ListMakeups):
             return MakeupsReply(makeups=self.makeups)
         if isinstance(request, GetMenteeStanding):
@@ -351,6 +356,87 @@ async def test_the_subscriber_page_says_each_makeup_in_words_in_the_mentors_zone
     )
 
 
+def step(status: str, at: datetime, **said: Any) -> HistoryLine:
+    """A make-up's line of the history, about the missed session, as attendance answers."""
+    return HistoryLine(
+        kind="makeup",
+        at=at,
+        actor="mentor" if status == "booked" else "system",
+        actor_id=MENTOR if status == "booked" else None,
+        booking_id=MISSED,
+        session_starts_at=MISSED_AT,
+        new_status=status,
+        reason=f"the words attendance keeps, in UTC ({status})",
+        makeup=HistoryMakeup(**said),
+    )
+
+
+MAKEUP_STEPS = [
+    step("owed", MISSED_AT + timedelta(hours=2)),
+    step("withdrawn", MISSED_AT + timedelta(hours=3)),
+    step("owed", MISSED_AT + timedelta(hours=4), again=True),
+    step("booked", MISSED_AT + timedelta(hours=5), booking_id=MAKEUP_BOOKING, starts_at=MAKEUP_AT),
+    step(
+        "used",
+        MAKEUP_AT + timedelta(hours=1),
+        booking_id=MAKEUP_BOOKING,
+        starts_at=MAKEUP_AT,
+        mark="present",
+    ),
+    step("expired", MISSED_AT + timedelta(days=14), book_by=MISSED_AT + timedelta(days=14)),
+    step("refunded", MISSED_AT + timedelta(days=14, minutes=5), amount=1500, currency="eur"),
+]
+
+
+async def test_the_subscriber_history_says_each_step_of_a_makeup_in_the_mentors_words_and_zone(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    signed_in(http)
+    owners.history = MAKEUP_STEPS
+    page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
+    assert page.status_code == 200, page.text
+    table = page.text.split('<table class="history">', 1)[1].split("</table>", 1)[0]
+    rows = [html.unescape(text(row)) for row in table.split("<tr class=")[1:]]
+    missed = "Tue 01 Dec 2026, 18:00"  # in Sao Paulo, the mentor's zone
+    # Newest first: when (Sao Paulo time), what, the missed session, by whom; the reason
+    # attendance keeps (in UTC) is not repeated beside the words.
+    assert rows == [
+        f'"history-makeup"> Tue 15 Dec 2026, 18:05 €15.00 credited to the mentee\'s balance '
+        f"{missed} the system",
+        f'"history-makeup"> Tue 15 Dec 2026, 18:00 make-up expired: not booked by '
+        f"Tue 15 Dec 2026, 18:00 {missed} the system",
+        f'"history-makeup"> Tue 08 Dec 2026, 20:00 make-up held: present {missed} the system',
+        f'"history-makeup"> Tue 01 Dec 2026, 23:00 you booked the make-up for '
+        f"Tue 08 Dec 2026, 19:00 {missed} you",
+        f'"history-makeup"> Tue 01 Dec 2026, 22:00 make-up owed again for the session of '
+        f"{missed} {missed} the system",
+        f'"history-makeup"> Tue 01 Dec 2026, 21:00 make-up withdrawn: you did attend the '
+        f"session of {missed} {missed} the system",
+        f'"history-makeup"> Tue 01 Dec 2026, 20:00 make-up owed for the session of {missed} '
+        f"{missed} the system",
+    ]
+    assert "the words attendance keeps" not in table
+
+
+async def test_the_apis_history_lists_the_makeup_steps_with_what_each_says(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    owners.history = MAKEUP_STEPS
+    response = await http.get(f"/api/mentor/subscribers/{SUBSCRIPTION}/history", headers=bearer())
+    assert response.status_code == 200, response.text
+    lines = response.json()["history"]
+    assert [(h["kind"], h["new_status"], h["booking_id"]) for h in lines] == [
+        ("makeup", s, str(MISSED))
+        for s in ("owed", "withdrawn", "owed", "booked", "used", "expired", "refunded")
+    ]
+    assert lines[3]["makeup"]["starts_at"] == "2026-12-08T22:00:00Z"
+    refunded = lines[6]["makeup"]
+    assert (refunded["amount"], refunded["currency"]) == (1500, "eur")
+    assert lines[6]["reason"] == "the words attendance keeps, in UTC (refunded)"
+
+
 async def test_a_makeup_session_is_labelled_in_the_bookings_table(
     gateway: tuple[httpx.AsyncClient, FakeOwners],
 ) -> None:
@@ -525,3 +611,10 @@ async def test_the_mentees_page_shows_without_makeups_when_booking_is_silent(
     assert page.status_code == 200
     assert "Make-up sessions owed to you cannot be shown just now" in page.text
     assert "Your sessions" in page.text
+
+
+def test_a_makeup_cancelled_late_and_a_step_without_its_detail_are_said_plainly() -> None:
+    late = step("used", MAKEUP_AT, booking_id=MAKEUP_BOOKING, mark="cancelled_late")
+    assert step_words(late, "America/Sao_Paulo") == "make-up used: the mentee cancelled it late"
+    bare = step("booked", MAKEUP_AT).model_copy(update={"makeup": None})
+    assert step_words(bare, "America/Sao_Paulo") == "make-up booked"
