@@ -195,6 +195,14 @@ async def test_the_list_counts_the_subscribers_makeups_and_the_mentors_totals(
     [owed] = [m for m in await makeups(site) if m["missed_booking_id"] == oldest["booking_id"]]
     assert owed["status"] == "owed"
     book_by = datetime.fromisoformat(owed["book_by"])
+    # The API counts them as the list does, asking booking for all the mentor's.
+    everyone = (await site.api.get("/api/mentor/makeups")).json()
+    assert {m["missed_booking_id"] for m in everyone["makeups"]} == {
+        oldest["booking_id"],
+        missed["booking_id"],
+    }
+    total = everyone["counts"]["total"]
+    assert (total["owed"], total["booked"], total["used"], total["expired"]) == (1, 1, 0, 0)
 
     context = await signed_in(browser, base, site.mentor)
     page = await context.new_page()
