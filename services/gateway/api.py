@@ -6,6 +6,7 @@ event, and shape the answer. Ownership is decided by the owner of the data.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
@@ -34,9 +35,11 @@ from contracts.rpc import (
     GetSubscriber,
     HistoryLine,
     HistoryReply,
+    ListMakeups,
     ListMenteeBookings,
     ListSubscribers,
     Makeup,
+    MakeupsReply,
     MenteeBooking,
     MenteeBookingsReply,
     Request,
@@ -180,8 +183,27 @@ class RejectionBody(WaiverBody):
     model_config = ConfigDict(json_schema_extra={"example": {"reason": "you told me you forgot"}})
 
 
+class MakeupTotals(BaseModel):
+    total: makeups.MakeupCounts = Field(description="all the mentor's make-ups")
+    by_subscription: dict[UUID, makeups.MakeupCounts] = Field(
+        description="each subscription's, for those with any counted"
+    )
+
+    @classmethod
+    def of(cls, listed: list[Makeup]) -> MakeupTotals:
+        return cls(
+            total=makeups.counted(listed), by_subscription=makeups.counted_by_subscription(listed)
+        )
+
+
 class Subscribers(BaseModel):
     subscribers: list[SubscriberSummary]
+    makeups: MakeupTotals | None = Field(
+        default=None,
+        description="the make-ups the mentor owes for sessions they missed, counted by where "
+        "they stand; null when the booking service did not answer in time (the subscribers "
+        "are listed all the same)",
+    )
 
 
 def _carried(answer: T | None) -> T:
@@ -347,8 +369,12 @@ async def appeal(
     responses=_refusals(invalid=None),
 )
 async def subscribers(caller: Mentor, owners: OwnersDep, now: Now) -> Subscribers:
-    reply = await owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply)
-    return Subscribers(subscribers=reply.subscribers)
+    reply, owed = await asyncio.gather(
+        owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply),
+        makeups.listed(owners, ListMakeups(mentor_id=caller.user_id)),
+    )
+    counted = None if owed is None else MakeupTotals.of(owed)
+    return Subscribers(subscribers=reply.subscribers, makeups=counted)
 
 
 @mentors.get(
@@ -592,6 +618,10 @@ class Makeups(BaseModel):
     )
 
 
+class MentorMakeups(Makeups):
+    counts: MakeupTotals
+
+
 class MakeupBody(Body):
     model_config = ConfigDict(
         json_schema_extra={
@@ -620,6 +650,17 @@ async def subscriber_makeups(
 ) -> Makeups:
     listed = await makeups.of_subscriber(owners, caller.user_id, subscription_id, now)
     return Makeups(makeups=listed)
+
+
+@mentors.get(
+    "/mentor/makeups",
+    summary="Every make-up session the caller owes for a session they missed, of all their "
+    "subscriptions, with where each stands, counted in all and by subscription",
+    responses=_refusals(invalid=None),
+)
+async def mentor_makeups(caller: Mentor, owners: OwnersDep) -> MentorMakeups:
+    reply = await owners.ask(ListMakeups(mentor_id=caller.user_id), MakeupsReply)
+    return MentorMakeups(makeups=reply.makeups, counts=MakeupTotals.of(reply.makeups))
 
 
 @mentors.post(

@@ -27,6 +27,7 @@ from contracts.rpc import (
     HistoryReply,
     ListMakeups,
     ListSubscribers,
+    Makeup,
     SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
@@ -159,6 +160,7 @@ for _filter in (
     makeups.makeup_length,
     makeups.field_value,
     makeups.typed_words,
+    makeups.counts_words,
 ):
     templates.env.filters[_filter.__name__] = _filter
 templates.env.globals.update(
@@ -322,9 +324,10 @@ async def subscribers_page(
     need: Annotated[Need | None, Query(description="only the subscribers in this status")] = None,
 ) -> HTMLResponse:
     with page_unavailable("Subscribers unavailable"):
-        reply, calendar_url = await asyncio.gather(
+        reply, calendar_url, owed = await asyncio.gather(
             owners.ask(ListSubscribers(mentor_id=caller.user_id, now=now), SubscribersReply),
             feed_url_if_known(request, owners, caller),
+            makeups.listed(owners, ListMakeups(mentor_id=caller.user_id)),
         )
     today = now.date()
     reading = reading_of(request, reply.mentor_timezone)
@@ -343,9 +346,21 @@ async def subscribers_page(
             "now": now,
             "export_from": today - timedelta(days=30),
             "export_to": today,
+            **_makeup_counts(owed),
             **calendar_context(caller, calendar_url),
         },
     )
+
+
+def _makeup_counts(owed: list[Makeup] | None) -> dict[str, Any]:
+    """The mentor's make-ups counted in all and by subscription, as the list shows them;
+    None for both when booking did not answer (the list says they cannot be counted)."""
+    if owed is None:
+        return {"makeup_totals": None, "makeups_of": None}
+    return {
+        "makeup_totals": makeups.counted(owed),
+        "makeups_of": makeups.counted_by_subscription(owed),
+    }
 
 
 @router.get("/subscribers/{subscription_id}", summary="One subscriber (HTML)")
@@ -374,9 +389,7 @@ async def subscriber_part(
     except HTTPException as error:
         return fragment_error(request, error)
     if part == "row":
-        return templates.TemplateResponse(
-            request, "_subscriber_row.html", {"s": context["subscriber"]}
-        )
+        return templates.TemplateResponse(request, "_subscriber_row.html", context)
     return templates.TemplateResponse(request, "_subscriber_panel.html", context)
 
 
@@ -399,15 +412,25 @@ async def attendance_csv(
 async def _subscriber(
     owners: OwnersDep, caller: Caller, subscription_id: UUID, now: datetime, history: bool = True
 ) -> dict[str, Any]:
-    """A subscriber as their page shows them, with their history and make-ups unless
-    `history` is off (the list's row shows neither)."""
+    """A subscriber as their page shows them, with their history and make-ups; or, with
+    `history` off, as the list's row shows them (`s`), with their make-ups counted."""
     request_ = GetSubscriber(mentor_id=caller.user_id, subscription_id=subscription_id, now=now)
     if not history:
-        return {"subscriber": (await owners.ask(request_, SubscriberReply)).subscriber, "now": now}
+        reply, row = await asyncio.gather(
+            owners.ask(request_, SubscriberReply), _row_makeups(owners, subscription_id)
+        )
+        return {"s": reply.subscriber, "now": now, **row}
     reply, more = await asyncio.gather(
         owners.ask(request_, SubscriberReply), _history(owners, caller, subscription_id)
     )
     return {"subscriber": reply.subscriber, "now": now, **more}
+
+
+async def _row_makeups(owners: Owners, subscription_id: UUID) -> dict[str, Any]:
+    """A row's make-ups counted, for a row shown alone (it says so when booking is silent,
+    which the whole list says once above the rows)."""
+    owed = await makeups.listed(owners, ListMakeups(subscription_id=subscription_id))
+    return {"row_alone": True, **_makeup_counts(owed)}
 
 
 async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> dict[str, Any]:
@@ -422,6 +445,7 @@ async def _history(owners: OwnersDep, caller: Caller, subscription_id: UUID) -> 
     return {
         "history": list(reversed(reply.history)),
         "makeups": owed,
+        "makeup_counts": makeups.counted(owed or []),
         "makeup_of": makeups.booked_sessions(owed),
     }
 
@@ -436,10 +460,10 @@ async def _panel(
         reply = await owners.ask(command, SubscriberChanged)
         if reply.subscriber is None:
             return templates.TemplateResponse(request, "_subscriber_row.html", {"s": None})
-        history = (
-            {}
+        more = await (
+            _row_makeups(owners, reply.subscriber.subscription_id)
             if view == "row"
-            else await _history(owners, caller, reply.subscriber.subscription_id)
+            else _history(owners, caller, reply.subscriber.subscription_id)
         )
     except HTTPException as error:
         return fragment_error(request, error)
@@ -450,12 +474,12 @@ async def _panel(
     done = what_happened(action, reply, session, getattr(command, "status", None) or "")
     if view == "row":
         return templates.TemplateResponse(
-            request, "_subscriber_row.html", {"s": subscriber, "done": done}
+            request, "_subscriber_row.html", {"s": subscriber, "done": done, **more}
         )
     return templates.TemplateResponse(
         request,
         "_subscriber_panel.html",
-        {"subscriber": subscriber, "now": now, "done": done, **history},
+        {"subscriber": subscriber, "now": now, "done": done, **more},
     )
 
 

@@ -5,11 +5,13 @@ mentor, and said in words in the zone the reader reads the page in."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from uuid import UUID
 
 from fastapi import HTTPException, status
+from pydantic import AwareDatetime, BaseModel, Field
 
 from contracts.messages import known_zone
 from contracts.rpc import (
@@ -27,6 +29,8 @@ from services.gateway.owners import Owners, OwnerUnavailable
 from services.gateway.times import when, zone_of
 from services.kit.money import amount_read
 
+# What the counts call each status counted: a make-up used is a make-up session held.
+COUNTED_WORDS = {"owed": "owed", "booked": "booked", "used": "held", "expired": "expired"}
 # The datetime-local field's format (to the minute, as the page offers it).
 FIELD_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -65,6 +69,61 @@ async def booked(owners: Owners, command: ScheduleMakeup) -> Makeup:
 def booked_sessions(makeups: list[Makeup] | None) -> dict[UUID, Makeup]:
     """Each make-up by the booking it booked: a sessions table labels those rows."""
     return {m.booking.booking_id: m for m in makeups or [] if m.booking is not None}
+
+
+class MakeupCounts(BaseModel):
+    """How many make-ups stand where; one withdrawn (the mentor did come after all) is
+    owed to nobody and not counted."""
+
+    owed: int = Field(default=0, description="owed, to be booked by their book_by")
+    booked: int = Field(default=0, description="booked, their session still to come")
+    used: int = Field(default=0, description="held: their session took place or was marked")
+    expired: int = Field(default=0, description="owed but not booked by their book_by")
+    first_book_by: AwareDatetime | None = Field(
+        default=None, description="the earliest book_by of those owed; null when none is owed"
+    )
+
+    def __bool__(self) -> bool:
+        return any((self.owed, self.booked, self.used, self.expired))
+
+
+def counted(makeups: Iterable[Makeup]) -> MakeupCounts:
+    """The make-ups counted by where they stand."""
+    found = list(makeups)
+    owed = [m.book_by for m in found if m.status == "owed"]
+    return MakeupCounts(
+        owed=len(owed),
+        booked=sum(m.status == "booked" for m in found),
+        used=sum(m.status == "used" for m in found),
+        expired=sum(m.status == "expired" for m in found),
+        first_book_by=min(owed, default=None),
+    )
+
+
+def counted_by_subscription(makeups: Iterable[Makeup]) -> dict[UUID, MakeupCounts]:
+    """Each subscription's make-ups counted, for those that have any counted."""
+    by: dict[UUID, list[Makeup]] = {}
+    for m in makeups:
+        by.setdefault(m.subscription_id, []).append(m)
+    counts = {subscription: counted(found) for subscription, found in by.items()}
+    return {subscription: c for subscription, c in counts.items() if c}
+
+
+def counts_words(counts: MakeupCounts, zone: str | None = None, *, owed: str = "owed") -> str:
+    """The counts in words, those that are not 0: "1 owed, 1 booked, 2 held"; the owed
+    ones called `owed`, with the first one's book-by day when `zone` is given ("1 owed
+    (book by Tue 15 Dec)")."""
+    parts = []
+    for status_, word in COUNTED_WORDS.items():
+        number = getattr(counts, status_)
+        if not number:
+            continue
+        said = f"{number} {owed if status_ == 'owed' else word}"
+        if status_ == "owed" and zone is not None and counts.first_book_by is not None:
+            by = f"{counts.first_book_by.astimezone(zone_of(zone)):%a %d %b}"
+            said += f" (book by {by})" if number == 1 else f" (the first by {by})"
+        parts.append(said)
+    return ", ".join(parts)
 
 
 def start_of(field: str, zone: str) -> datetime:

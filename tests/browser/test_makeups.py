@@ -3,13 +3,14 @@
 on the subscriber's page books the make-up owed for it. A time that clashes with another
 of their sessions is refused by the field, in booking's words; a free time is booked and
 the page says so. The mentee's page then says when the make-up is and labels it among
-their sessions. Each state is also checked against axe at a desktop's and a phone's width."""
+their sessions. The mentor's list counts them: on the subscriber's row and in all, at the
+top. Each state is also checked against axe at a desktop's and a phone's width."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -179,4 +180,67 @@ async def test_a_mentor_books_the_makeup_of_a_session_they_missed_and_the_mentee
     )
     await shot(page, "mentee-makeup-booked")
     await checked(page, "mentee-makeup-booked")
+    await context.close()
+
+
+async def test_the_list_counts_the_subscribers_makeups_and_the_mentors_totals(
+    site: Site, browser: Browser
+) -> None:
+    base, sid = site.base, site.subscription.subscription_id
+    oldest, missed, _, _ = by_start(site)
+    # The mentor missed both past sessions; the later one's make-up is booked (by the test
+    # above, or here when this one runs alone): one owed, one booked.
+    known = {m["missed_booking_id"] for m in await makeups(site)}
+    for session in (oldest, missed):
+        if session["booking_id"] not in known:
+            marked = await site.api.post(
+                f"/api/mentor/bookings/{session['booking_id']}/attendance",
+                json={"status": "mentor_no_show"},
+            )
+            assert marked.status_code == 200, marked.text
+    found = await eventually(partial(makeups, site), lambda m: len(m) == 2, within=15)
+    later = next(m for m in found if m["missed_booking_id"] == missed["booking_id"])
+    if later["status"] == "owed":
+        day = (datetime.now(UTC) + timedelta(days=3)).replace(
+            hour=10, minute=0, second=0, microsecond=0
+        )
+        booked = await site.api.post(
+            f"/api/mentor/subscribers/{sid}/makeups",
+            json={"missed_booking_id": missed["booking_id"], "starts_at": day.isoformat()},
+        )
+        assert booked.status_code == 201, booked.text
+    [owed] = [m for m in await makeups(site) if m["missed_booking_id"] == oldest["booking_id"]]
+    assert owed["status"] == "owed"
+    book_by = datetime.fromisoformat(owed["book_by"])
+    # The API counts them as the list does, asking booking for all the mentor's.
+    everyone = (await site.api.get("/api/mentor/makeups")).json()
+    assert {m["missed_booking_id"] for m in everyone["makeups"]} == {
+        oldest["booking_id"],
+        missed["booking_id"],
+    }
+    total = everyone["counts"]["total"]
+    assert (total["owed"], total["booked"], total["used"], total["expired"]) == (1, 1, 0, 0)
+
+    context = await signed_in(browser, base, site.mentor)
+    page = await context.new_page()
+    await page.goto(f"{base}/dashboard/mentorship/subscribers")
+    zone = await page.locator("#zone").get_attribute("data-reader-zone")
+    assert zone is not None
+    by_day = f"{book_by.astimezone(zone_of(zone)):%a %d %b}"
+    row = page.locator(f'tr[data-subscription="{sid}"]')
+    await expect(row.locator(".makeup-counts")).to_have_text(
+        f"Make-ups: 1 owed (book by {by_day}), 1 booked"
+    )
+    await expect(page.locator("#makeup-totals")).to_have_text(
+        "Make-ups you owe: 1 to book, 1 booked (the first to book by "
+        f"{when(book_by, zone, named=False)})"
+    )
+    await shot(page, "subscribers-makeup-counts")
+    await checked(page, "subscribers-makeup-counts")
+    await page.set_viewport_size({"width": 1100, "height": 900})
+
+    # The row's words lead to the make-up to book, whose part opens with the counts.
+    await row.get_by_role("link", name="Make-ups: 1 owed").click()
+    await expect(page.locator("#makeup-counts")).to_have_text("1 owed, 1 booked")
+    await shot(page, "subscriber-makeup-counts")
     await context.close()

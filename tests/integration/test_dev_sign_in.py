@@ -20,7 +20,9 @@ from fastapi import FastAPI
 
 from contracts.rpc import (
     CalendarFeedToken,
+    ListMakeups,
     ListSubscribers,
+    MakeupsReply,
     OpenCalendarFeed,
     Reply,
     Request,
@@ -39,7 +41,7 @@ DASHBOARD = "/dashboard/mentorship/subscribers"
 
 class FakeOwners:
     """Answers ListSubscribers with one subscriber of whichever mentor asks (and the
-    calendar feed the page links)."""
+    calendar feed the page links, and no make-up for the list to count)."""
 
     def __init__(self) -> None:
         self.asked: list[Request] = []
@@ -47,6 +49,8 @@ class FakeOwners:
     async def ask(self, request: Request, reply_type: type[Reply]) -> Any:
         if isinstance(request, OpenCalendarFeed):
             return CalendarFeedToken(token="a-feed-token-of-sixteen-or-more")
+        if isinstance(request, ListMakeups):
+            return MakeupsReply()
         self.asked.append(request)
         assert isinstance(request, ListSubscribers) and reply_type is SubscribersReply
         return SubscribersReply(

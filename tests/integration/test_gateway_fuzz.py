@@ -248,8 +248,13 @@ class FakeOwners(Owners):
             )
         elif isinstance(request, PreviewPolicy):
             reply = PolicyPreview(subscriptions=0)
+        elif isinstance(request, ListMakeups) and request.subscription_id is None:
+            # A mentee's or a mentor's make-ups: of several subscriptions, owed and booked.
+            reply = MakeupsReply(
+                makeups=[_makeup(uuid.uuid4()), _makeup(uuid.uuid4(), NOW + timedelta(days=1))]
+            )
         elif isinstance(request, ListMakeups):
-            reply = MakeupsReply(makeups=[_makeup(request.subscription_id or uuid.uuid4())])
+            reply = MakeupsReply(makeups=[_makeup(request.subscription_id)])
         elif isinstance(request, ScheduleMakeup):
             reply = MakeupScheduled(makeup=_makeup(request.subscription_id, request.starts_at))
         elif isinstance(request, GetCalendarFeed):

@@ -9,6 +9,7 @@ their slot's. The missed session started Tue 01 Dec 2026, 18:00 in Sao Paulo (21
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import uuid
@@ -32,17 +33,21 @@ from contracts.rpc import (
     HistoryMakeup,
     HistoryReply,
     ListMakeups,
+    ListSubscribers,
     Makeup,
     MakeupBooking,
     MakeupScheduled,
     MakeupsReply,
     MenteeStandingReply,
+    ReactivateMentee,
     Reply,
     Request,
     RpcError,
     ScheduleMakeup,
+    SubscriberChanged,
     SubscriberDetail,
     SubscriberReply,
+    SubscribersReply,
 )
 from services.gateway.app import create_app
 from services.gateway.auth import issue_token
@@ -66,9 +71,14 @@ FORM = f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}/makeups/{MISSED}"
 API = f"/api/mentor/subscribers/{SUBSCRIPTION}/makeups"
 
 
-def makeup(status: str = "owed", missed: UUID = MISSED, days_before: int = 0) -> Makeup:
-    """A make-up for the session missed `days_before` MISSED_AT; booked at MAKEUP_AT
-    when its status says it has a booking."""
+def makeup(
+    status: str = "owed",
+    missed: UUID = MISSED,
+    days_before: int = 0,
+    subscription: UUID = SUBSCRIPTION,
+) -> Makeup:
+    """A make-up of `subscription` for the session missed `days_before` MISSED_AT; booked
+    at MAKEUP_AT when its status says it has a booking."""
     missed_at = MISSED_AT - timedelta(days=days_before)
     booking = (
         MakeupBooking(
@@ -82,7 +92,7 @@ def makeup(status: str = "owed", missed: UUID = MISSED, days_before: int = 0) ->
     )
     return Makeup(
         missed_booking_id=missed,
-        subscription_id=SUBSCRIPTION,
+        subscription_id=subscription,
         missed_starts_at=missed_at,
         missed_ends_at=missed_at + timedelta(hours=1),
         status=status,  # type: ignore[arg-type]
@@ -91,6 +101,17 @@ def makeup(status: str = "owed", missed: UUID = MISSED, days_before: int = 0) ->
         book_by=missed_at + timedelta(days=14),
         booking=booking,
     )
+
+
+def one_of_each() -> list[Makeup]:
+    """A make-up of each status, a week apart, the one owed for the session MISSED."""
+    return [
+        makeup("owed"),
+        makeup("booked", uuid.uuid4(), days_before=7),
+        makeup("used", uuid.uuid4(), days_before=14),
+        makeup("withdrawn", uuid.uuid4(), days_before=21),
+        makeup("expired", uuid.uuid4(), days_before=28),
+    ]
 
 
 def subscriber(*, with_makeup_session: bool = False) -> SubscriberDetail:
@@ -142,9 +163,19 @@ class FakeOwners:
     booked_session: bool = False
     history: list[HistoryLine] = field(default_factory=list)
     asked: list[Request] = field(default_factory=list)
+    # Attendance's list of the mentor's subscribers.
+    listed: list[SubscriberDetail] = field(default_factory=list)
+    mentors_makeups_asked: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def ask(self, request: Request, reply_type: type[Reply]) -> Any:
         self.asked.append(request)
+        if isinstance(request, ListMakeups) and request.mentor_id is not None:
+            self.mentors_makeups_asked.set()
+        if isinstance(request, ListSubscribers):
+            # Attendance answers only once booking is asked too: a list that asked booking
+            # after attendance's answer would wait here, and fail.
+            await asyncio.wait_for(self.mentors_makeups_asked.wait(), 2)
+            return SubscribersReply(subscribers=self.listed, mentor_timezone="America/Sao_Paulo")
         if type(request) in self.silent:
             raise OwnerUnavailable(f"the {request.owner} service did not answer within 5 s")
         if type(request) in self.refusals:
@@ -154,7 +185,12 @@ class FakeOwners:
         if isinstance(request, GetHistory):
             return HistoryReply(timezone="Europe/Lisbon", history=self.history)
         if isinstance(request, ListMakeups):
-            return MakeupsReply(makeups=self.makeups)
+            of = request.subscription_id
+            return MakeupsReply(
+                makeups=[m for m in self.makeups if of in (None, m.subscription_id)]
+            )
+        if isinstance(request, ReactivateMentee):
+            return SubscriberChanged(subscriber=subscriber())
         if isinstance(request, GetMenteeStanding):
             return MenteeStandingReply(
                 subscriptions=[subscriber(with_makeup_session=self.booked_session)]
@@ -320,13 +356,7 @@ async def test_the_subscriber_page_says_each_makeup_in_words_in_the_mentors_zone
 ) -> None:
     http, owners = gateway
     signed_in(http)
-    owners.makeups = [
-        makeup("owed"),
-        makeup("booked", uuid.uuid4(), days_before=7),
-        makeup("used", uuid.uuid4(), days_before=14),
-        makeup("withdrawn", uuid.uuid4(), days_before=21),
-        makeup("expired", uuid.uuid4(), days_before=28),
-    ]
+    owners.makeups = one_of_each()
     page = await http.get(f"/dashboard/mentorship/subscribers/{SUBSCRIPTION}")
     assert page.status_code == 200, page.text
     words = text(page.text)
@@ -618,3 +648,177 @@ def test_a_makeup_cancelled_late_and_a_step_without_its_detail_are_said_plainly(
     assert step_words(late, "America/Sao_Paulo") == "make-up used: the mentee cancelled it late"
     bare = step("booked", MAKEUP_AT).model_copy(update={"makeup": None})
     assert step_words(bare, "America/Sao_Paulo") == "make-up booked"
+
+
+# ---- the make-ups counted: the list, its rows, the subscriber's page, the API -----------
+
+OTHER = UUID("8e2d9b63-5e1c-4b8f-a02f-4c6a3b7e9fa2")
+ENDED = UUID("9f3eac74-6f2d-4c90-b13a-5d7b4c8fa0b3")  # a subscription the list does not show
+LIST = "/dashboard/mentorship/subscribers"
+
+
+def counted_world(owners: FakeOwners, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Maria owes one of each status; João two owed (the first by Sat 12 Dec, 18:00 in
+    Sao Paulo) and one held; a subscription not listed, one expired. Returns `headers`
+    (the signed-in mentor's, to post with)."""
+    joao = subscriber().model_copy(
+        update={"subscription_id": OTHER, "mentee_name": "João Silva", "mentee_email": "j@x.org"}
+    )
+    owners.listed = [subscriber(), joao]
+    owners.makeups = [
+        *one_of_each(),
+        makeup("owed", uuid.uuid4(), days_before=1, subscription=OTHER),
+        makeup("owed", uuid.uuid4(), days_before=3, subscription=OTHER),
+        makeup("used", uuid.uuid4(), days_before=10, subscription=OTHER),
+        makeup("expired", uuid.uuid4(), days_before=30, subscription=ENDED),
+    ]
+    return headers or {}
+
+
+def row_of(html: str, subscription: UUID) -> str:
+    [row] = re.findall(rf'<tr data-subscription="{subscription}".*?</tr>', html, re.S)
+    return row
+
+
+async def test_the_list_counts_each_rows_makeups_and_the_totals_asking_booking_with_attendance(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    counted_world(owners, signed_in(http))
+    page = await http.get(LIST)
+    assert page.status_code == 200, page.text
+    # One question to booking for all the mentor's make-ups, asked while attendance's
+    # list was awaited (the fake's attendance answers only then).
+    [asked] = owners.of(ListMakeups)
+    assert (asked.mentor_id, asked.subscription_id, asked.mentee_id) == (MENTOR, None, None)
+    words = text(page.text)
+    assert (
+        "Make-ups you owe: 3 to book, 1 booked, 2 held, 2 expired (the first to book by "
+        "Sat 12 Dec 2026, 18:00)" in words
+    )
+    maria = row_of(page.text, SUBSCRIPTION)
+    assert "Make-ups: 1 owed (book by Tue 15 Dec), 1 booked, 1 held, 1 expired" in text(maria)
+    assert f'href="{LIST}/{SUBSCRIPTION}#makeups-heading"' in maria  # one to book: a link
+    joao = row_of(page.text, OTHER)
+    assert "Make-ups: 2 owed (the first by Sat 12 Dec), 1 held" in text(joao)
+    assert "withdrawn" not in words and "cannot be counted" not in words
+
+
+async def test_the_list_says_no_counts_when_nothing_is_counted_and_when_booking_is_silent(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    counted_world(owners, signed_in(http))
+    owners.makeups = [makeup("withdrawn")]  # the mentor came after all: nothing owed
+    page = await http.get(LIST)
+    assert page.status_code == 200, page.text
+    assert "Make-ups" not in page.text and "makeup" not in page.text
+
+    owners.silent.add(ListMakeups)
+    page = await http.get(LIST)
+    assert page.status_code == 200, page.text  # the list shows all the same
+    words = text(page.text)
+    assert (
+        "Make-ups cannot be counted just now: the booking service did not answer. "
+        "Reload the page in a moment." in words
+    )
+    assert "Maria Lima" in words and "João Silva" in words
+    assert words.count("cannot be counted") == 1  # said once, above the rows
+
+
+async def test_a_row_shown_alone_counts_its_makeups_and_says_when_booking_is_silent(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    headers = counted_world(owners, signed_in(http))
+    row = await http.get(f"{LIST}/{SUBSCRIPTION}/row")
+    assert row.status_code == 200, row.text
+    assert "Make-ups: 1 owed (book by Tue 15 Dec), 1 booked, 1 held, 1 expired" in text(row.text)
+    assert [(a.subscription_id, a.mentor_id) for a in owners.of(ListMakeups)] == [
+        (SUBSCRIPTION, None)
+    ]
+    # The row a reactivation sends back keeps its make-ups.
+    reactivated = await http.post(
+        f"{LIST}/{SUBSCRIPTION}/reactivate", data={"view": "row"}, headers=headers
+    )
+    assert reactivated.status_code == 200, reactivated.text
+    assert "Make-ups: 1 owed (book by Tue 15 Dec)" in text(reactivated.text)
+
+    owners.silent.add(ListMakeups)
+    row = await http.get(f"{LIST}/{SUBSCRIPTION}/row")
+    assert row.status_code == 200, row.text
+    assert "Make-ups cannot be counted just now." in text(row.text)
+    assert "Maria Lima" in row.text
+
+
+async def test_the_subscriber_pages_makeups_open_with_their_counts(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    http, owners = gateway
+    counted_world(owners, signed_in(http))
+    page = await http.get(f"{LIST}/{SUBSCRIPTION}")
+    assert page.status_code == 200, page.text
+    words = text(page.text)
+    heading, count, first = (
+        words.index("Make-up sessions"),
+        words.index("1 owed, 1 booked, 1 held, 1 expired"),
+        words.index("The session of"),
+    )
+    assert heading < count < first
+
+    owners.makeups = [makeup("withdrawn")]  # listed, but nothing counted: no count line
+    page = await http.get(f"{LIST}/{SUBSCRIPTION}")
+    assert "withdrawn (you did attend)" in text(page.text)
+    assert 'id="makeup-counts"' not in page.text
+
+
+async def counted_reply(gateway: tuple[httpx.AsyncClient, FakeOwners], path: str) -> Any:
+    """The API's answer to the mentor at `path`, in the world counted."""
+    http, owners = gateway
+    counted_world(owners)
+    response = await http.get(path, headers=bearer())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def counts(owed: int, booked: int, used: int, expired: int, by: str | None) -> dict[str, Any]:
+    return {"owed": owed, "booked": booked, "used": used, "expired": expired, "first_book_by": by}
+
+
+async def test_the_api_lists_subscribers_with_their_makeups_counted_or_null_if_booking_is_silent(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    body = await counted_reply(gateway, "/api/mentor/subscribers")
+    assert [s["mentee_name"] for s in body["subscribers"]] == ["Maria Lima", "João Silva"]
+    assert body["makeups"]["total"] == counts(3, 1, 2, 2, "2026-12-12T21:00:00Z")
+    assert body["makeups"]["by_subscription"] == {
+        str(SUBSCRIPTION): counts(1, 1, 1, 1, "2026-12-15T21:00:00Z"),
+        str(OTHER): counts(2, 0, 1, 0, "2026-12-12T21:00:00Z"),
+        str(ENDED): counts(0, 0, 0, 1, None),  # not listed by attendance, counted all the same
+    }
+
+    http, owners = gateway
+    owners.silent.add(ListMakeups)
+    response = await http.get("/api/mentor/subscribers", headers=bearer())
+    assert response.status_code == 200, response.text
+    assert response.json()["makeups"] is None
+    assert len(response.json()["subscribers"]) == 2
+
+
+async def test_the_api_lists_every_makeup_the_mentor_owes_with_their_counts(
+    gateway: tuple[httpx.AsyncClient, FakeOwners],
+) -> None:
+    body = await counted_reply(gateway, "/api/mentor/makeups")
+    http, owners = gateway
+    assert [Makeup.model_validate(m) for m in body["makeups"]] == owners.makeups
+    assert body["counts"]["total"] == counts(3, 1, 2, 2, "2026-12-12T21:00:00Z")
+    assert body["counts"]["by_subscription"][str(OTHER)] == counts(
+        2, 0, 1, 0, "2026-12-12T21:00:00Z"
+    )
+    [asked] = owners.of(ListMakeups)
+    assert asked.mentor_id == MENTOR
+
+    as_mentee = await http.get("/api/mentor/makeups", headers=bearer("mentee", MENTEE))
+    assert as_mentee.status_code == 403
+    owners.silent.add(ListMakeups)
+    assert (await http.get("/api/mentor/makeups", headers=bearer())).status_code == 503
