@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from icalendar import Calendar, Event, vCalAddress
@@ -43,7 +43,11 @@ def invitation(
     stamp: datetime,
 ) -> str:
     """An iCalendar object with one event per session: an invitation (`REQUEST`) or its
-    withdrawal (`CANCEL`, a higher `SEQUENCE` than the invitation's, as RFC 5546 asks)."""
+    withdrawal (`CANCEL`, a higher `SEQUENCE` than the invitation's, as RFC 5546 asks).
+
+    Times are written in UTC: a time with a bare offset (a make-up booked as the page
+    sends it, `-03:00`) would otherwise be written with `TZID=UTC-03:00`, a zone no
+    VTIMEZONE describes, which calendars read as a floating local time."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -51,9 +55,9 @@ def invitation(
     for session in sessions:
         event = Event()
         event.add("uid", uid(session.booking_id))
-        event.add("dtstamp", stamp)
-        event.add("dtstart", session.starts_at)
-        event.add("dtend", session.ends_at)
+        event.add("dtstamp", stamp.astimezone(UTC))
+        event.add("dtstart", session.starts_at.astimezone(UTC))
+        event.add("dtend", session.ends_at.astimezone(UTC))
         event.add("summary", summary)
         event.add("sequence", 0 if method == "REQUEST" else 1)
         event.add("status", "CONFIRMED" if method == "REQUEST" else "CANCELLED")

@@ -91,7 +91,9 @@ async def fake_stripe() -> AsyncIterator[FakeStripe]:
     app = web.Application()
     app.router.add_get("/v1/subscriptions/{id}", fake._subscription)
     app.router.add_post("/v1/customers/{customer}/balance_transactions", fake._balance_transaction)
-    runner = web.AppRunner(app)
+    # An answer still held (`answer_after`) when the test ends has nobody waiting for it:
+    # dropped after a second rather than waited for.
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -268,6 +268,32 @@ def test_a_makeup_invites_to_its_session_as_the_reminder_of_that_booking_will() 
         "VEVENT"
     )
     assert {k: v for k, v in vevent.items()} == {k: v for k, v in same.items()}
+
+
+def test_a_makeup_booked_with_an_offset_is_invited_at_that_instant() -> None:
+    """Booked on the page, a make-up's times carry the mentor's offset (-03:00 in Sao
+    Paulo): the invitation still names the instant, in UTC, not a zone no VTIMEZONE
+    describes (which a calendar reads as a floating local time)."""
+    sao_paulo = timezone(timedelta(hours=-3))
+    booked = makeup().model_copy(
+        update={
+            "bookings": [
+                BookingRef(
+                    booking_id=uuid.uuid4(),
+                    starts_at=MAKEUP_START.astimezone(sao_paulo),
+                    ends_at=(MAKEUP_START + timedelta(hours=1)).astimezone(sao_paulo),
+                )
+            ],
+            "occurred_at": TICK.astimezone(sao_paulo),
+        }
+    )
+    [email] = Templates().compose(booked, CONTACTS, [MISSED])
+    assert "TZID" not in (email.calendar or "")
+    [vevent] = parsed(email)[1].walk("VEVENT")
+    assert vevent.decoded("dtstart") == MAKEUP_START
+    assert vevent.decoded("dtstart").utcoffset() == timedelta(0)
+    assert vevent.decoded("dtend") == MAKEUP_START + timedelta(hours=1)
+    assert vevent.decoded("dtstamp") == TICK
 
 
 def test_a_makeup_is_one_email_per_booking_and_slot_bookings_are_none() -> None:
