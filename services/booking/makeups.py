@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -148,9 +148,9 @@ def schedule(
     the mentee may be booked (a reprobated one may not), only ahead and by `book_by`, and
     only at a time none of the mentor's other sessions (`clashes`) overlaps."""
     booking_id = makeup_booking_id(request.request_id)
-    planned = PlannedBooking(
-        booking_id, request.starts_at, request.starts_at + (missed.ends_at - missed.starts_at)
-    )
+    # In UTC, as every booking's times: the mentor's offset says nothing about the session.
+    starts_at = request.starts_at.astimezone(UTC)
+    planned = PlannedBooking(booking_id, starts_at, starts_at + (missed.ends_at - missed.starts_at))
     if subscription.mentor_id != request.mentor_id:
         return Refusal("forbidden", "this mentee is not one of your subscribers")
     if credit is None:

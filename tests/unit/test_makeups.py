@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 from hypothesis import given, settings
@@ -295,3 +295,12 @@ def test_one_sessions_share_is_the_cycles_price_over_its_weekly_sessions_rounded
     five = replace(four_weeks, cycle_ends_at=monday + timedelta(weeks=4, days=1))
     assert session_share(6000, five) == 1200
     assert session_share(0, four_weeks) == 0
+
+
+def test_a_make_up_asked_with_an_offset_is_booked_at_that_instant_in_utc() -> None:
+    sao_paulo = timezone(timedelta(hours=-3))
+    at = (STARTS + timedelta(days=3)).astimezone(sao_paulo)
+    done = schedule(asked(at), SUBSCRIPTION, SESSION, OWED, WITHIN, [])
+    assert isinstance(done, Scheduled) and done.event is not None
+    assert done.booking.starts_at == at and done.booking.starts_at.tzinfo is UTC
+    assert done.event.bookings[0].starts_at.utcoffset() == timedelta(0)
