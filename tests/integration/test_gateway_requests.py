@@ -111,13 +111,15 @@ async def test_a_request_no_queue_takes_fails_at_once(settings: Settings) -> Non
     await messaging.declare()
     await messaging.broker.start()
     try:
-        owners = Owners(messaging, timeout=5.0)
+        # A timeout far longer than the broker's answer, even on a loaded machine (it took
+        # 1.7 s once, beside a fault suite): returned by the broker, not timed out.
+        owners = Owners(messaging, timeout=30.0)
         started = time.monotonic()
         with pytest.raises(HTTPException) as raised:
             await owners.ask(FindBooking(booking_id=uuid.uuid4()), BookingFound)
         assert raised.value.status_code == 503
         assert "cannot be reached" in str(raised.value.detail)
-        assert time.monotonic() - started < 1.0  # returned by the broker, not timed out
+        assert time.monotonic() - started < 10.0
     finally:
         await messaging.broker.stop()
         await messaging.close()
