@@ -12,7 +12,10 @@ directory, is started by this module and is killed by the pid it started:
 - `PrivatePostgres`: `initdb` and `pg_ctl` of PostgreSQL 15, run as the
   `postgres` user when the tests run as root, trust authentication, listening on
   127.0.0.1 only; `restart_immediately()` is `pg_ctl restart -m immediate`
-  (a crash: no checkpoint, recovery from the WAL on start).
+  (a crash: no checkpoint, recovery from the WAL on start). With `standby_of`, a
+  streaming standby: `pg_basebackup -R -X stream` of that cluster, started on its
+  own port; `crash()` SIGKILLs a postmaster and every process it started,
+  `promote()` is `pg_ctl promote`.
 """
 
 from __future__ import annotations
