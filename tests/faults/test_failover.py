@@ -3,8 +3,8 @@
 A primary and a standby of the test's own (tests/support/nodes.py), the standby a
 base backup of the primary streaming its WAL. The services reach them through one
 POSTGRES_URL listing both hosts (asyncpg's `target_session_attrs=read-write`, which
-Settings adds for several hosts): while the primary lives, the standby refuses to
-be their connection; once the primary is gone (every process of it SIGKILLed, as
+Settings adds for several hosts): while the primary lives, asyncpg passes over the
+standby, a host in recovery; once the primary is gone (every process of it SIGKILLed, as
 a machine that dies) and the standby promoted, the same URL reaches it. The end
 state must be the one without the fault.
 
@@ -28,6 +28,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.kit.database import create_database_if_missing
+from services.kit.settings import Settings
 from tests.conftest import NAMESPACE
 from tests.faults.cascade import (
     DUPLICATES_PER_DATABASE_CRASH,
@@ -63,7 +65,12 @@ class Pair:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}"
+        """Both hosts, the standby first in one of the runs: connections pass over a host
+        in recovery before the failover (that run) or one that refuses after it (the other)."""
+        hosts = [f"127.0.0.1:{self.primary.port}", f"127.0.0.1:{self.standby.port}"]
+        if self.replication == "asynchronous":
+            hosts.reverse()
+        return f"postgresql://postgres@{','.join(hosts)}"
 
 
 async def _replicating(pair: Pair, within: float = 30.0) -> None:
@@ -81,6 +88,30 @@ async def _replicating(pair: Pair, within: float = 30.0) -> None:
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
+
+
+async def _databases_on_both(pair: Pair, settings: Settings, within: float = 30.0) -> None:
+    """The services' databases created on the primary and replayed by the standby, as
+    in a deployment after its first start. asyncpg moves on to the next host only when
+    one refuses or cannot accept connections yet: a standby listed first that does not
+    have a database created a moment ago fails the connection instead of being passed
+    over (docs/operations.md, "Running on a cluster")."""
+    names = [settings.naming.database(service) for service in SERVICES]
+    for name in names:
+        await create_database_if_missing(settings, name)
+    deadline = time.monotonic() + within
+    standby = await asyncpg.connect(
+        f"postgresql://postgres@127.0.0.1:{pair.standby.port}/postgres", timeout=5
+    )
+    try:
+        while await standby.fetchval(
+            "SELECT count(*) FROM pg_database WHERE datname = ANY($1)", names
+        ) < len(names):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the standby has not replayed {names} within {within}s")
+            await asyncio.sleep(0.1)
+    finally:
+        await standby.close()
 
 
 @pytest.fixture(params=list(REPLICATION))
@@ -111,6 +142,7 @@ async def replicated(
         rabbitmq.url, pair.url, f"{NAMESPACE}fltfailover{pair.replication[0]}"
     )
     system = scenario_system(settings, fault_smtp)
+    await _databases_on_both(pair, settings)
     try:
         await system.start()
         cascade = Cascade(settings, system, fault_smtp, rabbitmq)
@@ -192,7 +224,9 @@ async def test_the_primary_dies_and_its_standby_is_promoted_mid_cascade(
     duplicated = final.copies - final.accepted
     assert duplicated <= DUPLICATES_PER_DATABASE_CRASH
     figures = replicated.figures(
-        f"PostgreSQL failover ({pair.replication} replication): primary SIGKILL,"
+        f"PostgreSQL failover ({pair.replication} replication,"
+        f" {'standby' if pair.replication == 'asynchronous' else 'primary'} listed first):"
+        " primary SIGKILL,"
         f" standby promoted; {lost} commits the standby lacked;"
         f" {(await redone(replicated)).brief()}",
         final,
