@@ -165,7 +165,8 @@ class Settings(BaseSettings):
     def database_url(self, service: str) -> str:
         """`service`'s own database on POSTGRES_URL, with SQLAlchemy's scheme for
         asyncpg (to show: the engine connects through `postgres_dsn`)."""
-        return "postgresql+asyncpg" + self.postgres_dsn(self.naming.database(service))[10:]
+        server = _PostgresServer.parse(self.postgres_url)
+        return server.url(self.naming.database(service), "postgresql+asyncpg")
 
     def postgres_dsn(self, database: str) -> str:
         """`database` on POSTGRES_URL as asyncpg's own `connect` takes it, every host
