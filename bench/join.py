@@ -149,7 +149,7 @@ def activations(first: int, n: int, starts_at: datetime) -> list[SubscriptionAct
 
 async def bookings_of(settings: Settings) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(booking_id, mentee_id) of every booking, from booking's own database."""
-    url = f"{settings.server_url()}/{settings.naming.database('booking')}"
+    url = settings.postgres_dsn(settings.naming.database("booking"))
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
@@ -201,7 +201,7 @@ async def wait_loaded(settings: Settings, total: int) -> None:
     """Until every service has handled `total` activations and their schedules (their
     inboxes say so)."""
     conns = {
-        db: await asyncpg.connect(f"{settings.server_url()}/{settings.naming.database(db)}")
+        db: await asyncpg.connect(settings.postgres_dsn(settings.naming.database(db)))
         for db in {db for _, db in LOADED_BY}
     }
     started = last = time.monotonic()

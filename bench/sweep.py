@@ -252,7 +252,7 @@ class Tables:
 
     async def open(self) -> None:
         for service in SERVICES:
-            url = f"{self.settings.server_url()}/{self.settings.naming.database(service)}"
+            url = self.settings.postgres_dsn(self.settings.naming.database(service))
             self.conns[service] = await asyncpg.connect(url)
 
     async def close(self) -> None:

@@ -34,15 +34,24 @@ class Database:
         self.settings = settings
         self.service = service
         self.name = settings.naming.database(service)
+        dsn = settings.postgres_dsn(self.name)
+        server_settings = settings.postgres_server_settings()
+
+        async def connect() -> asyncpg.Connection:
+            return await asyncpg.connect(dsn, server_settings=server_settings)
+
         self.engine: AsyncEngine = create_async_engine(
-            settings.database_url(service),
+            # asyncpg reads POSTGRES_URL itself, as every other connection of the
+            # services does: several hosts and `target_session_attrs` included
+            # (SQLAlchemy's URL takes neither in libpq's form).
+            "postgresql+asyncpg://",
+            async_creator=connect,
             pool_size=pool_size,
             max_overflow=pool_size,
             # No ping per checkout (a round trip per transaction): a connection the
             # server dropped fails its transaction, which is retried like any failure,
             # and the pool replaces it.
             pool_pre_ping=False,
-            connect_args={"server_settings": settings.postgres_server_settings()},
         )
         # The same pool; SQLAlchemy begins nothing on these, `transaction` does.
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -154,7 +163,7 @@ class OwnConnection:
     most of the CPU of a small UPDATE (docs/benchmarks.md)."""
 
     def __init__(self, db: Database, **server_settings: str) -> None:
-        self._url = f"{db.settings.server_url()}/{db.name}"
+        self._url = db.settings.postgres_dsn(db.name)
         self._server_settings = db.settings.postgres_server_settings() | server_settings
         self._connection: asyncpg.Connection | None = None
 
@@ -204,7 +213,7 @@ def _is_at_head(connection: Connection, migrations: Path) -> bool:
 
 
 async def create_database_if_missing(settings: Settings, name: str) -> None:
-    conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    conn = await asyncpg.connect(settings.postgres_dsn("postgres"))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
@@ -219,7 +228,7 @@ async def create_database_if_missing(settings: Settings, name: str) -> None:
 
 async def drop_database(settings: Settings, name: str) -> None:
     """Drop a database (tests clean up their namespace with this)."""
-    conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    conn = await asyncpg.connect(settings.postgres_dsn("postgres"))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -282,7 +282,7 @@ class OutboxRelay:
             await self._marking.execute(_MARK_SENT, ids)
 
     async def _relay(self) -> None:
-        url = f"{self.db.settings.server_url()}/{self.db.name}"
+        url = self.db.settings.postgres_dsn(self.db.name)
         async with self._wakeup.listening(url, NOTIFY_CHANNEL) as wakeup:
             failures = 0
             while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -162,21 +163,50 @@ class Settings(BaseSettings):
         return Naming(self.mentorship_namespace)
 
     def database_url(self, service: str) -> str:
-        """The asyncpg URL of `service`'s own database on POSTGRES_URL."""
-        return f"{self.server_url('postgresql+asyncpg')}/{self.naming.database(service)}"
+        """`service`'s own database on POSTGRES_URL, with SQLAlchemy's scheme for
+        asyncpg (to show: the engine connects through `postgres_dsn`)."""
+        server = _PostgresServer.parse(self.postgres_url)
+        return server.url(self.naming.database(service), "postgresql+asyncpg")
+
+    def postgres_dsn(self, database: str) -> str:
+        """`database` on POSTGRES_URL as asyncpg's own `connect` takes it, every host
+        and parameter of POSTGRES_URL kept."""
+        return _PostgresServer.parse(self.postgres_url).url(database, "postgresql")
 
     def postgres_server_settings(self) -> dict[str, str]:
         """Settings for each of the services' connections to PostgreSQL."""
         return {"plan_cache_mode": self.postgres_plan_cache_mode}
-
-    def server_url(self, scheme: str = "postgresql") -> str:
-        """POSTGRES_URL without a database, with `scheme` as its scheme."""
-        rest = self.postgres_url.split("://", 1)[-1].rstrip("/")
-        host_part = rest.split("/", 1)[0]
-        return f"{scheme}://{host_part}"
 
     def warn_about_dev_secrets(self) -> None:
         if self.jwt_secret == DEV_JWT_SECRET:
             log.warning("JWT_SECRET is the development default; set it in production")
         if self.stripe_webhook_secret == DEV_STRIPE_WEBHOOK_SECRET:
             log.warning("STRIPE_WEBHOOK_SECRET is the development default; set it in production")
+
+
+@dataclass(frozen=True)
+class _PostgresServer:
+    """POSTGRES_URL taken apart: `postgresql://user[:password]@host:port[,host:port...]`
+    `[/database][?parameters]`, as libpq and asyncpg write several hosts. Several hosts
+    without `target_session_attrs` get `read-write`: the services write, and a
+    standby listed first would otherwise take their connections (and reject each write)."""
+
+    userinfo: str  # "user@" or "user:password@", or ""
+    hosts: tuple[str, ...]
+    query: tuple[str, ...]  # "name=value" each
+
+    @classmethod
+    def parse(cls, url: str) -> _PostgresServer:
+        rest = url.split("://", 1)[-1]
+        rest, _, query = rest.partition("?")
+        netloc = rest.split("/", 1)[0]
+        userinfo, at, hosts = netloc.rpartition("@")
+        parameters = tuple(part for part in query.split("&") if part)
+        listed = tuple(host for host in hosts.split(",") if host)
+        if len(listed) > 1 and not any(p.startswith("target_session_attrs=") for p in parameters):
+            parameters = (*parameters, "target_session_attrs=read-write")
+        return cls(userinfo + at, listed, parameters)
+
+    def url(self, database: str, scheme: str) -> str:
+        query = "?" + "&".join(self.query) if self.query else ""
+        return f"{scheme}://{self.userinfo}{','.join(self.hosts)}/{database}{query}"

@@ -57,7 +57,7 @@ class Claims:
         try:
             if self._holder is None:
                 self._holder = await asyncpg.connect(
-                    f"{self._db.settings.server_url()}/{self._db.name}",
+                    self._db.settings.postgres_dsn(self._db.name),
                     server_settings=self._db.settings.postgres_server_settings(),
                 )
             # Emails still in flight stay claimed (a session lock is taken again by

@@ -174,7 +174,7 @@ class EmailSender:
         """One task claims, on a notification (or a poll) and whenever the emails
         claimed run short; `EMAIL_SENDERS` workers send them. Each worker restarts on
         its own, so that one failing never interrupts the others in mid-send."""
-        url = f"{self.settings.server_url()}/{self.db.name}"
+        url = self.settings.postgres_dsn(self.db.name)
         claims = Claims(self.db, batch=BATCH)
         workers = max(1, self.settings.email_senders)
         ready = _Ready(low=workers)

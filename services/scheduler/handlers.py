@@ -53,7 +53,7 @@ class Leadership:
         self.lock_key = zlib.crc32(f"scheduler:{db.name}".encode())
 
     async def run(self) -> None:
-        url = f"{self.db.settings.server_url()}/{self.db.name}"
+        url = self.db.settings.postgres_dsn(self.db.name)
         # Followers retry at least every few seconds, so a dead leader is
         # replaced well within one interval.
         retry = min(self.interval.total_seconds(), 5.0)

@@ -50,6 +50,28 @@ DUPLICATES_PER_NOTIFICATIONS_CRASH = Settings().email_senders
 DUPLICATES_PER_DATABASE_CRASH = Settings().email_senders
 
 
+def scenario_settings(rabbitmq_url: str, postgres_url: str, namespace: str) -> Settings:
+    """A scenario's settings: its own namespace on the nodes it breaks."""
+    return Settings(
+        rabbitmq_url=rabbitmq_url,
+        postgres_url=postgres_url,
+        mentorship_namespace=namespace,
+        outbox_poll_seconds=0.2,
+    )
+
+
+def scenario_system(settings: Settings, smtp: FaultySMTPServer) -> System:
+    """The SERVICES on `settings`, sending to `smtp`. The scenarios count the sweep
+    cascade's emails; the activations' schedules are not part of it (tests/e2e and
+    tests/integration cover them)."""
+    return System(
+        settings,
+        smtp_port=smtp.port,
+        services=SERVICES,
+        extra_env={"SCHEDULE_EMAILS": "false"},
+    )
+
+
 @dataclass
 class Progress:
     """How far the cascade got, for this scenario's subscriptions."""
@@ -145,7 +167,7 @@ class Cascade:
         return self.n * EMAILS_PER_SUBSCRIPTION
 
     def database(self, service: str) -> str:
-        return f"{self.settings.server_url()}/{self.settings.naming.database(service)}"
+        return self.settings.postgres_dsn(self.settings.naming.database(service))
 
     async def prepare(self, within: float = 60.0) -> None:
         """Activate every subscription and wait until all three services know it."""

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from services.kit.settings import Settings
 from tests.conftest import NAMESPACE
-from tests.faults.cascade import SERVICES, Cascade, Figures
+from tests.faults.cascade import Cascade, Figures, scenario_settings, scenario_system
 from tests.support.faulty_smtp import FaultySMTPServer
 from tests.support.nodes import (
     PrivatePostgres,
@@ -62,12 +62,7 @@ def postgres(private_nodes: tuple[PrivateRabbitMQ, PrivatePostgres]) -> PrivateP
 
 @pytest.fixture
 def fault_settings(rabbitmq: PrivateRabbitMQ, postgres: PrivatePostgres) -> Settings:
-    return Settings(
-        rabbitmq_url=rabbitmq.url,
-        postgres_url=postgres.url,
-        mentorship_namespace=f"{NAMESPACE}flt{next(_scenarios)}",
-        outbox_poll_seconds=0.2,
-    )
+    return scenario_settings(rabbitmq.url, postgres.url, f"{NAMESPACE}flt{next(_scenarios)}")
 
 
 @pytest.fixture
@@ -84,14 +79,7 @@ def fault_smtp() -> Iterator[FaultySMTPServer]:
 async def fault_system(
     fault_settings: Settings, fault_smtp: FaultySMTPServer
 ) -> AsyncIterator[System]:
-    # The scenarios count the sweep cascade's emails; the activations' schedules are not
-    # part of it (tests/e2e and tests/integration cover them).
-    system = System(
-        fault_settings,
-        smtp_port=fault_smtp.port,
-        services=SERVICES,
-        extra_env={"SCHEDULE_EMAILS": "false"},
-    )
+    system = scenario_system(fault_settings, fault_smtp)
     try:
         await system.start()
         yield system

@@ -22,9 +22,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from services.kit.settings import Settings
 from tests.conftest import NAMESPACE
-from tests.faults.cascade import SERVICES, SUBSCRIPTIONS, Cascade, Figures
+from tests.faults.cascade import SUBSCRIPTIONS, Cascade, Figures, scenario_settings, scenario_system
 from tests.support.faulty_smtp import FaultySMTPServer
 from tests.support.nodes import (
     PrivatePostgres,
@@ -33,7 +32,6 @@ from tests.support.nodes import (
     remove,
     temporary_base,
 )
-from tests.support.system import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
@@ -61,18 +59,8 @@ def cluster(
 async def clustered(
     cluster: PrivateRabbitMQCluster, postgres: PrivatePostgres, fault_smtp: FaultySMTPServer
 ) -> AsyncIterator[Cascade]:
-    settings = Settings(
-        rabbitmq_url=cluster.url,
-        postgres_url=postgres.url,
-        mentorship_namespace=f"{NAMESPACE}fltcluster",
-        outbox_poll_seconds=0.2,
-    )
-    system = System(
-        settings,
-        smtp_port=fault_smtp.port,
-        services=SERVICES,
-        extra_env={"SCHEDULE_EMAILS": "false"},  # as the other scenarios (conftest)
-    )
+    settings = scenario_settings(cluster.url, postgres.url, f"{NAMESPACE}fltcluster")
+    system = scenario_system(settings, fault_smtp)
     try:
         await system.start()
         for replica in REPLICAS:

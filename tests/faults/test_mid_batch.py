@@ -76,7 +76,7 @@ class World:
                     future_sessions=0,
                 )
             )
-        self.url = f"{settings.server_url()}/{settings.naming.database('attendance')}"
+        self.url = settings.postgres_dsn(settings.naming.database("attendance"))
 
     def absence(self, s: SubscriptionActivated) -> BookingUnattended:
         starts_at = self.now - timedelta(hours=3)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from services.kit.database import Database, create_database_if_missing, driver
 from services.kit.settings import Settings
+from tests.support.system import free_port
 
 
 @pytest_asyncio.fixture
@@ -32,7 +33,7 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 async def test_a_lock_taken_through_the_driver_first_holds_until_the_transaction_ends(
     settings: Settings, db: Database
 ) -> None:
-    other = await asyncpg.connect(f"{settings.server_url()}/{db.name}")
+    other = await asyncpg.connect(settings.postgres_dsn(db.name))
     try:
         async with db.transaction() as tx:
             # The first statement of the transaction: SQLAlchemy has sent no BEGIN yet.
@@ -142,7 +143,7 @@ async def test_pooled_connections_the_server_closed_are_replaced_without_a_faile
         return list(await asyncio.gather(backend(), backend()))
 
     pooled = await hold_two()
-    admin = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    admin = await asyncpg.connect(settings.postgres_dsn("postgres"))
     try:
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY($1)",
@@ -170,3 +171,20 @@ async def test_the_driver_of_each_transaction_is_its_own_even_nested_in_one_task
         assert await (await driver(outer)).fetchval("SELECT pg_backend_pid()") == outer_pid
     async with db.transaction() as later:
         assert (await driver(later)).is_in_transaction()
+
+
+async def test_several_hosts_reach_the_one_that_answers(settings: Settings) -> None:
+    """POSTGRES_URL may list a primary and its standbys: a host that refuses is passed
+    over, by the pool's connections and by the ones the services open themselves."""
+    hosts = settings.postgres_url.split("://", 1)[1].split("/", 1)[0]
+    user, _, host = hosts.rpartition("@")
+    nobody = f"127.0.0.1:{free_port()}"  # nothing listens there
+    several = settings.model_copy(update={"postgres_url": f"postgresql://{user}@{nobody},{host}"})
+    database = Database(several, "kitdb")
+    try:
+        await create_database_if_missing(several, database.name)
+        async with database.transaction() as tx:
+            assert await (await driver(tx)).fetchval("SELECT NOT pg_is_in_recovery()")
+        assert await database.ping()
+    finally:
+        await database.dispose()

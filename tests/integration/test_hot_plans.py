@@ -54,7 +54,7 @@ PLANNER = {
 
 async def _connect(db: Database) -> asyncpg.Connection:
     return await asyncpg.connect(
-        f"{db.settings.server_url()}/{db.name}",
+        db.settings.postgres_dsn(db.name),
         server_settings=db.settings.postgres_server_settings() | PLANNER,
     )
 

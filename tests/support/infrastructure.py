@@ -68,7 +68,7 @@ async def clean_namespace(settings: Settings) -> None:
         await _each_on_a_channel(connection, exchanges, "exchange_delete")
     finally:
         await connection.close()
-    conn = await asyncpg.connect(f"{settings.server_url()}/postgres")
+    conn = await asyncpg.connect(settings.postgres_dsn("postgres"))
     try:
         names = await conn.fetch(
             "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{namespace}%"

@@ -12,7 +12,10 @@ directory, is started by this module and is killed by the pid it started:
 - `PrivatePostgres`: `initdb` and `pg_ctl` of PostgreSQL 15, run as the
   `postgres` user when the tests run as root, trust authentication, listening on
   127.0.0.1 only; `restart_immediately()` is `pg_ctl restart -m immediate`
-  (a crash: no checkpoint, recovery from the WAL on start).
+  (a crash: no checkpoint, recovery from the WAL on start). With `standby_of`, a
+  streaming standby: `pg_basebackup -R -X stream` of that cluster, started on its
+  own port; `crash()` SIGKILLs a postmaster and every process it started,
+  `promote()` is `pg_ctl promote`.
 """
 
 from __future__ import annotations
@@ -239,6 +242,8 @@ class PrivateRabbitMQCluster:
             node.kill()
 
 
+STANDBY_NAME = "standby"
+
 # What a deployment guide gives a dedicated PostgreSQL server (PGTune's OLTP profile for
 # 8 GiB, 2 cores, SSD), autovacuum at its defaults (on): the fault suite and the
 # benchmarks run against this, not against the machine's server, which runs with
@@ -261,11 +266,22 @@ PRODUCTION_SETTINGS = {
 
 
 class PrivatePostgres:
-    def __init__(self, base: Path) -> None:
+    def __init__(
+        self,
+        base: Path,
+        *,
+        settings: dict[str, str] | None = None,
+        standby_of: PrivatePostgres | None = None,
+    ) -> None:
         self.dir = base
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
         self.port = free_port()
+        # Beyond PRODUCTION_SETTINGS, e.g. synchronous_standby_names on a primary.
+        self.settings = settings or {}
+        # A streaming standby of that cluster: its data is a base backup of it.
+        self.standby_of = standby_of
+        self.crashed = False
         self.log = self.dir / "server.log"
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
         self._as_postgres = os.getuid() == 0
@@ -273,18 +289,21 @@ class PrivatePostgres:
             entry = pwd.getpwnam("postgres")
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
 
-    def _run(self, *command: str, timeout: float = 60) -> None:
+    def _run(self, *command: str, timeout: float = 60, check: bool = True) -> str:
         argv = list(command)
         if self._as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         done = subprocess.run(
             argv, cwd=self.dir, capture_output=True, text=True, timeout=timeout, check=False
         )
-        if done.returncode != 0:
+        if check and done.returncode != 0:
             raise RuntimeError(f"{command[0]} failed:\n{done.stdout}\n{done.stderr}\n{self.tail()}")
+        return done.stdout + done.stderr
 
     def _options(self) -> str:
-        tuned = " ".join(f"-c {name}={value}" for name, value in PRODUCTION_SETTINGS.items())
+        tuned = " ".join(
+            f"-c {name}={value}" for name, value in (PRODUCTION_SETTINGS | self.settings).items()
+        )
         return (
             f"-p {self.port} -c listen_addresses=127.0.0.1 "
             f"-c unix_socket_directories={self.dir} {tuned}"
@@ -306,6 +325,23 @@ class PrivatePostgres:
 
     def start(self) -> float:
         began = time.monotonic()
+        if not self.data.exists() and self.standby_of is not None:
+            # initdb's pg_hba.conf already trusts replication connections from 127.0.0.1.
+            # -R writes primary_conninfo and standby.signal; the application name is
+            # what the primary's synchronous_standby_names names.
+            self._run(
+                str(POSTGRES_BIN / "pg_basebackup"),
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-d",
+                f"host=127.0.0.1 port={self.standby_of.port} user=postgres"
+                f" application_name={STANDBY_NAME}",
+            )
         if not self.data.exists():
             self._run(
                 str(POSTGRES_BIN / "initdb"),
@@ -328,6 +364,47 @@ class PrivatePostgres:
         self._pg_ctl("restart", "-m", "immediate")
         return time.monotonic() - began
 
+    def crash(self) -> None:
+        """The machine gone at once: SIGKILL to the postmaster and every process it
+        started (backends, WAL sender, WAL writer), no shutdown, no last WAL sent."""
+        pid = self.postmaster_pid()
+        assert pid is not None, "not running"
+        children = [
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if _parent_of(stat) == pid
+        ]
+        for victim in (pid, *children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        self.crashed = True  # postmaster.pid stays behind: never signal its pid again
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{p}").exists() for p in (pid, *children)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postmaster {pid} or a child still alive")
+            time.sleep(0.02)
+
+    def promote(self) -> float:
+        """`pg_ctl promote -w`: a standby ends recovery and takes writes."""
+        began = time.monotonic()
+        self._pg_ctl("promote", options=False)
+        return time.monotonic() - began
+
+    def commits_after(self, lsn: str) -> int:
+        """Commit records in this (stopped) cluster's WAL after `lsn`, as pg_waldump reads
+        them: transactions it committed that a standby received only up to `lsn` lacks."""
+        out = self._run(
+            str(POSTGRES_BIN / "pg_waldump"),
+            "-p",
+            str(self.data / "pg_wal"),
+            "-s",
+            lsn,
+            "-r",
+            "Transaction",
+            check=False,  # it reads up to the end of the WAL written, then says so
+        )
+        return sum(1 for line in out.splitlines() if "desc: COMMIT" in line)
+
     def postmaster_pid(self) -> int | None:
         try:
             return int((self.data / "postmaster.pid").read_text().split()[0])
@@ -335,7 +412,7 @@ class PrivatePostgres:
             return None
 
     def stop(self) -> None:
-        if self.postmaster_pid() is None:
+        if self.crashed or self.postmaster_pid() is None:
             return
         try:
             self._pg_ctl("stop", "-m", "immediate", options=False)
@@ -347,6 +424,14 @@ class PrivatePostgres:
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def _parent_of(stat: Path) -> int | None:
+    try:
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def temporary_base(prefix: str) -> Path:
