@@ -104,6 +104,9 @@ async def test_a_consuming_service_killed_mid_cascade(
     )
 
 
+# Longer than the run's 300 s: the scenario's own wait (360 s) must end it, saying what
+# had not converged, rather than pytest's timeout cutting it off without a word.
+@pytest.mark.timeout(480)
 async def test_the_broker_node_killed_and_restarted_mid_cascade(
     cascade: Cascade,
     rabbitmq: PrivateRabbitMQ,
