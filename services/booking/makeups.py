@@ -175,7 +175,6 @@ def schedule(
 
 
 _NOT_OWED: dict[MakeupStatus, str] = {
-    "owed": "",
     "booked": "this make-up is already booked",
     "used": "this make-up has already taken place",
     "withdrawn": "no make-up is owed: the session's mark was corrected (you attended)",

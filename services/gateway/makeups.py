@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from uuid import UUID
 
@@ -27,6 +27,7 @@ from contracts.rpc import (
 from services.gateway.outcomes import status_words
 from services.gateway.owners import Owners, OwnerUnavailable
 from services.gateway.times import when, zone_of
+from services.kit.durations import duration_words
 from services.kit.money import amount_read
 
 # What the counts call each status counted: a make-up used is a make-up session held.
@@ -150,14 +151,6 @@ def field_value(moment: datetime, zone: str) -> str:
 def makeup_length(makeup: Makeup) -> str:
     """How long the make-up is, the missed session's length: 1 hour, 45 minutes."""
     return duration_words(makeup.missed_ends_at - makeup.missed_starts_at)
-
-
-def duration_words(span: timedelta) -> str:
-    hours, minutes = divmod(round(span.total_seconds() / 60), 60)
-    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
-    if minutes or not hours:
-        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
-    return " ".join(parts)
 
 
 def makeup_words(makeup: Makeup, zone: str) -> str:

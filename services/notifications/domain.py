@@ -31,6 +31,7 @@ from contracts import (
 )
 from contracts.policy import AbsencesInDays, PolicyRule, plural
 from services.kit.backoff import backoff
+from services.kit.durations import duration_words
 from services.kit.money import amount_read
 from services.kit.zones import place
 
@@ -409,13 +410,6 @@ def date_read(moment: datetime, reader: Reading) -> str:
     """e.g. 'Monday 2 March 2026': the day in the reader's zone."""
     local = moment.astimezone(reader.zone)
     return f"{local:%A} {local.day} {local:%B %Y}"
-
-
-def duration_words(length: timedelta) -> str:
-    """e.g. '1 hour', '1 hour 30 minutes', '45 minutes' (whole minutes)."""
-    hours, minutes = divmod(int(length.total_seconds()) // 60, 60)
-    words = [plural(hours, "hour")] if hours else []
-    return " ".join([*words, plural(minutes, "minute")] if minutes or not hours else words)
 
 
 def booked_sessions(

@@ -20,6 +20,7 @@ PURE_KIT = {
     "services.kit.zones",
     "services.kit.refusals",
     "services.kit.backoff",
+    "services.kit.durations",
     "services.kit.money",
 }
 CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic"}

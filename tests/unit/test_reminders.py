@@ -24,6 +24,7 @@ from contracts import (
     Slot,
 )
 from services.booking import domain as booking
+from services.kit.durations import duration_words
 from services.kit.settings import Settings
 from services.notifications import calendar, domain
 from services.notifications.domain import Contacts, Email, Session
@@ -334,4 +335,4 @@ def test_a_makeup_is_not_emailed_without_contacts_or_once_cancelled() -> None:
     ],
 )
 def test_a_duration_reads_in_hours_and_minutes(minutes: int, words: str) -> None:
-    assert domain.duration_words(timedelta(minutes=minutes)) == words
+    assert duration_words(timedelta(minutes=minutes)) == words
