@@ -30,7 +30,8 @@ test: $(STAMP)
 	$(VENV)/bin/pytest -q --durations=15
 
 # The fault suite alone (`make test` runs it too, as part of tests/): services,
-# its own RabbitMQ node and its own PostgreSQL killed mid-cascade, SMTP failing;
+# its own RabbitMQ node and its own PostgreSQL killed mid-cascade, SMTP failing,
+# its own three-node cluster's network cut (root: ip netns);
 # prints per scenario the time to converge, emails and dead letters.
 .PHONY: faults
 faults: $(STAMP)

@@ -25,6 +25,7 @@ from typing import Any
 
 import aio_pika
 import asyncpg
+import httpx
 
 from contracts import SubscriptionActivated, SweepTick
 from services.kit.messaging import REASON_HEADER
@@ -392,3 +393,39 @@ class Cascade:
             at_fault=at_fault.brief() if at_fault else "",
             fault_seconds=fault_seconds,
         )
+
+
+@dataclass
+class Redone:
+    """Work done twice, from each service's counters (valid while no service restarted:
+    the counters start again at zero)."""
+
+    republished: int  # outbox rows published again: their `sent` mark was lost
+    absorbed: int  # deliveries the inbox found applied already
+
+    def brief(self) -> str:
+        return f"{self.republished} republished, {self.absorbed} duplicates absorbed"
+
+
+def _total(metrics: str, name: str, outcome: str | None = None) -> int:
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") and (outcome is None or f'outcome="{outcome}"' in line):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+async def redone(cascade: Cascade) -> Redone:
+    published = absorbed = rows = 0
+    async with httpx.AsyncClient() as client:
+        for service in SERVICES:
+            port = cascade.system.metrics_ports[service]
+            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            published += _total(metrics, "mentorship_outbox_published_total")
+            absorbed += _total(metrics, "mentorship_messages_handled_total", "duplicate")
+            conn = await asyncpg.connect(cascade.database(service), timeout=5)
+            try:
+                rows += await conn.fetchval("SELECT count(*) FROM outbox")
+            finally:
+                await conn.close()
+    return Redone(republished=published - rows, absorbed=absorbed)

@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import asyncpg
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -37,6 +36,7 @@ from tests.faults.cascade import (
     SUBSCRIPTIONS,
     Cascade,
     Figures,
+    redone,
     scenario_settings,
     scenario_system,
 )
@@ -161,41 +161,6 @@ async def _received(standby: PrivatePostgres) -> str:
         return str(await conn.fetchval("SELECT pg_last_wal_receive_lsn()::text"))
     finally:
         await conn.close()
-
-
-@dataclass
-class Redone:
-    """Work done twice, from each service's counters (no service restarts here)."""
-
-    republished: int  # outbox rows published again: their `sent` mark was lost
-    absorbed: int  # deliveries the inbox found applied already
-
-    def brief(self) -> str:
-        return f"{self.republished} republished, {self.absorbed} duplicates absorbed"
-
-
-def _total(metrics: str, name: str, outcome: str | None = None) -> int:
-    total = 0.0
-    for line in metrics.splitlines():
-        if line.startswith(name + "{") and (outcome is None or f'outcome="{outcome}"' in line):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
-
-
-async def redone(cascade: Cascade) -> Redone:
-    published = absorbed = rows = 0
-    async with httpx.AsyncClient() as client:
-        for service in SERVICES:
-            port = cascade.system.metrics_ports[service]
-            metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-            published += _total(metrics, "mentorship_outbox_published_total")
-            absorbed += _total(metrics, "mentorship_messages_handled_total", "duplicate")
-            conn = await asyncpg.connect(cascade.database(service), timeout=5)
-            try:
-                rows += await conn.fetchval("SELECT count(*) FROM outbox")
-            finally:
-                await conn.close()
-    return Redone(republished=published - rows, absorbed=absorbed)
 
 
 async def test_the_primary_dies_and_its_standby_is_promoted_mid_cascade(

@@ -9,6 +9,8 @@ directory, is started by this module and is killed by the pid it started:
   directory), config file, empty plugin list, mnesia and log directories.
   `kill()` sends SIGKILL to the Erlang VM (the pid file's pid) and to the
   shell that started it; `start()` again comes back on the same data and ports.
+  With `netns`, the node runs instead inside a network namespace of the test's
+  (tests/support/network.py) as `rabbit@<address>`, on the standard ports there.
 - `PrivatePostgres`: `initdb` and `pg_ctl` of PostgreSQL 15, run as the
   `postgres` user when the tests run as root, trust authentication, listening on
   127.0.0.1 only; `restart_immediately()` is `pg_ctl restart -m immediate`
@@ -31,6 +33,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -61,13 +64,30 @@ def _port_open(port: int) -> bool:
 
 
 class PrivateRabbitMQ:
-    def __init__(self, base: Path, *, cookie: str | None = None, config: str = "") -> None:
+    def __init__(
+        self,
+        base: Path,
+        *,
+        cookie: str | None = None,
+        config: str = "",
+        netns: str | None = None,
+        address: str = "127.0.0.1",
+    ) -> None:
+        """On the machine's loopback, or with `netns` alone in that network namespace
+        (tests/support/network.py) at `address`: its own epmd there, node name
+        `rabbit@<address>` (long names), the standard ports, and guest allowed from
+        other hosts, since its clients are in other namespaces."""
         self.dir = base
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.node = f"faults-{secrets.token_hex(4)}@localhost"
-        self.port = free_port()
-        self.dist_port = free_port()
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
+        self.netns = netns
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
+        if netns:
+            self.node = f"rabbit@{address}"
+            self.port, self.dist_port = 5672, 25672
+        else:
+            self.node = f"faults-{secrets.token_hex(4)}@localhost"
+            self.port, self.dist_port = free_port(), free_port()
+        self.url = f"amqp://guest:guest@{address}:{self.port}/"
         self.log = self.dir / "server.log"
         self.pid_file = self.dir / "beam.pid"
         self._process: subprocess.Popen[bytes] | None = None
@@ -77,17 +97,21 @@ class PrivateRabbitMQ:
         self.cookie = cookie_value
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq-env.conf").write_text("")
+        listener = (
+            f"listeners.tcp.default = {self.port}\nloopback_users = none\n"
+            if netns
+            else f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users.guest = true\n"
+        )
         (self.dir / "rabbitmq.conf").write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
-            "loopback_users.guest = true\n"
+            listener
             # Its own disk is a temp dir: never block publishers for free space.
-            "disk_free_limit.absolute = 1MB\n" + config
+            + "disk_free_limit.absolute = 1MB\n"
+            + config
         )
         self.env = {
             **os.environ,
             "HOME": str(self.dir),
             "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
             "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
@@ -97,9 +121,15 @@ class PrivateRabbitMQ:
             "RABBITMQ_PID_FILE": str(self.pid_file),
             "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
             "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
+        if netns:
+            self.env["RABBITMQ_USE_LONGNAME"] = "true"
+        else:
+            self.env |= {
+                "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+                "ERL_EPMD_ADDRESS": "127.0.0.1",
+                "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            }
         for name in ("RABBITMQ_URL", "POSTGRES_URL"):
             self.env.pop(name, None)
 
@@ -110,7 +140,7 @@ class PrivateRabbitMQ:
             self.pid_file.unlink()
         out = self.log.open("ab")
         self._process = subprocess.Popen(
-            [str(RABBITMQ_BIN / "rabbitmq-server")],
+            [*self.prefix, str(RABBITMQ_BIN / "rabbitmq-server")],
             cwd=self.dir,
             env=self.env,
             stdout=out,
@@ -122,10 +152,10 @@ class PrivateRabbitMQ:
         while True:
             if self._process.poll() is not None:
                 raise RuntimeError(f"rabbitmq-server exited:\n{self.tail()}")
-            if (
-                _port_open(self.port)
-                and self.ctl("await_startup", "--timeout", "30").returncode == 0
-            ):
+            # From the machine's namespace only its loopback can be probed.
+            if (self.netns is not None or _port_open(self.port)) and self.ctl(
+                "await_startup", "--timeout", "30"
+            ).returncode == 0:
                 return time.monotonic() - began
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.node} not up within {within}s:\n{self.tail()}")
@@ -161,13 +191,13 @@ class PrivateRabbitMQ:
         self.kill()
         return self.start()
 
-    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, *args],
+            [*self.prefix, str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.node, *args],
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
 
@@ -208,13 +238,24 @@ class PrivateRabbitMQCluster:
     """Three (or `size`) private nodes in one cluster, quorum queue leaders spread over
     them (`queue_leader_locator = balanced`); clients connect to the first node."""
 
-    def __init__(self, base: Path, size: int = 3) -> None:
+    def __init__(
+        self,
+        base: Path,
+        size: int = 3,
+        *,
+        placed: Sequence[tuple[str, str]] = (),
+        config: str = "",
+    ) -> None:
+        """`placed`: a (network namespace, address) per node instead of the loopback;
+        `config`: lines added to every node's rabbitmq.conf."""
         cookie = secrets.token_hex(16).upper()
+        config = "queue_leader_locator = balanced\n" + config
+        where: Sequence[tuple[str | None, str]] = placed or [(None, "127.0.0.1")] * size
         self.nodes = [
             PrivateRabbitMQ(
-                base / f"node{i}", cookie=cookie, config="queue_leader_locator = balanced\n"
+                base / f"node{i}", cookie=cookie, config=config, netns=netns, address=address
             )
-            for i in range(size)
+            for i, (netns, address) in enumerate(where)
         ]
         self.first = self.nodes[0]
         self.url = self.first.url
