@@ -37,6 +37,11 @@ test: $(STAMP)
 faults: $(STAMP)
 	$(VENV)/bin/pytest -q -s tests/faults
 
+# The fault scenarios too long for every run (a partition longer than net_ticktime).
+.PHONY: faults-slow
+faults-slow: $(STAMP)
+	$(VENV)/bin/pytest -q -s -m slow tests/faults
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

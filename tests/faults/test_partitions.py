@@ -66,6 +66,8 @@ CLUSTER_CONFIG = "cluster_partition_handling = pause_minority\n"
 HEARTBEAT_SECONDS = 10
 PARTITION_SECONDS = 30.0
 FLAP_SECONDS, FLAP_EVERY = 60.0, 3.0
+# Beyond net_ticktime's 45-75 s: the nodes declare each other down.
+LONG_PARTITION_SECONDS = 100.0
 QUARTER = SUBSCRIPTIONS // 4
 # A node's quorum queue members must elect, a paused node restart its app, a TCP
 # connection's retransmissions back off to half a minute under a cut: within this.
@@ -179,7 +181,12 @@ async def _settle(
     fault_seconds: float,
 ) -> None:
     """The end state without a fault, then the scenario's figures reported."""
-    assert len(await asyncio.to_thread(world.cluster.running)) == 3
+
+    async def whole() -> bool:
+        return len(await asyncio.to_thread(world.cluster.running)) == 3
+
+    # A node that paused itself starts its broker again once it sees the majority.
+    await cascade.wait_until(whole, within=120, what="all three nodes running", every=1.0)
     final = await cascade.converge(within=CONVERGE_SECONDS)
     dead = await cascade.dead_lettered()
     assert dead == {}
@@ -281,6 +288,43 @@ async def test_a_flapping_link_between_nodes_mid_cascade(
         f"{node} ({_connected_to(node)} connected to it) cut from"
         f" {' and '.join(others)} and healed every {FLAP_EVERY:.0f}s,"
         f" {cuts} times in {fault_seconds:.0f}s",
+        at_fault=at_fault,
+        fault_seconds=fault_seconds,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_a_node_cut_off_longer_than_net_ticktime_pauses_and_comes_back(
+    partitioned: Cascade, world: World, report: list[Figures], fault_smtp: FaultySMTPServer
+) -> None:
+    """Past `net_ticktime` the nodes declare each other down, and `pause_minority`
+    stops the broker of the node left alone: booking and the gateway on it lose their
+    connections and are refused until it sees the majority again. Opt-in (`make
+    faults-slow`): the cut alone takes LONG_PARTITION_SECONDS."""
+    victim = BROKER_OF["booking"]
+    others = [n for n in NODES if n != victim]
+    at_fault = await _mid_cascade(partitioned, fault_smtp, lambda p: p.warned >= QUARTER)
+    began = time.monotonic()
+    world.network.isolate(victim, others)
+    paused_after = None
+    while (elapsed := time.monotonic() - began) < LONG_PARTITION_SECONDS:
+        if paused_after is None and "paused" in await asyncio.to_thread(
+            _view_of, world.node(victim)
+        ):
+            paused_after = elapsed
+        await asyncio.sleep(2.0)
+    world.network.heal_all()
+    fault_seconds = time.monotonic() - began
+    assert paused_after is not None, f"{victim} never paused in {fault_seconds:.0f}s"
+
+    await _settle(
+        partitioned,
+        world,
+        report,
+        f"{victim} ({_connected_to(victim)} connected to it) cut off from"
+        f" {' and '.join(others)} for {LONG_PARTITION_SECONDS:.0f}s, paused itself"
+        f" {paused_after:.0f}s into the cut",
         at_fault=at_fault,
         fault_seconds=fault_seconds,
     )
