@@ -59,6 +59,16 @@ JSON = "application/json"
 # (as long as aio-pika's robust connections wait between attempts).
 RECONNECT_SECONDS = 5.0
 
+# RabbitMQ 3.10's Ra (2.2) records a new quorum queue's member in a dets table that it
+# writes to disk lazily: once nothing has touched it for 0.5 s (auto_save), at the latest
+# 3 s after the last write (dets's delayed write). A node killed before then restarts
+# that queue as a new, empty member which never calls an election, so the queue has no
+# leader, every basic.consume on it waits 65 s and closes its connection with 541, and
+# what it held is lost (docs/operations.md, "A quorum queue without a leader"). A
+# service that has just created quorum queues waits this long before it binds and
+# consumes them.
+QUORUM_REGISTRY_SECONDS = 3.5
+
 
 @dataclass(frozen=True)
 class _Publisher:
@@ -79,6 +89,7 @@ class Messaging:
             self.naming.dead_letter_exchange, type=ExchangeType.DIRECT, durable=True
         )
         self.queue_names: list[str] = []
+        self.quorum_queues: list[RabbitQueue] = []
         self._publishing: _Publisher | None = None
         self._publishing_lock = asyncio.Lock()
         self._publishing_retry_at = 0.0
@@ -132,6 +143,7 @@ class Messaging:
         """Answer requests on `routing_key` through FastStream (and document it)."""
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
+        self.quorum_queues.append(queue)
         # A router of its own, so that its dead-letter middleware knows the queue.
         router = RabbitRouter(middlewares=(_dead_letter_middleware(self, queue.name),))
         for registrator in (router, self.documentation):
@@ -147,6 +159,7 @@ class Messaging:
         its dead-letter queue is declared and its AsyncAPI document lists it."""
         queue = self.queue(routing_key)
         self.queue_names.append(queue.name)
+        self.quorum_queues.append(queue)
         self.documentation.subscriber(queue, self.exchange, description=description)(func)
 
     def documents_publishing(self, *event_types: type[Event]) -> None:
@@ -171,13 +184,45 @@ class Messaging:
         self.queue_names.append(self.naming.queue(self.service, routing_key))
 
     async def declare(self) -> None:
-        """Connect and declare the exchanges and every queue's dead-letter queue."""
+        """Connect and declare the exchanges, every queue's dead-letter queue, and the
+        quorum queues (unbound: consumers bind them); if that created any, wait until
+        the broker has recorded them (`QUORUM_REGISTRY_SECONDS`)."""
         await self.broker.connect()
         await self.broker.declare_exchange(self.exchange)
         dlx = await self.broker.declare_exchange(self.dead_letter_exchange)
         for name in self.queue_names:
             dlq = await self.broker.declare_queue(RabbitQueue(f"{name}.dlq", durable=True))
             await dlq.bind(dlx, routing_key=f"{name}.dlq")
+        created = await self._create_quorum_queues()
+        if created:
+            log.info(
+                "quorum queues created, waiting until the broker has recorded them",
+                queues=len(created),
+                seconds=QUORUM_REGISTRY_SECONDS,
+            )
+            await asyncio.sleep(QUORUM_REGISTRY_SECONDS)
+
+    async def _create_quorum_queues(self) -> list[str]:
+        """Declare the quorum queues that do not exist yet; their names."""
+        if not self.quorum_queues:
+            return []
+        connection = await amqp_wire.connect_publishing(
+            self.settings.rabbitmq_url, f"{self.service} declaring"
+        )
+        created: list[str] = []
+        try:
+            channel = await connection.channel()
+            for queue in self.quorum_queues:
+                try:
+                    await channel.queue_declare(queue.name, passive=True)
+                    continue
+                except aiormq.exceptions.ChannelNotFoundEntity:
+                    channel = await connection.channel()  # the broker closed that one
+                await channel.queue_declare(queue.name, durable=True, arguments=queue.arguments)
+                created.append(queue.name)
+        finally:
+            await _close_quietly(connection)
+        return created
 
     async def publish(self, routing_key: str, body: bytes, event_id: UUID) -> None:
         """Publish persistently to the topic exchange; raises unless confirmed and routed.

@@ -104,9 +104,6 @@ async def test_a_consuming_service_killed_mid_cascade(
     )
 
 
-# Longer than the run's 300 s: the scenario's own wait (360 s) must end it, saying what
-# had not converged, rather than pytest's timeout cutting it off without a word.
-@pytest.mark.timeout(480)
 async def test_the_broker_node_killed_and_restarted_mid_cascade(
     cascade: Cascade,
     rabbitmq: PrivateRabbitMQ,
@@ -120,13 +117,12 @@ async def test_the_broker_node_killed_and_restarted_mid_cascade(
     await asyncio.to_thread(rabbitmq.restart)  # SIGKILL of the node's VM, then start again
     fault_seconds = time.monotonic() - began
 
-    # Usually 14 s. Twice on 2026-12-04 a consumer waited 60 s on basic.consume after
-    # the restart, then the node closed its connection with 541 and the client
-    # reconnected; the second time the node's log said of that quorum queue "leader
-    # call - leader not known" over a minute after the restart. What is asserted is the
-    # end state (nothing lost, nothing doubled), so the wait allows a few such rounds;
-    # the figure printed shows how long it took.
-    final = await cascade.converge(within=360)
+    # Usually 14 s. The node is killed a second or so after the services are up: when
+    # they had just created their quorum queues and did not wait for the node to record
+    # them (`QUORUM_REGISTRY_SECONDS`), one of them came back without a leader for good,
+    # its consumer waiting 65 s on basic.consume and closed with 541 over and over
+    # (docs/operations.md, "A quorum queue without a leader").
+    final = await cascade.converge(within=120)
     dead = await cascade.dead_lettered()
     assert dead == {}
     assert_once(cascade, final, 0)

@@ -17,11 +17,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from contracts import BookingsCancelled, SubscriptionEnded
+from services.kit import messaging as kit_messaging
 from services.kit import outbox
 from services.kit.consuming import QueueConsumer
-from services.kit.messaging import REASON_HEADER
+from services.kit.messaging import REASON_HEADER, Messaging
 from services.kit.runtime import ServiceRuntime
 from services.kit.settings import Settings
+from tests.conftest import derived
 from tests.integration.toy.service import FAIL_ONCE, create_runtime, effects
 from tests.support.listening import publish, publish_raw
 from tests.support.settling import outbox_drained
@@ -374,3 +376,43 @@ async def test_an_unroutable_message_waits_without_holding_up_the_rest(
     assert row.attempts >= 1
     assert "NO_ROUTE" in row.last_error or "312" in row.last_error
     assert row.next_attempt_at is not None
+
+
+async def _declare_timed(settings: Settings, routing_keys: Sequence[str]) -> float:
+    messaging = Messaging(settings, "toy")
+    for routing_key in routing_keys:
+        messaging.documents_consuming(routing_key, lambda message: None)
+    started = time.monotonic()
+    try:
+        await messaging.declare()
+        return time.monotonic() - started
+    finally:
+        await messaging.broker.stop()
+        await messaging.close()
+
+
+async def test_a_first_start_creates_its_quorum_queues_unbound_and_waits_for_the_broker(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kit_messaging, "QUORUM_REGISTRY_SECONDS", 1.0)
+    own = derived(settings, f"qq{uuid.uuid4().hex[:6]}")
+    keys = ["subscription.ended", "bookings.cancelled"]
+    assert await _declare_timed(own, keys) >= 1.0
+    assert await _declare_timed(own, keys) < 1.0  # found them: no wait
+
+    connection = await aio_pika.connect(own.rabbitmq_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await channel.get_exchange(own.naming.exchange)
+        # Unbound until a consumer binds it: what is published meanwhile is returned.
+        with pytest.raises(aio_pika.exceptions.DeliveryError):
+            await exchange.publish(aio_pika.Message(b"{}"), "subscription.ended", mandatory=True)
+        queue = Messaging(own, "toy").queue("subscription.ended")
+        # A quorum queue with the kit's arguments: declaring it as a classic one fails.
+        await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments)
+        with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+            await channel.declare_queue(
+                queue.name, durable=True, arguments={"x-queue-type": "classic"}
+            )
+    finally:
+        await connection.close()
