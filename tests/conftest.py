@@ -48,6 +48,11 @@ def _module_namespaces_cleaned() -> Iterator[None]:
 
 
 os.environ["MENTORSHIP_NAMESPACE"] = NAMESPACE
+# Services started here create their queues on a broker that nobody kills, so they skip
+# the wait that protects new quorum queues from a crash (Settings.quorum_registry_seconds):
+# 3.5 s on every start on a new namespace, minutes over the suite. The fault suite, whose
+# nodes are killed, gives its services the deployed value (tests/faults/cascade.py).
+os.environ["QUORUM_REGISTRY_SECONDS"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -65,9 +65,8 @@ RECONNECT_SECONDS = 5.0
 # that queue as a new, empty member which never calls an election, so the queue has no
 # leader, every basic.consume on it waits 65 s and closes its connection with 541, and
 # what it held is lost (docs/operations.md, "A quorum queue without a leader"). A
-# service that has just created quorum queues waits this long before it binds and
-# consumes them.
-QUORUM_REGISTRY_SECONDS = 3.5
+# service that has just created quorum queues waits `Settings.quorum_registry_seconds`
+# (3.5 s) before it binds and consumes them.
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ class Messaging:
     async def declare(self) -> None:
         """Connect and declare the exchanges, every queue's dead-letter queue, and the
         quorum queues (unbound: consumers bind them); if that created any, wait until
-        the broker has recorded them (`QUORUM_REGISTRY_SECONDS`)."""
+        the broker has recorded them (`Settings.quorum_registry_seconds`)."""
         await self.broker.connect()
         await self.broker.declare_exchange(self.exchange)
         dlx = await self.broker.declare_exchange(self.dead_letter_exchange)
@@ -198,9 +197,9 @@ class Messaging:
             log.info(
                 "quorum queues created, waiting until the broker has recorded them",
                 queues=len(created),
-                seconds=QUORUM_REGISTRY_SECONDS,
+                seconds=self.settings.quorum_registry_seconds,
             )
-            await asyncio.sleep(QUORUM_REGISTRY_SECONDS)
+            await asyncio.sleep(self.settings.quorum_registry_seconds)
 
     async def _create_quorum_queues(self) -> list[str]:
         """Declare the quorum queues that do not exist yet; their names."""

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     delivery_limit: int = 5
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
+    # How long a service that has just created quorum queues waits before it binds and
+    # consumes them: RabbitMQ 3.10 writes their registration to disk lazily, and a node
+    # killed before then brings a queue back without a leader (services/kit/messaging.py).
+    quorum_registry_seconds: float = Field(default=3.5, ge=0)
 
     @field_validator("reminder_hours_before", mode="before")
     @classmethod

@@ -49,11 +49,15 @@ EMAILS_PER_SUBSCRIPTION = 4  # warning and reprobation, each to mentee and mento
 # is one email per worker.
 DUPLICATES_PER_NOTIFICATIONS_CRASH = Settings().email_senders
 DUPLICATES_PER_DATABASE_CRASH = Settings().email_senders
+# The deployed wait after creating quorum queues (the rest of the suite runs without it):
+# these scenarios kill broker nodes.
+QUORUM_REGISTRY_SECONDS = Settings.model_fields["quorum_registry_seconds"].default
 
 
 def scenario_settings(rabbitmq_url: str, postgres_url: str, namespace: str) -> Settings:
     """A scenario's settings: its own namespace on the nodes it breaks."""
     return Settings(
+        quorum_registry_seconds=QUORUM_REGISTRY_SECONDS,
         rabbitmq_url=rabbitmq_url,
         postgres_url=postgres_url,
         mentorship_namespace=namespace,
@@ -69,7 +73,10 @@ def scenario_system(settings: Settings, smtp: FaultySMTPServer) -> System:
         settings,
         smtp_port=smtp.port,
         services=SERVICES,
-        extra_env={"SCHEDULE_EMAILS": "false"},
+        extra_env={
+            "SCHEDULE_EMAILS": "false",
+            "QUORUM_REGISTRY_SECONDS": str(QUORUM_REGISTRY_SECONDS),
+        },
     )
 
 

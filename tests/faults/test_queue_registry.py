@@ -5,7 +5,7 @@ RabbitMQ 3.10's Ra writes a new queue member's registration to disk lazily (its
 A node killed before then restarts the queue as a new, empty member that never calls
 an election: no leader, a basic.consume waits 65 s and closes the connection with 541
 (docs/operations.md, "A quorum queue without a leader"). `Messaging.declare` waits
-`QUORUM_REGISTRY_SECONDS` after creating queues; here the node is killed the moment
+`Settings.quorum_registry_seconds` (3.5 s) after creating queues; here the node is killed the moment
 it returns, and every queue must have a leader after the restart. The control, queues
 created without that wait and the node killed at once, shows the fault is there to
 be seen: at least one queue comes back without a leader.
@@ -22,6 +22,7 @@ import pytest
 from services.kit.messaging import Messaging
 from services.kit.settings import Settings
 from tests.conftest import NAMESPACE
+from tests.faults.cascade import QUORUM_REGISTRY_SECONDS
 from tests.support.nodes import PrivateRabbitMQ, private_nodes_available, remove, temporary_base
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults]
@@ -47,7 +48,11 @@ def node() -> Iterator[PrivateRabbitMQ]:
 
 
 def _messaging(node: PrivateRabbitMQ, suffix: str) -> Messaging:
-    settings = Settings(rabbitmq_url=node.url, mentorship_namespace=f"{NAMESPACE}{suffix}")
+    settings = Settings(
+        rabbitmq_url=node.url,
+        mentorship_namespace=f"{NAMESPACE}{suffix}",
+        quorum_registry_seconds=QUORUM_REGISTRY_SECONDS,
+    )
     messaging = Messaging(settings, "registry")
     for routing_key in ROUTING_KEYS:
         messaging.documents_consuming(routing_key, lambda message: None)

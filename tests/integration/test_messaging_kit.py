@@ -17,7 +17,6 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from contracts import BookingsCancelled, SubscriptionEnded
-from services.kit import messaging as kit_messaging
 from services.kit import outbox
 from services.kit.consuming import QueueConsumer
 from services.kit.messaging import REASON_HEADER, Messaging
@@ -392,10 +391,11 @@ async def _declare_timed(settings: Settings, routing_keys: Sequence[str]) -> flo
 
 
 async def test_a_first_start_creates_its_quorum_queues_unbound_and_waits_for_the_broker(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
 ) -> None:
-    monkeypatch.setattr(kit_messaging, "QUORUM_REGISTRY_SECONDS", 1.0)
-    own = derived(settings, f"qq{uuid.uuid4().hex[:6]}")
+    own = derived(settings, f"qq{uuid.uuid4().hex[:6]}").model_copy(
+        update={"quorum_registry_seconds": 1.0}
+    )
     keys = ["subscription.ended", "bookings.cancelled"]
     assert await _declare_timed(own, keys) >= 1.0
     assert await _declare_timed(own, keys) < 1.0  # found them: no wait
