@@ -193,7 +193,7 @@ class Messaging:
             dlq = await self.broker.declare_queue(RabbitQueue(f"{name}.dlq", durable=True))
             await dlq.bind(dlx, routing_key=f"{name}.dlq")
         created = await self._create_quorum_queues()
-        if created:
+        if created and self.settings.quorum_registry_seconds > 0:
             log.info(
                 "quorum queues created, waiting until the broker has recorded them",
                 queues=len(created),
