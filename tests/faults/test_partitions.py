@@ -123,7 +123,8 @@ def world() -> Iterator[World]:
 async def partitioned(
     world: World, fault_smtp: FaultySMTPServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Cascade]:
-    scenario = request.node.name.split("_")[2][:6]
+    # The scenario's initials ("test_a_node_cut_off_..." -> "ncoftotmc"): a namespace each.
+    scenario = "".join(word[0] for word in request.node.name.split("_")[2:])
     settings = scenario_settings(world.url("r0"), world.postgres.url, f"{NAMESPACE}fltp{scenario}")
     system = scenario_system(settings, fault_smtp)
     try:
