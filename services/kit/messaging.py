@@ -59,15 +59,6 @@ JSON = "application/json"
 # (as long as aio-pika's robust connections wait between attempts).
 RECONNECT_SECONDS = 5.0
 
-# RabbitMQ 3.10's Ra (2.2) records a new quorum queue's member in a dets table that it
-# writes to disk lazily: once nothing has touched it for 0.5 s (auto_save), at the latest
-# 3 s after the last write (dets's delayed write). A node killed before then restarts
-# that queue as a new, empty member which never calls an election, so the queue has no
-# leader, every basic.consume on it waits 65 s and closes its connection with 541, and
-# what it held is lost (docs/operations.md, "A quorum queue without a leader"). A
-# service that has just created quorum queues waits `Settings.quorum_registry_seconds`
-# (3.5 s) before it binds and consumes them.
-
 
 @dataclass(frozen=True)
 class _Publisher:
@@ -192,6 +183,13 @@ class Messaging:
         for name in self.queue_names:
             dlq = await self.broker.declare_queue(RabbitQueue(f"{name}.dlq", durable=True))
             await dlq.bind(dlx, routing_key=f"{name}.dlq")
+        # RabbitMQ 3.10's Ra (2.2) records a new quorum queue's member in a dets table that it
+        # writes to disk lazily: once nothing has touched it for 0.5 s (auto_save), at the latest
+        # 3 s after the last write (dets's delayed write). A node killed before then restarts
+        # that queue as a new, empty member which never calls an election, so the queue has no
+        # leader, every basic.consume on it waits 65 s and closes its connection with 541, and
+        # what it held is lost (docs/operations.md, "A quorum queue without a leader"). Hence the
+        # wait before the consumers bind and consume what was just created.
         created = await self._create_quorum_queues()
         if created and self.settings.quorum_registry_seconds > 0:
             log.info(

@@ -15,7 +15,9 @@ Scenarios, each from the middle of the cascade:
 - a node cut off from the other two (the minority) for 30 s, then healed; the
   services connected to it stay connected to it;
 - a service's link to its node cut for 30 s: it must wait or reconnect;
-- a node's links to the other two cut and healed every 3 s for a minute (flapping).
+- a node's links to the other two cut and healed every 3 s for a minute (flapping);
+- opt-in (marker `slow`, `make faults-slow`): a node cut off for 100 s, past
+  `net_ticktime`, so that `pause_minority` pauses it.
 The end state must be the fault-free one (every effect once, outboxes drained, work
 queues empty, nothing dead-lettered, no email twice); each prints its figures.
 docs/operations.md, "Running on a cluster", reports them.
