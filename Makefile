@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench bench-large bench-join bench-broker bench-smtp token asyncapi lock clean
+.PHONY: install run demo test lint bench bench-large bench-join bench-join-floor bench-broker bench-smtp token asyncapi lock clean
 
 $(STAMP): pyproject.toml package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,7 +50,9 @@ lint: $(STAMP)
 # Figures, not tests: the raw broker baseline, then the sweep cascade with its
 # emails (10,000 subscriptions); bench-large the same with 100,000; bench-join
 # joins through the gateway at 100, 200, 300 and 400/s, 60 s each, on the whole
-# system: latency, CPU per join of each process, and the knee.
+# system: latency, CPU per join of each process, and the knee; bench-join-floor
+# what the contract's path for a join costs with nothing but the libraries (run
+# it right after bench-join: only runs back to back compare).
 bench: $(STAMP)
 	$(PY) bench/broker.py
 	$(PY) bench/sweep.py
@@ -61,6 +63,9 @@ bench-large: $(STAMP)
 
 bench-join: $(STAMP)
 	$(PY) bench/join.py
+
+bench-join-floor: $(STAMP)
+	$(PY) bench/join_floor.py
 
 bench-broker: $(STAMP)
 	$(PY) bench/broker.py
