@@ -229,9 +229,10 @@ async def test_a_mentor_sees_only_their_subscribers_with_the_right_counts(
 
 def today_for_anna(w: World) -> list[str]:
     """Anna's first session starts ten minutes after the world was made: on the
-    day (UTC) of `now`, except just before midnight."""
+    day (UTC) of `now`, except just before midnight. Compared in UTC: the start is
+    in her slot's zone, whose date differs from UTC's for hours each evening."""
     starts = w.subs["active"].cycle_starts_at + timedelta(minutes=1)
-    return ["Anna Active"] if starts.date() == w.now.date() else []
+    return ["Anna Active"] if starts.astimezone(UTC).date() == w.now.date() else []
 
 
 async def test_the_list_puts_who_needs_the_mentor_first_and_says_what_statuses_mean(
