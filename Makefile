@@ -37,7 +37,8 @@ test: $(STAMP)
 faults: $(STAMP)
 	$(VENV)/bin/pytest -q -s tests/faults
 
-# The fault scenarios too long for every run (a partition longer than net_ticktime).
+# The fault scenarios too long for every run: a service's link cut, a flapping link,
+# a partition longer than net_ticktime (tests/faults/test_partitions.py).
 .PHONY: faults-slow
 faults-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -s -m slow tests/faults
