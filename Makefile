@@ -31,14 +31,14 @@ test: $(STAMP)
 
 # The fault suite alone (`make test` runs it too, as part of tests/): services,
 # its own RabbitMQ node and its own PostgreSQL killed mid-cascade, SMTP failing,
-# its own three-node cluster's network cut (root: ip netns);
+# a node of its own three-node cluster killed (the partitions: make faults-slow);
 # prints per scenario the time to converge, emails and dead letters.
 .PHONY: faults
 faults: $(STAMP)
 	$(VENV)/bin/pytest -q -s tests/faults
 
-# The fault scenarios too long for every run: a service's link cut, a flapping link,
-# a partition longer than net_ticktime (tests/faults/test_partitions.py).
+# The fault scenarios too long for every run: the network partitions
+# (tests/faults/test_partitions.py; root: ip netns).
 .PHONY: faults-slow
 faults-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -s -m slow tests/faults
