@@ -96,13 +96,6 @@ def bearer_token(request: HTTPConnection) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def current_caller(request: Request, bearer: BearerCredentials) -> Caller:
-    """The caller of an API endpoint: Bearer token only."""
-    if bearer is None:
-        raise unauthorized("missing bearer token")
-    return read_token(request.app.state.settings.jwt_secret, bearer.credentials)
-
-
 async def page_token(bearer: BearerCredentials, session: SessionCookie) -> str | None:
     """The token a page request presents: a Bearer token, else the `session` cookie.
 
@@ -122,16 +115,17 @@ def page_caller_of(request: Request, token: str | None) -> Caller:
 
 
 class BearerOf(SecurityBase):
-    """The API's callers with one role: the Bearer token read, verified and its role
-    checked in one dependency (401 without a valid token, 403 with another role).
+    """The API's caller, with `role` (any role when None): the Bearer token read,
+    verified and its role checked in one dependency (401 without a valid token, 403
+    with another role).
 
     One dependency rather than three (the scheme, the token, the role): FastAPI solves
     each dependency of each request anew, and on the join, the hottest endpoint, solving
     them took about a quarter of the gateway's CPU, the token check included
-    (docs/benchmarks.md, issue 34). As a
-    `SecurityBase`, the OpenAPI document declares the `bearer` scheme as `BEARER` does."""
+    (docs/benchmarks.md, issue 34). As a `SecurityBase`, the OpenAPI document declares
+    the `bearer` scheme as `BEARER` does."""
 
-    def __init__(self, role: Role) -> None:
+    def __init__(self, role: Role | None) -> None:
         self.model = BEARER.model
         self.scheme_name = BEARER.scheme_name
         self.role = role
@@ -141,13 +135,14 @@ class BearerOf(SecurityBase):
         if token is None:
             raise unauthorized("missing bearer token")
         caller = read_token(request.app.state.settings.jwt_secret, token)
-        if caller.role != self.role:
+        if self.role is not None and caller.role != self.role:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, detail=f"this needs the {self.role} role"
             )
         return caller
 
 
+Anyone = Annotated[Caller, Security(BearerOf(None))]
 Mentee = Annotated[Caller, Security(BearerOf("mentee"))]
 Mentor = Annotated[Caller, Security(BearerOf("mentor"))]
 Admin = Annotated[Caller, Security(BearerOf("admin"))]

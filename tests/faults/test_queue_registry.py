@@ -5,10 +5,10 @@ RabbitMQ 3.10's Ra writes a new queue member's registration to disk lazily (its
 A node killed before then restarts the queue as a new, empty member that never calls
 an election: no leader, a basic.consume waits 65 s and closes the connection with 541
 (docs/operations.md, "A quorum queue without a leader"). `Messaging.declare` waits
-`Settings.quorum_registry_seconds` (3.5 s) after creating queues; here the node is killed the moment
-it returns, and every queue must have a leader after the restart. The control, queues
-created without that wait and the node killed at once, shows the fault is there to
-be seen: at least one queue comes back without a leader.
+`Settings.quorum_registry_seconds` (3.5 s) after creating queues; here the node is
+killed the moment it returns, and every queue must have a leader after the restart.
+The control, queues created without that wait and the node killed at once, shows the
+fault is there to be seen: at least one queue comes back without a leader.
 """
 
 from __future__ import annotations
